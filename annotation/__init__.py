@@ -1,0 +1,1 @@
+"""Annotation tools: mask proposals, instances, morphometry, COCO, agreement, review."""

@@ -1,0 +1,1 @@
+"""Benchmark scripts and (later) the rbc-bench model/baseline harness."""
