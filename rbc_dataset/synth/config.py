@@ -1,0 +1,49 @@
+"""Configuration of the synthetic smear generator."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from rbc_dataset.errors import UsageError, check_choice
+from rbc_dataset.layout import TILE_ORDERS
+
+MASK_STYLES = ("binary", "anerbc")
+SHORTCUTS = ("colour", "mask")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that decides the bytes of a synthetic dataset (same config -> same files)."""
+
+    n_images: int = 4  # AneRBC-I images per class; AneRBC-II has 12 tiles of each
+    seed: int = 0  # the only source of randomness
+    mask_style: str = (
+        "anerbc"  # Binary_segmented encoding: "binary" (clean 0/255, cell = 255) or "anerbc" (as released)
+    )
+    defect_rate: float = 0.0  # share of image/mask pairs that get one known ground-truth defect
+    shortcuts: tuple[str, ...] = ()  # confounds to plant: "colour" (white balance by class), "mask" (mask darkness)
+    tile_order: str = "row-major"  # order of AneRBC-II tiles 01..12 in the parent grid
+    cbc_reuse: float = 0.0  # share of images whose CBC report is a verbatim copy of another image's (as in AneRBC)
+    with_tiles: bool = True  # also write AneRBC-II
+    workers: int = field(default=0, compare=False)  # processes; 0 = all cores (does not change the output)
+
+    def __post_init__(self) -> None:
+        if self.n_images < 1:
+            raise UsageError(f"--n-images must be at least 1, got {self.n_images}")
+        if not 0.0 <= self.defect_rate <= 1.0:
+            raise UsageError(f"--defects must be a rate in [0, 1], got {self.defect_rate}")
+        if not 0.0 <= self.cbc_reuse <= 1.0:
+            raise UsageError(f"--cbc-reuse must be a rate in [0, 1], got {self.cbc_reuse}")
+        if self.n_images > 999:
+            raise UsageError(f"--n-images is at most 999 per class (3-digit AneRBC names), got {self.n_images}")
+        check_choice("mask style", self.mask_style, MASK_STYLES)
+        check_choice("tile order", self.tile_order, TILE_ORDERS)
+        for shortcut in self.shortcuts:
+            check_choice("shortcut", shortcut, SHORTCUTS)
+
+    def to_dict(self) -> dict:
+        """Plain dict for YAML/JSON (workers left out: it does not change the output)."""
+        data = asdict(self)
+        data.pop("workers")
+        data["shortcuts"] = list(self.shortcuts)
+        return data

@@ -1,0 +1,276 @@
+"""Render one synthetic blood smear: cell placement, optical density, stain colour, optics and camera noise.
+
+The model is Beer-Lambert: every cell adds optical density (thick rim, thin pale centre), overlapping
+cells add up, and each pixel's colour is the background light attenuated per channel by the stain's
+absorption. Illumination fall-off, optical blur and camera noise are applied last. All numbers that
+set colours and optics were calibrated against the real AneRBC-I sample
+(``python -m benchmarks.synth_realism`` prints both side by side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from rbc_dataset.synth.cells import ANGLES, CELL_TYPES, N_ANGLES, CellPopulation, ImageCondition, sample_population
+
+WHITE_BALANCE_REGIMES = ("cool", "warm")
+
+
+@dataclass
+class Smear:
+    """A rendered smear and its exact ground truth."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    instances: np.ndarray  # (H, W) uint16, 0 = background, k = cell k (top-most cell owns overlaps)
+    platelets: np.ndarray  # (H, W) bool, platelet pixels (not cells)
+    cells: pd.DataFrame  # one row per cell, see cell_table()
+    params: dict  # acquisition parameters drawn for this image
+
+
+def sample_acquisition(regime: str, rng: np.random.Generator) -> dict:
+    """Stain, white balance, illumination and optics of one image."""
+    grey = rng.uniform(208.0, 218.0)
+    if regime == "warm":
+        background = [grey + rng.uniform(1.0, 6.0), grey, grey + rng.uniform(4.0, 9.0)]
+    else:
+        background = [grey + rng.uniform(-3.0, 2.0), grey, grey + rng.uniform(-3.0, 3.0)]
+    k_red = rng.uniform(0.25, 0.33)
+    return {
+        "white_balance": regime,
+        "background_rgb": [round(float(c), 3) for c in background],
+        "stain_absorption_rgb": [k_red, k_red * rng.uniform(1.0, 1.55), k_red * rng.uniform(0.45, 0.6)],
+        "vignetting": rng.uniform(0.1, 0.18),
+        "gradient": rng.uniform(-0.04, 0.04),
+        "illumination_blotches": rng.uniform(0.01, 0.025),
+        "gradient_angle": rng.uniform(0.0, 2 * np.pi),
+        "blur_sigma": rng.uniform(0.8, 1.2),
+        "noise_common": rng.uniform(1.4, 2.2),
+        "noise_channel": rng.uniform(0.6, 1.1),
+        "texture": rng.uniform(0.02, 0.04),
+        "foreground_target": rng.uniform(0.32, 0.47),
+    }
+
+
+def render_smear(
+    condition: ImageCondition, acquisition: dict, rng: np.random.Generator, width: int = 1224, height: int = 960
+) -> Smear:
+    """Draw a full smear image with its instance map, platelet map and cell table."""
+    mean_area = np.pi * (condition.normal_diameter / 2) ** 2
+    wanted = int(np.clip(acquisition["foreground_target"] * width * height / mean_area * 1.1, 1000, 1600))
+    population = sample_population(condition, wanted, rng)
+    centres, kept = place_cells(population.radius, width, height, rng)
+    population = _subset(population, kept)
+    pad = 2 * (int(np.ceil(population.outline.max())) + 3)  # canvas margin: centres may lie outside the image
+    od_cells, instances, table = _draw_cells(population, centres, width, height, pad)
+    od_platelets, platelets = _draw_platelets(width, height, pad, rng)
+    image = _expose(od_cells, od_platelets, acquisition, rng)
+    crop = (slice(pad, pad + height), slice(pad, pad + width))
+    instances = instances[crop]
+    table["visible_area_px"] = np.bincount(instances.ravel(), minlength=len(table) + 1)[1:]
+    platelets = platelets[crop]
+    params = {**acquisition, "n_cells": int(len(table)), "n_platelet_blobs": _count(platelets)}
+    return Smear(image[crop], instances, platelets, table, params)
+
+
+def _count(mask: np.ndarray) -> int:
+    return int(cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1)
+
+
+def _subset(population: CellPopulation, kept: np.ndarray) -> CellPopulation:
+    return CellPopulation(**{name: getattr(population, name)[kept] for name in population.__dataclass_fields__})
+
+
+def _density_field(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth field in [0.35, 1] on a coarse grid: smears are denser in some places than others."""
+    coarse = rng.uniform(0.0, 1.0, (6, 8)).astype(np.float32)
+    field = cv2.resize(cv2.GaussianBlur(coarse, (0, 0), 1.0), (width // 16 + 1, height // 16 + 1))
+    field = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+    return 0.35 + 0.65 * field
+
+
+def place_cells(
+    radius: np.ndarray, width: int, height: int, rng: np.random.Generator, clump: float = 0.12
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random sequential placement allowing touching and partial overlap.
+
+    Returns the (n, 2) centres (x, y) of the cells that found a place and the indices of those cells.
+    A share ``clump`` of attempts starts next to an already placed cell, so cells touch and form
+    small clusters as in a real smear.
+    """
+    field = _density_field(width, height, rng)
+    tolerance = rng.uniform(0.95, 1.08, len(radius))  # how close two cells may come, as a share of r1 + r2
+    cell = 2.0 * float(radius.max())
+    grid: dict[tuple[int, int], list[int]] = {}
+    centres = np.zeros((len(radius), 2))
+    placed: list[int] = []
+    for i in range(len(radius)):
+        for _attempt in range(30):
+            x, y = _candidate(placed, centres, radius, i, width, height, rng, clump)
+            if not (-radius[i] < x < width + radius[i] and -radius[i] < y < height + radius[i]):
+                continue
+            if rng.uniform() > field[min(max(int(y), 0), height - 1) // 16, min(max(int(x), 0), width - 1) // 16]:
+                continue
+            if _fits(x, y, i, grid, centres, radius, tolerance, cell):
+                centres[i] = (x, y)
+                grid.setdefault((int(x // cell), int(y // cell)), []).append(i)
+                placed.append(i)
+                break
+    kept = np.array(placed, dtype=np.int64)
+    return centres[kept], kept
+
+
+def _candidate(placed, centres, radius, i, width, height, rng, clump):
+    """A random position, or one touching a random placed cell."""
+    if placed and rng.uniform() < clump:
+        j = placed[int(rng.integers(len(placed)))]
+        distance = (radius[i] + radius[j]) * rng.uniform(0.92, 1.05)
+        theta = rng.uniform(0.0, 2 * np.pi)
+        return centres[j, 0] + distance * np.cos(theta), centres[j, 1] + distance * np.sin(theta)
+    margin = radius[i] * 0.6  # centres may lie just outside: cells are cut by the image border
+    return rng.uniform(-margin, width + margin), rng.uniform(-margin, height + margin)
+
+
+def _fits(x, y, i, grid, centres, radius, tolerance, cell) -> bool:
+    gx, gy = int(x // cell), int(y // cell)
+    for nx in (gx - 1, gx, gx + 1):
+        for ny in (gy - 1, gy, gy + 1):
+            for j in grid.get((nx, ny), ()):
+                limit = (radius[i] + radius[j]) * min(tolerance[i], tolerance[j])
+                if (centres[j, 0] - x) ** 2 + (centres[j, 1] - y) ** 2 < limit * limit:
+                    return False
+    return True
+
+
+def _cell_patches(population: CellPopulation, centres: np.ndarray, size: int):
+    """Optical density and signed edge distance of every cell on a size x size patch around its centre."""
+    origin = np.floor(centres).astype(np.int64) - size // 2
+    offsets = np.arange(size, dtype=np.float32)
+    dx = (origin[:, 0:1] + offsets[None, :] - centres[:, 0:1] + 0.5).astype(np.float32)[:, None, :]
+    dy = (origin[:, 1:2] + offsets[None, :] - centres[:, 1:2] + 0.5).astype(np.float32)[:, :, None]
+    cos = np.cos(population.angle).astype(np.float32)[:, None, None]
+    sin = np.sin(population.angle).astype(np.float32)[:, None, None]
+    u, v = dx * cos + dy * sin, -dx * sin + dy * cos
+    distance = np.sqrt(u * u + v * v)
+    position = (np.arctan2(v, u) - np.float32(ANGLES[0])) * np.float32(N_ANGLES / (2 * np.pi))
+    lower = position.astype(np.int32)  # position >= 0, so truncation is floor
+    frac = position - lower
+    lower %= N_ANGLES
+    base = (np.arange(len(population), dtype=np.int32) * N_ANGLES)[:, None, None]
+    table = np.ascontiguousarray(population.outline, np.float32).ravel()
+    rho = table[base + lower] * (1 - frac) + table[base + (lower + 1) % N_ANGLES] * frac
+    inside = rho - distance  # px, positive inside the outline
+    coverage = np.clip(inside + 0.5, 0.0, 1.0)
+    r = distance / rho
+    pr = population.pallor_radius.astype(np.float32)[:, None, None]
+    q = (r / pr) ** 2
+    plain = np.exp(-(q * q))
+    ring = np.exp(-(((r - 0.62 * pr) / (0.3 * pr)) ** 2))
+    pallor = np.where(population.target_spot[:, None, None], ring, plain)
+    thickness = 1.0 - population.pallor_depth.astype(np.float32)[:, None, None] * pallor
+    od = population.density.astype(np.float32)[:, None, None] * thickness * coverage
+    return od, inside, coverage.sum(axis=(1, 2)), origin
+
+
+def _patches_by_size(population: CellPopulation, centres: np.ndarray):
+    """Cell patches, computed in buckets of similar size so that small cells do not pay for the largest one."""
+    halves = np.ceil(population.outline.max(axis=1)).astype(np.int64) + 3
+    buckets = np.minimum(np.ceil(halves / 4) * 4, halves.max()).astype(np.int64)
+    patches: list = [None] * len(population)
+    area = np.zeros(len(population), np.float32)
+    for half in np.unique(buckets):
+        members = np.flatnonzero(buckets == half)
+        size = 2 * int(half) - 1
+        od, inside, covered, origin = _cell_patches(_subset(population, members), centres[members], size)
+        area[members] = covered
+        for j, k in enumerate(members):
+            patches[k] = (od[j], inside[j] >= 0, origin[j], size)
+    return patches, area
+
+
+def _draw_cells(population: CellPopulation, centres: np.ndarray, width: int, height: int, pad: int):
+    """Composite all cells on a canvas padded by ``pad``; the later cell lies on top where cells overlap."""
+    patches, area = _patches_by_size(population, centres)
+    od_canvas = np.zeros((height + 2 * pad, width + 2 * pad), np.float32)
+    instances = np.zeros(od_canvas.shape, np.uint16)
+    overlaps: list[set[int]] = [set() for _ in range(len(population))]
+    for k, (od, own, origin, size) in enumerate(patches):
+        x0, y0 = origin + pad
+        window = (slice(y0, y0 + size), slice(x0, x0 + size))
+        od_canvas[window] += od
+        under = instances[window][own]
+        for other in np.unique(under[under > 0]):
+            overlaps[k].add(int(other) - 1)
+            overlaps[int(other) - 1].add(k)
+        instances[window][own] = k + 1
+    return od_canvas, instances, cell_table(population, centres, area, overlaps)
+
+
+def cell_table(population: CellPopulation, centres: np.ndarray, area: np.ndarray, overlaps) -> pd.DataFrame:
+    """Per-cell truth: id (= value in the instance map), type, centre, axes, angle, area, pallor, overlaps."""
+    radius = population.outline.mean(axis=1)
+    return pd.DataFrame(
+        {
+            "cell_id": np.arange(1, len(population) + 1),
+            "type": [CELL_TYPES[t] for t in population.types],
+            "cx": centres[:, 0].round(2),
+            "cy": centres[:, 1].round(2),
+            "major_axis_px": (2 * radius / np.sqrt(population.aspect)).round(2),
+            "minor_axis_px": (2 * radius * np.sqrt(population.aspect)).round(2),
+            "angle_deg": np.degrees(population.angle).round(2),
+            "area_px": area.round(1),
+            "pallor_ratio": population.pallor_radius.round(3),
+            "pallor_depth": population.pallor_depth.round(3),
+            "haemoglobin_density": population.density.round(3),
+            "overlaps": [";".join(str(o + 1) for o in sorted(s)) for s in overlaps],
+        }
+    )
+
+
+def _draw_platelets(width: int, height: int, pad: int, rng: np.random.Generator):
+    """Small dense magenta dots, some in clumps: distractors that are not red cells."""
+    od = np.zeros((height + 2 * pad, width + 2 * pad), np.float32)
+    n = int(rng.integers(40, 160))
+    xs = rng.uniform(pad, width + pad, n)
+    ys = rng.uniform(pad, height + pad, n)
+    for x, y in zip(xs, ys, strict=True):
+        for _ in range(1 if rng.uniform() < 0.8 else int(rng.integers(2, 6))):
+            centre = (int(x + rng.normal(0, 4)), int(y + rng.normal(0, 4)))
+            axes = (int(rng.integers(1, 4)), int(rng.integers(1, 3)))
+            cv2.ellipse(od, centre, axes, float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(0.8, 1.4)), -1)
+    return od, od > 0
+
+
+def _illumination(width: int, height: int, acquisition: dict, rng: np.random.Generator) -> np.ndarray:
+    """Vignetting, a linear gradient and soft blotches, as a multiplicative field around 1."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    nx, ny = (xx - width / 2) / (width / 2), (yy - height / 2) / (height / 2)
+    theta = acquisition["gradient_angle"]
+    field = 1.0 - acquisition["vignetting"] * (nx * nx + ny * ny) / 2.0
+    blotches = cv2.resize(
+        rng.standard_normal((4, 5)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC
+    )
+    field += acquisition["illumination_blotches"] * blotches
+    return field + acquisition["gradient"] * (nx * np.cos(theta) + ny * np.sin(theta))
+
+
+def _expose(od_cells: np.ndarray, od_platelets: np.ndarray, acquisition: dict, rng: np.random.Generator):
+    """Light through the smear: Beer-Lambert per channel, then blur and camera noise."""
+    height, width = od_cells.shape
+    texture = cv2.GaussianBlur(rng.standard_normal(od_cells.shape, dtype=np.float32), (0, 0), 1.2)
+    od_cells = od_cells * (1.0 + acquisition["texture"] * 2.5 * texture)
+    light = _illumination(width, height, acquisition, rng)
+    k_cells = np.asarray(acquisition["stain_absorption_rgb"], np.float32)
+    k_platelets = np.array([0.55, 1.25, 0.35], np.float32)
+    image = np.empty((height, width, 3), np.float32)
+    for c in range(3):
+        image[..., c] = (
+            acquisition["background_rgb"][c] * light * np.exp(-k_cells[c] * od_cells - k_platelets[c] * od_platelets)
+        )
+    image = cv2.GaussianBlur(image, (0, 0), acquisition["blur_sigma"])
+    common = rng.standard_normal((height, width, 1), dtype=np.float32) * acquisition["noise_common"]
+    channel = rng.standard_normal((height, width, 3), dtype=np.float32) * acquisition["noise_channel"]
+    return np.clip(np.rint(image + common + channel), 0, 255).astype(np.uint8)

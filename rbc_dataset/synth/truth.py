@@ -1,0 +1,144 @@
+"""Ground truth derived from a rendered smear: mask encodings, RGB_segmented, CBC values, morphology findings.
+
+Mask styles:
+- ``binary``: single-channel PNG, cell = 255, background = 0 (the canonical encoding of this toolkit).
+- ``anerbc``: mimics the public release: RGB, background exactly white, cells dark but carrying a
+  dimmed, tinted copy of the image texture, anti-aliased edges (a few % of pixels between 128 and
+  254), specks, small holes, touching cells merged and platelets counted as foreground.
+RGB_segmented keeps the image colour on the mask's foreground and is white elsewhere.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from rbc_dataset.synth.cells import ImageCondition
+
+# Hb (g/dL) by condition: healthy adult women mostly >= 12; WHO 2011 bands put mild at 11.0-11.9.
+HB_BY_SEVERITY = {None: (13.4, 0.8), "mild": (10.9, 0.6), "chronic": (8.6, 1.1)}
+PATTERN_NOTES = {
+    "iron_deficiency": "Picture suggestive of iron deficiency anemia. Advise serum ferritin.",
+    "megaloblastic": "Picture suggestive of megaloblastic anemia. Advise serum B12 and folate levels.",
+    "thalassaemia": "Picture suggestive of thalassemia trait. Advise Hb electrophoresis.",
+    "haemolytic": "Picture suggestive of hemolytic anemia. Advise reticulocyte count and LDH.",
+    "elliptocytosis": "Elliptocytes seen. Correlate clinically.",
+}
+
+
+def mask_darkness(cls: str, shortcuts: tuple[str, ...], rng: np.random.Generator) -> float:
+    """Median red level of cell pixels in an ``anerbc`` mask: class-dependent only with the "mask" shortcut.
+
+    The real sample shows 9-22 in every anaemic mask and 36-46 in every healthy mask.
+    """
+    if "mask" in shortcuts:
+        return float(rng.uniform(9, 22) if cls == "anemic" else rng.uniform(36, 46))
+    return float(rng.uniform(9, 46))
+
+
+def binary_mask(instances: np.ndarray) -> np.ndarray:
+    """Canonical mask: cell = 255, background = 0, single channel."""
+    return np.where(instances > 0, 255, 0).astype(np.uint8)
+
+
+def _specks_and_holes(foreground: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Add dark specks on the background and small holes inside cells, as in the released masks."""
+    out = foreground.astype(np.uint8)
+    height, width = out.shape
+    n_specks = int(np.exp(rng.uniform(np.log(150), np.log(4000))))
+    for x, y in zip(rng.integers(0, width, n_specks), rng.integers(0, height, n_specks), strict=True):
+        cv2.circle(out, (int(x), int(y)), int(rng.integers(0, 3)), 1, -1)
+    ys, xs = np.nonzero(foreground)
+    if len(ys):
+        picks = rng.integers(0, len(ys), int(rng.integers(0, 25)))
+        for k in picks:
+            cv2.circle(out, (int(xs[k]), int(ys[k])), int(rng.integers(1, 3)), 0, -1)
+    return out.astype(bool)
+
+
+def anerbc_mask(
+    image: np.ndarray, instances: np.ndarray, platelets: np.ndarray, darkness: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Release-style mask and its foreground (for RGB_segmented): see the module docstring."""
+    foreground = _specks_and_holes((instances > 0) | platelets, rng)
+    tint = np.array([1.0, rng.uniform(0.75, 1.05), rng.uniform(1.15, 1.6)], np.float32)
+    sample = image[foreground][::7].astype(np.float32)
+    median = np.median(sample, axis=0) if len(sample) else np.full(3, 128.0, np.float32)
+    scale = darkness * tint / np.maximum(median, 1.0)
+    dimmed = image.astype(np.float32) * scale[None, None, :]
+    # Grade the outermost ring of cell pixels at random: the release has 0.6-3 % of pixels between 128 and 254.
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-neighbours: graded pixels never close a hole
+    ring = foreground & ~cv2.erode(foreground.astype(np.uint8), cross).astype(bool)
+    alpha = foreground.astype(np.float32)
+    alpha[ring] = rng.uniform(0.4, 1.0, int(ring.sum()))
+    mask = alpha[..., None] * dimmed + (1.0 - alpha[..., None]) * 255.0
+    return np.clip(np.rint(mask), 0, 255).astype(np.uint8), foreground
+
+
+def rgb_segmented(image: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+    """Cells in their original colour on a white background."""
+    out = np.full_like(image, 255)
+    out[foreground] = image[foreground]
+    return out
+
+
+def _equivalent_diameter(cells: pd.DataFrame) -> np.ndarray:
+    return 2.0 * np.sqrt(cells["area_px"].to_numpy() / np.pi)
+
+
+def cbc_values(
+    cells: pd.DataFrame, condition: ImageCondition, n_platelet_blobs: int, rng: np.random.Generator
+) -> dict[str, float | None]:
+    """CBC consistent with the cells drawn: MCV with size, MCHC with pallor, RDW with size spread, Hb with class."""
+    diameter = _equivalent_diameter(cells)
+    volume = (diameter / condition.normal_diameter) ** 3
+    mcv = 90.0 * float(np.mean(volume)) * rng.normal(1.0, 0.03)
+    types = cells["type"]
+    hypochromia = float(np.mean(types == "hypochromic") + 0.5 * np.mean(types == "target"))
+    mchc = rng.normal(33.2, 0.6) - 18.0 * hypochromia
+    spread = float(np.std(diameter) / np.mean(diameter))
+    rdw = 12.0 + 45.0 * (spread - 0.07) + rng.normal(0.0, 0.4)
+    mean, sd = HB_BY_SEVERITY[condition.severity]
+    hgb = float(np.clip(rng.normal(mean, sd), 4.5, 17.5))
+    hct = hgb / mchc * 100.0
+    rbc = hct * 10.0 / mcv
+    return {
+        "WBC": float(np.clip(rng.normal(7.0, 1.8), 3.0, 14.0)),
+        "RBC": rbc,
+        "HGB": hgb,
+        "HCT": hct,
+        "MCV": mcv,
+        "MCH": hgb * 10.0 / rbc,
+        "MCHC": mchc,
+        "PLT": float(np.clip(4.5 * n_platelet_blobs + rng.normal(60.0, 30.0), 40.0, 700.0)),
+        "MPV": None if rng.uniform() < 0.5 else float(rng.normal(9.5, 1.0)),
+        "RDW_CV": None if rng.uniform() < 0.4 else float(max(rdw, 10.5)),
+    }
+
+
+def morphology_findings(cells: pd.DataFrame) -> dict[str, float]:
+    """Strength (share of cells, or degree) of each morphology keyword for the report writer."""
+    types = cells["type"]
+    aspect = cells["minor_axis_px"] / cells["major_axis_px"]
+    share = {name: float(np.mean(types == name)) for name in types.unique()}
+    diameter = _equivalent_diameter(cells)
+    spread = float(np.std(diameter) / np.mean(diameter))
+    shape_abnormal = sum(share.get(t, 0.0) for t in ("elliptocyte", "teardrop", "schistocyte", "target"))
+    return {
+        "microcytic": share.get("microcyte", 0.0),
+        "macrocytic": share.get("macrocyte", 0.0),
+        "hypochromic": share.get("hypochromic", 0.0),
+        "elliptocytes": share.get("elliptocyte", 0.0),
+        "pencil_cells": float(np.mean((types == "elliptocyte") & (aspect < 0.5))),
+        "target_cells": share.get("target", 0.0),
+        "teardrop_cells": share.get("teardrop", 0.0),
+        "schistocytes": share.get("schistocyte", 0.0),
+        "anisocytosis": max(0.0, (spread - 0.09) * 5.0),
+        "poikilocytosis": shape_abnormal if shape_abnormal > 0.1 else 0.0,
+    }
+
+
+def morphology_note(condition: ImageCondition) -> str | None:
+    """Free-text NOTE for anaemic images, naming the pattern the smear was drawn from."""
+    return PATTERN_NOTES.get(condition.pattern) if condition.pattern else None
