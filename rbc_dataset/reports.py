@@ -32,8 +32,7 @@ Morphology reports are free text in sections (``RBC Morphology / Peripheral Smea
 ``PLATELETS:``, ``NOTE :``); ``parse_morphology_text`` splits the sections and finds the canonical keywords of
 ``MORPHOLOGY_KEYWORDS`` in the whole text, ignoring negated mentions ("no target cells seen", "nRBCs not seen").
 
-The writers ``format_cbc_report`` and ``format_morphology_report`` live in ``rbc_dataset.report_writer`` and are
-re-exported here.
+The writers ``format_cbc_report`` and ``format_morphology_report`` live in ``rbc_dataset.report_writer``.
 """
 
 from __future__ import annotations
@@ -41,12 +40,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from rbc_dataset.errors import DataError
-
-if TYPE_CHECKING:
-    from rbc_dataset.report_writer import format_cbc_report, format_morphology_report
 
 __all__ = [
     "CBC_TESTS",
@@ -56,8 +51,6 @@ __all__ = [
     "REFERENCE_RANGES",
     "CBCResult",
     "MorphologyResult",
-    "format_cbc_report",
-    "format_morphology_report",
     "get_canonical_test",
     "parse_cbc_text",
     "parse_morphology_text",
@@ -207,15 +200,6 @@ class _Row:
     unit: str | None
     range: tuple[float, float] | None
     shifted: bool
-
-
-def __getattr__(name: str) -> Any:
-    # The writers import this module's tables, so importing them eagerly here would be circular.
-    if name in ("format_cbc_report", "format_morphology_report"):
-        from rbc_dataset import report_writer
-
-        return getattr(report_writer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_cbc_report(path: str | Path) -> CBCResult:

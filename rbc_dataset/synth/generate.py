@@ -8,9 +8,7 @@ byte-identical whatever the number of processes or the order in which jobs finis
 from __future__ import annotations
 
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,22 +20,20 @@ import yaml
 from rbc_dataset import __version__
 from rbc_dataset.fileio import atomic_directory, write_png
 from rbc_dataset.layout import (
-    CLASS_FOLDERS,
     CLASS_LABEL,
-    DATASET_FOLDER,
-    KIND_FOLDERS,
     ROLE_FOLDERS,
     TRUTH_FOLDER,
     TRUTH_ROLE_FOLDERS,
     image_stem,
-    role_folder,
     report_stem,
+    role_folder,
     sample_id,
     tile_boxes,
     truth_folder,
 )
+from rbc_dataset.parallel import process_pool, worker_count
 from rbc_dataset.progress import track
-from rbc_dataset.reports import format_cbc_report, format_morphology_report
+from rbc_dataset.report_writer import format_cbc_report, format_morphology_report
 from rbc_dataset.synth import defects, truth
 from rbc_dataset.synth.cells import CELL_TYPES, sample_condition
 from rbc_dataset.synth.config import SynthConfig
@@ -186,11 +182,11 @@ def _write_tiles(root, config, cls, number, arrays, reports, cells, meta) -> Non
 
 def _run_jobs(root: Path, config: SynthConfig, show_progress: bool) -> list[dict]:
     jobs = [(cls, number) for number in range(1, config.n_images + 1) for cls in CLASSES]
-    workers = config.workers or os.cpu_count() or 1
+    workers = worker_count(config.workers)
     if workers == 1:
         results = (generate_image(root, config, cls, number) for cls, number in jobs)
         return list(track(results, len(jobs), "synth images", show_progress))
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+    with process_pool(min(workers, len(jobs))) as pool:
         futures = [pool.submit(generate_image, root, config, cls, number) for cls, number in jobs]
         done = track((f.result() for f in futures), len(jobs), "synth images", show_progress)
         return list(done)

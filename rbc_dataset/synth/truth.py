@@ -111,7 +111,7 @@ def cbc_values(
         "MCV": mcv,
         "MCH": hgb * 10.0 / rbc,
         "MCHC": mchc,
-        "PLT": float(np.clip(4.5 * n_platelet_blobs + rng.normal(60.0, 30.0), 40.0, 700.0)),
+        "PLT": float(np.clip(120.0 + 2.2 * n_platelet_blobs + rng.normal(0.0, 30.0), 40.0, 900.0)),
         "MPV": None if rng.uniform() < 0.5 else float(rng.normal(9.5, 1.0)),
         "RDW_CV": None if rng.uniform() < 0.4 else float(max(rdw, 10.5)),
     }
@@ -125,7 +125,7 @@ def morphology_findings(cells: pd.DataFrame) -> dict[str, float]:
     diameter = _equivalent_diameter(cells)
     spread = float(np.std(diameter) / np.mean(diameter))
     shape_abnormal = sum(share.get(t, 0.0) for t in ("elliptocyte", "teardrop", "schistocyte", "target"))
-    return {
+    findings = {
         "microcytic": share.get("microcyte", 0.0),
         "macrocytic": share.get("macrocyte", 0.0),
         "hypochromic": share.get("hypochromic", 0.0),
@@ -137,6 +137,7 @@ def morphology_findings(cells: pd.DataFrame) -> dict[str, float]:
         "anisocytosis": max(0.0, (spread - 0.09) * 5.0),
         "poikilocytosis": shape_abnormal if shape_abnormal > 0.1 else 0.0,
     }
+    return {name: float(min(max(value, 0.0), 1.0)) for name, value in findings.items()}  # strengths live in [0, 1]
 
 
 def morphology_note(condition: ImageCondition) -> str | None:

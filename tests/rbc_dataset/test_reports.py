@@ -9,14 +9,13 @@ import pytest
 
 from rbc_dataset import report_writer
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.report_writer import format_cbc_report, format_morphology_report
 from rbc_dataset.reports import (
     CBC_TESTS,
     CBC_UNITS,
     MORPHOLOGY_KEYWORDS,
     PLAUSIBLE_BOUNDS,
     REFERENCE_RANGES,
-    format_cbc_report,
-    format_morphology_report,
     get_canonical_test,
     parse_cbc_text,
     parse_morphology_text,

@@ -1,0 +1,43 @@
+# Two commands a fresh machine needs (only Python 3.10+ installed):
+#   make demo   set up .venv, generate a small synthetic AneRBC set, ingest it, print summaries
+#   make test   set up .venv, run the test suite (CPU only, offline)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := demo
+REALDATA := ../shared/realdata/AneRBC-I
+
+.PHONY: install demo test lint docs bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rbc-dataset synth --out $(DEMO)/synthetic --n-images 4 --seed 0 --overwrite
+	$(BIN)/rbc-dataset ingest $(DEMO)/synthetic --out $(DEMO)/manifest.parquet
+	@if [ -d $(REALDATA) ]; then \
+		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
+	fi
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+docs: $(STAMP)
+	$(BIN)/python -m rbc_dataset.cli_reference --write README.md
+
+bench: $(STAMP)
+	$(BIN)/rbc-bench synth-speed --n-images 500 --workers 2 --work-dir bench_out/full --json bench_out/synth_speed.json --keep
+	$(BIN)/rbc-bench ingest-speed --data bench_out/full --workers 2 --json bench_out/ingest_speed.json
+	$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic bench_out/full --json bench_out/realism.json --max-images 40
+
+clean:
+	rm -rf $(VENV) $(DEMO) bench_out .pytest_cache .ruff_cache *.egg-info

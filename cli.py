@@ -1,0 +1,173 @@
+"""Command-line entry points ``rbc-dataset`` and ``rbc-bench``.
+
+Thin by design: each command parses options, builds a config, calls one library function and prints a
+summary. Heavy libraries (torch, datasets) are imported inside commands so that ``--help`` is instant.
+Exit codes: 0 ok, 1 data problem found, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rbc_dataset.errors import RBCError
+
+dataset_app = typer.Typer(
+    name="rbc-dataset",
+    help="Curate red-blood-cell microscopy datasets (AneRBC and your own): synthesise, ingest, check, build.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+bench_app = typer.Typer(
+    name="rbc-bench",
+    help="Benchmarks of the toolkit itself (speed, memory, realism of the synthetic data).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail_cleanly(command):
+    """Turn the toolkit's own errors into a one-paragraph message and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RBCError as exc:
+            from rbc_dataset.console import print_error
+
+            print_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file of options (CLI options win).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")]
+
+
+@dataset_app.command()
+@_fail_cleanly
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (gets AneRBC_dataset/ and synthetic_truth/).")],
+    n_images: Annotated[int | None, typer.Option("--n-images", help="AneRBC-I images per class (default 4).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed; same seed, same bytes (default 0).")] = None,
+    mask_style: Annotated[
+        str | None, typer.Option("--mask-style", help="binary (clean 0/255) or anerbc (as released, default).")
+    ] = None,
+    defects: Annotated[
+        float | None, typer.Option("--defects", help="Share of pairs given a known defect (default 0).")
+    ] = None,
+    shortcut: Annotated[
+        list[str] | None, typer.Option("--shortcut", help="Plant a confound: colour and/or mask (repeatable).")
+    ] = None,
+    tile_order: Annotated[
+        str | None, typer.Option("--tile-order", help="AneRBC-II tile order: row-major or column-major.")
+    ] = None,
+    cbc_reuse: Annotated[
+        float | None, typer.Option("--cbc-reuse", help="Share of CBC reports copied from another image.")
+    ] = None,
+    no_tiles: Annotated[bool, typer.Option("--no-tiles", help="Skip AneRBC-II.")] = False,
+    workers: WorkersOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
+    config: ConfigOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Write a synthetic dataset in the exact AneRBC layout, with full ground truth in a sidecar folder."""
+    from rbc_dataset.config_file import resolve_config
+    from rbc_dataset.console import print_synth_summary
+    from rbc_dataset.synth.config import SynthConfig
+    from rbc_dataset.synth.generate import synthesize
+
+    cli_values = {
+        "n_images": n_images,
+        "seed": seed,
+        "mask_style": mask_style,
+        "defect_rate": defects,
+        "shortcuts": tuple(shortcut) if shortcut else None,
+        "tile_order": tile_order,
+        "cbc_reuse": cbc_reuse,
+        "with_tiles": False if no_tiles else None,
+        "workers": workers,
+    }
+    summary = synthesize(resolve_config(SynthConfig, config, cli_values), out, overwrite, show_progress=not quiet)
+    print_synth_summary(summary)
+
+
+@dataset_app.command()
+@_fail_cleanly
+def ingest(
+    root: Annotated[Path, typer.Argument(help="Folder holding the dataset anywhere below it.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Manifest to write (Parquet); a .report.json goes beside it.")
+    ] = Path("manifest.parquet"),
+    layout: Annotated[str, typer.Option("--layout", help="auto, anerbc, folder or csv.")] = "auto",
+    metadata: Annotated[
+        Path | None, typer.Option("--metadata", help="CSV with image, class[, mask, group, split] columns.")
+    ] = None,
+    tile_order: Annotated[
+        str | None, typer.Option("--tile-order", help="Override the detected AneRBC-II tile order.")
+    ] = None,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Index every image, mask, report and checksum under ROOT into one manifest table."""
+    from rbc_dataset.console import print_ingest_summary
+    from rbc_dataset.ingest import ingest as run_ingest
+
+    result = run_ingest(root, out, layout, metadata, tile_order, workers or 0, show_progress=not quiet)
+    print_ingest_summary(result)
+    if any(issue.severity == "error" for issue in result.issues):
+        raise typer.Exit(1)
+
+
+@bench_app.command("synth-speed")
+@_fail_cleanly
+def bench_synth_speed(
+    n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (500 = full scale).")] = 20,
+    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
+    work_dir: Annotated[Path, typer.Option("--work-dir", help="Scratch folder for the generated data.")] = Path(
+        "bench_out/synth"
+    ),
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/synth_speed.json"),
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the generated data (e.g. for ingest-speed).")] = False,
+) -> None:
+    """Time `synth` (images/s, peak memory) and write a JSON result."""
+    from benchmarks.speed import run_synth_speed
+
+    run_synth_speed(n_images, workers, work_dir, json_out, keep)
+
+
+@bench_app.command("ingest-speed")
+@_fail_cleanly
+def bench_ingest_speed(
+    data: Annotated[Path, typer.Option("--data", help="A synthetic dataset written by `rbc-dataset synth`.")],
+    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/ingest_speed.json"),
+) -> None:
+    """Time `ingest` (files/s, hashing included, peak memory) and write a JSON result."""
+    from benchmarks.speed import run_ingest_speed
+
+    run_ingest_speed(data, workers, json_out)
+
+
+@bench_app.command("realism")
+@_fail_cleanly
+def bench_realism(
+    real: Annotated[Path, typer.Option("--real", help="Real AneRBC-I folder.")] = Path("../shared/realdata/AneRBC-I"),
+    synthetic: Annotated[Path, typer.Option("--synthetic", help="Synthetic dataset folder.")] = Path("demo/synthetic"),
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/realism.json"),
+    max_images: Annotated[int, typer.Option("--max-images", help="At most this many images per side.")] = 20,
+) -> None:
+    """Compare image statistics of synthetic and real AneRBC-I side by side."""
+    from benchmarks.synth_realism import main
+
+    main(["--real", str(real), "--synthetic", str(synthetic), "--json", str(json_out), "--max-images", str(max_images)])
+
+
+if __name__ == "__main__":
+    dataset_app()

@@ -1,0 +1,82 @@
+"""Console rendering of command results (rich tables); the library returns data, this prints it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from rbc_dataset.errors import RBCError
+from rbc_dataset.issues import count_by_severity
+
+console = Console()
+err_console = Console(stderr=True)
+MAX_ISSUES_SHOWN = 15
+
+
+def print_error(exc: RBCError) -> None:
+    kind = "usage error" if exc.exit_code == 2 else "error"
+    err_console.print(f"[bold red]{kind}:[/] {exc}", highlight=False, soft_wrap=True)
+
+
+def print_synth_summary(summary) -> None:
+    stats = summary.stats
+    table = Table(title=f"synthetic AneRBC written to {summary.out}")
+    for column in ("class", "severity", "images", "cells/image", "foreground", "abnormal cells"):
+        table.add_column(column, justify="right" if column not in ("class", "severity") else "left")
+    for (cls, severity), group in stats.fillna({"severity": "-"}).groupby(["class", "severity"]):
+        table.add_row(
+            cls,
+            severity,
+            str(len(group)),
+            f"{group['n_cells'].mean():.0f}",
+            f"{group['foreground_fraction'].mean():.3f}",
+            f"{(group['abnormal_cells'] / group['n_cells']).mean():.1%}",
+        )
+    console.print(table)
+    rate = summary.n_full_images / summary.seconds if summary.seconds else 0.0
+    console.print(
+        f"{summary.n_full_images} AneRBC-I images, {summary.n_tiles} AneRBC-II tiles, "
+        f"{summary.n_defects} planted defects in {summary.seconds:.1f} s ({rate:.2f} images/s)"
+    )
+
+
+def _issue_table(issues) -> Table:
+    table = Table(title="issues (see the report for all)")
+    for column in ("severity", "code", "file", "expected / found / fix"):
+        table.add_column(column, overflow="fold")
+    order = {"error": 0, "warning": 1, "info": 2}
+    for issue in sorted(issues, key=lambda i: order[i.severity])[:MAX_ISSUES_SHOWN]:
+        colour = {"error": "red", "warning": "yellow", "info": "cyan"}[issue.severity]
+        table.add_row(
+            f"[{colour}]{issue.severity}[/]",
+            issue.code,
+            issue.path or "-",
+            f"expected {issue.expected}; found {issue.found}; fix: {issue.fix}",
+        )
+    return table
+
+
+def print_ingest_summary(result) -> None:
+    table = Table(title=f"manifest {result.manifest_path} ({result.layout} layout)")
+    table.add_column("source")
+    table.add_column("class")
+    table.add_column("samples", justify="right")
+    for source, by_class in sorted(result.counts.items()):
+        for cls, n in sorted(by_class.items()):
+            table.add_row(source, cls, str(n))
+    console.print(table)
+    if result.tile_order is not None:
+        order = result.tile_order
+        console.print(
+            f"AneRBC-II tile order: {order.order or 'unknown'} ({order.how}; "
+            f"{order.parents_checked} parents checked, exact match: {order.exact})"
+        )
+    if result.issues:
+        console.print(_issue_table(result.issues))
+    counts = count_by_severity(result.issues)
+    console.print(
+        f"{result.n_samples} samples in {result.seconds:.1f} s; issues: {counts['error']} errors, "
+        f"{counts['warning']} warnings, {counts['info']} notes; report: {result.report_path}"
+    )
+    if counts["error"]:
+        err_console.print("[red]errors were found: the manifest was written, but fix them before building.[/]")

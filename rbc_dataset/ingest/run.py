@@ -1,0 +1,207 @@
+"""``rbc-dataset ingest``: turn an AneRBC-style folder (or a user's own folder/CSV) into one manifest."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from rbc_dataset import __version__
+from rbc_dataset.errors import DataError, UsageError, check_choice
+from rbc_dataset.fileio import check_output_outside
+from rbc_dataset.ingest.anerbc import ScanResult, list_files, looks_like_anerbc, scan_anerbc
+from rbc_dataset.ingest.folder import group_folder, read_metadata_csv
+from rbc_dataset.ingest.inspect import inspect_many
+from rbc_dataset.ingest.rows import build_rows
+from rbc_dataset.ingest.samples import Sample, group_anerbc
+from rbc_dataset.ingest.tiles import TileOrder, detect_tile_order
+from rbc_dataset.issues import Issue, count_by_severity
+from rbc_dataset.layout import TILE_ORDERS
+from rbc_dataset.manifest import report_path_for, write_manifest
+from rbc_dataset.parallel import process_pool, worker_count
+from rbc_dataset.progress import track
+
+LAYOUTS = ("auto", "anerbc", "folder", "csv")
+REPORT_SCHEMA_VERSION = 1
+CHUNK = 64  # files per worker task: large enough to amortise process hops
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest run produced."""
+
+    manifest_path: Path
+    report_path: Path
+    layout: str
+    n_samples: int
+    counts: dict  # source -> class -> samples
+    issues: list[Issue]
+    tile_order: TileOrder | None
+    seconds: float
+
+
+def _check_root(root: Path) -> list[Path]:
+    if not root.exists():
+        raise DataError(
+            root,
+            "an existing folder holding the dataset",
+            "nothing at this path",
+            "check the path (quote it if it has spaces)",
+        )
+    if not root.is_dir():
+        raise DataError(root, "a folder", "a file", "pass the folder that holds the dataset, not a file in it")
+    files = list_files(root)
+    if not files:
+        raise DataError(
+            root,
+            "a folder with image files",
+            "an empty folder",
+            "point to the folder that holds AneRBC_dataset (or your images)",
+        )
+    return files
+
+
+def _choose_layout(layout: str, root: Path, files: list[Path], metadata: Path | None) -> str:
+    check_choice("layout", layout, LAYOUTS)
+    if layout == "csv" and metadata is None:
+        raise UsageError("--layout csv needs --metadata FILE.csv naming image, class and optional mask/group columns")
+    if layout != "auto":
+        return layout
+    if metadata is not None:
+        return "csv"
+    return "anerbc" if looks_like_anerbc(root, files) else "folder"
+
+
+def _collect_samples(
+    layout: str, root: Path, files: list[Path], metadata: Path | None
+) -> tuple[list[Sample], ScanResult]:
+    if layout == "anerbc":
+        scan = scan_anerbc(root, files)
+        return group_anerbc(scan), scan
+    scan = ScanResult()
+    if layout == "csv":
+        return read_metadata_csv(Path(metadata), scan), scan
+    return group_folder(root, files, scan), scan
+
+
+def _no_samples_error(root: Path, files: list[Path], layout: str) -> DataError:
+    extensions = Counter(p.suffix.lower() or "(none)" for p in files)
+    found = ", ".join(f"{n} {ext}" for ext, n in extensions.most_common(6))
+    return DataError(
+        root,
+        f"image files in the {layout} layout",
+        f"no usable samples among {len(files)} files ({found})",
+        "point to the folder holding AneRBC_dataset or your image folders, or pass --layout/--metadata",
+    )
+
+
+def _inspect_all(samples: list[Sample], workers: int, show_progress: bool) -> dict[str, dict]:
+    items = sorted({(str(path), role) for s in samples for role, path in s.files.items()})
+    chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+    if workers <= 1 or len(chunks) <= 2:
+        results = map(inspect_many, chunks)
+        batches = list(track(results, len(chunks), "ingest files", show_progress))
+    else:
+        with process_pool(workers) as pool:
+            batches = list(track(pool.map(inspect_many, chunks), len(chunks), "ingest files", show_progress))
+    return {info["path"]: info for batch in batches for info in batch}
+
+
+def _tile_order(samples: list[Sample], given: str | None, issues: list[Issue]) -> TileOrder | None:
+    if not any(s.source == "AneRBC-II" for s in samples):
+        return None
+    detected = detect_tile_order(samples)
+    if given is not None:
+        check_choice("tile order", given, TILE_ORDERS)
+        if detected.order not in (None, given):
+            issues.append(
+                Issue(
+                    "tile_order_disagrees",
+                    "warning",
+                    None,
+                    f"tiles in the given {given} order",
+                    f"pixels matching {detected.order} ({detected.median_abs_diff})",
+                    "check --tile-order; the given order is used",
+                )
+            )
+        return TileOrder(given, "given", detected.parents_checked, detected.median_abs_diff, detected.exact)
+    if detected.order is None:
+        issues.append(
+            Issue(
+                "tile_order_unknown",
+                "warning",
+                None,
+                "AneRBC-I parents next to AneRBC-II tiles",
+                "no parent to compare with",
+                "pass --tile-order row-major|column-major to set tile boxes",
+            )
+        )
+    return detected
+
+
+def ingest(
+    root: Path,
+    out: Path,
+    layout: str = "auto",
+    metadata: Path | None = None,
+    tile_order: str | None = None,
+    workers: int = 0,
+    show_progress: bool = True,
+) -> IngestResult:
+    """Index every sample under ``root`` into a Parquet manifest at ``out`` plus ``<out>.report.json``.
+
+    Args:
+        root: folder holding the dataset anywhere below it (inputs are only read).
+        out: manifest path; must lie outside ``root``.
+        layout: "auto", "anerbc", "folder" or "csv".
+        metadata: CSV naming image, class and optional mask/group/split per row (csv layout).
+        tile_order: AneRBC-II tile order to use instead of the detected one.
+        workers: processes for hashing and parsing (0 = all cores).
+        show_progress: draw a progress bar.
+    """
+    start = time.perf_counter()
+    root, out = Path(root).resolve(), Path(out)
+    files = _check_root(root)
+    check_output_outside(out, [root])
+    layout = _choose_layout(layout, root, files, metadata)
+    samples, scan = _collect_samples(layout, root, files, metadata)
+    if not samples:
+        raise _no_samples_error(root, files, layout)
+    order = _tile_order(samples, tile_order, scan.issues)
+    infos = _inspect_all(samples, worker_count(workers), show_progress)
+    rows = build_rows(samples, infos, root, order, scan.issues)
+    counts = _counts(rows)
+    report = _report(root, layout, rows, scan, order, counts, time.perf_counter() - start)
+    metadata_fields = {"root": root.as_posix(), "layout": layout, "tool_version": __version__}
+    write_manifest(rows, out, metadata_fields, report)
+    seconds = time.perf_counter() - start
+    return IngestResult(out, report_path_for(out), layout, len(rows), counts, scan.issues, order, seconds)
+
+
+def _counts(rows: list[dict]) -> dict:
+    counts: dict = {}
+    for row in rows:
+        by_class = counts.setdefault(row["source"], {})
+        by_class[row["class_name"]] = by_class.get(row["class_name"], 0) + 1
+    return counts
+
+
+def _report(root: Path, layout: str, rows: list[dict], scan: ScanResult, order, counts, seconds: float) -> dict:
+    cbc_problems = Counter(code for row in rows for code in (row.get("cbc_problems") or []))
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "tool": f"rbc-dataset {__version__}",
+        "root": root.as_posix(),
+        "layout": layout,
+        "n_samples": len(rows),
+        "samples": counts,
+        "synthetic": any(row["synthetic"] for row in rows),
+        "tile_order": None if order is None else order.__dict__,
+        "issue_counts": count_by_severity(scan.issues),
+        "issues": [issue.to_dict() for issue in scan.issues],
+        "unrecognised_files": [{"path": p, "reason": r} for p, r in scan.unrecognised],
+        "sidecar_files": scan.sidecar_files,
+        "cbc_problem_counts": dict(sorted(cbc_problems.items())),
+        "seconds": round(seconds, 3),
+    }

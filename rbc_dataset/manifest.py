@@ -1,0 +1,121 @@
+"""The manifest: one row per sample, the single data model every later stage reads and extends.
+
+Stored as Parquet with a fixed schema (below) and a companion ``<name>.report.json`` listing what the
+importer could not use and why. Paths are relative to ``root`` (a column, the same on every row), so
+the manifest's content does not depend on where the data sits except through that one value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rbc_dataset.errors import DataError
+from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.reports import CBC_TESTS
+
+MANIFEST_VERSION = "1"
+FILE_ROLES = ("image", "mask", "rgb_mask", "cbc", "morphology", "instances", "cells", "meta")
+
+_IDENTITY = [
+    ("sample_id", pa.string()),  # stable id: anerbc1_a_001, anerbc2_a_0001_05, folder_<class>_<name>
+    ("source", pa.string()),  # AneRBC-I, AneRBC-II or folder
+    ("synthetic", pa.bool_()),  # written by rbc-dataset synth (has a synthetic_truth sidecar)
+    ("class_name", pa.string()),  # anemic / healthy (folder layouts: the class folder name)
+    ("label", pa.int64()),  # 0 healthy, 1 anaemic (folder layouts with other names: sorted index)
+    ("number", pa.int64()),  # AneRBC image number (parent number for tiles)
+    ("tile_index", pa.int64()),  # AneRBC-II tile 1..12
+    ("tile_order", pa.string()),  # order used for the tile box: row-major / column-major
+    ("tile_row", pa.int64()),
+    ("tile_col", pa.int64()),
+    ("tile_x", pa.int64()),  # tile box in parent pixels
+    ("tile_y", pa.int64()),
+    ("tile_width", pa.int64()),
+    ("tile_height", pa.int64()),
+    ("parent_id", pa.string()),  # the AneRBC-I image a tile was cut from (itself for full images)
+    ("group_id", pa.string()),  # unit that must never cross splits (parent, or a given group)
+    ("split", pa.string()),  # split folder of a pre-split release (train/val/test), else null
+    ("severity", pa.string()),  # mild / chronic when known
+    ("severity_source", pa.string()),  # where severity comes from (synthetic_truth, ...)
+    ("root", pa.string()),  # absolute folder the paths are relative to
+]
+_FILES = [(f"{role}_path", pa.string()) for role in FILE_ROLES] + [
+    (f"{role}_sha256", pa.string()) for role in FILE_ROLES
+]
+_IMAGES = [
+    ("image_format", pa.string()),  # sniffed from bytes, not the extension
+    ("width", pa.int64()),
+    ("height", pa.int64()),
+    ("image_mode", pa.string()),  # PIL mode: RGB, L, RGBA, P, I;16 ...
+    ("mask_format", pa.string()),
+    ("mask_width", pa.int64()),
+    ("mask_height", pa.int64()),
+    ("mask_mode", pa.string()),
+]
+_CBC = (
+    [(f"cbc_{t}", pa.float64()) for t in CBC_TESTS]
+    + [(f"cbc_{t}_flag", pa.bool_()) for t in CBC_TESTS]
+    + [("cbc_problems", pa.list_(pa.string())), ("cbc_raw", pa.string())]
+)
+_MORPHOLOGY = [("morphology_keywords", pa.list_(pa.string())), ("morphology_raw", pa.string())]
+_PROBLEMS = [("problems", pa.list_(pa.string()))]  # codes of the issues of this sample (see the report)
+
+MANIFEST_SCHEMA = pa.schema(_IDENTITY + _FILES + _IMAGES + _CBC + _MORPHOLOGY + _PROBLEMS)
+
+
+def report_path_for(manifest_path: Path) -> Path:
+    """Companion report of a manifest: ``manifest.parquet`` -> ``manifest.report.json``."""
+    manifest_path = Path(manifest_path)
+    return manifest_path.with_name(manifest_path.stem + ".report.json")
+
+
+def write_manifest(rows: list[dict], path: Path, metadata: dict[str, str], report: dict) -> None:
+    """Write the Parquet manifest and its report, each through a temporary name and a rename."""
+    table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+    meta = {b"rbc_dataset.manifest_version": MANIFEST_VERSION.encode()}
+    meta.update({f"rbc_dataset.{k}".encode(): str(v).encode() for k, v in metadata.items()})
+    table = table.replace_schema_metadata(meta)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(report_path_for(path), (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def read_manifest(path: Path) -> pd.DataFrame:
+    """Load a manifest written by ``rbc-dataset ingest``, checking that it is one."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            path,
+            "a manifest file written by `rbc-dataset ingest`",
+            "no such file",
+            "run `rbc-dataset ingest ROOT --out manifest.parquet` first",
+        )
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(
+            path, "a Parquet manifest", f"an unreadable file ({exc})", "re-run `rbc-dataset ingest`"
+        ) from exc
+    version = (table.schema.metadata or {}).get(b"rbc_dataset.manifest_version")
+    if version is None:
+        raise DataError(
+            path,
+            "a Parquet file with rbc_dataset manifest metadata",
+            "a Parquet file without it",
+            "re-run `rbc-dataset ingest` to write a manifest",
+        )
+    # Nullable integer and boolean columns stay integers/booleans (with <NA>) instead of turning into floats.
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
+
+
+def absolute_path(row, role: str) -> Path | None:
+    """Absolute path of a sample's file of the given role, or None."""
+    rel = row[f"{role}_path"]
+    return None if rel is None or pd.isna(rel) else Path(row["root"]) / rel

@@ -1,0 +1,86 @@
+"""The two command-line apps: instant help, exit codes, key phrases, config precedence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from cli import bench_app, dataset_app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(dataset_app, ["--help"])
+    assert result.exit_code == 0 and "synth" in result.output and "ingest" in result.output
+    result = runner.invoke(bench_app, ["--help"])
+    assert result.exit_code == 0 and "synth-speed" in result.output
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = "import sys, cli; heavy = {'torch', 'datasets', 'cv2', 'pandas'} & set(sys.modules); print(sorted(heavy))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_synth_then_ingest(tmp_path: Path) -> None:
+    out = tmp_path / "syn"
+    result = runner.invoke(dataset_app, ["synth", "--out", str(out), "--n-images", "1", "--no-tiles", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "2 AneRBC-I images" in result.output
+    result = runner.invoke(dataset_app, ["ingest", str(out), "--out", str(tmp_path / "m.parquet"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "2 samples" in result.output and (tmp_path / "m.report.json").is_file()
+
+
+def test_config_file_and_cli_precedence(tmp_path: Path) -> None:
+    config = tmp_path / "synth.yaml"
+    config.write_text(yaml.safe_dump({"seed": 7, "n_images": 1, "with_tiles": False, "mask_style": "binary"}))
+    out = tmp_path / "syn"
+    result = runner.invoke(dataset_app, ["synth", "--out", str(out), "--config", str(config), "--seed", "8", "-q"])
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((out / "synthetic_truth/synth_config.yaml").read_text())
+    assert saved["seed"] == 8 and saved["mask_style"] == "binary" and saved["with_tiles"] is False
+
+
+def test_unknown_config_key_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "synth.yaml"
+    config.write_text("seeds: 3\n")
+    result = runner.invoke(dataset_app, ["synth", "--out", str(tmp_path / "o"), "--config", str(config)])
+    assert result.exit_code == 2 and "unknown key(s) seeds" in result.output
+
+
+def test_bad_option_value_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(dataset_app, ["synth", "--out", str(tmp_path / "o"), "--mask-style", "fancy"])
+    assert result.exit_code == 2 and "valid choices: binary, anerbc" in result.output
+
+
+def test_missing_root_exits_1_and_names_it(tmp_path: Path) -> None:
+    result = runner.invoke(dataset_app, ["ingest", str(tmp_path / "absent"), "--out", str(tmp_path / "m.parquet")])
+    assert result.exit_code == 1 and "absent" in result.output and "nothing at this path" in result.output
+
+
+def test_data_errors_found_by_ingest_exit_1(tmp_path: Path) -> None:
+    root = tmp_path / "data" / "AneRBC-I" / "Healthy_individuals" / "Original_images"
+    root.mkdir(parents=True)
+    (root / "001_h.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    result = runner.invoke(dataset_app, ["ingest", str(tmp_path / "data"), "--out", str(tmp_path / "m.parquet"), "-q"])
+    assert result.exit_code == 1 and "unreadable_file" in result.output
+
+
+def test_readme_cli_reference_is_up_to_date() -> None:
+    from rbc_dataset.cli_reference import render, replace_section
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text()
+    assert replace_section(text, render()) == text, "run `make docs` to regenerate the CLI reference"
