@@ -76,7 +76,8 @@ def print_ingest_summary(result) -> None:
     counts = count_by_severity(result.issues)
     console.print(
         f"{result.n_samples} samples in {result.seconds:.1f} s; issues: {counts['error']} errors, "
-        f"{counts['warning']} warnings, {counts['info']} notes; report: {result.report_path}"
+        f"{counts['warning']} warnings, {counts['info']} notes; {result.n_unrecognised} files not used; "
+        f"report: {result.report_path}"
     )
     if counts["error"]:
         err_console.print("[red]errors were found: the manifest was written, but fix them before building.[/]")

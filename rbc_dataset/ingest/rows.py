@@ -41,6 +41,7 @@ def _file_fields(sample: Sample, infos: dict, root: Path, issues: list[Issue]) -
                     sample.sample_id,
                 )
             )
+        _check_extension(sample, role, path, info, root, issues)
         if role in IMAGE_HEADER_ROLES:
             keys = IMAGE_HEADER_ROLES[role]
             row.update(
@@ -60,6 +61,27 @@ def _file_fields(sample: Sample, infos: dict, root: Path, issues: list[Issue]) -
             row["severity"] = info["meta"]["severity"]
             row["severity_source"] = "synthetic_truth"
     return row
+
+
+EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
+
+
+def _check_extension(sample: Sample, role: str, path: Path, info: dict, root: Path, issues: list[Issue]) -> None:
+    """A file whose bytes are another format than its name says (e.g. a PNG named .jpg, a JPEG mask named .png)."""
+    named = EXTENSION_FORMATS.get(path.suffix.lower())
+    actual = info.get("format")
+    if named and actual and named != actual:
+        issues.append(
+            Issue(
+                "extension_mismatch",
+                "warning",
+                _rel(path, root),
+                f"{named.upper()} bytes (from the name)",
+                f"{actual.upper()} bytes",
+                "rename the file or re-encode it; readers here go by the bytes",
+                sample.sample_id,
+            )
+        )
 
 
 def _tile_fields(sample: Sample, order: TileOrder | None) -> dict:

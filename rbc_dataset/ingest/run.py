@@ -38,6 +38,7 @@ class IngestResult:
     counts: dict  # source -> class -> samples
     issues: list[Issue]
     tile_order: TileOrder | None
+    n_unrecognised: int  # files under the root that are not part of the layout (listed in the report)
     seconds: float
 
 
@@ -108,10 +109,10 @@ def _inspect_all(samples: list[Sample], workers: int, show_progress: bool) -> di
     return {info["path"]: info for batch in batches for info in batch}
 
 
-def _tile_order(samples: list[Sample], given: str | None, issues: list[Issue]) -> TileOrder | None:
+def _tile_order(samples: list[Sample], given: str | None, issues: list[Issue], skip: set[str]) -> TileOrder | None:
     if not any(s.source == "AneRBC-II" for s in samples):
         return None
-    detected = detect_tile_order(samples)
+    detected = detect_tile_order(samples, skip)
     if given is not None:
         check_choice("tile order", given, TILE_ORDERS)
         if detected.order not in (None, given):
@@ -168,15 +169,18 @@ def ingest(
     samples, scan = _collect_samples(layout, root, files, metadata)
     if not samples:
         raise _no_samples_error(root, files, layout)
-    order = _tile_order(samples, tile_order, scan.issues)
     infos = _inspect_all(samples, worker_count(workers), show_progress)
+    unreadable = {path for path, info in infos.items() if "error" in info}
+    order = _tile_order(samples, tile_order, scan.issues, unreadable)
     rows = build_rows(samples, infos, root, order, scan.issues)
     counts = _counts(rows)
     report = _report(root, layout, rows, scan, order, counts, time.perf_counter() - start)
     metadata_fields = {"root": root.as_posix(), "layout": layout, "tool_version": __version__}
     write_manifest(rows, out, metadata_fields, report)
     seconds = time.perf_counter() - start
-    return IngestResult(out, report_path_for(out), layout, len(rows), counts, scan.issues, order, seconds)
+    return IngestResult(
+        out, report_path_for(out), layout, len(rows), counts, scan.issues, order, len(scan.unrecognised), seconds
+    )
 
 
 def _counts(rows: list[dict]) -> dict:

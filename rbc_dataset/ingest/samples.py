@@ -118,9 +118,9 @@ def group_anerbc(scan: ScanResult) -> list[Sample]:
 def missing_partner_issues(samples: list[Sample]) -> list[Issue]:
     """A role that some samples of a source have and others lack is a missing partner; absent roles are noted once."""
     issues = []
-    roles = IMAGE_ROLES + REPORT_ROLES
     for source in sorted({s.source for s in samples}):
         group = [s for s in samples if s.source == source]
+        roles = IMAGE_ROLES if source == "folder" else IMAGE_ROLES + REPORT_ROLES  # own data has no lab reports
         for role in roles:
             have = [s for s in group if role in s.files]
             if not have:
@@ -143,14 +143,8 @@ def missing_partner_issues(samples: list[Sample]) -> list[Issue]:
 
 def _missing(sample: Sample, role: str) -> Issue:
     other = next((p for r, p in sample.files.items() if r in IMAGE_ROLES), None)
-    severity = "warning"
     fix = "add the file, or exclude the sample" if role != "image" else "add the image or remove the orphan files"
+    where = str(other) if other else None
     return Issue(
-        f"missing_{role}",
-        severity,
-        str(other) if other else None,
-        f"a {role} file for {sample.sample_id}",
-        "none",
-        fix,
-        sample.sample_id,
+        f"missing_{role}", "warning", where, f"the {role} file of {sample.sample_id}", "none", fix, sample.sample_id
     )

@@ -55,12 +55,21 @@ def _parent_differences(parent_path, tiles: list[Sample]) -> dict[str, list[floa
     return out if all(out.values()) else None
 
 
-def detect_tile_order(samples: list[Sample]) -> TileOrder:
-    """Compare AneRBC-II tiles with crops of their AneRBC-I parents under each candidate order."""
-    parents = {s.sample_id: s for s in samples if s.source == "AneRBC-I" and "image" in s.files}
+def _readable_image(sample: Sample, skip: set[str]) -> bool:
+    return "image" in sample.files and str(sample.files["image"]) not in skip
+
+
+def detect_tile_order(samples: list[Sample], skip: set[str] = frozenset()) -> TileOrder:
+    """Compare AneRBC-II tiles with crops of their AneRBC-I parents under each candidate order.
+
+    Args:
+        samples: all samples of the dataset.
+        skip: image paths known to be unreadable (not decoded again).
+    """
+    parents = {s.sample_id: s for s in samples if s.source == "AneRBC-I" and _readable_image(s, skip)}
     tiles_by_parent: dict[str, list[Sample]] = {}
     for s in samples:
-        if s.source == "AneRBC-II" and "image" in s.files and s.parent_id in parents:
+        if s.source == "AneRBC-II" and _readable_image(s, skip) and s.parent_id in parents:
             tiles_by_parent.setdefault(s.parent_id, []).append(s)
     totals: dict[str, list[float]] = {order: [] for order in TILE_ORDERS}
     checked = 0

@@ -29,3 +29,20 @@ def test_real_anerbc_pairs_are_indexed_with_their_classes(realdata: Path, tmp_pa
     report = json.loads(result.report_path.read_text())
     assert report["issue_counts"]["error"] == 0
     assert {"path": "labels.csv", "reason": report["unrecognised_files"][0]["reason"]} in report["unrecognised_files"]
+
+
+def test_chula_as_a_folder_layout_reports_png_named_jpg(realdata: Path, tmp_path: Path) -> None:
+    result = ingest(realdata / "Chula-RBC-12-Dataset", tmp_path / "m.parquet", show_progress=False)
+    df = read_manifest(result.manifest_path).set_index("sample_id")
+    assert result.layout == "folder" and len(df) >= 27
+    mismatched = {i.path for i in result.issues if i.code == "extension_mismatch"}
+    assert {"Dataset/707.jpg", "Dataset/709.jpg"} <= mismatched
+    assert df.loc["folder_dataset_707", "image_format"] == "png"
+    report = json.loads(result.report_path.read_text())
+    assert any(u["path"].startswith("Label/") for u in report["unrecognised_files"])  # point labels are listed
+
+
+def test_bccd_as_a_folder_layout(realdata: Path, tmp_path: Path) -> None:
+    result = ingest(realdata / "BCCD_Dataset", tmp_path / "m.parquet", show_progress=False)
+    df = read_manifest(result.manifest_path)
+    assert len(df) == 15 and (df["image_format"] == "jpeg").all() and (df["width"] == 640).all()
