@@ -11,8 +11,8 @@ from rbc_dataset import __version__
 from rbc_dataset.errors import DataError, UsageError, check_choice
 from rbc_dataset.fileio import check_output_outside
 from rbc_dataset.ingest.anerbc import ScanResult, list_files, looks_like_anerbc, scan_anerbc
+from rbc_dataset.ingest.file_facts import inspect_many
 from rbc_dataset.ingest.folder import group_folder, read_metadata_csv
-from rbc_dataset.ingest.inspect import inspect_many
 from rbc_dataset.ingest.rows import build_rows
 from rbc_dataset.ingest.samples import Sample, group_anerbc
 from rbc_dataset.ingest.tiles import TileOrder, detect_tile_order

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-REAL_DIR = ROOT.parent / "shared" / "realdata" / "AneRBC-I"
+import benchmarks.synth_realism as sr
+from tests.conftest import REALDATA
 
-# The project is not installed as a package; make `benchmarks` importable however pytest is started.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sr = importlib.import_module("benchmarks.synth_realism")
+REAL_DIR = REALDATA / "AneRBC-I"
 
 RADIUS = 10
 CENTRES = [(30 + 40 * i, 30 + 40 * j) for i in range(5) for j in range(4)]  # (x, y), 20 cells, none touching
