@@ -125,6 +125,39 @@ def ingest(
         raise typer.Exit(1)
 
 
+@dataset_app.command("validate-masks")
+@_fail_cleanly
+def validate_masks_command(
+    source: Annotated[Path, typer.Argument(help="Dataset folder (ingested on the fly) or a manifest .parquet.")],
+    report: Annotated[Path | None, typer.Option("--report", help="JSON report path (.md/.html beside it).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Folder for the report (default: cwd).")] = None,
+    fix: Annotated[Path | None, typer.Option("--fix", help="Write canonical 0/255 masks + provenance here.")] = None,
+    remove_specks: Annotated[
+        int | None, typer.Option("--remove-specks", help="With --fix: drop cell specks under N px.")
+    ] = None,
+    fill_holes: Annotated[int | None, typer.Option("--fill-holes", help="With --fix: fill holes under N px.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --fix folder.")] = False,
+    workers: WorkersOption = None,
+    config: ConfigOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Check every image/mask pair and report every finding (exit 1 when there are errors)."""
+    from rbc_dataset.config_file import resolve_config
+    from rbc_dataset.console import print_validation_summary
+    from rbc_dataset.errors import UsageError
+    from rbc_dataset.validate import ValidateConfig, validate_masks
+
+    if fix is None and (remove_specks or fill_holes):
+        raise UsageError("--remove-specks and --fill-holes only apply with --fix OUT")
+    settings = resolve_config(ValidateConfig, config, {"workers": workers})
+    result = validate_masks(
+        source, report, out_dir, fix, remove_specks, fill_holes, settings, overwrite, show_progress=not quiet
+    )
+    print_validation_summary(result)
+    if result.counts["error"]:
+        raise typer.Exit(1)
+
+
 @bench_app.command("synth-speed")
 @_fail_cleanly
 def bench_synth_speed(

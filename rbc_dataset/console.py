@@ -81,3 +81,21 @@ def print_ingest_summary(result) -> None:
     )
     if counts["error"]:
         err_console.print("[red]errors were found: the manifest was written, but fix them before building.[/]")
+
+
+def print_validation_summary(result) -> None:
+    table = Table(title=f"validate-masks: {result.n_samples} samples")
+    for column in ("severity", "code", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for code, entry in result.by_code.items():
+        table.add_row(f"[{colours[entry['severity']]}]{entry['severity']}[/]", code, str(entry["count"]))
+    console.print(table)
+    counts = result.counts
+    console.print(
+        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes in "
+        f"{result.seconds:.1f} s. Report: {result.report_path} (summary: {result.markdown_path}, "
+        f"{result.html_path})"
+    )
+    if result.fix_dir is not None:
+        console.print(f"canonical masks: {result.n_fixed} written to {result.fix_dir} (provenance.csv, skipped.csv)")

@@ -1,0 +1,120 @@
+"""Mask encodings, polarity and canonical cell maps: the one place that decides what a mask pixel means.
+
+A mask on disk may be clean binary (0/1, 0/255, bool), near-binary as in the AneRBC release (exact white
+background, dark cells that keep a dimmed copy of the image texture, graded edges), multi-valued, RGB with
+channels that disagree, palette, 16-bit or with alpha. Whatever it is, ``cell_map`` turns it into a boolean
+cell map, and the canonical mask written for models is single-channel 0/255 with cell = 255.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CLEAN_BINARY = ("binary_0_1", "binary_0_255", "binary_other")
+POLARITIES = ("cells_low", "cells_high")  # cells are the darker or the brighter side of the mask
+
+
+@dataclass(frozen=True)
+class MaskEncoding:
+    """How a mask encodes cells."""
+
+    kind: str  # binary_0_1, binary_0_255, binary_other, near_binary, multi_valued, constant
+    channels: int
+    bit_depth: int
+    n_values: int  # distinct grey values
+    ambiguous_fraction: float  # share of pixels between the two sides (near-binary masks)
+    channels_agree: bool  # RGB masks: all channels equal
+
+
+def to_gray(mask: np.ndarray) -> np.ndarray:
+    """Grey levels 0..255 (uint8) of any mask array: bool, 8/16-bit, 1/3/4 channels (alpha ignored).
+
+    Colour masks use the usual luminance weights, so "grey < 128" means what it means in an image viewer.
+    """
+    array = mask
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if array.dtype == np.uint16:
+        array = (array >> 8).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    if array.ndim == 3:
+        array = cv2.cvtColor(array[..., :3], cv2.COLOR_RGB2GRAY) if array.shape[2] >= 3 else array[..., 0]
+    return array
+
+
+def _threshold(gray: np.ndarray) -> int:
+    """Masks stored as 0/1 split between 0 and 1; everything else at mid-grey."""
+    return 1 if int(gray.max(initial=0)) <= 1 else 128
+
+
+def classify_encoding(mask: np.ndarray) -> MaskEncoding:
+    """Classify a decoded mask array (see the module docstring)."""
+    gray = to_gray(mask)
+    channels = 1 if mask.ndim == 2 else mask.shape[2]
+    bit_depth = 16 if mask.dtype == np.uint16 else 1 if mask.dtype == bool else 8
+    agree = channels == 1 or all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, min(channels, 3)))
+    histogram = np.bincount(gray.ravel(), minlength=256)
+    values = np.flatnonzero(histogram)
+    if len(values) == 1:
+        return MaskEncoding("constant", channels, bit_depth, 1, 0.0, agree)
+    if len(values) == 2:
+        kind = {(0, 1): "binary_0_1", (0, 255): "binary_0_255"}.get((int(values[0]), int(values[1])), "binary_other")
+        return MaskEncoding(kind, channels, bit_depth, 2, 0.0, agree)
+    return _graded_encoding(histogram, values, channels, bit_depth, agree)
+
+
+def _graded_encoding(histogram: np.ndarray, values: np.ndarray, channels: int, bit_depth: int, agree: bool):
+    """Near-binary when one side is a single exact value and few pixels lie between the sides; else multi-valued."""
+    total = float(histogram.sum())
+    low, high = int(values[0]), int(values[-1])
+    share_low, share_high = histogram[low] / total, histogram[high] / total
+    threshold = 1 if high <= 1 else 128
+    if share_high >= share_low:  # e.g. the release's exact white background; graded pixels sit just below it
+        exact_share, ambiguous = share_high, histogram[threshold:high].sum() / total
+    else:
+        exact_share, ambiguous = share_low, histogram[low + 1 : threshold].sum() / total
+    kind = "near_binary" if exact_share > 0.2 and ambiguous < 0.1 else "multi_valued"
+    return MaskEncoding(kind, channels, bit_depth, len(values), float(ambiguous), agree)
+
+
+def low_side(mask: np.ndarray) -> np.ndarray:
+    """Pixels on the dark side of the mask (grey < 128, or < 0.5 for 0/1 masks)."""
+    gray = to_gray(mask)
+    return gray < _threshold(gray)
+
+
+def image_cell_map(image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Cells from the image alone: Otsu on the green channel (red cells absorb green most), optionally downscaled."""
+    green = image[..., 1] if image.ndim == 3 else image
+    if scale != 1.0:
+        size = (max(1, round(green.shape[1] * scale)), max(1, round(green.shape[0] * scale)))
+        green = cv2.resize(green, size, interpolation=cv2.INTER_AREA)
+    green = green if green.dtype == np.uint8 else cv2.normalize(green, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    _, cells = cv2.threshold(green, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return cells.astype(bool)
+
+
+def detect_polarity(low: np.ndarray, image: np.ndarray) -> str | None:
+    """Which side of the mask holds the cells: the side where the image is darker in green.
+
+    Returns None when the mask has only one side (empty or full) or its size differs from the image.
+    """
+    if low.all() or not low.any() or low.shape != image.shape[:2]:
+        return None
+    green = image[..., 1] if image.ndim == 3 else image
+    return "cells_low" if float(green[low].mean()) < float(green[~low].mean()) else "cells_high"
+
+
+def cell_map(mask: np.ndarray, polarity: str) -> np.ndarray:
+    """Boolean cell map of a mask under the given polarity."""
+    low = low_side(mask)
+    return low if polarity == "cells_low" else ~low
+
+
+def canonical_mask(cells: np.ndarray) -> np.ndarray:
+    """Single-channel uint8 mask, cell = 255, background = 0."""
+    return np.where(cells, 255, 0).astype(np.uint8)

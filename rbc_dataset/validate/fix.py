@@ -1,0 +1,83 @@
+"""``validate-masks --fix OUT``: canonical masks (single-channel PNG, cell = 255, background = 0) and provenance.
+
+The worker that validated a pair also writes its canonical mask (the mask is decoded once); after the
+dataset-level checks, masks of pairs with errors that canonicalisation does not cure are removed again and
+listed as skipped. Speck removal and hole filling happen only when asked, with the sizes recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rbc_dataset.fileio import encode_png, sha256_bytes
+
+CURED_BY_CANONICAL = {
+    "inverted_polarity",
+    "mask_near_binary",
+    "mask_multi_valued",
+    "mask_channels_disagree",
+    "mask_alpha",
+    "mask_palette",
+    "mask_16bit",
+}
+
+
+@dataclass(frozen=True)
+class FixOptions:
+    """What --fix does beyond re-encoding."""
+
+    out: Path  # temporary folder the canonical masks are written into
+    remove_specks_px: int | None = None  # drop cell components smaller than this (None: keep them)
+    fill_holes_px: int | None = None  # fill enclosed background smaller than this (None: keep holes)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("out")
+        return data
+
+
+def _remove_small(cells: np.ndarray, max_px: int, connectivity: int) -> tuple[np.ndarray, int]:
+    """Clear components of ``cells`` under ``max_px`` (those touching the border are kept: cut cells, open gaps)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=connectivity)
+    h, w = cells.shape
+    x, y, bw, bh, area = (stats[:, i] for i in range(5))
+    inner = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
+    small = (area < max_px) & inner
+    small[0] = False
+    return cells & ~small[labels], int(small.sum())
+
+
+def canonicalise(cells: np.ndarray, options: FixOptions) -> tuple[np.ndarray, dict]:
+    """Apply the requested clean-up to a boolean cell map; return it and what was done."""
+    done = {"specks_removed": 0, "holes_filled": 0}
+    if options.remove_specks_px:
+        cells, done["specks_removed"] = _remove_small(cells, options.remove_specks_px, 8)
+    if options.fill_holes_px:
+        background, done["holes_filled"] = _remove_small(~cells, options.fill_holes_px, 4)
+        cells = ~background
+    return cells, done
+
+
+def write_canonical(
+    cells: np.ndarray, mask_rel: str, source_sha: str | None, polarity: str, encoding: str, options: FixOptions
+) -> dict:
+    """Write one canonical mask under ``options.out/masks`` mirroring the mask's relative path; return provenance."""
+    cells, done = canonicalise(cells, options)
+    data = encode_png(np.where(cells, 255, 0).astype(np.uint8))
+    rel = Path("masks") / Path(mask_rel).with_suffix(".png")
+    target = options.out / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return {
+        "source_mask": mask_rel,
+        "source_sha256": source_sha,
+        "encoding": encoding,
+        "polarity": polarity,
+        **done,
+        "canonical_mask": rel.as_posix(),
+        "canonical_sha256": sha256_bytes(data),
+    }

@@ -1,0 +1,423 @@
+"""All checks of one image/mask pair. Runs in worker processes: takes a manifest row, returns plain dicts.
+
+Every problem becomes a finding ``{code, severity, path, expected, found, fix, sample_id}``; nothing stops
+the other checks except what makes them impossible (no mask, no decodable image, sizes that differ).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rbc_dataset import masks
+from rbc_dataset.validate.alignment import measure_alignment, working_scale
+from rbc_dataset.validate.config import ValidateConfig
+from rbc_dataset.validate.fix import FixOptions, write_canonical
+from rbc_dataset.validate.loading import Loaded, load_file
+
+NEAR_BINARY_FIX = "binarise as grey < 128 and use canonical 0/255 masks (validate-masks --fix); never feed raw masks"
+
+
+class PairReport:
+    """Findings and statistics of one sample."""
+
+    def __init__(self, row: dict):
+        self.sample_id = row["sample_id"]
+        self.findings: list[dict] = []
+        self.stats: dict = {"sample_id": self.sample_id}
+        self.fix: dict | None = None  # provenance of the canonical mask written for --fix
+
+    def add(self, code: str, severity: str, path: str | None, expected: str, found: str, fix: str) -> None:
+        self.findings.append(
+            {
+                "code": code,
+                "severity": severity,
+                "path": path,
+                "expected": expected,
+                "found": found,
+                "fix": fix,
+                "sample_id": self.sample_id,
+            }
+        )
+
+    def to_dict(self) -> dict:
+        return {"sample_id": self.sample_id, "findings": self.findings, "stats": self.stats, "fix": self.fix}
+
+
+def _load(row: dict, role: str, config: ValidateConfig, report: PairReport) -> Loaded | None:
+    rel = row.get(f"{role}_path")
+    if rel is None or (isinstance(rel, float) and np.isnan(rel)):
+        return None
+    loaded = load_file(Path(row["root"]) / rel, rel, config.max_pixels)
+    for code, severity, expected, found, fix in loaded.findings:
+        report.add(code, severity, rel, expected, found, fix)
+    return loaded
+
+
+def _check_presence(image: Loaded | None, mask: Loaded | None, row: dict, report: PairReport) -> None:
+    if mask is None and image is not None:
+        report.add(
+            "missing_mask",
+            "error",
+            image.rel,
+            "a mask with the same name in the mask folder",
+            "none",
+            "add the mask or exclude the sample",
+        )
+    if image is None and mask is not None:
+        report.add(
+            "orphan_mask",
+            "error",
+            mask.rel,
+            "an image for this mask",
+            "none",
+            "add the image or remove the orphan mask",
+        )
+
+
+def _check_mask_format(mask: Loaded, report: PairReport) -> None:
+    """Lossy, alpha, palette and 16-bit masks."""
+    if mask.format == "jpeg":
+        report.add(
+            "lossy_mask",
+            "error",
+            mask.rel,
+            "a lossless mask (PNG)",
+            "JPEG-compressed mask values",
+            "re-export the mask as PNG from the original annotation",
+        )
+    if mask.mode in ("RGBA", "LA", "PA") or (
+        mask.array is not None and mask.array.ndim == 3 and mask.array.shape[2] == 4
+    ):
+        report.add(
+            "mask_alpha",
+            "warning",
+            mask.rel,
+            "a mask without alpha",
+            f"mode {mask.mode}",
+            "drop the alpha channel; it is ignored here",
+        )
+    if mask.mode == "P":
+        report.add(
+            "mask_palette",
+            "warning",
+            mask.rel,
+            "grey or RGB values",
+            "a palette (indexed) PNG",
+            "convert to grey; palette indices are read as colours",
+        )
+    if mask.array is not None and mask.array.dtype == np.uint16:
+        report.add(
+            "mask_16bit",
+            "warning",
+            mask.rel,
+            "an 8-bit mask",
+            "16-bit values",
+            "convert to 8-bit 0/255 (an instance map belongs in its own file)",
+        )
+
+
+def _check_encoding(mask: Loaded, report: PairReport) -> masks.MaskEncoding:
+    encoding = masks.classify_encoding(mask.array)
+    report.stats.update(
+        encoding=encoding.kind,
+        mask_values=encoding.n_values,
+        ambiguous_fraction=round(encoding.ambiguous_fraction, 5),
+        mask_channels=encoding.channels,
+    )
+    if encoding.kind == "near_binary":
+        report.add(
+            "mask_near_binary",
+            "warning",
+            mask.rel,
+            "a binary mask (two values)",
+            f"{encoding.n_values} grey values; {encoding.ambiguous_fraction:.2%} of pixels between the sides",
+            NEAR_BINARY_FIX,
+        )
+    elif encoding.kind == "multi_valued":
+        report.add(
+            "mask_multi_valued",
+            "warning",
+            mask.rel,
+            "a binary mask",
+            f"{encoding.n_values} grey values without one exact background value",
+            "check what the values mean (labels? probabilities?)",
+        )
+    if not encoding.channels_agree:
+        report.add(
+            "mask_channels_disagree",
+            "info",
+            mask.rel,
+            "equal R, G and B in an RGB mask",
+            "channels that differ (the values carry image texture)",
+            NEAR_BINARY_FIX,
+        )
+    return encoding
+
+
+def _check_sizes(image: Loaded, mask: Loaded, rgb: Loaded | None, report: PairReport) -> bool:
+    shape = image.array.shape[:2]
+    report.stats.update(height=shape[0], width=shape[1])
+    ok = mask.array.shape[:2] == shape
+    if not ok:
+        report.add(
+            "size_mismatch",
+            "error",
+            mask.rel,
+            f"the image size {shape[1]}x{shape[0]}",
+            f"{mask.array.shape[1]}x{mask.array.shape[0]}",
+            "re-export the mask at the image's size",
+        )
+    if rgb is not None and rgb.array is not None and rgb.array.shape[:2] != shape:
+        report.add(
+            "rgb_mask_size_mismatch",
+            "error",
+            rgb.rel,
+            f"the image size {shape[1]}x{shape[0]}",
+            f"{rgb.array.shape[1]}x{rgb.array.shape[0]}",
+            "re-export RGB_segmented at the image's size",
+        )
+    if image.orientation != mask.orientation:
+        report.add(
+            "exif_orientation_differs",
+            "warning",
+            mask.rel,
+            f"EXIF orientation {image.orientation} (image)",
+            f"orientation {mask.orientation}",
+            "apply the orientation to both files and strip the tag",
+        )
+    return ok
+
+
+def _align(cells: np.ndarray, image: np.ndarray):
+    scale = working_scale(*cells.shape)
+    return measure_alignment(cells, masks.image_cell_map(image, scale), scale)
+
+
+def _best_fit(result) -> float:
+    return max(result.iou_best, result.iou_flip)
+
+
+def _choose_polarity(low: np.ndarray, image: np.ndarray, config: ValidateConfig):
+    """Polarity from the image; when that side fits nowhere (a shifted or flipped mask), the side that fits better."""
+    polarity = masks.detect_polarity(low, image) or "cells_low"
+    result = _align(low if polarity == "cells_low" else ~low, image)
+    if _best_fit(result) < config.mismatch_iou + 0.2:
+        other = "cells_high" if polarity == "cells_low" else "cells_low"
+        alternative = _align(low if other == "cells_low" else ~low, image)
+        if _best_fit(alternative) > _best_fit(result):
+            return other, alternative
+    return polarity, result
+
+
+def _check_alignment(result, mask: Loaded, config: ValidateConfig, report: PairReport) -> bool:
+    """Findings for shifted, flipped and foreign masks; True when the mask fits its image as stored."""
+    best = _best_fit(result)
+    report.stats.update(
+        iou_zero=round(result.iou_zero, 4),
+        iou_best_shift=round(result.iou_best, 4),
+        best_shift=list(result.shift),
+        iou_flip=round(result.iou_flip, 4),
+        polarity_reliable=best >= config.mismatch_iou,
+    )
+    errors_before = len(report.findings)
+    if best < config.mismatch_iou:
+        report.add(
+            "mask_mismatch",
+            "error",
+            mask.rel,
+            f"agreement (IoU) >= {config.mismatch_iou} with the image's cells",
+            f"{result.iou_zero:.2f} as stored, {best:.2f} at best over shifts and flips",
+            "the mask belongs to another image (swapped?) or is not a cell mask: re-pair the files",
+        )
+    elif result.iou_flip > max(result.iou_best, result.iou_zero) + config.flip_gain:
+        report.add(
+            "flipped_mask",
+            "error",
+            mask.rel,
+            "the mask fitting its image as stored",
+            f"IoU {result.iou_zero:.2f} as stored, {result.iou_flip:.2f} with a {result.flip} flip",
+            f"flip the mask back ({result.flip})",
+        )
+    elif max(map(abs, result.shift)) >= config.shift_min_px and result.iou_best > result.iou_zero + config.shift_gain:
+        dy, dx = result.shift
+        report.add(
+            "shifted_mask",
+            "error",
+            mask.rel,
+            "the mask fitting its image at zero shift",
+            f"IoU {result.iou_zero:.2f} as stored, {result.iou_best:.2f} shifted by dy={dy}, dx={dx} px",
+            "re-export the mask aligned with the image",
+        )
+    return len(report.findings) == errors_before
+
+
+def _border_mask(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    x, y, w, h = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
+    return (x == 0) | (y == 0) | (x + w == shape[1]) | (y + h == shape[0])
+
+
+def _check_components(cells: np.ndarray, mask: Loaded, config: ValidateConfig, report: PairReport) -> None:
+    """Specks, holes and merged blobs, counted so users can decide on clean-up (cut cells at the border excluded)."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=8)
+    areas, inner = stats[1:, 4], ~_border_mask(stats[1:], cells.shape)
+    specks = int(np.sum((areas < config.speck_max_px) & inner))
+    bodies = areas[(areas >= config.speck_max_px) & inner]
+    median = float(np.median(bodies)) if len(bodies) else 0.0
+    merged = int(np.sum(bodies > config.merged_factor * median)) if median else 0
+    _, _, bg_stats, _ = cv2.connectedComponentsWithStats((~cells).astype(np.uint8), connectivity=4)
+    bg_inner = ~_border_mask(bg_stats[1:], cells.shape)
+    holes = int(np.sum((bg_stats[1:, 4] < config.hole_max_px) & bg_inner))
+    report.stats.update(
+        components=int(n - 1), specks=specks, holes=holes, merged_blobs=merged, median_cell_area_px=round(median, 1)
+    )
+    if specks >= config.speck_warn_count:
+        report.add(
+            "specks",
+            "warning",
+            mask.rel,
+            f"fewer than {config.speck_warn_count} components under {config.speck_max_px} px",
+            f"{specks} specks",
+            f"remove with --fix --remove-specks {config.speck_max_px} if they are noise",
+        )
+    if holes >= config.hole_warn_count:
+        report.add(
+            "holes",
+            "warning",
+            mask.rel,
+            f"fewer than {config.hole_warn_count} enclosed holes under {config.hole_max_px} px",
+            f"{holes} holes",
+            f"fill with --fix --fill-holes {config.hole_max_px}",
+        )
+    if merged:
+        report.add(
+            "merged_blobs",
+            "info",
+            mask.rel,
+            "one component per cell",
+            f"{merged} of {len(bodies)} components larger than {config.merged_factor}x the median cell "
+            f"({median:.0f} px): touching cells merged",
+            "split them with `annotate instances` if you need cells",
+        )
+
+
+def _check_rgb_mask(
+    rgb: Loaded, image: np.ndarray, cells: np.ndarray, config: ValidateConfig, report: PairReport
+) -> None:
+    """RGB_segmented should show the image on cells and one flat colour elsewhere (sampled every 3rd pixel)."""
+    sample = (slice(None, None, 3), slice(None, None, 3))
+    colour = rgb.array[..., :3][sample].astype(np.int16)
+    on_cells = cells[sample]
+    diff = np.abs(colour - image[sample][..., :3].astype(np.int16)).max(axis=-1)
+    matches = float(np.mean(diff[on_cells] <= config.rgb_tolerance)) if on_cells.any() else 1.0
+    background = colour[~on_cells].reshape(-1, 3)
+    flat = 1.0
+    if len(background):
+        values, counts = np.unique(background, axis=0, return_counts=True)
+        flat = float(counts.max() / counts.sum())
+    report.stats.update(rgb_cells_match=round(matches, 4), rgb_background_flat=round(flat, 4))
+    if matches < 0.9 or flat < 0.8:
+        report.add(
+            "rgb_mask_mismatch",
+            "error",
+            rgb.rel,
+            "image colours on the mask's cells, one colour elsewhere",
+            f"{matches:.0%} of cell pixels match the image, background {flat:.0%} one colour",
+            "re-export RGB_segmented from this image and mask",
+        )
+
+
+def _check_instances(instances: Loaded, cells: np.ndarray, encoding: str, report: PairReport) -> None:
+    """Instance label maps: same size, every cell pixel in an instance (clean masks), instances connected."""
+    from skimage.measure import label
+
+    labels = instances.array if instances.array.ndim == 2 else instances.array[..., 0]
+    if labels.shape != cells.shape:
+        report.add(
+            "instance_size_mismatch",
+            "error",
+            instances.rel,
+            f"the mask size {cells.shape[::-1]}",
+            f"{labels.shape[::-1]}",
+            "re-export the instance map at the image's size",
+        )
+        return
+    inside = labels > 0
+    outside_share = float(np.mean(~cells[inside])) if inside.any() else 0.0
+    gap_share = float(np.mean(~inside[cells])) if cells.any() else 0.0
+    regions = label(labels, background=0, connectivity=1)
+    owners = np.bincount(np.unique(np.stack([regions[inside], labels[inside]]), axis=1)[1])
+    disconnected = int(np.sum(owners > 1))
+    report.stats.update(
+        instances=int(np.count_nonzero(np.bincount(labels[inside]))), instances_disconnected=disconnected
+    )
+    if encoding in masks.CLEAN_BINARY and gap_share > 0.01:
+        report.add(
+            "instance_gaps",
+            "warning",
+            instances.rel,
+            "every mask cell pixel inside an instance",
+            f"{gap_share:.1%} of cell pixels in no instance",
+            "label the missing cells",
+        )
+    if encoding in masks.CLEAN_BINARY and outside_share > 0.01:  # release-style masks grade their edges
+        report.add(
+            "instance_outside_mask",
+            "warning",
+            instances.rel,
+            "instances inside the mask's cells",
+            f"{outside_share:.1%} of instance pixels on mask background",
+            "re-derive one from the other",
+        )
+    if disconnected:
+        report.add(
+            "instance_disconnected",
+            "warning",
+            instances.rel,
+            "each instance one connected region",
+            f"{disconnected} instances in several pieces (occluded cells split by another?)",
+            "check these instances; split or merge them",
+        )
+
+
+def validate_pair(row: dict, config: ValidateConfig, fix: FixOptions | None = None) -> dict:
+    """Every check of one manifest row; returns findings and statistics as plain dicts.
+
+    With ``fix``, the canonical mask of the pair is written too (decoded once for both).
+    """
+    cv2.setNumThreads(1)
+    report = PairReport(row)
+    image, mask = _load(row, "image", config, report), _load(row, "mask", config, report)
+    rgb, instances = _load(row, "rgb_mask", config, report), _load(row, "instances", config, report)
+    _check_presence(image, mask, row, report)
+    if mask is None or mask.array is None:
+        return report.to_dict()
+    _check_mask_format(mask, report)
+    encoding = _check_encoding(mask, report)
+    if image is None or image.array is None or not _check_sizes(image, mask, rgb, report):
+        return report.to_dict()
+    colour = image.array[..., :3] if image.array.ndim == 3 else np.repeat(image.array[..., None], 3, axis=2)
+    low = masks.low_side(mask.array)
+    if low.all() or not low.any():  # empty or full: which one depends on the dataset's polarity (decided later)
+        report.stats["one_sided"] = "low" if low.all() else "high"
+        return report.to_dict()
+    polarity, alignment = _choose_polarity(low, colour, config)
+    cells = low if polarity == "cells_low" else ~low
+    report.stats.update(polarity=polarity, foreground_fraction=round(float(cells.mean()), 5))
+    aligned = _check_alignment(alignment, mask, config, report)
+    _check_components(cells, mask, config, report)
+    if fix is not None:
+        report.fix = write_canonical(cells, mask.rel, row.get("mask_sha256"), polarity, encoding.kind, fix)
+    # A misplaced mask is already an error; comparing RGB_segmented with it would only repeat that.
+    if aligned and rgb is not None and rgb.array is not None and rgb.array.shape[:2] == cells.shape:
+        _check_rgb_mask(rgb, colour, cells, config, report)
+    if instances is not None and instances.array is not None:
+        _check_instances(instances, cells, encoding.kind, report)
+    return report.to_dict()
+
+
+def validate_many(rows: list[dict], config: ValidateConfig, fix: FixOptions | None = None) -> list[dict]:
+    """Worker entry: validate a chunk of rows."""
+    return [validate_pair(row, config, fix) for row in rows]
