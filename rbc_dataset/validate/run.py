@@ -108,7 +108,7 @@ def validate_masks(
     fix_out: Path | None = None,
     remove_specks_px: int | None = None,
     fill_holes_px: int | None = None,
-    config: ValidateConfig = ValidateConfig(),
+    config: ValidateConfig | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> ValidationResult:
@@ -126,6 +126,7 @@ def validate_masks(
         show_progress: draw a progress bar.
     """
     start = time.perf_counter()
+    config = config or ValidateConfig()
     loaded = load_source(source, config.workers, show_progress)
     report_path, report_dir = _default_paths(report, out_dir)
     check_output_outside(report_dir, list(loaded.roots))

@@ -1,0 +1,219 @@
+"""Shortcut probes: can a simple classifier tell the classes apart from features that should not carry the label?
+
+The probe is a standardised logistic regression evaluated out of fold (StratifiedGroupKFold grouped by
+group/parent, so tiles of one image never sit on both sides of a fold). Its ROC AUC comes with a 95 %
+confidence interval from a bootstrap over groups. A probe is an error only when the AUC reaches the error
+threshold and the interval lies above chance (0.5): on a handful of images a high AUC can be luck.
+With more than two classes the AUC is the macro average of one-vs-rest AUCs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MAX_FOLDS = 5
+N_BOOTSTRAP = 1000
+_BOOT_BATCH = 100  # bootstrap replicates per vectorised batch (memory: batch x samples floats)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Outcome of one probe (``status``: ok, warning, error or not_enough_samples)."""
+
+    name: str
+    status: str
+    auc: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int  # samples with every feature
+    n_groups: int
+    folds: int
+    n_excluded: int  # samples left out for missing features or labels
+    features: list[str]
+    feature_table: list[dict] = field(default_factory=list)  # per feature: class medians and univariate AUC
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def weighted_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC of ``score`` for ``positive`` under each row of ``weights`` (reps, n); NaN without both classes.
+
+    One sort serves every replicate: ties count one half, as in the Mann-Whitney statistic.
+    """
+    order = np.argsort(score, kind="stable")
+    sorted_score, pos = score[order], positive[order].astype(bool)
+    w = np.atleast_2d(weights)[:, order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+    pos_w = np.add.reduceat(np.where(pos, w, 0.0), starts, axis=1)
+    neg_w = np.add.reduceat(np.where(pos, 0.0, w), starts, axis=1)
+    below = np.cumsum(neg_w, axis=1) - neg_w
+    total_pos, total_neg = pos_w.sum(axis=1), neg_w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (total_pos * total_neg)
+    auc[(total_pos == 0) | (total_neg == 0)] = np.nan
+    return auc
+
+
+def _macro_auc(y: np.ndarray, scores: np.ndarray, classes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    if len(classes) == 2:
+        return weighted_auc(y == classes[1], scores[:, 1], weights)
+    return np.nanmean([weighted_auc(y == c, scores[:, k], weights) for k, c in enumerate(classes)], axis=0)
+
+
+def _fold_count(y: np.ndarray, groups: np.ndarray) -> int:
+    """As many folds as the class with the fewest groups allows (at most MAX_FOLDS)."""
+    per_class = pd.Series(groups).groupby(y).nunique()
+    return int(min(MAX_FOLDS, per_class.min())) if len(per_class) >= 2 else 0
+
+
+def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classes = np.unique(y)
+    scores = np.zeros((len(y), len(classes)))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small folds: "least populated class" and convergence chatter
+        for train, test in splitter.split(x, y, groups):
+            present = np.unique(y[train])
+            if len(present) < 2:  # a fold without both classes can only predict the base rate
+                scores[test] = np.mean(y[train, None] == classes[None, :], axis=0)
+                continue
+            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+            model.fit(x[train], y[train])
+            proba = model.predict_proba(x[test])
+            for k, c in enumerate(model.classes_):
+                scores[test, np.searchsorted(classes, c)] = proba[:, k]
+    return scores
+
+
+def _bootstrap_ci(y: np.ndarray, scores: np.ndarray, groups: np.ndarray, seed: int) -> tuple[float, float]:
+    """95 % percentile interval of the AUC over bootstrap resamples of whole groups."""
+    rng = np.random.default_rng(seed)
+    codes, group_index = np.unique(groups, return_inverse=True)
+    classes = np.unique(y)
+    aucs = []
+    for start in range(0, N_BOOTSTRAP, _BOOT_BATCH):
+        reps = min(_BOOT_BATCH, N_BOOTSTRAP - start)
+        draws = rng.integers(0, len(codes), (reps, len(codes)))
+        counts = np.zeros((reps, len(codes)))
+        np.add.at(counts, (np.repeat(np.arange(reps), len(codes)), draws.ravel()), 1.0)
+        aucs.append(_macro_auc(y, scores, classes, counts[:, group_index]))
+    values = np.concatenate(aucs)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return np.nan, np.nan
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def feature_table(frame: pd.DataFrame, features: list[str], y: np.ndarray, class_names: dict) -> list[dict]:
+    """Per feature: median per class and the feature's own AUC (class order as in ``class_names``), most telling first."""
+    classes = sorted(class_names)
+    rows = []
+    ones = np.ones((1, len(y)))
+    for name in features:
+        values = frame[name].to_numpy(dtype=float)
+        row: dict = {"feature": name}
+        for c in classes:
+            row[f"median_{class_names[c]}"] = float(np.median(values[y == c]))
+        if len(classes) == 2:
+            auc = float(weighted_auc(y == classes[1], values, ones)[0])
+            row["auc"] = auc
+            row["separation"] = abs(auc - 0.5)
+        else:
+            aucs = [float(weighted_auc(y == c, values, ones)[0]) for c in classes]
+            row["auc"] = max(aucs, key=lambda a: abs(a - 0.5))
+            row["separation"] = abs(row["auc"] - 0.5)
+        rows.append(row)
+    rows.sort(key=lambda r: -r["separation"])
+    return rows
+
+
+def run_probe(
+    name: str,
+    frame: pd.DataFrame,
+    features: list[str],
+    labels: pd.Series,
+    groups: pd.Series,
+    class_names: dict,
+    thresholds: tuple[float, float],
+    seed: int,
+) -> ProbeResult:
+    """Cross-validated probe of ``features`` (columns of ``frame``) for ``labels``.
+
+    Args:
+        name: probe name for the report.
+        frame: one row per sample, with the feature columns.
+        features: the columns the probe may use (all-NaN columns are dropped).
+        labels: integer class of each row (NaN rows are left out).
+        groups: grouping key of each row (folds and bootstrap keep groups whole).
+        class_names: label -> class name, for the tables.
+        thresholds: (warning, error) AUC thresholds.
+        seed: seeds the folds and the bootstrap.
+    """
+    usable = [f for f in features if frame[f].notna().any()]
+    keep = (frame[usable].notna().all(axis=1) & labels.notna()).to_numpy() if usable else np.zeros(len(frame), bool)
+    x = frame.loc[keep, usable].to_numpy(dtype=float)
+    y = labels[keep].to_numpy(dtype=np.int64)
+    g = groups[keep].astype(str).to_numpy()
+    base = {"name": name, "n": int(keep.sum()), "n_groups": len(set(g)), "n_excluded": int((~keep).sum())}
+    folds = _fold_count(y, g)
+    if folds < 2:
+        counts = pd.Series(g).groupby(y).nunique().to_dict()
+        reason = f"needs at least 2 groups in each of 2 classes; groups per class: {counts or 'none'}"
+        return ProbeResult(
+            **base,
+            status="not_enough_samples",
+            auc=None,
+            ci_low=None,
+            ci_high=None,
+            folds=folds,
+            features=usable,
+            reason=reason,
+        )
+    scores = _out_of_fold(x, y, g, folds, seed)
+    classes = np.unique(y)
+    auc = float(_macro_auc(y, scores, classes, np.ones((1, len(y))))[0])
+    ci_low, ci_high = _bootstrap_ci(y, scores, g, seed)
+    warning, error = thresholds
+    if auc >= error and ci_low > 0.5:
+        status = "error"
+    elif auc >= warning:
+        status = "warning"
+    else:
+        status = "ok"
+    table = feature_table(frame.loc[keep], usable, y, class_names)
+    return ProbeResult(
+        **base,
+        status=status,
+        auc=auc,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        folds=folds,
+        features=usable,
+        feature_table=table,
+    )
+
+
+def describe_top(result: ProbeResult, class_names: dict, n: int = 3) -> str:
+    """"anemic mask_cell_red_median 14.0 vs healthy 41.0; ..." for the most telling features."""
+    names = [class_names[c] for c in sorted(class_names)]
+    parts = []
+    for row in result.feature_table[:n]:
+        medians = " vs ".join(f"{cls} {_signed(row['feature'], row[f'median_{cls}'])}" for cls in reversed(names))
+        parts.append(f"{row['feature']}: {medians} (AUC {row['auc']:.2f})")
+    return "; ".join(parts)
+
+
+def _signed(feature: str, value: float) -> str:
+    return f"{value:+.1f}" if "minus" in feature else f"{value:.3g}"
