@@ -188,6 +188,34 @@ def bench_ingest_speed(
     run_ingest_speed(data, workers, json_out)
 
 
+@bench_app.command("validate-quality")
+@_fail_cleanly
+def bench_validate_quality(
+    n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (tiles follow).")] = 25,
+    defects: Annotated[float, typer.Option("--defects", help="Share of pairs with a planted defect.")] = 0.2,
+    mask_style: Annotated[str, typer.Option("--mask-style", help="binary or anerbc.")] = "anerbc",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic set.")] = 0,
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/validate_quality.json"),
+) -> None:
+    """Recall per planted defect type and false-positive rate of validate-masks on synthetic data."""
+    from benchmarks.validate_bench import run_validate_quality
+
+    run_validate_quality(n_images, defects, mask_style, seed, json_out)
+
+
+@bench_app.command("validate-speed")
+@_fail_cleanly
+def bench_validate_speed(
+    manifest: Annotated[Path, typer.Option("--manifest", help="Manifest of a (full-scale synthetic) dataset.")],
+    source: Annotated[list[str] | None, typer.Option("--source", help="AneRBC-I and/or AneRBC-II.")] = None,
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/validate_speed.json"),
+) -> None:
+    """validate-masks wall time against decoding the same files, with 1 and 2 processes."""
+    from benchmarks.validate_bench import run_validate_speed
+
+    run_validate_speed(manifest, source or ["AneRBC-II", "AneRBC-I"], [1, 2], json_out)
+
+
 @bench_app.command("realism")
 @_fail_cleanly
 def bench_realism(

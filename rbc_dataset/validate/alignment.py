@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.fft import irfft2, next_fast_len, rfft2
 
 WORKING_SIZE = 320  # px, long side of the maps compared
 WINDOW_FULL_PX = 24  # shifts searched, in full-resolution pixels each way
@@ -45,11 +46,11 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def _best_shift(a: np.ndarray, b: np.ndarray, window: int) -> tuple[float, tuple[int, int], float]:
     """Best IoU of ``b`` moved by up to ``window`` px over ``a`` (soft maps; overlap from one FFT correlation)."""
-    pad = window
-    shape = (a.shape[0] + 2 * pad, a.shape[1] + 2 * pad)
-    fa = np.fft.rfft2(a, shape)
-    fb = np.fft.rfft2(b, shape)
-    overlap = np.fft.irfft2(fa * np.conj(fb), shape)
+    # Zero padding by the window keeps shifted copies from wrapping around; sizes rounded up to fast FFT lengths.
+    shape = (next_fast_len(a.shape[0] + 2 * window, real=True), next_fast_len(a.shape[1] + 2 * window, real=True))
+    fa = rfft2(a, shape)
+    fb = rfft2(b, shape)
+    overlap = irfft2(fa * np.conj(fb), shape)
     # overlap[dy, dx] = sum a(y, x) * b(y - dy, x - dx); negative shifts wrap to the end of the padded array.
     rows = np.r_[0 : window + 1, shape[0] - window : shape[0]]
     cols = np.r_[0 : window + 1, shape[1] - window : shape[1]]

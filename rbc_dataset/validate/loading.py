@@ -29,12 +29,25 @@ class Loaded:
     findings: list[tuple] = field(default_factory=list)  # (code, severity, expected, found, fix)
 
 
+def _orientation(image: Image.Image) -> int:
+    """EXIF orientation without decoding pixels (for PNG, getexif() would decode the whole image first)."""
+    if image.format == "PNG":
+        raw = image.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+    else:
+        exif = image.getexif()
+    return int(exif.get(EXIF_ORIENTATION, 1) or 1)
+
+
 def _header(data: bytes, loaded: Loaded, max_pixels: int) -> bool:
     """Read size, mode and EXIF orientation without decoding; False when the file must not be decoded."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height, loaded.mode = image.width, image.height, image.mode
-            loaded.orientation = int(image.getexif().get(EXIF_ORIENTATION, 1) or 1)
+            loaded.orientation = _orientation(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         loaded.findings.append(
             (
