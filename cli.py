@@ -158,6 +158,36 @@ def validate_masks_command(
         raise typer.Exit(1)
 
 
+@dataset_app.command()
+@_fail_cleanly
+def audit(
+    source: Annotated[Path, typer.Argument(help="Dataset folder (ingested on the fly) or a manifest .parquet.")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for audit.json and audit.md.")] = Path("."),
+    splits: Annotated[Path | None, typer.Option("--splits", help="CSV/Parquet with sample_id, split columns.")] = None,
+    hamming_radius: Annotated[
+        int | None, typer.Option("--hamming-radius", help="Near-duplicate hash distance.")
+    ] = None,
+    hb_source: Annotated[
+        str | None, typer.Option("--hb-source", help="Hb band table: who2011_women or who2011_men.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the bootstrap intervals.")] = None,
+    workers: WorkersOption = None,
+    config: ConfigOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Find duplicates, shortcuts, CBC report problems and split leakage (exit 1 when there are errors)."""
+    from rbc_dataset.audit import AuditConfig
+    from rbc_dataset.audit import audit as run_audit
+    from rbc_dataset.config_file import resolve_config
+    from rbc_dataset.console import print_audit_summary
+
+    cli_values = {"hamming_radius": hamming_radius, "hb_source": hb_source, "seed": seed, "workers": workers}
+    result = run_audit(source, out_dir, splits, resolve_config(AuditConfig, config, cli_values), not quiet)
+    print_audit_summary(result)
+    if result.has_errors:
+        raise typer.Exit(1)
+
+
 @bench_app.command("synth-speed")
 @_fail_cleanly
 def bench_synth_speed(

@@ -24,10 +24,17 @@ from benchmarks.memory import PeakMemory
 from benchmarks.results import report
 
 EXPECTED_CODE = {
-    "missing_mask": "missing_mask", "orphan_mask": "orphan_mask", "size_mismatch": "size_mismatch",
-    "truncated_file": "truncated_file", "jpeg_mask": "lossy_mask", "inverted_polarity": "inverted_polarity",
-    "shifted_mask": "shifted_mask", "flipped_mask": "flipped_mask", "swapped_mask": "mask_mismatch",
-    "empty_mask": "empty_mask", "duplicate_image": "identical_images",
+    "missing_mask": "missing_mask",
+    "orphan_mask": "orphan_mask",
+    "size_mismatch": "size_mismatch",
+    "truncated_file": "truncated_file",
+    "jpeg_mask": "lossy_mask",
+    "inverted_polarity": "inverted_polarity",
+    "shifted_mask": "shifted_mask",
+    "flipped_mask": "flipped_mask",
+    "swapped_mask": "mask_mismatch",
+    "empty_mask": "empty_mask",
+    "duplicate_image": "identical_images",
 }
 FILE_ROLES = ("image", "mask", "rgb_mask", "instances")
 
@@ -44,8 +51,12 @@ def _score(planted: pd.DataFrame, findings: list[dict], all_ids: list[str]) -> t
     touched = set(planted["sample_id"]) | set(planted["partner_id"])
     clean = [sid for sid in all_ids if sid not in touched]
     flagged = [sid for sid in clean if sid in errors]
-    return rows, {"clean_pairs": len(clean), "clean_pairs_with_error": len(flagged),
-                  "false_positive_rate": len(flagged) / max(len(clean), 1), "false_positive_ids": flagged[:20]}
+    return rows, {
+        "clean_pairs": len(clean),
+        "clean_pairs_with_error": len(flagged),
+        "false_positive_rate": len(flagged) / max(len(clean), 1),
+        "false_positive_ids": flagged[:20],
+    }
 
 
 def run_validate_quality(n_images: int, defect_rate: float, mask_style: str, seed: int, json_out: Path) -> dict:
@@ -57,19 +68,31 @@ def run_validate_quality(n_images: int, defect_rate: float, mask_style: str, see
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        synthesize(SynthConfig(n_images=n_images, seed=seed, defect_rate=defect_rate, mask_style=mask_style),
-                   data, show_progress=False)
+        synthesize(
+            SynthConfig(n_images=n_images, seed=seed, defect_rate=defect_rate, mask_style=mask_style),
+            data,
+            show_progress=False,
+        )
         planted = pd.read_csv(data / "synthetic_truth/defects.csv", keep_default_na=False)
         result = validate_masks(data, out_dir=Path(tmp) / "report", config=ValidateConfig(), show_progress=False)
         document = pd.read_json(result.report_path, typ="series")
         ids = [s["sample_id"] for s in document["samples"]]
         per_defect, clean = _score(planted, list(document["findings"]), ids)
-    result_doc = {"benchmark": "validate_quality", "data": f"synthetic, {n_images} AneRBC-I images per class + "
-                  f"tiles, mask style {mask_style}, defect rate {defect_rate}, seed {seed}", "pairs": len(ids),
-                  "per_defect": per_defect, **clean}
+    result_doc = {
+        "benchmark": "validate_quality",
+        "data": f"synthetic, {n_images} AneRBC-I images per class + "
+        f"tiles, mask style {mask_style}, defect rate {defect_rate}, seed {seed}",
+        "pairs": len(ids),
+        "per_defect": per_defect,
+        **clean,
+    }
     table = [(r["defect"], f"{r['found']}/{r['planted']} = {r['recall']:.0%}") for r in per_defect]
-    table.append(("clean pairs with an error", f"{clean['clean_pairs_with_error']}/{clean['clean_pairs']} = "
-                  f"{clean['false_positive_rate']:.2%}"))
+    table.append(
+        (
+            "clean pairs with an error",
+            f"{clean['clean_pairs_with_error']}/{clean['clean_pairs']} = {clean['false_positive_rate']:.2%}",
+        )
+    )
     report(f"validate-masks detection quality ({mask_style} masks)", table, result_doc, json_out)
     return result_doc
 
@@ -121,19 +144,37 @@ def run_validate_speed(manifest: Path, sources: list[str], workers: list[int], j
                 decode_s = _decode_only(rows, n)
                 with PeakMemory() as memory:
                     start = time.perf_counter()
-                    validate_masks(subset, out_dir=Path(tmp) / f"r{source}{n}", config=ValidateConfig(workers=n),
-                                   show_progress=False)
+                    validate_masks(
+                        subset,
+                        out_dir=Path(tmp) / f"r{source}{n}",
+                        config=ValidateConfig(workers=n),
+                        show_progress=False,
+                    )
                     validate_s = time.perf_counter() - start
-                runs.append({"source": source, "pairs": len(rows), "workers": n, "decode_only_s": round(decode_s, 2),
-                             "validate_s": round(validate_s, 2), "pairs_per_s": round(len(rows) / validate_s, 1),
-                             "ratio_to_decode": round(validate_s / decode_s, 2),
-                             "peak_rss_total_mib": round(memory.total_mb, 1)})
+                runs.append(
+                    {
+                        "source": source,
+                        "pairs": len(rows),
+                        "workers": n,
+                        "decode_only_s": round(decode_s, 2),
+                        "validate_s": round(validate_s, 2),
+                        "pairs_per_s": round(len(rows) / validate_s, 1),
+                        "ratio_to_decode": round(validate_s / decode_s, 2),
+                        "peak_rss_total_mib": round(memory.total_mb, 1),
+                    }
+                )
     for run in runs:
         single = next(r for r in runs if r["source"] == run["source"] and r["workers"] == 1)
         run["speedup_vs_1"] = round(single["validate_s"] / run["validate_s"], 2)
-    table = [(f"{r['source']} x{r['workers']}", f"{r['pairs']} pairs: validate {r['validate_s']} s "
-              f"({r['pairs_per_s']}/s), decode only {r['decode_only_s']} s, ratio {r['ratio_to_decode']}, "
-              f"speed-up {r['speedup_vs_1']}, peak {r['peak_rss_total_mib']} MiB") for r in runs]
+    table = [
+        (
+            f"{r['source']} x{r['workers']}",
+            f"{r['pairs']} pairs: validate {r['validate_s']} s "
+            f"({r['pairs_per_s']}/s), decode only {r['decode_only_s']} s, ratio {r['ratio_to_decode']}, "
+            f"speed-up {r['speedup_vs_1']}, peak {r['peak_rss_total_mib']} MiB",
+        )
+        for r in runs
+    ]
     result = {"benchmark": "validate_speed", "data": str(manifest), "runs": runs}
     report("validate-masks speed", table, result, json_out)
     return result

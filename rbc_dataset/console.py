@@ -99,3 +99,32 @@ def print_validation_summary(result) -> None:
     )
     if result.fix_dir is not None:
         console.print(f"canonical masks: {result.n_fixed} written to {result.fix_dir} (provenance.csv, skipped.csv)")
+
+
+def print_audit_summary(result) -> None:
+    summary = result.summary
+    table = Table(title=f"audit: {summary['n_samples']} samples")
+    for column in ("severity", "code", "file / sample", "found"):
+        table.add_column(column, overflow="fold")
+    order = {"error": 0, "warning": 1, "info": 2}
+    colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for issue in sorted(result.issues, key=lambda i: order[i.severity])[:MAX_ISSUES_SHOWN]:
+        table.add_row(
+            f"[{colours[issue.severity]}]{issue.severity}[/]",
+            issue.code,
+            issue.path or issue.sample_id or "-",
+            issue.found,
+        )
+    console.print(table)
+    for name in ("mask_encodes_label", "acquisition_shortcut"):
+        probe = summary.get(name)
+        if probe and probe.get("auc") is not None:
+            console.print(
+                f"{name}: AUC {probe['auc']:.3f} (95 % CI {probe['ci_low']:.2f}-{probe['ci_high']:.2f}, "
+                f"n = {probe['n']}, {probe['folds']} grouped folds): {probe['status']}"
+            )
+    counts = summary["issues"]
+    console.print(
+        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes. "
+        f"Report: {result.report_path} (summary: {result.markdown_path})"
+    )

@@ -84,3 +84,29 @@ def test_readme_cli_reference_is_up_to_date() -> None:
     readme = Path(__file__).resolve().parents[1] / "README.md"
     text = readme.read_text()
     assert replace_section(text, render()) == text, "run `make docs` to regenerate the CLI reference"
+
+
+def test_validate_masks_exit_codes(tmp_path: Path) -> None:
+    data = tmp_path / "syn"
+    assert (
+        runner.invoke(dataset_app, ["synth", "--out", str(data), "--n-images", "1", "--no-tiles", "-q"]).exit_code == 0
+    )
+    result = runner.invoke(dataset_app, ["validate-masks", str(data), "--out-dir", str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "0 errors" in result.output and (tmp_path / "r/validate-masks.json").is_file()
+    mask = data / "AneRBC_dataset/AneRBC-I/Healthy_individuals/Binary_segmented/001_h.png"
+    mask.unlink()
+    result = runner.invoke(dataset_app, ["validate-masks", str(data), "--out-dir", str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 1 and "missing_mask" in result.output
+    result = runner.invoke(dataset_app, ["validate-masks", str(data), "--remove-specks", "20"])
+    assert result.exit_code == 2 and "only apply with --fix" in result.output
+
+
+def test_audit_exit_codes(tmp_path: Path) -> None:
+    data = tmp_path / "syn"
+    args = ["synth", "--out", str(data), "--n-images", "3", "--no-tiles", "--shortcut", "mask", "-q"]
+    assert runner.invoke(dataset_app, args).exit_code == 0
+    result = runner.invoke(dataset_app, ["audit", str(data), "--out-dir", str(tmp_path / "a"), "-q"])
+    assert result.exit_code == 1 and "mask_encodes_label" in result.output
+    result = runner.invoke(dataset_app, ["audit", str(data), "--out-dir", str(data / "inside"), "-q"])
+    assert result.exit_code == 2 and "inside the input" in result.output

@@ -29,14 +29,15 @@ class HbBands:
 
     def describe(self) -> str:
         return (
-            f"{self.population}: no anaemia >= {self.no_anaemia:.1f}, mild {self.mild:.1f}-{self.no_anaemia - 0.1:.1f}, "
+            f"{self.population}: no anaemia >= {self.no_anaemia:.1f}, "
+            f"mild {self.mild:.1f}-{self.no_anaemia - 0.1:.1f}, "
             f"moderate {self.moderate:.1f}-{self.mild - 0.1:.1f}, severe < {self.moderate:.1f} g/dL ({self.source})"
         )
 
 
 _WHO_2011 = (
     "WHO 2011, Haemoglobin concentrations for the diagnosis of anaemia and assessment of severity "
-    "(WHO/NMH/NHD/MNM/11.1), table 1"
+    "(WHO/NMH/NHD/MNM/11.1)"
 )
 # AneRBC reports print adult female reference ranges, hence the women's table as the default.
 HB_BAND_TABLES: dict[str, HbBands] = {

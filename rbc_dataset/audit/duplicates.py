@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from rbc_dataset.audit.features import HASH_VARIANTS
+from rbc_dataset.errors import UsageError
 from rbc_dataset.issues import Issue
 
 MIN_IMAGES_TO_CENTRE = 16  # fewer images give an unstable median block (and too few pairs for chance matches)
@@ -28,6 +29,7 @@ _FULL, _CENTRE = 0, 1
 _CORNERS = tuple(range(2, len(HASH_VARIANTS)))
 COMPARISONS = ((_FULL, _FULL), (_CENTRE, _CENTRE), (_FULL, _CENTRE), (_CENTRE, _FULL))
 COMPARISONS += tuple((k, _FULL) for k in _CORNERS) + tuple((_FULL, k) for k in _CORNERS)
+MAX_PAIRS = 2_000_000  # beyond this a radius matches "similar smears", not copies (and memory would run out)
 PAIR_CHUNK = 256  # rows per block of the all-pairs search (256 x 13,000 pairs = 3 MB per comparison)
 
 
@@ -57,43 +59,47 @@ def _popcount(x: np.ndarray) -> np.ndarray:
 _BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
-def near_pairs(hashes: np.ndarray, valid: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Index pairs (i < j) of hashed rows within ``radius`` bits under any comparison, and their distance."""
+def near_pairs(
+    hashes: np.ndarray, valid: np.ndarray, radius: int, units: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of hashed rows within ``radius`` bits under any comparison, and their distance.
+
+    Args:
+        hashes: (n, variants) uint64 hashes.
+        valid: which rows have hashes.
+        radius: largest distance kept.
+        units: integer unit (parent) code per row; pairs within one unit are dropped as soon as they are found.
+
+    Raises:
+        UsageError: the radius matches too many pairs to be duplicates (and to hold in memory).
+    """
     index = np.flatnonzero(valid)
     table = hashes[index]
-    n = len(index)
-    found_i, found_j, found_d = [], [], []
-    for start in range(0, n, PAIR_CHUNK):
+    unit = units[index] if units is not None else np.arange(len(index))
+    found_i, found_j, found_d, total = [], [], [], 0
+    for start in range(0, len(index), PAIR_CHUNK):
         block = table[start : start + PAIR_CHUNK]
         others = table[start:]  # upper triangle only
         best = np.full((len(block), len(others)), 64, np.uint8)
         for a, b in COMPARISONS:
             np.minimum(best, _popcount(block[:, a, None] ^ others[None, :, b]), out=best)
         rows, cols = np.nonzero(best <= radius)
-        keep = cols > rows  # drop the diagonal and the lower triangle of the first square
-        found_i.append(index[start + rows[keep]])
-        found_j.append(index[start + cols[keep]])
-        found_d.append(best[rows[keep], cols[keep]])
+        # Drop the diagonal, the lower triangle of the first square, and pairs within one unit.
+        keep = (cols > rows) & (unit[start + rows] != unit[start + cols])
+        rows, cols = rows[keep], cols[keep]
+        total += len(rows)
+        if total > MAX_PAIRS:
+            raise UsageError(
+                f"a Hamming radius of {radius} bits matches more than {MAX_PAIRS:,} image pairs, which cannot all "
+                "be copies; use a smaller --hamming-radius (default 6)"
+            )
+        found_i.append(index[start + rows])
+        found_j.append(index[start + cols])
+        found_d.append(best[rows, cols])
     if not found_i:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
     return np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d).astype(np.int64)
-
-
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
-
-    def find(self, x: int) -> int:
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
 
 @dataclass(frozen=True)
@@ -107,12 +113,14 @@ class DuplicateFindings:
     n_hashed: int
 
 
-def _exact_pairs(rows: pd.DataFrame) -> list[tuple[int, int]]:
-    by_sha: dict[str, list[int]] = defaultdict(list)
-    for k, sha in enumerate(rows["image_sha256"]):
-        if isinstance(sha, str) and sha:
-            by_sha[sha].append(k)
-    return [(members[0], other) for members in by_sha.values() for other in members[1:]]
+def _exact_pairs(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with the same image file content: each copy paired with the first row of its content."""
+    sha = rows["image_sha256"]
+    known = (sha.notna() & (sha != "")).to_numpy()
+    positions = pd.Series(np.flatnonzero(known))
+    first = positions.groupby(sha[known].to_numpy()).transform("min")
+    copies = first != positions
+    return first[copies].to_numpy(np.int64), positions[copies].to_numpy(np.int64)
 
 
 def parent_keys(rows: pd.DataFrame) -> list[str]:
@@ -131,37 +139,43 @@ def find_duplicates(rows: pd.DataFrame, coefficients: np.ndarray, radius: int) -
         coefficients: DCT blocks from the feature pass (NaN rows: image not read, only exact matching).
         radius: largest Hamming distance (of 64 bits) that counts as a near-duplicate.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     rows = rows.reset_index(drop=True)
     parents = parent_keys(rows)
+    units = np.unique(parents, return_inverse=True)[1]
     hashes, valid = hash_bits(coefficients)
-    near_i, near_j, near_d = near_pairs(hashes, valid, radius)
-    exact = [(i, j) for i, j in _exact_pairs(rows) if parents[i] != parents[j]]
-    near = [(int(i), int(j), int(d)) for i, j, d in zip(near_i, near_j, near_d, strict=True) if parents[i] != parents[j]]
-    union = _UnionFind(len(rows))
-    distance: dict[int, int] = {}
-    for i, j in exact:
-        union.union(i, j)
-    for i, j, d in near:
-        union.union(i, j)
-        distance[i], distance[j] = min(distance.get(i, 64), d), min(distance.get(j, 64), d)
+    near_i, near_j, near_d = near_pairs(hashes, valid, radius, units)
+    exact_i, exact_j = _exact_pairs(rows)
+    cross = units[exact_i] != units[exact_j]
+    exact_i, exact_j = exact_i[cross], exact_j[cross]
+    edges_i, edges_j, n = np.r_[exact_i, near_i], np.r_[exact_j, near_j], len(rows)
+    graph = coo_matrix((np.ones(len(edges_i)), (edges_i, edges_j)), shape=(n, n))
+    component = connected_components(graph, directed=False)[1]
+    distance = np.full(n, 64, np.int64)
+    for ends, dists in ((near_i, near_d), (near_j, near_d), (exact_i, 0), (exact_j, 0)):
+        np.minimum.at(distance, ends, dists)
     members: dict[int, list[int]] = defaultdict(list)
-    for k in {k for pair in exact for k in pair} | {k for i, j, _ in near for k in (i, j)}:
-        members[union.find(k)].append(k)
-    clusters = [_cluster_row(rows, sorted(m), parents, distance) for m in members.values()]
+    for k in np.unique(np.r_[edges_i, edges_j]).tolist():
+        members[int(component[k])].append(k)
+    clusters = [_cluster_row(rows, m, parents, distance) for m in members.values()]
     clusters.sort(key=lambda c: (-_SEVERITY_RANK[c["severity"]], c["sample_ids"][0]))
-    for n, cluster in enumerate(clusters, start=1):
-        cluster["cluster_id"] = f"dup_{n:04d}"
+    for number, cluster in enumerate(clusters, start=1):
+        cluster["cluster_id"] = f"dup_{number:04d}"
     issues = [_cluster_issue(c, radius) for c in clusters]
-    return DuplicateFindings(clusters, issues, len(exact), len(near), int(valid.sum()))
+    return DuplicateFindings(clusters, issues, len(exact_i), len(near_i), int(valid.sum()))
 
 
 _SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
 
 
-def _cluster_row(rows: pd.DataFrame, members: list[int], parents: list[str], distance: dict[int, int]) -> dict:
+def _cluster_row(rows: pd.DataFrame, members: list[int], parents: list[str], distance: np.ndarray) -> dict:
     shas = {rows.at[k, "image_sha256"] for k in members}
     classes = sorted({str(rows.at[k, "class_name"]) for k in members})
-    groups = sorted({str(rows.at[k, "group_id"]) if isinstance(rows.at[k, "group_id"], str) else parents[k] for k in members})
+    groups = sorted(
+        {str(rows.at[k, "group_id"]) if isinstance(rows.at[k, "group_id"], str) else parents[k] for k in members}
+    )
     parent_set = sorted({parents[k] for k in members})
     if len(classes) > 1:
         severity = "error"
@@ -177,7 +191,8 @@ def _cluster_row(rows: pd.DataFrame, members: list[int], parents: list[str], dis
         "parents": parent_set,
         "groups": groups,
         "image_paths": [str(rows.at[k, "image_path"]) for k in members],
-        "min_distance": min((distance[k] for k in members if k in distance), default=0),
+        # 0 for identical files (their hashes are equal too), else the closest near pair.
+        "min_distance": int(distance[members].min()),
     }
 
 

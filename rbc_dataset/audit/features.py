@@ -45,6 +45,7 @@ ACQUISITION_FEATURES: tuple[str, ...] = (
     "vignetting",
     "illumination_spread",
 )
+_HASH_SIDE = 384  # hashes are computed from a copy at most this many pixels wide (32 x 32 thumbnails in the end)
 _WORK_SIDE = 480  # background statistics need no fine detail: work on an image at most this many pixels wide
 _GRID = 8  # coarse background field: 8 x 8 cells
 
@@ -61,14 +62,20 @@ def extract_sample(sample_id: str, image_path: str | None, mask_path: str | None
     errors = []
     image = _load(image_path, "image", errors)
     if image is not None:
-        image = _as_rgb8(image)
-        out["dct"] = hash_coefficients(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
-        out.update(acquisition_features(image))
+        try:
+            image = _as_rgb8(image)
+            image_features = {"dct": hash_coefficients(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))}
+            out.update({**image_features, **acquisition_features(image)})
+        except (ValueError, IndexError, cv2.error) as exc:  # odd geometry: report the sample, keep going
+            errors.append(f"image features failed ({exc})")
+            image = None
     mask = _load(mask_path, "mask", errors)
     if mask is not None:
-        stats, polarity = mask_features(mask, image)
-        out.update(stats)
-        out["mask_polarity"] = polarity
+        try:
+            stats, out["mask_polarity"] = mask_features(mask, image)
+            out.update(stats)
+        except (ValueError, IndexError, cv2.error) as exc:
+            errors.append(f"mask features failed ({exc})")
     out["error"] = "; ".join(errors) or None
     return out
 
@@ -107,6 +114,10 @@ def _dct_block(gray: np.ndarray) -> np.ndarray:
 def hash_coefficients(gray: np.ndarray) -> np.ndarray:
     """DCT blocks (len(HASH_VARIANTS), 64) of the full image, its central crop and its corner crops."""
     h, w = gray.shape
+    scale = min(1.0, _HASH_SIDE / max(h, w))
+    if scale < 1.0:  # one downscale serves every crop; the crop boundaries move by well under 1 % of a side
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        h, w = gray.shape
     ch, cw = round(h * (1 - CENTRE_SHARE) / 2), round(w * (1 - CENTRE_SHARE) / 2)
     kh, kw = h - round(h * CORNER_SHARE), w - round(w * CORNER_SHARE)
     crops = (
@@ -136,21 +147,26 @@ def mask_features(mask: np.ndarray, image: np.ndarray | None) -> tuple[dict, str
     polarity = detect_polarity(low, image) if image is not None else None
     cells = ~low if polarity == "cells_high" else low  # unknown polarity: the AneRBC convention, dark cells
     mask8 = _as_rgb8(mask)
-    flat_cells = cells.ravel().astype(np.int64) * 256
+    sides = {"cell": cells.astype(np.uint8), "bg": (~cells).astype(np.uint8)}
     features: dict = {}
+    pooled = np.zeros(256)
     for c, name in enumerate(_CHANNELS):
-        # One bincount per channel covers both sides: values 0..255 background, 256..511 cells.
-        joint = np.bincount(mask8[..., c].ravel() + flat_cells, minlength=512)
-        for side, hist in (("bg", joint[:256]), ("cell", joint[256:])):
+        channel = np.ascontiguousarray(mask8[..., c])
+        for side, selector in sides.items():
+            hist = cv2.calcHist([channel], [0], selector, [256], [0, 256]).ravel()
+            pooled += hist
             for stat, value in zip(_STATS, _histogram_stats(hist), strict=True):
                 features[f"mask_{side}_{name}_{stat}"] = value
-    features["mask_n_values"] = float(np.count_nonzero(np.bincount(mask8.ravel(), minlength=256)))
-    white = (mask8 == 255).all(axis=2)
-    black = (mask8 == 0).all(axis=2)
-    n_bg, n_cells = int((~cells).sum()), int(cells.sum())
+    features["mask_n_values"] = float(np.count_nonzero(pooled))
+    white = cv2.inRange(mask8, (255, 255, 255), (255, 255, 255))
+    black = cv2.inRange(mask8, (0, 0, 0), (0, 0, 0))
+    n_cells = int(cv2.countNonZero(sides["cell"]))
+    n_bg = cells.size - n_cells
     # Shares within each side: an encoding property, independent of how much of the image is covered by cells.
-    features["mask_bg_exact_white"] = float((white & ~cells).sum() / n_bg) if n_bg else np.nan
-    features["mask_cell_exact_black"] = float((black & cells).sum() / n_cells) if n_cells else np.nan
+    n_white = cv2.countNonZero(cv2.bitwise_and(white, white, mask=sides["bg"]))
+    n_black = cv2.countNonZero(cv2.bitwise_and(black, black, mask=sides["cell"]))
+    features["mask_bg_exact_white"] = n_white / n_bg if n_bg else np.nan
+    features["mask_cell_exact_black"] = n_black / n_cells if n_cells else np.nan
     return features, polarity
 
 
@@ -210,7 +226,7 @@ def _field_spread(gray: np.ndarray, background: np.ndarray) -> float:
 CHUNK = 8  # samples per worker task: a full AneRBC image pair is ~10 MB decoded, so chunks stay small
 
 
-def _items(rows) -> list[tuple[str, str | None, str | None]]:
+def _items(rows: pd.DataFrame) -> list[tuple[str, str | None, str | None]]:
     items = []
     for row in rows.to_dict("records"):
         paths = [absolute_path(row, role) for role in ("image", "mask")]
@@ -218,7 +234,7 @@ def _items(rows) -> list[tuple[str, str | None, str | None]]:
     return items
 
 
-def compute_features(rows, workers: int, show_progress: bool) -> tuple[pd.DataFrame, np.ndarray]:
+def compute_features(rows: pd.DataFrame, workers: int, show_progress: bool) -> tuple[pd.DataFrame, np.ndarray]:
     """Features of every manifest row, in row order, and the hash DCT blocks (n, variants, 64) (NaN if unread).
 
     Memory stays bounded: workers return only small dicts, never pixels.

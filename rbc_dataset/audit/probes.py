@@ -26,14 +26,14 @@ class ProbeResult:
 
     name: str
     status: str
-    auc: float | None
-    ci_low: float | None
-    ci_high: float | None
     n: int  # samples with every feature
     n_groups: int
     folds: int
     n_excluded: int  # samples left out for missing features or labels
     features: list[str]
+    auc: float | None = None  # out-of-fold ROC AUC
+    ci_low: float | None = None  # 95 % bootstrap interval over groups
+    ci_high: float | None = None
     feature_table: list[dict] = field(default_factory=list)  # per feature: class medians and univariate AUC
     reason: str = ""
 
@@ -117,25 +117,20 @@ def _bootstrap_ci(y: np.ndarray, scores: np.ndarray, groups: np.ndarray, seed: i
 
 
 def feature_table(frame: pd.DataFrame, features: list[str], y: np.ndarray, class_names: dict) -> list[dict]:
-    """Per feature: median per class and the feature's own AUC (class order as in ``class_names``), most telling first."""
-    classes = sorted(class_names)
+    """Per feature: median per class and the feature's own AUC, most telling first."""
+    classes = [int(c) for c in np.unique(y)]
     rows = []
     ones = np.ones((1, len(y)))
     for name in features:
         values = frame[name].to_numpy(dtype=float)
         row: dict = {"feature": name}
         for c in classes:
-            row[f"median_{class_names[c]}"] = float(np.median(values[y == c]))
-        if len(classes) == 2:
-            auc = float(weighted_auc(y == classes[1], values, ones)[0])
-            row["auc"] = auc
-            row["separation"] = abs(auc - 0.5)
-        else:
-            aucs = [float(weighted_auc(y == c, values, ones)[0]) for c in classes]
-            row["auc"] = max(aucs, key=lambda a: abs(a - 0.5))
-            row["separation"] = abs(row["auc"] - 0.5)
+            row[f"median_{class_names.get(c, c)}"] = float(np.median(values[y == c]))
+        # The feature alone, in whichever direction separates better (the medians show the direction).
+        aucs = [float(weighted_auc(y == c, values, ones)[0]) for c in (classes[1:] if len(classes) == 2 else classes)]
+        row["auc"] = max(max(a, 1.0 - a) for a in aucs)
         rows.append(row)
-    rows.sort(key=lambda r: -r["separation"])
+    rows.sort(key=lambda r: -r["auc"])
     return rows
 
 
@@ -171,43 +166,38 @@ def run_probe(
     if folds < 2:
         counts = pd.Series(g).groupby(y).nunique().to_dict()
         reason = f"needs at least 2 groups in each of 2 classes; groups per class: {counts or 'none'}"
-        return ProbeResult(
-            **base,
-            status="not_enough_samples",
-            auc=None,
-            ci_low=None,
-            ci_high=None,
-            folds=folds,
-            features=usable,
-            reason=reason,
-        )
+        return ProbeResult(**base, status="not_enough_samples", folds=folds, features=usable, reason=reason)
     scores = _out_of_fold(x, y, g, folds, seed)
-    classes = np.unique(y)
-    auc = float(_macro_auc(y, scores, classes, np.ones((1, len(y))))[0])
+    auc = float(_macro_auc(y, scores, np.unique(y), np.ones((1, len(y))))[0])
     ci_low, ci_high = _bootstrap_ci(y, scores, g, seed)
-    warning, error = thresholds
-    if auc >= error and ci_low > 0.5:
-        status = "error"
-    elif auc >= warning:
-        status = "warning"
-    else:
-        status = "ok"
     table = feature_table(frame.loc[keep], usable, y, class_names)
+    status = _status(auc, ci_low, thresholds)
     return ProbeResult(
         **base,
         status=status,
+        folds=folds,
+        features=usable,
         auc=auc,
         ci_low=ci_low,
         ci_high=ci_high,
-        folds=folds,
-        features=usable,
         feature_table=table,
     )
 
 
-def describe_top(result: ProbeResult, class_names: dict, n: int = 3) -> str:
-    """"anemic mask_cell_red_median 14.0 vs healthy 41.0; ..." for the most telling features."""
-    names = [class_names[c] for c in sorted(class_names)]
+def _status(auc: float, ci_low: float, thresholds: tuple[float, float]) -> str:
+    warning, error = thresholds
+    if auc >= error and ci_low > 0.5:
+        return "error"
+    return "warning" if auc >= warning else "ok"
+
+
+def describe_top(result: ProbeResult, n: int = 3) -> str:
+    """Class medians of the most telling features, e.g. "mask_cell_red_median: anemic 14 vs healthy 41 (AUC 1.00)"."""
+    names = [
+        key[len("median_") :]
+        for key in (result.feature_table[0] if result.feature_table else {})
+        if key.startswith("median_")
+    ]
     parts = []
     for row in result.feature_table[:n]:
         medians = " vs ".join(f"{cls} {_signed(row['feature'], row[f'median_{cls}'])}" for cls in reversed(names))

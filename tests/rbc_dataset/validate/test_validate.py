@@ -240,3 +240,13 @@ def test_real_anerbc_sample(realdata: Path, tmp_path: Path) -> None:
     assert not {"shifted_mask", "flipped_mask", "mask_mismatch"} & _codes(document)
     fractions = [s["ambiguous_fraction"] for s in document["samples"]]
     assert all(0.005 < f < 0.035 for f in fractions)
+
+
+@pytest.mark.realdata
+def test_chula_and_bccd_as_folder_layouts_are_reported_not_crashing(realdata: Path, tmp_path: Path) -> None:
+    result, document = _run(realdata / "Chula-RBC-12-Dataset", tmp_path / "chula")
+    mismatched = {f["path"] for f in document["findings"] if f["code"] == "extension_mismatch"}
+    assert {"Dataset/707.jpg", "Dataset/709.jpg"} <= mismatched
+    assert "missing_mask" in _codes(document, severity="error")  # point labels are not masks
+    result, document = _run(realdata / "BCCD_Dataset", tmp_path / "bccd")
+    assert result.n_samples == 15 and "missing_mask" in _codes(document)
