@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 from scipy.fft import irfft2, next_fast_len, rfft2
 
-WORKING_SIZE = 320  # px, long side of the maps compared
+WORKING_SIZE = 192  # px, long side of the maps compared for tiles
+MIN_SCALE = 0.26  # full 1224-px images are compared at about 320 px: a 5-px shift must stay visible
 WINDOW_FULL_PX = 24  # shifts searched, in full-resolution pixels each way
 FLIPS = {"horizontal": 1, "vertical": 0, "both": -1}
 
@@ -78,4 +79,4 @@ def measure_alignment(mask_cells: np.ndarray, image_cells_small: np.ndarray, sca
 
 
 def working_scale(height: int, width: int) -> float:
-    return min(1.0, WORKING_SIZE / max(height, width))
+    return min(1.0, max(WORKING_SIZE / max(height, width), MIN_SCALE))
