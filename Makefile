@@ -1,5 +1,5 @@
 # Two commands a fresh machine needs (only Python 3.10+ installed):
-#   make demo   set up .venv, generate a small synthetic AneRBC set, ingest it, print summaries
+#   make demo   set up .venv, generate a small synthetic AneRBC set, ingest, validate and audit it
 #   make test   set up .venv, run the test suite (CPU only, offline)
 PYTHON ?= python3
 VENV := .venv
@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/rbc-dataset synth --out $(DEMO)/synthetic --n-images 4 --seed 0 --overwrite
 	$(BIN)/rbc-dataset ingest $(DEMO)/synthetic --out $(DEMO)/manifest.parquet
+	$(BIN)/rbc-dataset validate-masks $(DEMO)/manifest.parquet --out-dir $(DEMO)/reports --fix $(DEMO)/canonical_masks --overwrite
+	$(BIN)/rbc-dataset audit $(DEMO)/manifest.parquet --out-dir $(DEMO)/reports
 	@if [ -d $(REALDATA) ]; then \
 		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
 	fi
@@ -38,6 +40,10 @@ bench: $(STAMP)
 	$(BIN)/rbc-bench synth-speed --n-images 500 --workers 2 --work-dir bench_out/full --json bench_out/synth_speed.json --keep
 	$(BIN)/rbc-bench ingest-speed --data bench_out/full --workers 2 --json bench_out/ingest_speed.json
 	$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic bench_out/full --json bench_out/realism.json --max-images 40
+	$(BIN)/rbc-dataset ingest bench_out/full --out bench_out/full_manifest.parquet
+	$(BIN)/rbc-bench validate-speed --manifest bench_out/full_manifest.parquet --json bench_out/validate_speed.json
+	$(BIN)/rbc-bench validate-quality --n-images 25 --defects 0.2 --mask-style anerbc --json bench_out/validate_quality_anerbc.json
+	$(BIN)/rbc-bench validate-quality --n-images 25 --defects 0.2 --mask-style binary --seed 1 --json bench_out/validate_quality_binary.json
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench_out .pytest_cache .ruff_cache *.egg-info
