@@ -22,20 +22,8 @@ import pyarrow.parquet as pq
 
 from benchmarks.memory import PeakMemory
 from benchmarks.results import report
+from rbc_dataset.synth.defects import EXPECTED_FINDING
 
-EXPECTED_CODE = {
-    "missing_mask": "missing_mask",
-    "orphan_mask": "orphan_mask",
-    "size_mismatch": "size_mismatch",
-    "truncated_file": "truncated_file",
-    "jpeg_mask": "lossy_mask",
-    "inverted_polarity": "inverted_polarity",
-    "shifted_mask": "shifted_mask",
-    "flipped_mask": "flipped_mask",
-    "swapped_mask": "mask_mismatch",
-    "empty_mask": "empty_mask",
-    "duplicate_image": "identical_images",
-}
 FILE_ROLES = ("image", "mask", "rgb_mask", "instances")
 
 
@@ -46,7 +34,7 @@ def _score(planted: pd.DataFrame, findings: list[dict], all_ids: list[str]) -> t
             errors.setdefault(f["sample_id"], set()).add(f["code"])
     rows = []
     for defect, group in planted[planted["detail"] != "partner of a swap"].groupby("defect"):
-        hits = sum(EXPECTED_CODE[defect] in errors.get(sid, set()) for sid in group["sample_id"])
+        hits = sum(EXPECTED_FINDING[defect] in errors.get(sid, set()) for sid in group["sample_id"])
         rows.append({"defect": defect, "planted": len(group), "found": hits, "recall": hits / len(group)})
     touched = set(planted["sample_id"]) | set(planted["partner_id"])
     clean = [sid for sid in all_ids if sid not in touched]

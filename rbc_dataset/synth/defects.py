@@ -31,6 +31,20 @@ DEFECT_TYPES = (
     "empty_mask",
     "duplicate_image",
 )
+# The validate-masks error code each planted defect must produce (a swap makes both masks foreign).
+EXPECTED_FINDING = {
+    "missing_mask": "missing_mask",
+    "orphan_mask": "orphan_mask",
+    "size_mismatch": "size_mismatch",
+    "truncated_file": "truncated_file",
+    "jpeg_mask": "lossy_mask",
+    "inverted_polarity": "inverted_polarity",
+    "shifted_mask": "shifted_mask",
+    "flipped_mask": "flipped_mask",
+    "swapped_mask": "mask_mismatch",
+    "empty_mask": "empty_mask",
+    "duplicate_image": "identical_images",
+}
 DEFECT_COLUMNS = ["sample_id", "kind", "defect", "file", "partner_id", "detail"]
 PAIR_DEFECTS = ("duplicate_image", "swapped_mask")  # applied first, while both files are still clean
 

@@ -8,19 +8,12 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from rbc_dataset.issues import Issue
 from rbc_dataset.validate.config import ValidateConfig
 
 
 def _finding(code, severity, path, expected, found, fix, sample_id) -> dict:
-    return {
-        "code": code,
-        "severity": severity,
-        "path": path,
-        "expected": expected,
-        "found": found,
-        "fix": fix,
-        "sample_id": sample_id,
-    }
+    return Issue(code, severity, path, expected, found, fix, sample_id).to_dict()
 
 
 def _reliable(stats: pd.DataFrame) -> pd.Series:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from rbc_dataset import masks
+from rbc_dataset.issues import Issue
 from rbc_dataset.validate.alignment import measure_alignment, working_scale
 from rbc_dataset.validate.config import ValidateConfig
 from rbc_dataset.validate.fix import FixOptions, write_canonical
@@ -30,17 +31,7 @@ class PairReport:
         self.fix: dict | None = None  # provenance of the canonical mask written for --fix
 
     def add(self, code: str, severity: str, path: str | None, expected: str, found: str, fix: str) -> None:
-        self.findings.append(
-            {
-                "code": code,
-                "severity": severity,
-                "path": path,
-                "expected": expected,
-                "found": found,
-                "fix": fix,
-                "sample_id": self.sample_id,
-            }
-        )
+        self.findings.append(Issue(code, severity, path, expected, found, fix, self.sample_id).to_dict())
 
     def to_dict(self) -> dict:
         return {"sample_id": self.sample_id, "findings": self.findings, "stats": self.stats, "fix": self.fix}

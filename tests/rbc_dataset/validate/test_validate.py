@@ -13,22 +13,10 @@ from PIL import Image
 
 from rbc_dataset.errors import UsageError
 from rbc_dataset.fileio import read_image, write_png
+from rbc_dataset.synth.defects import EXPECTED_FINDING
 from rbc_dataset.validate import ValidateConfig, validate_masks
 from tests.conftest import tree_hashes
 
-EXPECTED_CODE = {
-    "missing_mask": "missing_mask",
-    "orphan_mask": "orphan_mask",
-    "size_mismatch": "size_mismatch",
-    "truncated_file": "truncated_file",
-    "jpeg_mask": "lossy_mask",
-    "inverted_polarity": "inverted_polarity",
-    "shifted_mask": "shifted_mask",
-    "flipped_mask": "flipped_mask",
-    "swapped_mask": "mask_mismatch",
-    "empty_mask": "empty_mask",
-    "duplicate_image": "identical_images",
-}
 
 
 def _run(source: Path, tmp_path: Path, **kwargs):
@@ -54,7 +42,7 @@ def test_every_planted_defect_is_found(defective_root: Path, defective_report) -
     _, document = defective_report
     planted = pd.read_csv(defective_root / "synthetic_truth/defects.csv", keep_default_na=False)
     for row in planted.itertuples():
-        assert EXPECTED_CODE[row.defect] in _codes(document, row.sample_id, "error"), (row.sample_id, row.defect)
+        assert EXPECTED_FINDING[row.defect] in _codes(document, row.sample_id, "error"), (row.sample_id, row.defect)
 
 
 def test_no_error_on_pairs_without_a_defect(defective_root: Path, defective_report) -> None:
