@@ -18,7 +18,6 @@ from rbc_dataset.validate import ValidateConfig, validate_masks
 from tests.conftest import tree_hashes
 
 
-
 def _run(source: Path, tmp_path: Path, **kwargs):
     result = validate_masks(source, out_dir=tmp_path / "report", show_progress=False, **kwargs)
     document = json.loads(result.report_path.read_text())
