@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -25,7 +25,9 @@ class Issue:
         return f"{where}expected {self.expected}, found {self.found}. Fix: {self.fix}"
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "message": self.message}
+        # Built by hand: dataclasses.asdict deep-copies every field, which shows in per-pair profiles.
+        fields = ("code", "severity", "path", "expected", "found", "fix", "sample_id")
+        return {**{name: getattr(self, name) for name in fields}, "message": self.message}
 
 
 def count_by_severity(issues: list[Issue]) -> dict[str, int]:
