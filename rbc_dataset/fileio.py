@@ -30,6 +30,10 @@ MAGIC = (
 )
 
 
+# What a file's extension claims, to compare with what its bytes are.
+EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
+
+
 def sniff_format(head: bytes) -> str | None:
     """Image format from a file's first bytes (``None`` when not an image format known here)."""
     for magic, name in MAGIC:

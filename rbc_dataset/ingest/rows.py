@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rbc_dataset.fileio import EXTENSION_FORMATS
 from rbc_dataset.ingest.samples import Sample
 from rbc_dataset.ingest.tiles import TileOrder
 from rbc_dataset.issues import Issue
@@ -61,9 +62,6 @@ def _file_fields(sample: Sample, infos: dict, root: Path, issues: list[Issue]) -
             row["severity"] = info["meta"]["severity"]
             row["severity_source"] = "synthetic_truth"
     return row
-
-
-EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
 
 
 def _check_extension(sample: Sample, role: str, path: Path, info: dict, root: Path, issues: list[Issue]) -> None:

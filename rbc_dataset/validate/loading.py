@@ -10,9 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rbc_dataset.fileio import is_truncated, sniff_format
+from rbc_dataset.fileio import EXTENSION_FORMATS, is_truncated, sniff_format
 
-EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
 EXIF_ORIENTATION = 0x0112
 
 

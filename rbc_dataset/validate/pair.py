@@ -182,22 +182,19 @@ def _check_sizes(image: Loaded, mask: Loaded, rgb: Loaded | None, report: PairRe
     return ok
 
 
-def _align(cells: np.ndarray, image: np.ndarray):
-    scale = working_scale(*cells.shape)
-    return measure_alignment(cells, masks.image_cell_map(image, scale), scale)
-
-
 def _best_fit(result) -> float:
     return max(result.iou_best, result.iou_flip)
 
 
 def _choose_polarity(low: np.ndarray, image: np.ndarray, config: ValidateConfig):
     """Polarity from the image; when that side fits nowhere (a shifted or flipped mask), the side that fits better."""
+    scale = working_scale(*low.shape)
+    image_cells = masks.image_cell_map(image, scale)  # computed once for both candidate polarities
     polarity = masks.detect_polarity(low, image) or "cells_low"
-    result = _align(low if polarity == "cells_low" else ~low, image)
+    result = measure_alignment(low if polarity == "cells_low" else ~low, image_cells, scale)
     if _best_fit(result) < config.mismatch_iou + 0.2:
         other = "cells_high" if polarity == "cells_low" else "cells_low"
-        alternative = _align(low if other == "cells_low" else ~low, image)
+        alternative = measure_alignment(low if other == "cells_low" else ~low, image_cells, scale)
         if _best_fit(alternative) > _best_fit(result):
             return other, alternative
     return polarity, result
