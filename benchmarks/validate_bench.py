@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.memory import PeakMemory
 from benchmarks.results import report
+from rbc_dataset.manifest import absolute_path
 from rbc_dataset.synth.defects import EXPECTED_FINDING
 
 FILE_ROLES = ("image", "mask", "rgb_mask", "instances")
@@ -90,11 +91,9 @@ def _decode_many(rows: list[dict]) -> int:
     n = 0
     for row in rows:
         for role in FILE_ROLES:
-            rel = row.get(f"{role}_path")
-            if isinstance(rel, str):
-                path = Path(row["root"]) / rel
-                if path.exists():
-                    n += cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED) is not None
+            path = absolute_path(row, role)
+            if path is not None and path.exists():
+                n += cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED) is not None
     return n
 
 

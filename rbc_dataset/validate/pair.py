@@ -6,13 +6,12 @@ the other checks except what makes them impossible (no mask, no decodable image,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from rbc_dataset import masks
 from rbc_dataset.issues import Issue
+from rbc_dataset.manifest import absolute_path
 from rbc_dataset.validate.alignment import measure_alignment, working_scale
 from rbc_dataset.validate.config import ValidateConfig
 from rbc_dataset.validate.fix import FixOptions, write_canonical
@@ -38,10 +37,11 @@ class PairReport:
 
 
 def _load(row: dict, role: str, config: ValidateConfig, report: PairReport) -> Loaded | None:
-    rel = row.get(f"{role}_path")
-    if rel is None or (isinstance(rel, float) and np.isnan(rel)):
+    path = absolute_path(row, role)
+    if path is None:
         return None
-    loaded = load_file(Path(row["root"]) / rel, rel, config.max_pixels)
+    rel = row[f"{role}_path"]
+    loaded = load_file(path, rel, config.max_pixels)
     for code, severity, expected, found, fix in loaded.findings:
         report.add(code, severity, rel, expected, found, fix)
     return loaded

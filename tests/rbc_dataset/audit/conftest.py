@@ -11,17 +11,20 @@ import pytest
 
 from rbc_dataset.audit import AuditConfig, audit
 from rbc_dataset.fileio import read_image, write_png
+from rbc_dataset.layout import SUFFIX_CLASS, role_folder
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
 
-I_ROOT = Path("AneRBC_dataset") / "AneRBC-I"
-FOLDERS = {"a": "Anemic_individuals", "h": "Healthy_individuals"}
 FAST = AuditConfig(workers=1)  # tiny sets: a worker pool costs more to start than it saves
 
 
+def issues_with(result, code: str) -> list:
+    """The audit's issues of one code."""
+    return [i for i in result.issues if i.code == code]
+
+
 def role_path(root: Path, role: str, stem: str, ext: str = ".png") -> Path:
-    folder = {"image": "Original_images", "mask": "Binary_segmented", "cbc": "CBC_reports"}[role]
-    return root / I_ROOT / FOLDERS[stem[-1]] / folder / f"{stem}{ext}"
+    return role_folder(root, "I", SUFFIX_CLASS[stem[-1]], role) / f"{stem}{ext}"
 
 
 def set_value(report: Path, test: str, value: float) -> None:

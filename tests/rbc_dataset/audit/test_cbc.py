@@ -11,28 +11,25 @@ from rbc_dataset.audit.cbc import check_hb, report_units
 from rbc_dataset.audit.config import HB_BAND_TABLES, AuditConfig
 from rbc_dataset.errors import UsageError
 from rbc_dataset.sources import load_source
-
-
-def _codes(result, code):
-    return [i for i in result.issues if i.code == code]
+from tests.rbc_dataset.audit.conftest import issues_with
 
 
 def test_report_shared_across_classes_is_an_error(planted_audit):
-    (issue,) = _codes(planted_audit, "cbc_shared_across_classes")
+    (issue,) = issues_with(planted_audit, "cbc_shared_across_classes")
     assert issue.severity == "error"
     assert "anerbc1_a_003 (anemic)" in issue.found and "anerbc1_h_003 (healthy)" in issue.found
     assert "not per-image truth" in issue.fix
 
 
 def test_report_shared_within_a_class_is_a_warning(planted_audit):
-    (issue,) = _codes(planted_audit, "cbc_shared")
+    (issue,) = issues_with(planted_audit, "cbc_shared")
     assert issue.severity == "warning"
     assert "anerbc1_h_004" in issue.found and "anerbc1_h_005" in issue.found
     assert "patient ids" in issue.fix
 
 
 def test_implausible_value_is_listed(planted_audit):
-    (issue,) = _codes(planted_audit, "cbc_implausible")
+    (issue,) = issues_with(planted_audit, "cbc_implausible")
     assert issue.sample_id == "anerbc1_a_002"
     assert "impossible:MCV" in issue.found and "3646" in issue.found
 
@@ -42,7 +39,7 @@ def test_hb_disagreement_table_and_warnings(planted_audit):
     rows = {r["unit"]: r for r in report["tables"]["hb_disagreements"]}
     assert rows["anerbc1_h_001"]["band"] == "moderate" and rows["anerbc1_h_001"]["hgb"] == 9.1
     assert rows["anerbc1_a_001"]["band"] == "none"
-    warned = {i.sample_id for i in _codes(planted_audit, "hb_disagrees_with_label")}
+    warned = {i.sample_id for i in issues_with(planted_audit, "hb_disagrees_with_label")}
     assert {"anerbc1_h_001", "anerbc1_a_001"} <= warned == set(rows)
     assert "WHO/NMH/NHD/MNM/11.1" in report["tables"]["hb_bands"]["description"]
     assert "WHO/NMH/NHD/MNM/11.1" in planted_audit.markdown_path.read_text()
@@ -51,7 +48,7 @@ def test_hb_disagreement_table_and_warnings(planted_audit):
 def test_clean_reports_have_no_sharing(clean_audit):
     assert clean_audit.summary["cbc"]["report_units"] == 20
     assert clean_audit.summary["cbc"]["shared_reports"] == 0
-    assert not _codes(clean_audit, "cbc_shared") and not _codes(clean_audit, "cbc_shared_across_classes")
+    assert not issues_with(clean_audit, "cbc_shared") and not issues_with(clean_audit, "cbc_shared_across_classes")
 
 
 def _units(*rows):

@@ -8,22 +8,18 @@ import pytest
 from rbc_dataset.audit import audit
 from rbc_dataset.audit.duplicates import _BYTE_BITS, hash_bits, near_pairs
 from rbc_dataset.errors import UsageError
-from tests.rbc_dataset.audit.conftest import FAST
-
-
-def _by_code(result, code):
-    return [i for i in result.issues if i.code == code]
+from tests.rbc_dataset.audit.conftest import FAST, issues_with
 
 
 def test_exact_copy_across_classes_is_an_error(planted_audit):
-    (issue,) = _by_code(planted_audit, "duplicate_across_classes")
+    (issue,) = issues_with(planted_audit, "duplicate_across_classes")
     assert issue.severity == "error"
     assert "anerbc1_a_001" in issue.found and "anerbc1_h_011" in issue.found
     assert "identical files" in issue.found
 
 
 def test_jpeg_recoded_cropped_copy_is_a_near_duplicate(planted_audit):
-    (issue,) = _by_code(planted_audit, "duplicate_across_groups")
+    (issue,) = issues_with(planted_audit, "duplicate_across_groups")
     assert issue.severity == "warning"
     assert "anerbc1_a_002" in issue.found and "anerbc1_a_011" in issue.found
     assert "near-identical" in issue.found
