@@ -188,6 +188,116 @@ def audit(
         raise typer.Exit(1)
 
 
+def _csv_list(value: str | None, cast=str) -> tuple | None:
+    return None if value is None else tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+
+
+@dataset_app.command()
+@_fail_cleanly
+def tile(
+    source: Annotated[Path, typer.Argument(help="Dataset folder (ingested on the fly) or a manifest .parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the AneRBC-II-style tiles.")],
+    order: Annotated[
+        str | None, typer.Option("--tile-order", help="row-major or column-major (default: as detected, else row).")
+    ] = None,
+    cols: Annotated[int, typer.Option("--tile-cols", help="Tiles across.")] = 4,
+    rows: Annotated[int, typer.Option("--tile-rows", help="Tiles down.")] = 3,
+    width: Annotated[int, typer.Option("--tile-width", help="Tile width in pixels.")] = 306,
+    height: Annotated[int, typer.Option("--tile-height", help="Tile height in pixels.")] = 320,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Cut full images into grid tiles with parent ids; compare with the input's own tiles (exit 1 if they differ)."""
+    from rbc_dataset.build.tiling import TileGrid, tile_dataset
+    from rbc_dataset.console import print_tile_summary
+
+    grid = None if order is None else TileGrid(cols, rows, width, height, order)
+    if grid is None and (cols, rows, width, height) != (4, 3, 306, 320):
+        raise typer.BadParameter("give --tile-order with a custom grid")
+    result = tile_dataset(source, out, grid, overwrite, workers or 0, not quiet)
+    print_tile_summary(result)
+    if result.comparison is not None and result.comparison.mismatched:
+        raise typer.Exit(1)
+
+
+@dataset_app.command()
+@_fail_cleanly
+def build(
+    source: Annotated[Path, typer.Argument(help="Dataset folder (AneRBC or folder layout) or a manifest .parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="New dataset folder (docs/SHARDS.md).")],
+    configs: Annotated[
+        str | None, typer.Option("--configs", help="full,tiles,model (default: all that apply).")
+    ] = None,
+    formats: Annotated[str | None, typer.Option("--formats", help="hdf5,parquet (default both).")] = None,
+    split_ratios: Annotated[
+        str | None, typer.Option("--split-ratios", help="train,validation,test shares (default 0.8,0.1,0.1).")
+    ] = None,
+    folds: Annotated[int | None, typer.Option("--folds", help="Cross-validation folds (0 = none; default 5).")] = None,
+    splits: Annotated[
+        Path | None, typer.Option("--splits", help="Import fixed splits: CSV/Parquet with sample_id, split.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the split assignment.")] = None,
+    tile_order: Annotated[str | None, typer.Option("--tile-order", help="auto, row-major or column-major.")] = None,
+    model_size: Annotated[int | None, typer.Option("--model-size", help="Side of the model config (300).")] = None,
+    hdf5_codec: Annotated[
+        str | None, typer.Option("--hdf5-codec", help="gzip (portable), blosc-lz4 (fast, needs hdf5plugin), none.")
+    ] = None,
+    allow_invalid: Annotated[
+        bool | None, typer.Option("--allow-invalid", help="Build despite validation errors (recorded in the card).")
+    ] = None,
+    no_audit: Annotated[bool, typer.Option("--no-audit", help="Skip the audit (faster; fewer split groups).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing build.")] = False,
+    workers: WorkersOption = None,
+    config: ConfigOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Validate, split without leaks, write HDF5 + Hugging Face shards and a dataset card (exit 1: data errors)."""
+    from rbc_dataset.build.config import BuildConfig
+    from rbc_dataset.build.run import build as run_build
+    from rbc_dataset.config_file import resolve_config
+    from rbc_dataset.console import print_build_summary
+
+    cli_values = {
+        "configs": _csv_list(configs),
+        "formats": _csv_list(formats),
+        "split_ratios": _csv_list(split_ratios, float),
+        "folds": folds,
+        "seed": seed,
+        "tile_order": tile_order,
+        "model_size": model_size,
+        "hdf5_codec": hdf5_codec,
+        "allow_invalid": allow_invalid,
+        "audit": False if no_audit else None,
+        "workers": workers,
+    }
+    result = run_build(source, out, resolve_config(BuildConfig, config, cli_values), splits, overwrite, not quiet)
+    print_build_summary(result)
+
+
+@dataset_app.command()
+@_fail_cleanly
+def verify(
+    folder: Annotated[Path, typer.Argument(help="A folder written by rbc-dataset build.")],
+    quick: Annotated[bool, typer.Option("--quick", help="Checksums and counts only; no pixel hashes.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write the findings as JSON here.")] = None,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Recompute checksums, counts and pixel hashes of a build; open it with h5py and datasets (exit 1: differences)."""
+    from rbc_dataset.build.verify import verify as run_verify
+    from rbc_dataset.console import print_verify_summary
+
+    result = run_verify(folder, deep=not quick, workers=workers or 0, show_progress=not quiet)
+    if report is not None:
+        from rbc_dataset.build.verify import write_verify_report
+
+        write_verify_report(result, report)
+    print_verify_summary(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @bench_app.command("synth-speed")
 @_fail_cleanly
 def bench_synth_speed(

@@ -128,3 +128,45 @@ def print_audit_summary(result) -> None:
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes. "
         f"Report: {result.report_path} (summary: {result.markdown_path})"
     )
+
+
+def print_tile_summary(result) -> None:
+    console.print(
+        f"tile: {result.n_tiles} tiles of {result.n_parents} images ({result.order}) written to {result.out} "
+        f"in {result.seconds:.1f} s"
+    )
+    comparison = result.comparison
+    if comparison is not None:
+        colour = "red" if comparison.mismatched else "green"
+        console.print(
+            f"[{colour}]release tiles: {comparison.matched} of {comparison.compared} identical to the cut parents, "
+            f"{comparison.mismatched} differ[/]"
+        )
+        for issue in comparison.issues[:MAX_ISSUES_SHOWN]:
+            console.print(f"  {issue.message}")
+
+
+def print_build_summary(result) -> None:
+    table = Table(title=f"build: {result.out}")
+    for column in ("config", "train", "validation", "test"):
+        table.add_column(column, justify="left" if column == "config" else "right")
+    for name, splits in result.counts.items():
+        table.add_row(name, *(str(splits.get(s, 0)) for s in ("train", "validation", "test")))
+    console.print(table)
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    console.print(f"validation errors: {result.validation_errors}; samples left out: {result.excluded}; {stages}")
+    console.print(f"card: {result.out / 'README.md'} and {result.out / 'dataset.json'}; check with rbc-dataset verify")
+
+
+def print_verify_summary(result) -> None:
+    table = Table(title=f"verify: {result.folder}")
+    for column in ("config", "split", "format", "file", "status"):
+        table.add_column(column)
+    for row in result.checked:
+        colour = "green" if row["status"] == "ok" else "red"
+        table.add_row(row["config"], row["split"], row["format"], row["file"], f"[{colour}]{row['status']}[/]")
+    console.print(table)
+    for issue in result.issues[:MAX_ISSUES_SHOWN]:
+        console.print(f"[red]{issue.code}[/]: {issue.message}")
+    verdict = "[green]verified[/]" if result.ok else f"[red]{len(result.issues)} differences[/]"
+    console.print(f"{verdict} in {result.seconds:.1f} s")

@@ -9,7 +9,7 @@ must lie outside the data.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +17,7 @@ import pandas as pd
 from rbc_dataset import __version__
 from rbc_dataset.audit.cbc import CBCFindings, audit_cbc
 from rbc_dataset.audit.config import AuditConfig, AuditResult
-from rbc_dataset.audit.duplicates import find_duplicates, parent_keys
+from rbc_dataset.audit.duplicates import DuplicateFindings, find_duplicates, parent_keys
 from rbc_dataset.audit.features import ACQUISITION_FEATURES, MASK_FEATURES, compute_features
 from rbc_dataset.audit.probes import ProbeResult, describe_top, run_probe
 from rbc_dataset.audit.report import build_report, write_outputs
@@ -168,6 +168,62 @@ def _load(source: Path, out_dir: Path, config: AuditConfig, show_progress: bool)
     return loaded
 
 
+@dataclass(frozen=True)
+class AuditEvidence:
+    """Per-sample features and the split-independent findings computed from them."""
+
+    rows: pd.DataFrame
+    frame: pd.DataFrame  # per-sample features
+    duplicates: DuplicateFindings
+    probes: dict[str, ProbeResult]
+    cbc: CBCFindings
+    feature_seconds: float
+
+
+def gather_evidence(rows: pd.DataFrame, config: AuditConfig, show_progress: bool) -> AuditEvidence:
+    """The one streaming feature pass and the checks that do not depend on splits."""
+    rows = rows.reset_index(drop=True)
+    feature_start = time.perf_counter()
+    frame, coefficients = compute_features(rows, config.workers, show_progress)
+    feature_seconds = time.perf_counter() - feature_start
+    duplicates = find_duplicates(rows, coefficients, config.hamming_radius)
+    probes = _run_probes(rows, frame, config)
+    cbc = audit_cbc(rows, config.hb_bands)
+    return AuditEvidence(rows, frame, duplicates, probes, cbc, feature_seconds)
+
+
+def write_audit(
+    evidence: AuditEvidence,
+    loaded,
+    out_dir: Path,
+    config: AuditConfig,
+    split_table: pd.DataFrame | None,
+    splits_source: str | None,
+    start: float,
+) -> AuditResult:
+    """Check the splits (when given) against the evidence and write ``audit.json`` and ``audit.md``."""
+    rows, duplicates, cbc = evidence.rows, evidence.duplicates, evidence.cbc
+    split_findings = None
+    if split_table is not None:
+        split_findings = check_splits(rows, split_table, str(splits_source), duplicates.clusters, cbc.shared)
+    issues = _collect_issues(evidence.frame, duplicates, evidence.probes, cbc, split_findings)
+    seconds = {"features": round(evidence.feature_seconds, 2), "total": round(time.perf_counter() - start, 2)}
+    summary = _summary(loaded, rows, evidence.frame, duplicates, evidence.probes, cbc, split_findings, issues, seconds)
+    meta = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "tool": f"rbc-dataset {__version__}",
+        "source": str(loaded.source),
+        "source_kind": loaded.kind,
+        "splits": splits_source,
+        "config": asdict(config),
+    }
+    report = build_report(
+        meta, summary, issues, rows, evidence.frame, duplicates, evidence.probes, cbc, split_findings, config.hb_bands
+    )
+    report_path, markdown_path = write_outputs(report, out_dir)
+    return AuditResult(report_path, markdown_path, issues, summary)
+
+
 def audit(
     source: Path,
     out_dir: Path,
@@ -193,29 +249,9 @@ def audit(
     source, out_dir = Path(source), Path(out_dir)
     split_table = read_splits(splits) if splits is not None else None  # a bad file fails before the long pass
     loaded = _load(source, out_dir, config, show_progress)
-    rows = loaded.rows.reset_index(drop=True)
-    feature_start = time.perf_counter()
-    frame, coefficients = compute_features(rows, config.workers, show_progress)
-    feature_seconds = time.perf_counter() - feature_start
-    duplicates = find_duplicates(rows, coefficients, config.hamming_radius)
-    probes = _run_probes(rows, frame, config)
-    cbc = audit_cbc(rows, config.hb_bands)
-    split_findings, splits_source = None, str(splits)
+    evidence = gather_evidence(loaded.rows, config, show_progress)
+    splits_source = None if splits is None else str(splits)
     if split_table is None:  # no file: a pre-split release's own split column, when it has one
-        split_table, splits_source = manifest_splits(rows), "manifest split column"
-    if split_table is not None:
-        split_findings = check_splits(rows, split_table, splits_source, duplicates.clusters, cbc.shared)
-    issues = _collect_issues(frame, duplicates, probes, cbc, split_findings)
-    seconds = {"features": round(feature_seconds, 2), "total": round(time.perf_counter() - start, 2)}
-    summary = _summary(loaded, rows, frame, duplicates, probes, cbc, split_findings, issues, seconds)
-    meta = {
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "tool": f"rbc-dataset {__version__}",
-        "source": str(source),
-        "source_kind": loaded.kind,
-        "splits": None if splits is None else str(splits),
-        "config": asdict(config),
-    }
-    report = build_report(meta, summary, issues, rows, frame, duplicates, probes, cbc, split_findings, config.hb_bands)
-    report_path, markdown_path = write_outputs(report, out_dir)
-    return AuditResult(report_path, markdown_path, issues, summary)
+        split_table = manifest_splits(evidence.rows)
+        splits_source = None if split_table is None else "manifest split column"
+    return write_audit(evidence, loaded, out_dir, config, split_table, splits_source, start)

@@ -1,0 +1,249 @@
+"""The two cards of a build: ``dataset.json`` (machine-readable, what verify checks) and ``README.md``.
+
+README.md is a Hugging Face dataset card: its YAML declares the configs (data files per split), the
+features and the split sizes, so ``datasets.load_dataset(DIR, config)`` needs nothing else; its text says
+where the data comes from, how it was split and what validate-masks and the audit found.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from rbc_dataset import __version__
+from rbc_dataset.build.config import SPLIT_NAMES
+from rbc_dataset.build.parquet_shards import file_sha256, hf_features
+from rbc_dataset.fileio import atomic_write_bytes
+
+CARD_SCHEMA_VERSION = 1
+CONFIG_TEXT = {
+    "full": "whole smear images as in the input (AneRBC-I style)",
+    "tiles": "grid tiles cut from the full images (AneRBC-II style); a tile is always in its parent's split",
+    "model": "tiles resized to the model input size (3-TierDCFNet: 300x300); image by area averaging, mask nearest",
+}
+ANERBC_CITATION = """@article{shahzad2024anerbc,
+  title   = {AneRBC dataset: a benchmark dataset for computer-aided anemia diagnosis using RBC images},
+  author  = {Shahzad, Muhammad and others},
+  journal = {Database},
+  volume  = {2024},
+  pages   = {baae120},
+  year    = {2024},
+  doi     = {10.1093/database/baae120}
+}"""
+
+
+def _origin(rows: pd.DataFrame) -> dict:
+    """Licence and citation by where the samples come from."""
+    sources = sorted(set(rows["source"].astype(str)))
+    if bool(rows["synthetic"].fillna(False).all()):
+        return {
+            "kind": "synthetic",
+            "license": "cc-by-4.0",
+            "text": "Synthetic smears written by `rbc-dataset synth` in the AneRBC layout; no patient data. The "
+            "layout and known defects imitate AneRBC, so cite AneRBC when comparing with it.",
+            "citation": ANERBC_CITATION,
+        }
+    if any(s.startswith("AneRBC") for s in sources):
+        return {
+            "kind": "anerbc",
+            "license": "cc-by-4.0",
+            "text": "AneRBC (Shahzad et al., Database 2024, doi:10.1093/database/baae120; Mendeley Data hms3sjzt7f), "
+            "released under CC BY 4.0. Reports are per parent image, not per patient; no patient id is released.",
+            "citation": ANERBC_CITATION,
+        }
+    return {
+        "kind": "folder",
+        "license": "other",
+        "text": "Images brought by the user (folder layout); licence and citation are the data owner's to state.",
+        "citation": "",
+    }
+
+
+def dataset_document(source, config, shards, entries, split_report, validation, audit_result, inputs, tile_check):
+    """The content of ``dataset.json`` (no times, so that equal builds give equal cards)."""
+    rows = inputs.rows
+    return {
+        "schema_version": CARD_SCHEMA_VERSION,
+        "format_version": 1,
+        "tool": f"rbc-dataset {__version__}",
+        "source": {
+            "path": str(source),
+            "manifest": "manifest.parquet",
+            "manifest_sha256": shards.provenance["source_manifest_sha256"],
+            "n_input_samples": int(len(rows) + len(inputs.excluded)),
+            "origin": _origin(rows)["kind"],
+        },
+        "config": config.to_dict(),
+        "class_names": list(shards.class_names),
+        "severity_names": list(shards.severity_names),
+        "cbc_tests": list(shards.cbc_tests),
+        "has_masks": shards.has_masks,
+        "tile_grid": {
+            "cols": shards.grid.cols,
+            "rows": shards.grid.rows,
+            "width": shards.grid.width,
+            "height": shards.grid.height,
+            "order": shards.grid.order,
+        },  # fmt: skip
+        "configs": {
+            name: {"description": CONFIG_TEXT[name], "size": list(shards.sizes[name]), "splits": entries[name]}
+            for name in shards.configs
+        },
+        "splits": split_report,
+        "validation": {
+            "counts": validation.counts,
+            "by_code": validation.by_code,
+            "allowed_invalid": bool(config.allow_invalid and validation.counts.get("error", 0)),
+            "excluded_samples": inputs.excluded.to_dict("records"),
+            "report": "reports/validate-masks.json",
+        },
+        "audit": None if audit_result is None else _audit_part(audit_result),
+        "tile_check": None if tile_check is None else _tile_part(tile_check),
+    }
+
+
+def _audit_part(result) -> dict:
+    issues = [i for i in result.issues if i.severity in ("error", "warning")]
+    by_code: dict[str, dict] = {}
+    for issue in issues:
+        entry = by_code.setdefault(issue.code, {"severity": issue.severity, "count": 0, "example": issue.found})
+        entry["count"] += 1
+    return {"summary": result.summary, "by_code": by_code, "report": "reports/audit.json"}
+
+
+def _tile_part(check) -> dict:
+    return {
+        "order": check.order,
+        "compared": check.compared,
+        "matched": check.matched,
+        "mismatched": check.mismatched,
+        "examples": [i.found for i in check.issues[:5]],
+    }
+
+
+def _yaml_header(document: dict, shards) -> str:
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
+
+    origin = _origin(shards.inputs_rows)
+    card = DatasetCardData(
+        license=origin["license"],
+        pretty_name="rbc-dataset build",
+        task_categories=["image-classification", "image-segmentation"],
+        tags=["red-blood-cells", "anemia", "microscopy", "medical"],
+    )
+    infos, configs = {}, []
+    features = hf_features(shards.class_names, shards.severity_names, shards.cbc_tests, shards.has_masks)
+    default = "tiles" if "tiles" in document["configs"] else next(iter(document["configs"]))
+    for name, entry in document["configs"].items():
+        splits = SplitDict()
+        data_files = []
+        for split, info in entry["splits"].items():
+            splits.add(SplitInfo(name=split, num_bytes=info.get("num_bytes", 0), num_examples=info["num_examples"]))
+            data_files.append({"split": split, "path": f"data/{name}/{split}-*.parquet"})
+        infos[name] = DatasetInfo(features=features, splits=splits, config_name=name)
+        configs.append(
+            {"config_name": name, "data_files": data_files, **({"default": True} if name == default else {})}
+        )
+    DatasetInfosDict(infos).to_dataset_card_data(card)
+    card["configs"] = configs
+    return "---\n" + card.to_yaml() + "\n---\n"
+
+
+def _count_table(document: dict) -> list[str]:
+    names = document["class_names"]
+    lines = ["| config | size | split | samples | " + " | ".join(names) + " |", "|---" * (4 + len(names)) + "|"]
+    for name, entry in document["configs"].items():
+        for split in SPLIT_NAMES:
+            info = entry["splits"].get(split)
+            if info is None:
+                continue
+            counts = " | ".join(str(info["classes"].get(c, 0)) for c in names)
+            size = "x".join(str(v) for v in entry["size"])
+            lines.append(f"| {name} | {size} | {split} | {info['num_examples']} | {counts} |")
+    return lines
+
+
+def _known_issues(document: dict) -> list[str]:
+    lines = []
+    validation = document["validation"]
+    for code, entry in validation["by_code"].items():
+        if entry["severity"] in ("error", "warning"):
+            lines.append(f"- validate-masks `{code}` ({entry['severity']}): {entry['count']} findings")
+    if validation["excluded_samples"]:
+        lines.append(f"- {len(validation['excluded_samples'])} samples left out (no usable mask); see dataset.json")
+    if validation["allowed_invalid"]:
+        lines.append("- **Built with --allow-invalid despite validation errors.**")
+    for code, entry in (document["audit"] or {}).get("by_code", {}).items():
+        lines.append(f"- audit `{code}` ({entry['severity']}, {entry['count']}): {entry['example']}")
+    tiles = document["tile_check"]
+    if tiles is not None:
+        lines.append(
+            f"- release tiles compared with the cut parents ({tiles['order']}): {tiles['matched']} of "
+            f"{tiles['compared']} identical, {tiles['mismatched']} differ"
+        )
+    return lines or ["- none found by validate-masks and the audit"]
+
+
+def render_readme(document: dict, shards) -> str:
+    origin = _origin(shards.inputs_rows)
+    split = document["splits"]
+    configs = "\n".join(f"- `{n}`: {CONFIG_TEXT[n]}" for n in document["configs"])
+    first = next(iter(document["configs"]))
+    text = [
+        "# RBC smear dataset (built by rbc-dataset)",
+        "",
+        "## Provenance",
+        "",
+        origin["text"],
+        "",
+        f"Built by {document['tool']} from `{document['source']['path']}` (manifest SHA-256 "
+        f"`{document['source']['manifest_sha256'][:16]}...`). Masks are canonical 0/1 cell masks written by "
+        "`rbc-dataset validate-masks --fix`; the release's raw mask encoding never reaches a shard.",
+        "",
+        "## Configs",
+        "",
+        configs,
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("path/to/this/folder", "{first}")',
+        "from rbc_dataset.loaders import HDF5RBCDataset  # fast PyTorch loading",
+        f'train = HDF5RBCDataset.from_build("path/to/this/folder", "{first}", "train")',
+        "```",
+        "",
+        *_count_table(document),
+        "",
+        "## Splits",
+        "",
+        f"Method: {split['method']} (seed {split['seed']}): whole split groups go to one split; a group joins parent "
+        "images that share a CBC report, a near-duplicate cluster or a given group, and tiles follow their parent. "
+        f"Stratified by class (and severity when known). {split['n_parents']} parents in {split['n_groups']} groups; "
+        f"largest deviation from the target shares: {split['max_deviation_pp']} percentage points. "
+        f"Cross-validation folds ({split['folds']}) cover train+validation only (`fold` = -1 for test). "
+        "Details: `splits/split_report.md`.",
+        "",
+        "## Known issues",
+        "",
+        *_known_issues(document),
+        "",
+        "## Licence and citation",
+        "",
+        f"Licence: {origin['license']}.",
+    ]
+    if origin["citation"]:
+        text += ["", "```bibtex", origin["citation"], "```"]
+    return "\n".join(text) + "\n"
+
+
+def write_cards(folder: Path, source, config, shards, entries, split_report, validation, audit, inputs, tile_check):
+    """Write ``dataset.json`` and ``README.md`` into the build folder."""
+    document = dataset_document(source, config, shards, entries, split_report, validation, audit, inputs, tile_check)
+    document["files"] = {name: file_sha256(folder / name) for name in ("manifest.parquet", "build_config.yaml")}
+    data = json.dumps(document, indent=1, sort_keys=True, default=str) + "\n"
+    atomic_write_bytes(folder / "dataset.json", data.encode())
+    readme = _yaml_header(document, shards) + "\n" + render_readme(document, shards)
+    atomic_write_bytes(folder / "README.md", readme.encode())

@@ -1,0 +1,150 @@
+"""One pass over the parent images that feeds every shard writer (configs x splits x formats).
+
+Workers decode and cut; this process only appends to the writers, in parent order, so the shards' contents
+do not depend on the number of workers. At most a few parents are in flight, which bounds memory.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from rbc_dataset import __version__
+from rbc_dataset.build.config import SPLIT_NAMES, BuildConfig
+from rbc_dataset.build.hdf5_shards import HDF5Layout, HDF5ShardWriter
+from rbc_dataset.build.parquet_shards import ParquetSplitWriter, file_sha256, hf_features
+from rbc_dataset.build.plan import SEVERITY_NAMES, Inputs, applicable_configs, expected_counts, full_rows, sample_size
+from rbc_dataset.build.samples import ParentTask, SampleOptions, make_many
+from rbc_dataset.build.tiling import TileGrid
+from rbc_dataset.errors import DataError
+from rbc_dataset.parallel import bounded_map, worker_count
+from rbc_dataset.progress import track
+from rbc_dataset.reports import CBC_TESTS
+
+PARENTS_PER_TASK = 2
+
+
+class ShardSet:
+    """The writers of one build, and the pass that fills them."""
+
+    def __init__(
+        self,
+        folder: Path,
+        config: BuildConfig,
+        grid: TileGrid,
+        class_names: tuple[str, ...],
+        inputs: Inputs,
+        tasks: list[ParentTask],
+        manifest: Path,
+    ) -> None:
+        self.folder, self.config, self.grid, self.tasks = Path(folder), config, grid, tasks
+        self.class_names, self.severity_names, self.cbc_tests = class_names, SEVERITY_NAMES, tuple(CBC_TESTS)
+        self.has_masks = inputs.has_masks
+        self.inputs_rows = inputs.rows
+        self.configs = applicable_configs(inputs, config, grid)
+        self.counts = expected_counts(tasks, self.configs, grid)
+        self.sizes = {c: sample_size(c, grid, config.model_size, full_rows(inputs.rows)) for c in self.configs}
+        self.provenance = {"source_manifest_sha256": file_sha256(manifest), "build_config": config.to_dict()}
+        self._check_full_sizes(inputs)
+
+    def _check_full_sizes(self, inputs: Inputs) -> None:
+        if "full" not in self.configs or "hdf5" not in self.config.formats:
+            return
+        fulls = full_rows(inputs.rows)
+        sizes = fulls.groupby(["width", "height"]).size().sort_values(ascending=False)
+        if len(sizes) > 1:
+            (w, h), n = sizes.index[1], sizes.iloc[1]
+            odd = fulls[(fulls["width"] == w) & (fulls["height"] == h)].iloc[0]
+            raise DataError(
+                Path(str(odd["root"])) / str(odd["image_path"]),
+                "images of one size for the HDF5 'full' config (one array per split)",
+                f"{len(sizes)} sizes; {n} images are {w}x{h} while most are {sizes.index[0][0]}x{sizes.index[0][1]}",
+                "build the resized 'model' config only (--configs model), use --formats parquet, or resize the images",
+            )
+
+    def _writers(self) -> dict:
+        writers = {}
+        for name in self.configs:
+            width, height = self.sizes[name]
+            features = hf_features(self.class_names, self.severity_names, self.cbc_tests, self.has_masks)
+            for split in SPLIT_NAMES:
+                n = self.counts.get((name, split), 0)
+                if n == 0:  # an empty split (share 0) is neither written nor declared
+                    continue
+                if "hdf5" in self.config.formats:
+                    layout = HDF5Layout(
+                        name, split, n, height, width, self.has_masks, self.class_names, self.severity_names,
+                        self.cbc_tests, {**self.provenance, "tool": f"rbc-dataset {__version__}"},
+                    )  # fmt: skip
+                    path = self.folder / "hdf5" / name / f"{split}.h5"
+                    writers[(name, split, "hdf5")] = HDF5ShardWriter(
+                        path, layout, self.config.hdf5_codec, self.config.gzip_level
+                    )
+                if "parquet" in self.config.formats:
+                    folder = self.folder / "data" / name
+                    shard_bytes = self.config.parquet_shard_mb << 20
+                    writers[(name, split, "parquet")] = ParquetSplitWriter(
+                        folder, split, features, self.cbc_tests, shard_bytes
+                    )
+        return writers
+
+    def write(self, show_progress: bool) -> dict:
+        """Make every sample and write it; return ``config -> split -> entry`` for ``dataset.json``."""
+        writers = self._writers()
+        options = SampleOptions(
+            self.configs,
+            self.grid,
+            self.config.model_size,
+            "hdf5" in self.config.formats,
+            "parquet" in self.config.formats,
+            self.has_masks,
+        )
+        chunks = [self.tasks[i : i + PARENTS_PER_TASK] for i in range(0, len(self.tasks), PARENTS_PER_TASK)]
+        workers = min(worker_count(self.config.workers), max(len(chunks), 1))
+        classes: dict[tuple[str, str], dict[str, int]] = {}
+        try:
+            results = bounded_map(partial(make_many, options=options), chunks, workers)
+            for batch in track(results, len(chunks), "build shards", show_progress):
+                for samples in batch:
+                    for sample in samples:
+                        split = sample.fields["split"]
+                        tally = classes.setdefault((sample.config, split), {})
+                        name = self.class_names[sample.fields["label"]]
+                        tally[name] = tally.get(name, 0) + 1
+                        for fmt in self.config.formats:
+                            writers[(sample.config, split, fmt)].add(sample)
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        return self._entries(writers, classes)
+
+    def _entries(self, writers: dict, classes: dict) -> dict:
+        entries: dict[str, dict] = {}
+        for name in self.configs:
+            for split in SPLIT_NAMES:
+                if self.counts.get((name, split), 0) == 0:
+                    continue
+                entry = {
+                    "num_examples": self.counts.get((name, split), 0),
+                    "classes": dict(sorted(classes.get((name, split), {}).items())),
+                }
+                if "hdf5" in self.config.formats:
+                    hdf5 = writers[(name, split, "hdf5")].close()
+                    hdf5["sha256"] = file_sha256(Path(hdf5["path"]))
+                    hdf5["path"] = self._relative(hdf5["path"])
+                    entry["hdf5"] = hdf5
+                    entry["content_sha256"] = hdf5["content_sha256"]
+                if "parquet" in self.config.formats:
+                    writer = writers[(name, split, "parquet")]
+                    shards = writer.close()
+                    for shard in shards:
+                        shard["path"] = self._relative(shard["path"])
+                    entry["parquet"] = shards
+                    entry["num_bytes"] = sum(s["num_bytes"] for s in shards)
+                    entry["content_sha256"] = writer.content_sha256
+                entries.setdefault(name, {})[split] = entry
+        return entries
+
+    def _relative(self, path: str) -> str:
+        return Path(path).relative_to(self.folder).as_posix()
