@@ -7,6 +7,7 @@ audit evidence -> split groups and splits -> shards (one pass over the parents, 
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import time
@@ -179,11 +180,26 @@ def build(
         DataError: validation errors (without ``allow_invalid``), unusable splits, inputs that make no config.
         UsageError: ``out`` inside the input, an existing ``out`` without ``overwrite``.
     """
-    start, seconds = time.perf_counter(), {}
+    start = time.perf_counter()
     source, out = Path(source), Path(out)
     if source.is_dir():
         check_output_outside(out, [source])
     split_table = read_splits(splits) if splits is not None else None
+    try:
+        return _build(source, out, config, splits, split_table, overwrite, show_progress, start)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC and "No space left" not in str(exc):
+            raise
+        raise DataError(
+            out,
+            "free disk space for the build (about the size of the input per config and format)",
+            f"a full disk ({exc})",
+            "free space or choose an --out on another disk (the unfinished build was removed; a previous one is kept)",
+        ) from exc
+
+
+def _build(source, out, config, splits, split_table, overwrite, show_progress, start) -> BuildResult:
+    seconds = {}
     workers = worker_count(config.workers)
     with atomic_directory(out, overwrite) as tmp:
         work = tmp / ".work"

@@ -131,7 +131,8 @@ def _readme_configs(folder: Path) -> tuple[dict, list[dict]]:
         return {}, [_issue(path, "a dataset card starting with a YAML block", "no YAML block")]
     header = yaml.safe_load(text.split("---\n", 2)[1])
     declared = {}
-    for info in header.get("dataset_info", []):
+    infos = header.get("dataset_info", [])
+    for info in [infos] if isinstance(infos, dict) else infos:  # one config is written as a mapping
         declared[info["config_name"]] = {s["name"]: s["num_examples"] for s in info.get("splits", [])}
     return declared, []
 

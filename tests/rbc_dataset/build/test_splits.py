@@ -1,0 +1,122 @@
+"""Split invariants: whole groups, target shares per stratum, determinism, folds, imported splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rbc_dataset.build.splits import (
+    import_plan,
+    join_groups,
+    make_plan,
+    normalise_split_name,
+    parent_units,
+    split_report,
+)
+from rbc_dataset.errors import DataError, UsageError
+
+
+def _units(n_parents: int = 200, seed: int = 0, group_size: int = 3) -> pd.DataFrame:
+    """Parents in groups of up to ``group_size`` of one class; three strata of unequal size."""
+    rng = np.random.default_rng(seed)
+    strata = rng.choice(["healthy", "anemic/mild", "anemic/chronic"], size=n_parents, p=[0.5, 0.3, 0.2])
+    groups = [f"g{i // group_size:04d}" for i in range(n_parents)]
+    frame = pd.DataFrame({"parent_id": [f"p{i:04d}" for i in range(n_parents)], "group_id": groups})
+    frame["stratum"] = frame.groupby("group_id")["group_id"].transform(lambda g: strata[int(g.iloc[0][1:]) % n_parents])
+    frame["class_name"] = frame["stratum"].str.split("/").str[0]
+    frame["n_samples"] = 13
+    return frame
+
+
+def test_groups_never_cross_splits_or_folds():
+    plan = make_plan(_units(), (0.8, 0.1, 0.1), seed=1, folds=5)
+    units = plan.units
+    assert (units.groupby("group_id")["split"].nunique() == 1).all()
+    assert (units.groupby("group_id")["fold"].nunique() == 1).all()
+    assert set(units.loc[units["split"] == "test", "fold"]) == {-1}
+    assert set(units.loc[units["split"] != "test", "fold"]) == set(range(5))
+
+
+def test_shares_per_stratum_are_close_to_the_targets():
+    plan = make_plan(_units(600), (0.7, 0.15, 0.15), seed=0, folds=0)
+    report = split_report(plan)
+    assert report["max_deviation_pp"] <= 2.0
+    for row in report["strata"]:
+        assert abs(row["share"]["train"] - 0.7) <= 0.02
+
+
+def test_same_seed_same_plan_other_seed_other_plan():
+    first = make_plan(_units(), (0.8, 0.1, 0.1), seed=7, folds=5).units
+    again = make_plan(_units(), (0.8, 0.1, 0.1), seed=7, folds=5).units
+    other = make_plan(_units(), (0.8, 0.1, 0.1), seed=8, folds=5).units
+    pd.testing.assert_frame_equal(first, again)
+    assert not first["split"].equals(other["split"])
+
+
+def test_a_zero_share_leaves_the_split_empty():
+    plan = make_plan(_units(60), (0.8, 0.2, 0.0), seed=0, folds=0)
+    assert "test" not in set(plan.units["split"])
+
+
+def test_too_few_groups_for_the_folds_is_a_usage_error():
+    with pytest.raises(UsageError, match="--folds 5 needs at least 5"):
+        make_plan(_units(9, group_size=3), (0.8, 0.1, 0.1), seed=0, folds=5)
+
+
+def _rows() -> pd.DataFrame:
+    """Manifest-like rows: 4 full images, two tiles of the first, one shared CBC report, one given group."""
+    ids = ["anerbc1_a_001", "anerbc1_a_002", "anerbc1_h_001", "anerbc1_h_002"]
+    rows = pd.DataFrame(
+        {
+            "sample_id": ids + ["anerbc2_a_0001_01", "anerbc2_a_0001_02"],
+            "parent_id": ids + ["anerbc1_a_001", "anerbc1_a_001"],
+            "group_id": [None, None, "patient7", "patient7", None, None],
+            "class_name": ["anemic", "anemic", "healthy", "healthy", "anemic", "anemic"],
+            "severity": ["mild", "chronic", None, None, "mild", "mild"],
+            "tile_index": [None, None, None, None, 1, 2],
+        }
+    )
+    return rows.astype({"tile_index": "Int64"})
+
+
+def test_join_groups_follows_shared_reports_duplicates_and_given_groups():
+    rows = _rows()
+    units = parent_units(rows)
+    shared = [{"sample_ids": ["anerbc1_a_002", "anerbc2_a_0001_01"]}]  # a report shared with a tile's parent
+    groups = join_groups(units, rows, duplicates=[], shared_cbc=shared).tolist()
+    by_parent = dict(zip(units["parent_id"], groups, strict=True))
+    assert by_parent["anerbc1_a_001"] == by_parent["anerbc1_a_002"] == "anerbc1_a_001"
+    assert by_parent["anerbc1_h_001"] == by_parent["anerbc1_h_002"]
+    assert units.set_index("parent_id").loc["anerbc1_a_001", "n_samples"] == 3
+    assert units.set_index("parent_id").loc["anerbc1_a_001", "stratum"] == "anemic/mild"
+
+
+def test_imported_splits_refuse_a_parent_in_two_splits():
+    rows = _rows()
+    units = parent_units(rows).assign(group_id=lambda u: u["parent_id"])
+    table = pd.DataFrame(
+        {
+            "sample_id": ["anerbc2_a_0001_01", "anerbc2_a_0001_02", "anerbc1_a_002", "anerbc1_h_001", "anerbc1_h_002"],
+            "split": ["train", "test", "train", "val", "test"],
+        }
+    )
+    with pytest.raises(DataError, match="groups in several splits"):
+        import_plan(units, rows, table, "splits.csv", folds=0, seed=0)
+
+
+def test_imported_splits_let_tiles_follow_their_parent_and_name_missing_parents():
+    rows = _rows()
+    units = parent_units(rows).assign(group_id=lambda u: u["parent_id"])
+    table = pd.DataFrame({"sample_id": ["anerbc1_a_001", "anerbc1_a_002", "anerbc1_h_001"], "split": ["train"] * 3})
+    with pytest.raises(DataError, match="anerbc1_h_002"):
+        import_plan(units, rows, table, "splits.csv", folds=0, seed=0)
+    full = pd.concat([table, pd.DataFrame({"sample_id": ["anerbc1_h_002"], "split": ["VAL"]})])
+    plan = import_plan(units, rows, full, "splits.csv", folds=0, seed=0)
+    assert plan.split_of_samples(rows).tolist() == ["train", "train", "train", "validation", "train", "train"]
+
+
+def test_split_names_are_normalised_or_refused():
+    assert normalise_split_name(" Valid ", "f.csv") == "validation"
+    with pytest.raises(DataError, match="holdout"):
+        normalise_split_name("holdout", "f.csv")
