@@ -356,6 +356,21 @@ def bench_validate_speed(
     run_validate_speed(manifest, source or ["AneRBC-II", "AneRBC-I"], [1, 2], json_out)
 
 
+@bench_app.command("build-speed")
+@_fail_cleanly
+def bench_build_speed(
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder or manifest to build (full-scale synthetic).")],
+    work_dir: Annotated[Path, typer.Option("--work-dir", help="Where the builds go.")] = Path("bench_out/builds"),
+    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
+    fast_codec: Annotated[bool, typer.Option("--fast-codec", help="Also build HDF5 with blosc-lz4.")] = False,
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/build_speed.json"),
+) -> None:
+    """Build wall time per stage, peak memory and bytes per config and format."""
+    from benchmarks.build_bench import run_build_speed
+
+    run_build_speed(data, work_dir, workers, fast_codec, json_out)
+
+
 @bench_app.command("realism")
 @_fail_cleanly
 def bench_realism(

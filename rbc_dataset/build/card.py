@@ -18,6 +18,13 @@ from rbc_dataset.build.parquet_shards import file_sha256, hf_features
 from rbc_dataset.fileio import atomic_write_bytes
 
 CARD_SCHEMA_VERSION = 1
+# What an audit finding means for users of the shards (the audit reads the input, not the shards).
+AUDIT_MEANING = {
+    "mask_encodes_label": "this concerns the input's raw masks; the shards hold canonical 0/1 masks without intensity",
+    "acquisition_shortcut": "a model can learn the microscope instead of anaemia: run rbc-bench's shortcut baselines",
+    "duplicate_across_classes": "the copies were kept in one split group, but their labels disagree",
+    "duplicate_across_groups": "the copies were kept in one split group",
+}
 CONFIG_TEXT = {
     "full": "whole smear images as in the input (AneRBC-I style)",
     "tiles": "grid tiles cut from the full images (AneRBC-II style); a tile is always in its parent's split",
@@ -178,7 +185,8 @@ def _known_issues(document: dict) -> list[str]:
     if validation["allowed_invalid"]:
         lines.append("- **Built with --allow-invalid despite validation errors.**")
     for code, entry in (document["audit"] or {}).get("by_code", {}).items():
-        lines.append(f"- audit `{code}` ({entry['severity']}, {entry['count']}): {entry['example']}")
+        meaning = f" **Note:** {AUDIT_MEANING[code]}." if code in AUDIT_MEANING else ""
+        lines.append(f"- audit `{code}` ({entry['severity']}, {entry['count']}): {entry['example']}.{meaning}")
     tiles = document["tile_check"]
     if tiles is not None:
         lines.append(

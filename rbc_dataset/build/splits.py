@@ -4,8 +4,9 @@ The unit of assignment is the *split group*: parent images joined whenever they 
 ``group_id``, a CBC report (the release has no patient id; a shared report is the closest proxy) or a
 near-duplicate cluster from the audit. Tiles follow their parent. Train/validation/test shares are met by
 a greedy assignment of groups, largest first (ties broken by the seed), to the split where they reduce
-the squared gap to the per-stratum targets most; scikit-learn's ``StratifiedGroupKFold`` cannot give
-unequal shares and fails on fewer groups than folds, so it is used for the cross-validation folds only.
+the squared gap to the per-stratum targets most (the split's overall size breaks ties). scikit-learn's
+``StratifiedGroupKFold`` cannot give unequal shares and fails on fewer groups than folds, so it is used for
+the cross-validation folds only.
 """
 
 from __future__ import annotations
@@ -109,12 +110,16 @@ def assign_splits(units: pd.DataFrame, ratios: tuple[float, float, float], seed:
     assigned = pd.DataFrame(0.0, index=targets.index, columns=list(SPLIT_NAMES))
     open_splits = [s for s, share in zip(SPLIT_NAMES, ratios, strict=True) if share > 0]
     split_of_group = {}
+    n_all = float(targets.to_numpy().sum())
     for group in order:
         need = counts.loc[group]
         costs = []
         for split in open_splits:
             before, target = assigned[split], targets[split]
-            costs.append(float((((before + need - target) ** 2 - (before - target) ** 2) * weight).sum()))
+            cost = float((((before + need - target) ** 2 - (before - target) ** 2) * weight).sum())
+            # The split's overall size breaks ties between strata (8 images must not give an empty test split).
+            total, goal, n = before.sum(), target.sum(), need.sum()
+            costs.append(cost + ((total + n - goal) ** 2 - (total - goal) ** 2) / n_all)
         best = open_splits[int(np.argmin(np.round(costs, 12)))]
         assigned[best] += need
         split_of_group[group] = best
@@ -132,6 +137,12 @@ def assign_folds(units: pd.DataFrame, folds: int, seed: int) -> tuple[pd.Series,
         raise UsageError(
             f"--folds {folds} needs at least {folds} split groups in train+validation, found {n_groups}; "
             "pass a smaller --folds (or --folds 0 for none)"
+        )
+    largest = int(pool["stratum"].value_counts().max())
+    if largest < folds:  # scikit-learn needs one stratum with at least a member per fold
+        raise UsageError(
+            f"--folds {folds} needs a stratum with at least {folds} parents in train+validation; the largest has "
+            f"{largest}; pass --folds {max(largest, 2) if largest >= 2 else 0} (or --folds 0 for none)"
         )
     from sklearn.model_selection import StratifiedGroupKFold
 
