@@ -1,5 +1,5 @@
 # Two commands a fresh machine needs (only Python 3.10+ installed):
-#   make demo   set up .venv, generate a small synthetic AneRBC set, ingest, validate and audit it
+#   make demo   set up .venv, generate a small synthetic AneRBC set, check it, build shards and load them back
 #   make test   set up .venv, run the test suite (CPU only, offline)
 PYTHON ?= python3
 VENV := .venv
@@ -19,10 +19,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rbc-dataset synth --out $(DEMO)/synthetic --n-images 4 --seed 0 --overwrite
+	$(BIN)/rbc-dataset synth --out $(DEMO)/synthetic --n-images 10 --seed 0 --overwrite
 	$(BIN)/rbc-dataset ingest $(DEMO)/synthetic --out $(DEMO)/manifest.parquet
 	$(BIN)/rbc-dataset validate-masks $(DEMO)/manifest.parquet --out-dir $(DEMO)/reports --fix $(DEMO)/canonical_masks --overwrite
 	$(BIN)/rbc-dataset audit $(DEMO)/manifest.parquet --out-dir $(DEMO)/reports
+	$(BIN)/rbc-dataset build $(DEMO)/manifest.parquet --out $(DEMO)/dataset --split-ratios 0.6,0.2,0.2 --overwrite
+	$(BIN)/rbc-dataset verify $(DEMO)/dataset
+	$(BIN)/rbc-dataset show $(DEMO)/dataset --config model
 	@if [ -d $(REALDATA) ]; then \
 		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
 	fi

@@ -298,6 +298,23 @@ def verify(
         raise typer.Exit(1)
 
 
+@dataset_app.command()
+@_fail_cleanly
+def show(
+    folder: Annotated[Path, typer.Argument(help="A folder written by rbc-dataset build.")],
+    config: Annotated[
+        str | None, typer.Option("--config", help="Config to load (default: the card's default).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch of the PyTorch loader.")] = 8,
+    workers: Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")] = 2,
+) -> None:
+    """Load a build back through datasets.load_dataset and the PyTorch HDF5 dataset; print what came out."""
+    from rbc_dataset.console import print_load_back
+    from rbc_dataset.loaders.check import load_back
+
+    print_load_back(load_back(folder, config, batch_size, workers))
+
+
 @bench_app.command("synth-speed")
 @_fail_cleanly
 def bench_synth_speed(
@@ -369,6 +386,37 @@ def bench_build_speed(
     from benchmarks.build_bench import run_build_speed
 
     run_build_speed(data, work_dir, workers, fast_codec, json_out)
+
+
+@bench_app.command("loader-speed")
+@_fail_cleanly
+def bench_loader_speed(
+    data: Annotated[Path, typer.Option("--data", help="A folder written by rbc-dataset build.")],
+    config: Annotated[str, typer.Option("--config", help="Config to read.")] = "tiles",
+    split: Annotated[str, typer.Option("--split", help="Split to read.")] = "train",
+    max_items: Annotated[int, typer.Option("--max-items", help="Samples per pass.")] = 2000,
+    fast_codec_dir: Annotated[
+        Path | None, typer.Option("--fast-codec-dir", help="A second build with --hdf5-codec blosc-lz4.")
+    ] = None,
+    work_dir: Annotated[Path, typer.Option("--work-dir", help="Scratch folder (PNG export).")] = Path(
+        "bench_out/loader_work"
+    ),
+    repeats: Annotated[int, typer.Option("--repeats", help="Passes per method; the fastest counts.")] = 1,
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/loader_speed.json"),
+) -> None:
+    """Images/s into tensors per core: PNG folder, Hugging Face Parquet, HDF5 gzip, HDF5 blosc-lz4."""
+    from benchmarks.loader_bench import run_loader_bench
+
+    run_loader_bench(
+        data,
+        json_out=json_out,
+        config=config,
+        split=split,
+        max_items=max_items,
+        fast_codec_dir=fast_codec_dir,
+        work_dir=work_dir,
+        repeats=repeats,
+    )
 
 
 @bench_app.command("realism")

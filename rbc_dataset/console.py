@@ -170,3 +170,17 @@ def print_verify_summary(result) -> None:
         console.print(f"[red]{issue.code}[/]: {issue.message}")
     verdict = "[green]verified[/]" if result.ok else f"[red]{len(result.issues)} differences[/]"
     console.print(f"{verdict} in {result.seconds:.1f} s")
+
+
+def print_load_back(summary: dict) -> None:
+    table = Table(title=f"{summary['folder']}: config '{summary['config']}' loaded back")
+    for column in ("split", "card", "datasets.load_dataset", "HDF5RBCDataset", "first sample equal in both"):
+        table.add_column(column)
+    for row in summary["splits"]:
+        cells = (row["card"], row.get("datasets", "-"), row.get("hdf5", "-"), row.get("formats_agree", "-"))
+        table.add_row(row["split"], *(str(c) for c in cells))
+    console.print(table)
+    batch = next((row["batch"] for row in summary["splits"] if "batch" in row), None)
+    if batch is not None:
+        console.print(f"first PyTorch batch: image {batch['image']}, mask {batch['mask']}, labels {batch['labels']}")
+    console.print(f"classes: {', '.join(f'{k} = {n}' for k, n in enumerate(summary['class_names']))}")

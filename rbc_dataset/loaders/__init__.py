@@ -1,0 +1,27 @@
+"""PyTorch datasets over the shards of ``rbc-dataset build`` (docs/SHARDS.md): HDF5 and Hugging Face Parquet.
+
+Both return the same sample dict. The names are imported on first use, so ``import rbc_dataset.loaders``
+does not pull in torch, h5py or datasets (a CLI's ``--help`` stays instant).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rbc_dataset.loaders.hdf5 import HDF5RBCDataset
+    from rbc_dataset.loaders.hf import HFRBCDataset, iter_streaming
+
+_HOMES = {
+    "HDF5RBCDataset": "rbc_dataset.loaders.hdf5",
+    "HFRBCDataset": "rbc_dataset.loaders.hf",
+    "iter_streaming": "rbc_dataset.loaders.hf",
+}
+__all__ = ["HDF5RBCDataset", "HFRBCDataset", "iter_streaming"]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
