@@ -272,3 +272,11 @@ def test_cli_build_verify_and_bad_config(source, tmp_path):
     assert bad.exit_code == 2 and "full, tiles, model" in bad.output
     missing = runner.invoke(dataset_app, ["verify", str(tmp_path)])
     assert missing.exit_code == 1 and "dataset.json" in missing.output
+
+
+def test_cli_show_loads_both_formats_back(built):
+    result = CliRunner().invoke(dataset_app, ["show", str(built), "--config", "model", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert "HDF5RBCDataset" in result.output and "True" in result.output and "False" not in result.output
+    unknown = CliRunner().invoke(dataset_app, ["show", str(built), "--config", "thumbs"])
+    assert unknown.exit_code == 2 and "full, model, tiles" in unknown.output
