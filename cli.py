@@ -29,6 +29,15 @@ bench_app = typer.Typer(
 )
 
 
+annotate_app = typer.Typer(
+    name="annotate",
+    help="Make new ground truth: mask proposals, instances, morphometry, severity, COCO, agreement, review.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+dataset_app.add_typer(annotate_app, name="annotate")
+
+
 def _fail_cleanly(command):
     """Turn the toolkit's own errors into a one-paragraph message and the documented exit code."""
 
@@ -419,6 +428,36 @@ def bench_loader_speed(
     )
 
 
+@bench_app.command("annotate-segment")
+@_fail_cleanly
+def bench_annotate_segment(
+    realdata: Annotated[Path, typer.Option("--realdata", help="Folder with AneRBC-I, Chula, BCCD.")] = Path(
+        "../shared/realdata"
+    ),
+    n_synthetic: Annotated[int, typer.Option("--n-synthetic", help="Synthetic images for instance AP.")] = 10,
+    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/annotate_segment.json"),
+) -> None:
+    """Proposal Dice, instance AP, Chula point recall, BCCD box recall, each next to its baseline; throughput."""
+    from benchmarks.annotation_segment_bench import run_segment_bench
+
+    run_segment_bench(realdata, json_out, n_synthetic, workers)
+
+
+@bench_app.command("annotate-morph")
+@_fail_cleanly
+def bench_annotate_morph(
+    n_images: Annotated[int, typer.Option("--n-images", help="Synthetic images per class for cell types.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Evaluation seed (fitting uses another).")] = 100,
+    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
+    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/annotate_morph.json"),
+) -> None:
+    """Cell-type macro-F1 with the confusion matrix, and severity accuracy, on synthetic truth."""
+    from benchmarks.annotation_morph_bench import run_morph_bench
+
+    run_morph_bench(json_out, n_images=n_images, seed=seed, workers=workers)
+
+
 @bench_app.command("realism")
 @_fail_cleanly
 def bench_realism(
@@ -435,3 +474,16 @@ def bench_realism(
 
 if __name__ == "__main__":
     dataset_app()
+
+
+def _register_annotation_commands() -> None:
+    """The annotate commands live beside their library code (annotation/cli_*.py); registered once, explicitly."""
+    from annotation.cli_coco import register as register_coco
+    from annotation.cli_morph import register as register_morph
+    from annotation.cli_segment import register as register_segment
+
+    for register in (register_segment, register_morph, register_coco):
+        register(annotate_app)
+
+
+_register_annotation_commands()

@@ -44,7 +44,12 @@ def render() -> str:
         group = typer.main.get_command(app)
         lines += [f"### `{program}`", "", (group.help or "").strip(), ""]
         for name, command in group.commands.items():
-            lines += _command_section(program, name, command)
+            subcommands = getattr(command, "commands", None)  # a command group such as `annotate`
+            if subcommands is None:
+                lines += _command_section(program, name, command)
+                continue
+            for sub, subcommand in subcommands.items():
+                lines += _command_section(program, f"{name} {sub}", subcommand)
     return "\n".join(lines + [END])
 
 

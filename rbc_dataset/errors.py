@@ -19,6 +19,10 @@ class DataError(RBCError):
         where = f"{path}: " if path is not None else ""
         super().__init__(f"{where}expected {expected}, found {found}. Fix: {fix}")
 
+    def __reduce__(self):
+        # Rebuilt from its four parts, so an error raised in a worker process reaches the caller intact.
+        return (type(self), (self.path, self.expected, self.found, self.fix))
+
 
 class UsageError(RBCError):
     """The command was called wrongly: bad option value, output in the wrong place (exit code 2)."""

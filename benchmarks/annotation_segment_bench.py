@@ -1,0 +1,270 @@
+"""Quality and speed of `annotate propose` and `annotate instances`, each number next to its baseline.
+
+Data: (1) real AneRBC-I image/mask pairs (masks binarised as gray < 128; foreground Dice only); (2) synthetic
+images from the generator, scored against ``synthetic_truth`` instance maps; (3) Chula-RBC-12 cell points
+(the labelling tool's default point (128, 128) is ignored); (4) BCCD VOC RBC boxes (zero-area boxes dropped;
+RBC labelling is incomplete, so only recall is meaningful). Baselines: "Otsu on green" and "Otsu + filling +
+speck removal" (all holes filled, blobs under 20 px removed: fixed constants) for masks; "plain watershed"
+(distance transform, peaks at least 5 px apart, a fixed distance) on the same proposed masks for instances.
+
+Run: ``python -m benchmarks.annotation_segment_bench --realdata ../shared/realdata --json OUT.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from annotation.external import CHULA_DEFAULT_POINT, read_chula_points, read_voc_boxes
+from annotation.images import load_rgb
+from annotation.instances import plain_watershed, segment_instances, split_cells
+from annotation.metrics import box_recall, instance_scores, point_scores
+from annotation.propose import propose_mask
+from benchmarks.results import report
+from rbc_dataset.fileio import read_image
+from rbc_dataset.masks import image_cell_map, to_gray
+
+BASELINE_SPECK_PX = 20  # the baseline's fixed speck size
+
+
+def dice(pred: np.ndarray, true: np.ndarray) -> float:
+    """Foreground (cell-class) Dice; 1.0 when both are empty."""
+    total = int(pred.sum()) + int(true.sum())
+    return 2.0 * int((pred & true).sum()) / total if total else 1.0
+
+
+def otsu_fill_speck(image: np.ndarray) -> np.ndarray:
+    """Baseline: Otsu on green, every hole filled, blobs under ``BASELINE_SPECK_PX`` removed."""
+    cells = ndi.binary_fill_holes(image_cell_map(image))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= BASELINE_SPECK_PX
+    keep[0] = False
+    return keep[labels]
+
+
+def anerbc_pairs(realdata: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) pairs of ``realdata/AneRBC-I``."""
+    pairs = []
+    for mask in sorted((realdata / "AneRBC-I").glob("*/Binary_segmented/*.png")):
+        image = mask.parent.parent / "Original_images" / mask.name
+        if image.is_file():
+            pairs.append((image, mask))
+    return pairs
+
+
+def bench_propose(pairs: list[tuple[Path, Path]]) -> dict | None:
+    """Foreground Dice of the proposals and of both baselines on real AneRBC-I masks."""
+    if not pairs:
+        return None
+    rows = []
+    for image_path, mask_path in pairs:
+        image = load_rgb(image_path)
+        true = to_gray(read_image(mask_path)) < 128
+        rows.append(
+            {
+                "image": image_path.name,
+                "class": image_path.parent.parent.name,
+                "otsu_green": dice(image_cell_map(image), true),
+                "otsu_fill_speck": dice(otsu_fill_speck(image), true),
+                "propose": dice(propose_mask(image), true),
+            }
+        )
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("otsu_green", "otsu_fill_speck", "propose")}
+    better = float(np.mean([r["propose"] > r["otsu_fill_speck"] for r in rows]))
+    return {"images": len(rows), "mean_dice": mean, "share_better_than_fill_speck": better, "per_image": rows}
+
+
+def make_synthetic(out: Path, n_images: int, workers: int) -> list[tuple[Path, Path, Path]]:
+    """Generate ``n_images`` synthetic AneRBC-I images (half per class); return (image, binary mask, instances)."""
+    from rbc_dataset.synth.config import SynthConfig
+    from rbc_dataset.synth.generate import synthesize
+
+    per_class = max(1, (n_images + 1) // 2)
+    config = SynthConfig(n_images=per_class, seed=2024, mask_style="binary", with_tiles=False, workers=workers)
+    synthesize(config, out, show_progress=False)
+    found = []
+    for image in sorted((out / "AneRBC_dataset" / "AneRBC-I").glob("*/Original_images/*.png")):
+        cls = image.parent.parent.name
+        mask = image.parent.parent / "Binary_segmented" / image.name
+        instances = out / "synthetic_truth" / "AneRBC-I" / cls / "instances" / image.name
+        found.append((image, mask, instances))
+    return found[:n_images]
+
+
+def bench_synthetic(items: list[tuple[Path, Path, Path]]) -> dict:
+    """Proposal Dice and instance scores (ours vs plain watershed) against synthetic truth."""
+    keys = ("ap@0.5", "ap@0.75", "aji", "count_error")
+    ours, plain, dices = [], [], []
+    for image_path, _mask, instances_path in items:
+        image = load_rgb(image_path)
+        true = read_image(instances_path).astype(np.int64)
+        cells = propose_mask(image)
+        dices.append(dice(cells, true > 0))
+        ours.append(instance_scores(true, split_cells(cells).astype(np.int64)))
+        plain.append(instance_scores(true, plain_watershed(cells).astype(np.int64)))
+    ours_mean = {k: float(np.mean([r[k] for r in ours])) for k in keys}
+    plain_mean = {k: float(np.mean([r[k] for r in plain])) for k in keys}
+    return {"images": len(items), "propose_dice": float(np.mean(dices)), "ours": ours_mean, "plain": plain_mean}
+
+
+def bench_chula(realdata: Path) -> dict | None:
+    """Cell points inside exactly one instance, and instances holding several points (ours vs plain)."""
+    root = realdata / "Chula-RBC-12-Dataset"
+    totals = {"ours": [0, 0.0, 0, 0], "plain": [0, 0.0, 0, 0]}  # points, alone, merged instances, instances
+    n_images = 0
+    for image_path in sorted((root / "Dataset").glob("*.jpg")):
+        label = root / "Label" / f"{image_path.stem}.txt"
+        points = [(x, y) for x, y, _ in read_chula_points(label)] if label.is_file() else []
+        points = [p for p in points if p != CHULA_DEFAULT_POINT]
+        if not points:
+            continue
+        n_images += 1
+        image = load_rgb(image_path)
+        cells = propose_mask(image)
+        for name, labels in (("ours", split_cells(cells)), ("plain", plain_watershed(cells))):
+            s = point_scores(labels, points)
+            t = totals[name]
+            t[0] += s["points"]
+            t[1] += s["one_point_share"] * s["points"]
+            t[2] += s["merged_instances"]
+            t[3] += s["instances"]
+    if not n_images:
+        return None
+    summary = {"images": n_images, "points": totals["ours"][0]}
+    for name, (points, alone, merged, instances) in totals.items():
+        summary[name] = {"one_point_share": alone / points, "merged_share_of_instances": merged / max(instances, 1)}
+    return summary
+
+
+def bench_bccd(realdata: Path) -> dict | None:
+    """Recall of the VOC RBC boxes by instance boxes at IoU 0.5 (ours vs plain), pooled over images."""
+    root = realdata / "BCCD_Dataset" / "BCCD"
+    matched = {"ours": 0, "plain": 0}
+    n_boxes = n_images = 0
+    for image_path in sorted((root / "JPEGImages").glob("*.jpg")):
+        xml = root / "Annotations" / f"{image_path.stem}.xml"
+        if not xml.is_file():
+            continue
+        boxes = [b for b in read_voc_boxes(xml) if b["name"] == "RBC" and not b["zero_area"]]
+        if not boxes:
+            continue
+        array = np.array([[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in boxes], float)
+        image = load_rgb(image_path)
+        cells = propose_mask(image)
+        for name, labels in (("ours", split_cells(cells)), ("plain", plain_watershed(cells))):
+            matched[name] += box_recall(labels, array)["matched"]
+        n_boxes += len(boxes)
+        n_images += 1
+    if not n_images:
+        return None
+    return {"images": n_images, "boxes": n_boxes, **{k: {"recall": v / n_boxes} for k, v in matched.items()}}
+
+
+def _segment_file(path: Path) -> int:
+    """Worker of the throughput run: decode, propose, split; return the instance count."""
+    return int(segment_instances(load_rgb(path)).max())
+
+
+def bench_throughput(paths: list[Path], workers: int) -> dict:
+    """Images per second of propose + instances on full-size images with ``workers`` processes."""
+    from rbc_dataset.parallel import bounded_map
+
+    start = time.perf_counter()
+    counts = list(bounded_map(_segment_file, paths, workers))
+    seconds = time.perf_counter() - start
+    shape = load_rgb(paths[0]).shape[:2] if paths else (0, 0)
+    return {
+        "images": len(paths),
+        "workers": workers,
+        "image_hw": list(shape),
+        "seconds": seconds,
+        "images_per_s": len(paths) / seconds if seconds else 0.0,
+        "mean_cells": float(np.mean(counts)) if counts else 0.0,
+    }
+
+
+def _rows(result: dict) -> list[tuple[str, str]]:
+    rows = []
+    p = result["anerbc_propose"]
+    if p:
+        m = p["mean_dice"]
+        rows.append(
+            (
+                f"AneRBC-I mask Dice ({p['images']} real)",
+                f"propose {m['propose']:.4f} | Otsu green {m['otsu_green']:.4f} | "
+                f"Otsu+fill+speck {m['otsu_fill_speck']:.4f}; better than Otsu+fill+speck on "
+                f"{p['share_better_than_fill_speck']:.0%}",
+            )
+        )
+    s = result["synthetic"]
+    for key in ("ap@0.5", "ap@0.75", "aji", "count_error"):
+        rows.append(
+            (f"synthetic {key} ({s['images']} images)", f"ours {s['ours'][key]:.4f} | plain {s['plain'][key]:.4f}")
+        )
+    rows.append(("synthetic propose Dice", f"{s['propose_dice']:.4f}"))
+    c = result["chula"]
+    if c:
+        for key in ("one_point_share", "merged_share_of_instances"):
+            rows.append(
+                (f"Chula {key} ({c['points']} points)", f"ours {c['ours'][key]:.4f} | plain {c['plain'][key]:.4f}")
+            )
+    b = result["bccd"]
+    if b:
+        rows.append(
+            (
+                f"BCCD RBC box recall@0.5 ({b['boxes']} boxes)",
+                f"ours {b['ours']['recall']:.4f} | plain {b['plain']['recall']:.4f}",
+            )
+        )
+    t = result["throughput"]
+    rows.append(
+        (
+            f"propose + instances, {t['image_hw'][1]}x{t['image_hw'][0]}",
+            f"{t['images_per_s']:.2f} images/s on {t['workers']} processes ({t['images']} images)",
+        )
+    )
+    return rows
+
+
+def run_segment_bench(realdata: Path, json_out: Path, n_synthetic: int = 10, workers: int = 2) -> dict:
+    """Score proposals and instances on real and synthetic data, print the table and write ``json_out``.
+
+    Parts whose real data is absent under ``realdata`` are reported as ``None``.
+    """
+    realdata = Path(realdata)
+    with tempfile.TemporaryDirectory(prefix="rbc-segment-bench-") as tmp:
+        synthetic = make_synthetic(Path(tmp) / "synthetic", n_synthetic, workers)
+        result = {
+            "benchmark": "annotation_segment",
+            "realdata": str(realdata),
+            "anerbc_propose": bench_propose(anerbc_pairs(realdata)),
+            "synthetic": bench_synthetic(synthetic),
+            "chula": bench_chula(realdata),
+            "bccd": bench_bccd(realdata),
+            "throughput": bench_throughput([item[0] for item in synthetic], workers),
+        }
+    report("annotate propose / instances vs baselines", _rows(result), result, json_out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m benchmarks.annotation_segment_bench [--realdata DIR] [--json FILE] ...``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--realdata", type=Path, default=Path("../shared/realdata"))
+    parser.add_argument("--json", type=Path, default=Path("bench_out/annotation_segment.json"))
+    parser.add_argument("--n-synthetic", type=int, default=10, help="synthetic images scored and timed")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    run_segment_bench(args.realdata, args.json, args.n_synthetic, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
