@@ -47,6 +47,10 @@ bench: $(STAMP)
 	$(BIN)/rbc-bench validate-speed --manifest bench_out/full_manifest.parquet --json bench_out/validate_speed.json
 	$(BIN)/rbc-bench validate-quality --n-images 25 --defects 0.2 --mask-style anerbc --json bench_out/validate_quality_anerbc.json
 	$(BIN)/rbc-bench validate-quality --n-images 25 --defects 0.2 --mask-style binary --seed 1 --json bench_out/validate_quality_binary.json
+	$(BIN)/rbc-bench build-speed --data bench_out/full --work-dir bench_out/builds --fast-codec --json bench_out/build_speed.json
+	$(BIN)/rbc-bench loader-speed --data bench_out/builds/build_gzip --fast-codec-dir bench_out/builds/build_lz4 --repeats 2 --json bench_out/loader_speed_tiles.json
+	$(BIN)/rbc-bench annotate-segment --json bench_out/annotate_segment.json
+	$(BIN)/rbc-bench annotate-morph --json bench_out/annotate_morph.json
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench_out .pytest_cache .ruff_cache *.egg-info
