@@ -17,7 +17,7 @@ from rbc_dataset.build.hdf5_shards import content_hash
 from rbc_dataset.build.samples import Sample
 
 ROW_GROUP = 64  # samples per row group: small enough to stream, large enough to read fast
-ROW_GROUP_BYTES = 48 << 20  # ... and at most about this many PNG bytes buffered (full-size images are 3 MB each)
+ROW_GROUP_BYTES = 16 << 20  # ... and at most this many PNG bytes buffered per writer (nine writers are open at once)
 
 
 def hf_features(class_names: tuple[str, ...], severity_names: tuple[str, ...], cbc_tests: tuple[str, ...], masks: bool):
