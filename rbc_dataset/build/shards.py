@@ -21,7 +21,7 @@ from rbc_dataset.parallel import bounded_map, worker_count
 from rbc_dataset.progress import track
 from rbc_dataset.reports import CBC_TESTS
 
-PARENTS_PER_TASK = 2
+PARENTS_PER_TASK = 1
 
 
 class ShardSet:
@@ -103,7 +103,8 @@ class ShardSet:
         workers = min(worker_count(self.config.workers), max(len(chunks), 1))
         classes: dict[tuple[str, str], dict[str, int]] = {}
         try:
-            results = bounded_map(partial(make_many, options=options), chunks, workers)
+            # One parent per task and one task queued beyond the busy workers: each parent is ~20 MB of samples.
+            results = bounded_map(partial(make_many, options=options), chunks, workers, in_flight=workers + 1)
             for batch in track(results, len(chunks), "build shards", show_progress):
                 for samples in batch:
                     for sample in samples:
