@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
+DEMO_IMAGES := $(DEMO)/synthetic/AneRBC_dataset/AneRBC-I/Anemic_individuals/Original_images
 REALDATA := ../shared/realdata/AneRBC-I
 
 .PHONY: install demo test lint docs bench clean
@@ -26,6 +27,9 @@ demo: $(STAMP)
 	$(BIN)/rbc-dataset build $(DEMO)/manifest.parquet --out $(DEMO)/dataset --split-ratios 0.6,0.2,0.2 --overwrite
 	$(BIN)/rbc-dataset verify $(DEMO)/dataset
 	$(BIN)/rbc-dataset show $(DEMO)/dataset --config model
+	$(BIN)/rbc-dataset annotate propose $(DEMO_IMAGES) --out $(DEMO)/annotate/masks --overwrite
+	$(BIN)/rbc-dataset annotate instances $(DEMO_IMAGES) --out $(DEMO)/annotate/instances --overwrite
+	$(BIN)/rbc-dataset annotate review $(DEMO_IMAGES) --a $(DEMO)/annotate/instances --out $(DEMO)/annotate/review --overwrite
 	@if [ -d $(REALDATA) ]; then \
 		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
 	fi
