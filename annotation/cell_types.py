@@ -24,16 +24,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-CELL_TYPES = (
-    "normocyte",
-    "microcyte",
-    "macrocyte",
-    "elliptocyte",
-    "target",
-    "teardrop",
-    "schistocyte",
-    "hypochromic",
-)
+# The synthetic truth's vocabulary (re-exported), so rule-based types compare with it directly.
+from rbc_dataset.synth.cells import CELL_TYPES as CELL_TYPES
 
 
 @dataclass(frozen=True)
