@@ -92,7 +92,7 @@ def coco_import_command(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Import annotations: a COCO JSON into label maps, or point/box ground truth into a COCO JSON."""
-    from annotation import coco
+    from annotation import coco, coco_external
     from rbc_dataset.errors import UsageError
 
     given = [name for name, value in (("FILE.json", source), ("--points", points), ("--voc", voc)) if value]
@@ -103,9 +103,9 @@ def coco_import_command(
     elif points is not None:
         if images is None:
             raise UsageError("--points needs --images (the images the points were drawn on, for their sizes)")
-        _print_coco(coco.points_to_coco(points, images, out, overwrite), "wrote")
+        _print_coco(coco_external.points_to_coco(points, images, out, overwrite), "wrote")
     else:
-        _print_coco(coco.boxes_to_coco(voc, out, images, overwrite), "wrote")
+        _print_coco(coco_external.boxes_to_coco(voc, out, images, overwrite), "wrote")
 
 
 def agree_command(

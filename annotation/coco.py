@@ -1,4 +1,4 @@
-"""COCO JSON in and out: instance label maps <-> RLE instance segmentation; Chula points and VOC boxes -> COCO.
+"""COCO JSON in and out: instance label maps <-> RLE instance segmentation (points and boxes: ``coco_external``).
 
 Export writes one annotation per instance of each 16-bit label map (``DIR/<stem>.png``, 0 = background) with a
 compressed-RLE ``segmentation`` (``{"size": [h, w], "counts": "..."}``), the form CVAT's COCO 1.0 importer
@@ -14,13 +14,18 @@ the tests check it against ``pycocotools``, which is used at run time only to ra
 
 from __future__ import annotations
 
-import json
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from annotation.coco_checks import (
+    check_coco_document,
+    check_json_out,
+    check_segmentation_size,
+    read_json,
+    write_json_file,
+)
 from rbc_dataset.errors import DataError, UsageError
 
 SCHEMA_VERSION = 1
@@ -307,201 +312,7 @@ def _polygon_indices(path: Path, where: str, polygons: list, h: int, w: int) -> 
 # ------------------------------------------------------------------------------------------- points and boxes
 
 
-def points_to_coco(labels: Path, images: Path, out: Path, overwrite: bool = False) -> CocoResult:
-    """Chula-style point labels (``<stem>.txt``, ``x y class`` per line) as a COCO Keypoints JSON file.
-
-    Each labelled cell becomes one annotation with a single keypoint ``center`` (``keypoints: [x, y, 2]``,
-    ``num_keypoints: 1``), an empty ``segmentation`` and a zero-size ``bbox`` at the point: the COCO Keypoints
-    layout CVAT imports (as one-point skeletons) and that evaluation code can match against instance masks.
-    Only images with a label file are listed (no label file means unlabelled, not "no cells").
-
-    Raises:
-        DataError: a malformed label file (names file and line), a point outside its image.
-    """
-    check_json_out(out, overwrite, [Path(labels), Path(images)])
-    document, notes = build_points(Path(labels), Path(images))
-    write_json_file(out, document)
-    names = tuple(c["name"] for c in document["categories"])
-    return CocoResult(Path(out), len(document["images"]), len(document["annotations"]), names, tuple(notes))
-
-
-def boxes_to_coco(xml_dir: Path, out: Path, images: Path | None = None, overwrite: bool = False) -> CocoResult:
-    """Pascal VOC XML boxes (BCCD) as a COCO detection JSON file (categories RBC, WBC, Platelets, then others).
-
-    VOC corners are 1-based and inclusive, so ``bbox = [xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1]``,
-    clipped to the image. Zero-area boxes are skipped and counted. Image sizes come from ``images`` when given
-    (matched by stem), else from the XML ``<size>``.
-
-    Raises:
-        DataError: malformed XML, an XML without a usable size and no image to measure.
-    """
-    check_json_out(out, overwrite, [Path(xml_dir)] + ([] if images is None else [Path(images)]))
-    document, notes = build_boxes(Path(xml_dir), None if images is None else Path(images))
-    write_json_file(out, document)
-    names = tuple(c["name"] for c in document["categories"])
-    return CocoResult(Path(out), len(document["images"]), len(document["annotations"]), names, tuple(notes))
-
-
-def voc_image_info(path: Path) -> tuple[str | None, int | None, int | None]:
-    """``(filename, width, height)`` of a VOC XML file (None where absent or not a positive integer)."""
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError):
-        return None, None, None
-
-    def number(tag: str) -> int | None:
-        try:
-            value = int(float(root.findtext(f"size/{tag}") or ""))
-        except ValueError:
-            return None
-        return value if value > 0 else None
-
-    return root.findtext("filename"), number("width"), number("height")
-
-
-def load_coco(path: Path) -> dict:
-    """A COCO JSON document, checked (see ``import_coco``) and returned as parsed."""
-    document = read_json(Path(path))
-    check_coco_document(Path(path), document)
-    return document
-
-
-# ------------------------------------------------------------------------------------------ reading and checks
-
-
-def read_json(path: Path) -> object:
-    """Parsed JSON of a file; DataError naming the file, line and column when it is not JSON."""
-    if not path.is_file():
-        raise DataError(path, "a COCO JSON file", "no such file", "check the path")
-    try:
-        return json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(path, "JSON", f"invalid JSON ({exc})", "re-export the file from the annotation tool") from exc
-
-
-def check_json_out(out: Path, overwrite: bool, inputs: list[Path]) -> None:
-    """Refuse a JSON output that exists (without ``overwrite``), is a folder, or lies inside an input folder."""
-    from rbc_dataset.fileio import check_output_outside
-
-    out = Path(out)
-    if out.is_dir():
-        raise UsageError(f"output {out} is a folder; pass the path of the .json file to write")
-    if out.exists() and not overwrite:
-        raise UsageError(f"output {out} already exists; pass --overwrite to replace it")
-    check_output_outside(out, inputs)
-
-
-def write_json_file(out: Path, document: dict) -> None:
-    """Write ``document`` to ``out`` through a temporary name and a rename."""
-    from rbc_dataset.fileio import atomic_write_bytes
-
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(Path(out), json.dumps(document, separators=(",", ":")).encode())
-
-
-def _bad(path: Path, entry: str, expected: str, found: str, fix: str) -> DataError:
-    return DataError(path, f"{expected} in {entry}", found, fix)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_keys(path: Path, entry: str, record, required: dict[str, type]) -> None:
-    if not isinstance(record, dict):
-        raise _bad(path, entry, "a JSON object", type(record).__name__, "re-export the file from the annotation tool")
-    for key, kind in required.items():
-        value = record.get(key)
-        ok = _is_int(value) if kind is int else isinstance(value, kind)
-        if not ok:
-            found = f"no key {key!r}" if key not in record else f"{key!r} = {value!r:.60}"
-            raise _bad(path, entry, f"key {key!r} of type {kind.__name__}", found, f"add a valid {key!r} to {entry}")
-
-
-def _unique_ids(path: Path, section: str, records: list[dict]) -> None:
-    seen: dict[int, int] = {}
-    for index, record in enumerate(records):
-        if record["id"] in seen:
-            raise _bad(
-                path,
-                f"{section}[{index}]",
-                f"ids unique within {section!r}",
-                f"id {record['id']} already used by {section}[{seen[record['id']]}]",
-                "give every entry its own id",
-            )
-        seen[record["id"]] = index
-
-
-def check_coco_document(path: Path, document) -> tuple[dict[int, dict], dict[int, list[dict]], dict[int, str]]:
-    """Validate a COCO document; return images by id (with an output ``stem``), annotations by image, categories."""
-    from pathlib import PurePosixPath
-
-    from annotation.images import unique_stems
-
-    _check_keys(path, "the top level", document, {"images": list, "annotations": list, "categories": list})
-    for index, category in enumerate(document["categories"]):
-        _check_keys(path, f"categories[{index}]", category, {"id": int, "name": str})
-    for index, image in enumerate(document["images"]):
-        _check_keys(path, f"images[{index}]", image, {"id": int, "file_name": str, "width": int, "height": int})
-        if image["width"] <= 0 or image["height"] <= 0:
-            size = f"{image['width']}x{image['height']}"
-            raise _bad(path, f"images[{index}]", "a positive width and height", size, "give the image's real size")
-    for index, ann in enumerate(document["annotations"]):
-        _check_keys(path, f"annotations[{index}]", ann, {"id": int, "image_id": int, "category_id": int})
-    for section in ("categories", "images", "annotations"):
-        _unique_ids(path, section, document[section])
-    categories = {c["id"]: c["name"] for c in document["categories"]}
-    names = [PurePosixPath(image["file_name"].replace("\\", "/")) for image in document["images"]]
-    images = {}
-    for image, stem in zip(document["images"], unique_stems(names), strict=True):
-        images[image["id"]] = {**image, "stem": stem}
-    by_image: dict[int, list[dict]] = {}
-    for index, ann in enumerate(document["annotations"]):
-        if ann["image_id"] not in images:
-            raise _bad(
-                path,
-                f"annotations[{index}] (id {ann['id']})",
-                "an image_id listed in 'images'",
-                f"image_id {ann['image_id']}",
-                "add the image to 'images' or delete the annotation",
-            )
-        if categories and ann["category_id"] not in categories:
-            raise _bad(
-                path,
-                f"annotations[{index}] (id {ann['id']})",
-                "a category_id listed in 'categories'",
-                f"category_id {ann['category_id']}",
-                "add the category or correct the annotation",
-            )
-        by_image.setdefault(ann["image_id"], []).append(ann)
-    return images, by_image, categories
-
-
-def check_segmentation_size(path: Path, where: str, segmentation, h: int, w: int) -> None:
-    """An RLE segmentation must be a dict with ``size`` equal to its image's ``[height, width]`` and ``counts``."""
-    if not isinstance(segmentation, dict) or "counts" not in segmentation or "size" not in segmentation:
-        raise _bad(
-            path,
-            where,
-            "a segmentation of polygons or an RLE {size, counts}",
-            f"{segmentation!r:.60}",
-            "re-export the file from the annotation tool",
-        )
-    size = segmentation["size"]
-    if not isinstance(size, list) or [int(v) if _is_int(v) else v for v in size] != [h, w]:
-        raise _bad(
-            path,
-            where,
-            f"an RLE size equal to the image's [height, width] = [{h}, {w}]",
-            f"size {size!r}",
-            "check that the annotation belongs to this image and the image's width/height are right",
-        )
-
-
-# ------------------------------------------------------------------------------------- building the documents
-
-
-def _image_size(path: Path) -> tuple[int, int]:
+def image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` from the image header (by content: a PNG named .jpg is fine)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -571,7 +382,7 @@ def build_export(images: Path, instances: Path, cell_types: Path | None, categor
     coco_images, annotations, notes = [], [], []
     untyped_files = 0
     for image_id, (item, file_name) in enumerate(zip(items, _file_names(items, images), strict=True), start=1):
-        width, height = _image_size(item.path)
+        width, height = image_size(item.path)
         coco_images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
         if item.stem not in label_files:
             continue
@@ -597,150 +408,11 @@ def build_export(images: Path, instances: Path, cell_types: Path | None, categor
         notes.append(f"{len(orphans)} label maps match no image and were left out: {', '.join(orphans[:5])}")
     if untyped_files:
         notes.append(f"{untyped_files} labelled images have no cell-type CSV: their cells are {category!r}")
-    return _document(
+    return coco_document(
         coco_images, annotations, [{"id": ids[n], "name": n, "supercategory": "cell"} for n in names]
     ), notes
 
 
-def _document(images: list[dict], annotations: list[dict], categories: list[dict]) -> dict:
+def coco_document(images: list[dict], annotations: list[dict], categories: list[dict]) -> dict:
     info = {"description": "written by rbc-dataset annotate", "version": str(SCHEMA_VERSION)}
     return {"info": info, "licenses": [], "images": images, "annotations": annotations, "categories": categories}
-
-
-def _items_by_file_stem(images: Path, wanted: set[str]) -> tuple[dict[str, object], set[str]]:
-    """Image items by file stem for the stems in ``wanted`` (label files are named after it), and the other stems.
-
-    Raises:
-        DataError: a wanted stem names several images (the pairing would be a guess).
-    """
-    from annotation.images import list_images
-
-    found: dict[str, list] = {}
-    others: set[str] = set()
-    for item in list_images(images):
-        if item.path.stem in wanted:
-            found.setdefault(item.path.stem, []).append(item)
-        else:
-            others.add(item.path.stem)
-    for stem, group in found.items():
-        if len(group) > 1:
-            paths = ", ".join(str(item.path) for item in group)
-            raise DataError(
-                images,
-                f"one image named {stem}.*",
-                f"{len(group)}: {paths}",
-                "pass the folder that holds only the annotated images",
-            )
-    return {stem: group[0] for stem, group in found.items()}, others
-
-
-def build_points(labels: Path, images: Path) -> tuple[dict, list[str]]:
-    from annotation.external import CHULA_CLASSES, CHULA_DEFAULT_POINT, read_chula_points
-
-    label_files = {p.stem: p for p in sorted(labels.glob("*.txt"))} if labels.is_dir() else {}
-    if not label_files:
-        raise DataError(labels, "point label files <stem>.txt (`x y class` lines)", "none", "pass the Label folder")
-    items, unlabelled = _items_by_file_stem(images, set(label_files))
-    coco_images, annotations = [], []
-    defaults = empty = 0
-    for stem in sorted(set(label_files) & set(items), key=lambda s: (len(s), s)):
-        width, height = _image_size(items[stem].path)
-        image_id = len(coco_images) + 1
-        coco_images.append({"id": image_id, "file_name": items[stem].path.name, "width": width, "height": height})
-        points = read_chula_points(label_files[stem])
-        empty += not points
-        for x, y, cls in points:
-            if x >= width or y >= height:
-                raise DataError(
-                    label_files[stem],
-                    f"points inside its image {items[stem].path} ({width}x{height})",
-                    f"point ({x}, {y})",
-                    "check that the label file belongs to this image",
-                )
-            defaults += (x, y) == CHULA_DEFAULT_POINT
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": cls + 1,
-                    "keypoints": [x, y, 2],
-                    "num_keypoints": 1,
-                    "segmentation": [],
-                    "area": 0,
-                    "bbox": [x, y, 0, 0],
-                    "iscrowd": 0,
-                }
-            )
-    notes = _pairing_notes(set(label_files) - set(items), "label files match no image (left out)")
-    notes += _pairing_notes(unlabelled, "images have no label file (unlabelled, left out)")
-    if empty:
-        notes.append(f"{empty} label files are empty (listed with no annotation)")
-    if defaults:
-        notes.append(f"{defaults} points sit at the labelling tool's default {CHULA_DEFAULT_POINT} (kept; check them)")
-    categories = [
-        {"id": k + 1, "name": name, "supercategory": "cell", "keypoints": ["center"], "skeleton": []}
-        for k, name in enumerate(CHULA_CLASSES)
-    ]
-    return _document(coco_images, annotations, categories), notes
-
-
-def _pairing_notes(stems: set[str], what: str) -> list[str]:
-    if not stems:
-        return []
-    shown = sorted(stems, key=lambda s: (len(s), s))
-    return [f"{len(stems)} {what}: {', '.join(shown[:5])}{' ...' if len(shown) > 5 else ''}"]
-
-
-def build_boxes(xml_dir: Path, images: Path | None) -> tuple[dict, list[str]]:
-    from annotation.external import read_voc_boxes
-
-    xml_files = sorted(xml_dir.glob("*.xml")) if xml_dir.is_dir() else []
-    if not xml_files:
-        raise DataError(xml_dir, "Pascal VOC files <stem>.xml", "none", "pass the Annotations folder")
-    items = _items_by_file_stem(images, {p.stem for p in xml_files})[0] if images is not None else {}
-    coco_images, annotations, names = [], [], list(VOC_CATEGORIES)
-    skipped = clipped = 0
-    for xml in xml_files:
-        file_name, width, height = voc_image_info(xml)
-        if xml.stem in items:
-            file_name, (width, height) = items[xml.stem].path.name, _image_size(items[xml.stem].path)
-        if width is None or height is None:
-            raise DataError(
-                xml,
-                "a <size> with width and height, or the image itself",
-                "neither",
-                "pass the image folder with --images",
-            )
-        image_id = len(coco_images) + 1
-        coco_images.append(
-            {"id": image_id, "file_name": file_name or f"{xml.stem}.jpg", "width": width, "height": height}
-        )
-        for box in read_voc_boxes(xml):
-            x0, y0 = max(box["xmin"] - 1, 0), max(box["ymin"] - 1, 0)
-            x1, y1 = min(box["xmax"], width), min(box["ymax"], height)
-            clipped += (x0, y0, x1, y1) != (box["xmin"] - 1, box["ymin"] - 1, box["xmax"], box["ymax"])
-            if box.get("zero_area") or x1 <= x0 or y1 <= y0:
-                skipped += 1
-                continue
-            if box["name"] not in names:
-                names.append(box["name"])
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": box["name"],
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "area": (x1 - x0) * (y1 - y0),
-                    "segmentation": [],
-                    "iscrowd": 0,
-                }
-            )
-    names = names[:3] + sorted(names[3:])
-    ids = {name: k for k, name in enumerate(names, start=1)}
-    for ann in annotations:
-        ann["category_id"] = ids[ann["category_id"]]
-    notes = [f"{skipped} zero-area boxes skipped"] if skipped else []
-    notes += [f"{clipped} boxes clipped to their image"] if clipped else []
-    return _document(
-        coco_images, annotations, [{"id": ids[n], "name": n, "supercategory": "cell"} for n in names]
-    ), notes

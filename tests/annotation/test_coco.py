@@ -12,16 +12,15 @@ from typer.testing import CliRunner
 
 from annotation.cli_coco import register
 from annotation.coco import (
-    boxes_to_coco,
     decode_counts,
     encode_counts,
     export_coco,
     import_coco,
     instance_annotations,
     mask_to_rle,
-    points_to_coco,
     rle_to_mask,
 )
+from annotation.coco_external import boxes_to_coco, points_to_coco
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import read_image, write_png
 
