@@ -354,31 +354,6 @@ def _measure_job(job: tuple) -> tuple[str, bytes, dict]:
     return item.stem, buffer.getvalue().encode(), {**row, **image_summary(features)}
 
 
-def call_portable(task: tuple) -> tuple[str, object]:
-    """Worker wrapper: ``fn(job)``, with the toolkit's errors returned as plain data.
-
-    ``DataError`` cannot be rebuilt from its pickled form (its constructor takes four fields), so an error
-    raised in a worker process would reach the parent as a broken pool; ``unwrap`` re-raises it there.
-    """
-    fn, job = task
-    try:
-        return "ok", fn(job)
-    except DataError as exc:
-        return "data", (None if exc.path is None else str(exc.path), exc.expected, exc.found, exc.fix)
-    except UsageError as exc:
-        return "usage", str(exc)
-
-
-def unwrap(result: tuple[str, object]):
-    """The value of a ``call_portable`` result, or its error raised again in this process."""
-    kind, value = result
-    if kind == "data":
-        raise DataError(*value)
-    if kind == "usage":
-        raise UsageError(value)
-    return value
-
-
 @dataclass(frozen=True)
 class MorphometryResult:
     """What ``morphometry_folder`` wrote."""
@@ -458,14 +433,13 @@ def morphometry_folder(
     items = list_images(source)
     inputs = [source] if source.is_dir() else sorted({item.path.parent for item in items}, key=str)
     check_outside_inputs(Path(out), inputs + ([Path(instances_dir)] if instances_dir else []))
-    jobs = [(_measure_job, (item, instances_dir, um_per_px)) for item in items]
+    jobs = [(item, instances_dir, um_per_px) for item in items]
     n_workers = min(worker_count(workers), max(1, len(jobs)))
     with atomic_directory(Path(out), overwrite) as tmp:
         (tmp / "cells").mkdir()
         rows = []
-        results = track(bounded_map(call_portable, jobs, n_workers), len(jobs), "morphometry", show_progress)
-        for result in results:
-            stem, csv_bytes, row = unwrap(result)
+        results = track(bounded_map(_measure_job, jobs, n_workers), len(jobs), "morphometry", show_progress)
+        for stem, csv_bytes, row in results:
             (tmp / "cells" / f"{stem}.csv").write_bytes(csv_bytes)
             rows.append(row)
         summary = pd.DataFrame(rows)

@@ -12,7 +12,6 @@ cell are removed. Every size is a multiple of the cell radius estimated from the
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +21,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.errors import UsageError
 
 FEATURES = ("colour", "fisher", "green")
 # Share of the mask area that discs of the typical cell radius still cover (see estimate_cell_radius): above one
@@ -318,36 +317,10 @@ def run_per_image(worker, tasks, source, out, overwrite, workers, show_progress,
         (tmp / "overlays").mkdir()
         jobs = [(tmp, *task) for task in tasks]
         n_workers = min(worker_count(workers), max(1, len(jobs)))
-        guarded = functools.partial(_call_guarded, worker)
-        results = []
-        for result in track(bounded_map(guarded, jobs, n_workers), len(jobs), description, show_progress):
-            if isinstance(result, _Failure):
-                raise result.error()
-            results.append(result)
+        results = list(track(bounded_map(worker, jobs, n_workers), len(jobs), description, show_progress))
         name, payload = sidecar
         write_json(tmp / name, {**payload, "images": results})
     return results
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """A worker's DataError/UsageError as plain fields: those exceptions do not survive pickling back."""
-
-    kind: str  # "data" or "usage"
-    fields: tuple  # DataError(path, expected, found, fix) arguments, or the UsageError message
-
-    def error(self) -> Exception:
-        return DataError(*self.fields) if self.kind == "data" else UsageError(*self.fields)
-
-
-def _call_guarded(worker, job):
-    """Run ``worker(job)``; return a ``_Failure`` instead of raising the toolkit's own errors."""
-    try:
-        return worker(job)
-    except DataError as exc:
-        return _Failure("data", (exc.path, exc.expected, exc.found, exc.fix))
-    except UsageError as exc:
-        return _Failure("usage", (str(exc),))
 
 
 def write_json(path: Path, payload: dict) -> None:

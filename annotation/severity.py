@@ -214,14 +214,13 @@ def _score_unit(job: tuple) -> dict:
 
 def score_units(units: dict, instances_dir, config, workers, show_progress, what: str) -> dict[str, dict]:
     """Run ``_score_unit`` over ``{key: [ImageItem, ...]}``; returns ``{key: result}``."""
-    from annotation.morphometry import call_portable, unwrap
     from rbc_dataset.parallel import bounded_map, worker_count
     from rbc_dataset.progress import track
 
-    jobs = [(_score_unit, (key, items, instances_dir, config)) for key, items in units.items()]
+    jobs = [(key, items, instances_dir, config) for key, items in units.items()]
     n_workers = min(worker_count(workers), max(1, len(jobs)))
-    results = track(bounded_map(call_portable, jobs, n_workers), len(jobs), what, show_progress)
-    return {row["key"]: row for row in map(unwrap, results)}
+    results = track(bounded_map(_score_unit, jobs, n_workers), len(jobs), what, show_progress)
+    return {row["key"]: row for row in results}
 
 
 def _write_csv(table: pd.DataFrame, out: Path) -> None:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from annotation.cell_types import CELL_TYPES, classify_cells
-from annotation.morphometry import call_portable, cell_features, unwrap
+from annotation.morphometry import cell_features
 from annotation.severity import SEVERITY_LEVELS, cell_scores
 
 MIN_MATCH_IOU = 0.5  # a predicted instance is that true cell when they overlap with IoU >= 0.5 (one-to-one)
@@ -139,8 +139,8 @@ def score_images(entries: list[tuple[dict, bool]], segment: bool, config, worker
     """``score_image`` over (entry, with_types) pairs in a process pool."""
     from rbc_dataset.parallel import bounded_map
 
-    jobs = [(score_image, (entry, with_types, segment, config)) for entry, with_types in entries]
-    return [unwrap(r) for r in bounded_map(call_portable, jobs, max(1, min(workers, len(jobs))))]
+    jobs = [(entry, with_types, segment, config) for entry, with_types in entries]
+    return list(bounded_map(score_image, jobs, max(1, min(workers, len(jobs)))))
 
 
 def type_metrics(true: list[str], pred: list[str]) -> dict:
