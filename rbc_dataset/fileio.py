@@ -57,6 +57,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    """SHA-256 of a file, read in blocks (shards can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def encode_png(array: np.ndarray) -> bytes:
     """PNG bytes of an RGB (H, W, 3), grey (H, W) uint8 or label (H, W) uint16 array; deterministic."""
     if array.ndim == 3:

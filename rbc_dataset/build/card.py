@@ -14,8 +14,8 @@ import pandas as pd
 
 from rbc_dataset import __version__
 from rbc_dataset.build.config import SPLIT_NAMES
-from rbc_dataset.build.parquet_shards import file_sha256, hf_features
-from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.build.parquet_shards import hf_features
+from rbc_dataset.fileio import atomic_write_bytes, sha256_file
 
 CARD_SCHEMA_VERSION = 1
 # What an audit finding means for users of the shards (the audit reads the input, not the shards).
@@ -250,7 +250,7 @@ def render_readme(document: dict, shards) -> str:
 def write_cards(folder: Path, source, config, shards, entries, split_report, validation, audit, inputs, tile_check):
     """Write ``dataset.json`` and ``README.md`` into the build folder."""
     document = dataset_document(source, config, shards, entries, split_report, validation, audit, inputs, tile_check)
-    document["files"] = {name: file_sha256(folder / name) for name in ("manifest.parquet", "build_config.yaml")}
+    document["files"] = {name: sha256_file(folder / name) for name in ("manifest.parquet", "build_config.yaml")}
     data = json.dumps(document, indent=1, sort_keys=True, default=str) + "\n"
     atomic_write_bytes(folder / "dataset.json", data.encode())
     readme = _yaml_header(document, shards) + "\n" + render_readme(document, shards)

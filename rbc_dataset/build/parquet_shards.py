@@ -7,7 +7,6 @@ count is known only at the end, so shards are written under temporary names and 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +14,7 @@ import pyarrow.parquet as pq
 
 from rbc_dataset.build.hdf5_shards import content_hash
 from rbc_dataset.build.samples import Sample
+from rbc_dataset.fileio import sha256_file
 
 ROW_GROUP = 64  # samples per row group: small enough to stream, large enough to read fast
 ROW_GROUP_BYTES = 16 << 20  # ... and at most this many PNG bytes buffered per writer (nine writers are open at once)
@@ -132,7 +132,7 @@ class ParquetSplitWriter:
                     "path": final.as_posix(),
                     "num_examples": shard["num_examples"],
                     "num_bytes": shard["num_bytes"],
-                    "sha256": file_sha256(final),
+                    "sha256": sha256_file(final),
                     "content_sha256": content_hash(shard["hashes"]),
                 }
             )
@@ -147,12 +147,3 @@ class ParquetSplitWriter:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-
-
-def file_sha256(path: Path, block: int = 1 << 22) -> str:
-    """SHA-256 of a file, read in blocks (shards can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()

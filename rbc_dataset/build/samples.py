@@ -91,7 +91,8 @@ def _load_mask(source: SourceImage, shape: tuple[int, int]) -> np.ndarray | None
     return cells.astype(np.uint8)
 
 
-def _content_hash(image: np.ndarray, mask: np.ndarray | None) -> str:
+def pixel_hash(image: np.ndarray, mask: np.ndarray | None) -> str:
+    """SHA-256 of the image bytes followed by the mask bytes: the content hash ``verify`` recomputes."""
     digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
     if mask is not None:
         digest.update(np.ascontiguousarray(mask).tobytes())
@@ -99,7 +100,7 @@ def _content_hash(image: np.ndarray, mask: np.ndarray | None) -> str:
 
 
 def _sample(config, sid, task, tile, image, mask, options, source_png=None) -> Sample:
-    sample = Sample(config, sid, task.parent_id, tile, _content_hash(image, mask), fields=task.fields)
+    sample = Sample(config, sid, task.parent_id, tile, pixel_hash(image, mask), fields=task.fields)
     if options.arrays:
         sample.image, sample.mask = image, mask
     if options.png:

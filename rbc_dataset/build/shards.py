@@ -12,11 +12,12 @@ from pathlib import Path
 from rbc_dataset import __version__
 from rbc_dataset.build.config import SPLIT_NAMES, BuildConfig
 from rbc_dataset.build.hdf5_shards import HDF5Layout, HDF5ShardWriter
-from rbc_dataset.build.parquet_shards import ParquetSplitWriter, file_sha256, hf_features
+from rbc_dataset.build.parquet_shards import ParquetSplitWriter, hf_features
 from rbc_dataset.build.plan import SEVERITY_NAMES, Inputs, applicable_configs, expected_counts, full_rows, sample_size
 from rbc_dataset.build.samples import ParentTask, SampleOptions, make_many
 from rbc_dataset.build.tiling import TileGrid
 from rbc_dataset.errors import DataError
+from rbc_dataset.fileio import sha256_file
 from rbc_dataset.parallel import bounded_map, worker_count
 from rbc_dataset.progress import track
 from rbc_dataset.reports import CBC_TESTS
@@ -44,7 +45,7 @@ class ShardSet:
         self.configs = applicable_configs(inputs, config, grid)
         self.counts = expected_counts(tasks, self.configs, grid)
         self.sizes = {c: sample_size(c, grid, config.model_size, full_rows(inputs.rows)) for c in self.configs}
-        self.provenance = {"source_manifest_sha256": file_sha256(manifest), "build_config": config.to_dict()}
+        self.provenance = {"source_manifest_sha256": sha256_file(manifest), "build_config": config.to_dict()}
         self._check_full_sizes(inputs)
 
     def _check_full_sizes(self, inputs: Inputs) -> None:
@@ -132,7 +133,7 @@ class ShardSet:
                 }
                 if "hdf5" in self.config.formats:
                     hdf5 = writers[(name, split, "hdf5")].close()
-                    hdf5["sha256"] = file_sha256(Path(hdf5["path"]))
+                    hdf5["sha256"] = sha256_file(Path(hdf5["path"]))
                     hdf5["path"] = self._relative(hdf5["path"])
                     entry["hdf5"] = hdf5
                     entry["content_sha256"] = hdf5["content_sha256"]

@@ -8,18 +8,17 @@ themselves, that no parent image appears in two splits. Nothing is written into 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from rbc_dataset.build.hdf5_shards import FORMAT, content_hash
-from rbc_dataset.build.parquet_shards import file_sha256
+from rbc_dataset.build.samples import pixel_hash
 from rbc_dataset.errors import DataError
+from rbc_dataset.fileio import sha256_file
 from rbc_dataset.issues import Issue
 from rbc_dataset.parallel import process_pool, worker_count
 from rbc_dataset.progress import track
@@ -43,13 +42,6 @@ def _issue(path, expected, found, fix="rebuild with rbc-dataset build --overwrit
     return Issue(code, "error", str(path), expected, found, fix).to_dict()
 
 
-def _pixels_hash(image: np.ndarray, mask: np.ndarray | None) -> str:
-    digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
-    if mask is not None:
-        digest.update(np.ascontiguousarray(mask).tobytes())
-    return digest.hexdigest()
-
-
 def _check_hdf5(path: Path, entry: dict, deep: bool) -> dict:
     import h5py
 
@@ -66,7 +58,7 @@ def _check_hdf5(path: Path, entry: dict, deep: bool) -> dict:
             if deep:
                 masks = handle["mask"] if "mask" in handle else None
                 for i in range(len(stored)):
-                    actual = _pixels_hash(handle["image"][i], None if masks is None else masks[i])
+                    actual = pixel_hash(handle["image"][i], None if masks is None else masks[i])
                     if actual != stored[i]:
                         problems.append(_issue(path, f"sample {i} pixels with hash {stored[i][:12]}", actual[:12]))
     except OSError as exc:  # unreadable file, or a chunk whose Fletcher-32 checksum fails
@@ -75,8 +67,9 @@ def _check_hdf5(path: Path, entry: dict, deep: bool) -> dict:
 
 
 def _check_parquet(path: Path, deep: bool) -> dict:
-    import cv2
     import pyarrow.parquet as pq
+
+    from rbc_dataset.loaders.hf import decode_image, decode_mask  # the loader's decoding, so both agree
 
     problems, parents, hashes, labels = [], [], [], []
     try:
@@ -88,13 +81,9 @@ def _check_parquet(path: Path, deep: bool) -> dict:
             if not deep:
                 continue
             for k, image in enumerate(table["image"]):
-                pixels = cv2.imdecode(np.frombuffer(image["bytes"], np.uint8), cv2.IMREAD_COLOR)
-                pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
-                mask = None
-                if "mask" in table:
-                    mask = (cv2.imdecode(np.frombuffer(table["mask"][k]["bytes"], np.uint8), 0) > 127).astype(np.uint8)
-                hashes.append(_pixels_hash(pixels, mask))
-    except (OSError, ValueError) as exc:
+                mask = decode_mask(table["mask"][k]["bytes"], str(path)) if "mask" in table else None
+                hashes.append(pixel_hash(decode_image(image["bytes"], str(path)), mask))
+    except (OSError, ValueError, DataError) as exc:
         return {"issues": [_issue(path, "a readable Parquet shard", f"an error: {exc}")], "parents": []}
     return {"issues": problems, "parents": parents, "hashes": hashes, "labels": labels}
 
@@ -106,7 +95,7 @@ def check_file(task: tuple) -> dict:
     if not path.is_file():
         return {"issues": [_issue(path, "a shard listed in dataset.json", "no such file")], "parents": []}
     issues = []
-    if file_sha256(path) != entry["sha256"]:
+    if sha256_file(path) != entry["sha256"]:
         issues.append(_issue(path, f"SHA-256 {entry['sha256'][:16]}... (dataset.json)", "another checksum"))
     result = _check_hdf5(path, entry, deep) if fmt == "hdf5" else _check_parquet(path, deep)
     result["issues"] = issues + result["issues"]
@@ -227,7 +216,7 @@ def verify(folder: Path, deep: bool = True, workers: int = 0, show_progress: boo
     if declared and declared != actual:
         issues.append(_issue(folder / "README.md", f"configs and split sizes {actual}", f"{declared}"))
     for name, sha in card.get("files", {}).items():
-        if not (folder / name).is_file() or file_sha256(folder / name) != sha:
+        if not (folder / name).is_file() or sha256_file(folder / name) != sha:
             issues.append(_issue(folder / name, f"SHA-256 {sha[:16]}...", "a missing or changed file"))
     tasks = _tasks(folder, card, deep)
     results = _run(tasks, workers, show_progress)
