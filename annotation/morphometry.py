@@ -24,6 +24,7 @@ import pandas as pd
 from skimage.measure import regionprops
 
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.fileio import check_output_outside
 
 BACKGROUND_BLOCK_PX = 32  # side of the blocks whose median background gives the local light level
 HALO_PX = 2  # background pixels this close to a cell are left out of the light level (blurred cell edges)
@@ -365,17 +366,6 @@ class MorphometryResult:
     summary: pd.DataFrame  # one row per image (the content of summary.csv)
 
 
-def check_outside_inputs(out: Path, inputs: list[Path]) -> None:
-    """Refuse an output folder inside an input folder, or one holding it (``--overwrite`` would delete it)."""
-    from rbc_dataset.fileio import check_output_outside
-
-    check_output_outside(out, inputs)
-    resolved = Path(out).resolve()
-    for folder in inputs:
-        if resolved in Path(folder).resolve().parents:
-            raise UsageError(f"output {resolved} holds the input {folder}; choose an output folder outside the input")
-
-
 def _settings(source: Path, instances_dir: Path | None, um_per_px: float | None, n_images: int) -> dict:
     """What ``morphometry.json`` records next to the tables."""
     from annotation.cell_types import DEFAULT_RULES
@@ -432,7 +422,7 @@ def morphometry_folder(
     source = Path(source)
     items = list_images(source)
     inputs = [source] if source.is_dir() else sorted({item.path.parent for item in items}, key=str)
-    check_outside_inputs(Path(out), inputs + ([Path(instances_dir)] if instances_dir else []))
+    check_output_outside(Path(out), inputs + ([Path(instances_dir)] if instances_dir else []), replaced=True)
     jobs = [(item, instances_dir, um_per_px) for item in items]
     n_workers = min(worker_count(workers), max(1, len(jobs)))
     with atomic_directory(Path(out), overwrite) as tmp:

@@ -295,11 +295,7 @@ def check_outside_inputs(out: Path, source: Path, items: list) -> None:
     from rbc_dataset.fileio import check_output_outside
 
     inputs = [source] if source.is_dir() else sorted({item.path.parent for item in items}, key=str)
-    check_output_outside(out, inputs)
-    resolved = Path(out).resolve()
-    for folder in inputs:
-        if resolved in Path(folder).resolve().parents:
-            raise UsageError(f"output {resolved} holds the input {folder}; choose an output folder outside the input")
+    check_output_outside(out, inputs, replaced=True)
 
 
 def run_per_image(worker, tasks, source, out, overwrite, workers, show_progress, description, sidecar) -> list:

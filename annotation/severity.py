@@ -280,7 +280,7 @@ def severity_images(
         UsageError: an existing output without ``overwrite``, an output inside the input, a bad table name.
     """
     from annotation.images import list_images
-    from annotation.morphometry import check_outside_inputs
+    from rbc_dataset.fileio import check_output_outside
 
     start = time.perf_counter()
     config = config or load_severity_config()
@@ -289,7 +289,7 @@ def severity_images(
     csv_path = out if out.suffix.lower() == ".csv" else out / "severity.csv"
     items = list_images(source)
     inputs = [source] if source.is_dir() else sorted({item.path.parent for item in items}, key=str)
-    check_outside_inputs(csv_path, inputs + ([Path(instances_dir)] if instances_dir else []))
+    check_output_outside(csv_path, inputs + ([Path(instances_dir)] if instances_dir else []), replaced=True)
     if csv_path.exists() and not overwrite:
         raise UsageError(f"output {csv_path} already exists; pass --overwrite to replace it")
     results = score_units(

@@ -93,13 +93,19 @@ def read_image(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     return array
 
 
-def check_output_outside(out: Path, inputs: list[Path]) -> None:
-    """Refuse an output folder inside an input folder: outputs must never land in the data they describe."""
-    out = out.resolve()
+def check_output_outside(out: Path, inputs: list[Path], replaced: bool = False) -> None:
+    """Refuse an output folder inside an input folder: outputs must never land in the data they describe.
+
+    With ``replaced`` (an output folder that ``--overwrite`` replaces as a whole), also refuse one that holds
+    an input: replacing it would delete the input.
+    """
+    out = Path(out).resolve()
     for source in inputs:
-        source = source.resolve()
+        source = Path(source).resolve()
         if out == source or source in out.parents:
             raise UsageError(f"output {out} lies inside the input {source}; choose an output folder outside the input")
+        if replaced and out in source.parents:
+            raise UsageError(f"output {out} holds the input {source}; choose an output folder outside the input")
 
 
 @contextlib.contextmanager

@@ -183,7 +183,7 @@ def build(
     start = time.perf_counter()
     source, out = Path(source), Path(out)
     if source.is_dir():
-        check_output_outside(out, [source])
+        check_output_outside(out, [source], replaced=True)
     split_table = read_splits(splits) if splits is not None else None
     try:
         return _build(source, out, config, splits, split_table, overwrite, show_progress, start)
@@ -206,7 +206,7 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
         work.mkdir()
         manifest = _manifest(source, tmp, workers, show_progress)
         rows = read_manifest(manifest)
-        check_output_outside(out, sorted({Path(r) for r in rows["root"].dropna()}))
+        check_output_outside(out, sorted({Path(r) for r in rows["root"].dropna()}), replaced=True)
         seconds["ingest"] = time.perf_counter() - start
         validation = _validate(manifest, tmp, work, config, out, show_progress)
         seconds["validate"] = validation.seconds

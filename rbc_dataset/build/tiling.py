@@ -462,7 +462,7 @@ def tile_dataset(
     start = time.perf_counter()
     source, out = Path(source), Path(out)
     loaded = load_source(source, workers, show_progress)
-    check_output_outside(out, [*loaded.roots, source])
+    check_output_outside(out, [*loaded.roots, source], replaced=True)
     grid, how = resolve_grid(loaded.rows, grid)
     parents = _full_image_rows(loaded.rows)
     if not parents:

@@ -131,7 +131,7 @@ def validate_masks(
     report_path, report_dir = _default_paths(report, out_dir)
     check_output_outside(report_dir, list(loaded.roots))
     if fix_out is not None:
-        check_output_outside(Path(fix_out), list(loaded.roots))
+        check_output_outside(Path(fix_out), list(loaded.roots), replaced=True)
     rows = loaded.rows.to_dict("records")
     n_fixed, fix_dir = 0, None
     if fix_out is None:
