@@ -44,8 +44,6 @@ def _hdf5_batch(built_dir: Path, config: str, split: str, batch_size: int, worke
 
 def load_back(built_dir: Path, config: str | None = None, batch_size: int = 8, workers: int = 2) -> dict:
     """Load every split of ``config`` (default: the card's default) through both formats; return a summary."""
-    from datasets import load_dataset
-
     from rbc_dataset.loaders.hf import HFRBCDataset
 
     built_dir = Path(built_dir)
@@ -58,9 +56,9 @@ def load_back(built_dir: Path, config: str | None = None, batch_size: int = 8, w
         for split, entry in card["configs"][config]["splits"].items():
             row = {"split": split, "card": entry["num_examples"]}
             if "parquet" in entry:
-                hf = load_dataset(str(built_dir), config, split=split, cache_dir=cache)
-                row["datasets"] = hf.num_rows
-                first_hf = HFRBCDataset(built_dir, config, split, cache_dir=cache)[0]
+                hf = HFRBCDataset(built_dir, config, split, cache_dir=cache)  # datasets.load_dataset underneath
+                row["datasets"] = len(hf)
+                first_hf = hf[0]
             if "hdf5" in entry:
                 row["hdf5"], batch = _hdf5_batch(built_dir, config, split, batch_size, workers)
                 row["batch"] = {
