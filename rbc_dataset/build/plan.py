@@ -63,8 +63,8 @@ def full_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["tile_index"].isna()]
 
 
-def applicable_configs(inputs: Inputs, config: BuildConfig, grid: TileGrid) -> tuple[str, ...]:
-    """The requested configs (or all that apply); a requested config that cannot be made is an error."""
+def config_reasons(inputs: Inputs, grid: TileGrid) -> dict[str, str | None]:
+    """Why each config cannot be made from the input (None: it can)."""
     rows = inputs.rows
     fulls = full_rows(rows)
     parents = set(rows["parent_key"])
@@ -78,6 +78,18 @@ def applicable_configs(inputs: Inputs, config: BuildConfig, grid: TileGrid) -> t
         f"{absolute_path(wrong_size.iloc[0], 'image')} is {wrong_size.iloc[0]['width']}x{wrong_size.iloc[0]['height']}",
     }
     reasons["model"] = reasons["tiles"] and reasons["full"]
+    return reasons
+
+
+def model_from_tiles(inputs: Inputs, grid: TileGrid) -> bool:
+    """Model inputs are the grid tiles resized whenever the grid applies, whether or not ``tiles`` is written."""
+    return config_reasons(inputs, grid)["tiles"] is None
+
+
+def applicable_configs(inputs: Inputs, config: BuildConfig, grid: TileGrid) -> tuple[str, ...]:
+    """The requested configs (or all that apply); a requested config that cannot be made is an error."""
+    rows = inputs.rows
+    reasons = config_reasons(inputs, grid)
     if not config.configs:
         chosen = tuple(name for name in CONFIG_NAMES if not reasons[name])
         if not chosen:
@@ -147,7 +159,9 @@ def parent_tasks(inputs: Inputs, plan: SplitPlan) -> list[ParentTask]:
     return tasks
 
 
-def expected_counts(tasks: list[ParentTask], configs: tuple[str, ...], grid: TileGrid) -> dict[tuple[str, str], int]:
+def expected_counts(
+    tasks: list[ParentTask], configs: tuple[str, ...], grid: TileGrid, tiled_model: bool
+) -> dict[tuple[str, str], int]:
     """Samples per (config, split), known before any image is decoded (HDF5 files are preallocated)."""
     counts: dict[tuple[str, str], int] = {}
     per_tile_config = grid.cols * grid.rows
@@ -155,7 +169,7 @@ def expected_counts(tasks: list[ParentTask], configs: tuple[str, ...], grid: Til
         split = task.fields["split"]
         n_tiles = per_tile_config if task.full is not None else len(task.tiles)
         for name in configs:
-            n = 1 if name == "full" or (name == "model" and "tiles" not in configs) else n_tiles
+            n = 1 if name == "full" or (name == "model" and not tiled_model) else n_tiles
             counts[(name, split)] = counts.get((name, split), 0) + n
     return counts
 

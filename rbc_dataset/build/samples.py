@@ -52,6 +52,7 @@ class SampleOptions:
     arrays: bool  # HDF5 needs decoded arrays
     png: bool  # Parquet needs PNG bytes
     has_masks: bool
+    tiled_model: bool = True  # model inputs are resized grid tiles (False: resized full images, no grid applies)
 
 
 @dataclass
@@ -151,13 +152,14 @@ def make_samples(task: ParentTask, options: SampleOptions) -> list[Sample]:
             samples.append(_sample("full", task.full.sample_id, task, None, image, mask, options, png))
     if "tiles" not in options.configs and "model" not in options.configs:
         return samples
-    if "tiles" not in options.configs:  # model inputs resized from the full image (no grid applies)
+    if not options.tiled_model:  # model inputs resized from the full image (no grid applies)
         small, small_mask = _model(image, mask, options.model_size)
         return samples + [_sample("model", task.full.sample_id, task, None, small, small_mask, options)]
     models = []
     for index, tile, tile_mask in _tiles_of(task, image if task.full is not None else None, mask, options):
         sid = _tile_id(task, index)
-        samples.append(_sample("tiles", sid, task, index, tile, tile_mask, options))
+        if "tiles" in options.configs:
+            samples.append(_sample("tiles", sid, task, index, tile, tile_mask, options))
         if "model" in options.configs:
             small, small_mask = _model(tile, tile_mask, options.model_size)
             models.append(_sample("model", sid, task, index, small, small_mask, options))

@@ -13,7 +13,15 @@ from rbc_dataset import __version__
 from rbc_dataset.build.config import SPLIT_NAMES, BuildConfig
 from rbc_dataset.build.hdf5_shards import HDF5Layout, HDF5ShardWriter
 from rbc_dataset.build.parquet_shards import ParquetSplitWriter, hf_features
-from rbc_dataset.build.plan import SEVERITY_NAMES, Inputs, applicable_configs, expected_counts, full_rows, sample_size
+from rbc_dataset.build.plan import (
+    SEVERITY_NAMES,
+    Inputs,
+    applicable_configs,
+    expected_counts,
+    full_rows,
+    model_from_tiles,
+    sample_size,
+)
 from rbc_dataset.build.samples import ParentTask, SampleOptions, make_many
 from rbc_dataset.build.tiling import TileGrid
 from rbc_dataset.errors import DataError
@@ -43,7 +51,8 @@ class ShardSet:
         self.has_masks = inputs.has_masks
         self.inputs_rows = inputs.rows
         self.configs = applicable_configs(inputs, config, grid)
-        self.counts = expected_counts(tasks, self.configs, grid)
+        self.tiled_model = model_from_tiles(inputs, grid)
+        self.counts = expected_counts(tasks, self.configs, grid, self.tiled_model)
         self.sizes = {c: sample_size(c, grid, config.model_size, full_rows(inputs.rows)) for c in self.configs}
         self.provenance = {"source_manifest_sha256": sha256_file(manifest), "build_config": config.to_dict()}
         self._check_full_sizes(inputs)
@@ -99,6 +108,7 @@ class ShardSet:
             "hdf5" in self.config.formats,
             "parquet" in self.config.formats,
             self.has_masks,
+            self.tiled_model,
         )
         chunks = [self.tasks[i : i + PARENTS_PER_TASK] for i in range(0, len(self.tasks), PARENTS_PER_TASK)]
         workers = min(worker_count(self.config.workers), max(len(chunks), 1))

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -280,3 +281,10 @@ def test_cli_show_loads_both_formats_back(built):
     assert "HDF5RBCDataset" in result.output and "True" in result.output and "False" not in result.output
     unknown = CliRunner().invoke(dataset_app, ["show", str(built), "--config", "thumbs"])
     assert unknown.exit_code == 2 and "full, model, tiles" in unknown.output
+
+
+def test_model_config_alone_still_holds_the_resized_grid_tiles(source, built, tmp_path):
+    out = tmp_path / "model_only"
+    build(source, out, replace(CONFIG, configs=("model",), formats=("hdf5",)), show_progress=False)
+    alone, together = (_card(folder)["configs"]["model"]["splits"] for folder in (out, built))
+    assert {s: e["classes"] for s, e in alone.items()} == {s: e["classes"] for s, e in together.items()}

@@ -1,0 +1,1 @@
+"""See docs/RBC_BENCH.md."""

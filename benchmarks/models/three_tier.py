@@ -1,0 +1,1 @@
+"""Work in progress (see docs/RBC_BENCH.md)."""
