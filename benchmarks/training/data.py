@@ -40,7 +40,9 @@ def read_card(built_dir: str | Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise DataError(path, "the JSON card written by `rbc-dataset build`", f"unreadable JSON ({error})", BUILD_FIX)
+        raise DataError(
+            path, "the JSON card written by `rbc-dataset build`", f"unreadable JSON ({error})", BUILD_FIX
+        ) from error
 
 
 def _hdf5_table(path: Path) -> tuple[pd.DataFrame, dict]:
