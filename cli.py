@@ -23,7 +23,7 @@ dataset_app = typer.Typer(
 )
 bench_app = typer.Typer(
     name="rbc-bench",
-    help="Benchmarks of the toolkit itself (speed, memory, realism of the synthetic data).",
+    help="Train and score models on built shards (run, list, score, report); benchmarks of the toolkit itself.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -487,3 +487,13 @@ def _register_annotation_commands() -> None:
 
 
 _register_annotation_commands()
+
+
+def _register_model_benchmark_commands() -> None:
+    """rbc-bench run / list / score / report live beside the suites (benchmarks/suite/cli_run.py)."""
+    from benchmarks.suite.cli_run import register
+
+    register(bench_app)
+
+
+_register_model_benchmark_commands()

@@ -1,0 +1,145 @@
+"""One case = one model x seed (x fold): train, select on validation, then look at the test split once.
+
+Each case writes its validation and test predictions (docs/RBC_BENCH.md); scoring reads only those files, so
+``rbc-bench score`` reproduces the run's metrics from the run folder alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import balanced_accuracy_score
+
+from benchmarks.models.registry import ModelSpec
+from benchmarks.suite.protocol import TestSplitGuard
+from benchmarks.suite.run_folder import RunFolder, case_name
+from benchmarks.suite.split_data import SplitData
+from benchmarks.training.loop import TrainContext, predict, train_stages
+from benchmarks.training.recipes import cnn_stages, three_tier_stages
+
+ID_COLUMNS = ("sample_id", "parent_id", "group_id")
+
+
+@dataclass(frozen=True)
+class CaseSetup:
+    """What every case of a run shares."""
+
+    run: RunFolder
+    guard: TestSplitGuard  # hands out the test SplitData once per case
+    anaemic: int | None  # label of the anaemic class (Module-II), None without one
+    context: TrainContext  # device, preset, progress, log (seed and mask are set per case)
+    severity_rule: dict  # split name -> rule predictions table (sample_id, prob, pred), filled lazily
+
+
+def _rows(table: pd.DataFrame, keep: np.ndarray, task: str, head: str, labels, prob) -> pd.DataFrame:
+    frame = table.loc[keep, list(ID_COLUMNS)].copy()
+    frame.insert(0, "head", head)
+    frame.insert(0, "task", task)
+    frame["label"] = np.asarray(labels)[keep].astype(int)
+    frame["prob"] = np.clip(np.asarray(prob, dtype=np.float64)[keep], 0.0, 1.0)
+    frame["pred"] = (frame["prob"] >= 0.5).astype(int)
+    return frame
+
+
+def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], anaemic: int | None) -> pd.DataFrame:
+    """Long-format predictions: module1 for every head, module2 (``learned``) on anaemic samples with a severity."""
+    table = data.table
+    everyone = np.ones(len(table), dtype=bool)
+    frames = [
+        _rows(table, everyone, "module1", head, table["label"], prob)
+        for head, prob in probs.items()
+        if head != "severity"
+    ]
+    if "severity" in probs and anaemic is not None:
+        known = (table["label"].to_numpy() == anaemic) & (table["severity"].to_numpy() >= 0)
+        if known.any():
+            frames.append(_rows(table, known, "module2", "learned", table["severity"], probs["severity"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def rule_frame(data: SplitData, rule: pd.DataFrame) -> pd.DataFrame | None:
+    """Module-II by the rule, scored only where the dataset itself knows the severity (a derived label is circular)."""
+    known = data.known_severity >= 0
+    table = data.table.assign(severity=data.known_severity)
+    merged = table.merge(rule[["sample_id", "prob", "pred"]], on="sample_id", how="left")
+    keep = known & (merged["pred"].fillna(-1).to_numpy() >= 0)
+    if not keep.any():
+        return None
+    frame = _rows(merged, keep, "module2", "rule", merged["severity"], merged["prob"].fillna(0.0))
+    frame["pred"] = merged.loc[keep, "pred"].astype(int).to_numpy()
+    return frame
+
+
+def validation_scores(probs: dict[str, np.ndarray], table: pd.DataFrame, anaemic: int | None) -> dict:
+    """{(task, head): balanced accuracy} on the validation split, the only thing selection may look at."""
+    labels, severity = table["label"].to_numpy(), table["severity"].to_numpy()
+    scores = {}
+    for head, prob in probs.items():
+        if head == "severity":
+            known = (labels == anaemic) & (severity >= 0) if anaemic is not None else np.zeros(len(labels), bool)
+            if len(np.unique(severity[known])) == 2:
+                scores[("module2", "learned")] = balanced_accuracy_score(severity[known], prob[known] >= 0.5)
+        elif len(np.unique(labels)) == 2:
+            scores[("module1", head)] = balanced_accuracy_score(labels, prob >= 0.5)
+    return scores
+
+
+def _weights(spec: ModelSpec, weights_dir: str) -> Path | None:
+    if not weights_dir or spec.family != "cnn":
+        return None
+    path = Path(weights_dir) / f"{spec.name}.pth"
+    return path if path.is_file() else None
+
+
+def run_torch_case(spec: ModelSpec, seed: int, fold: int, train: SplitData, val: SplitData, setup: CaseSetup) -> dict:
+    """Train a torch model through its stages, choose on validation, predict validation then test (once)."""
+    preset, case = setup.context.preset, case_name(spec.name, seed, fold)
+    ctx = replace(setup.context, seed=seed, with_mask=spec.needs_mask)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = spec.factory(num_classes=2, input_size=preset.input_size, weights_path=_weights(spec, preset.weights_dir))
+    model = model.to(ctx.device, memory_format=torch.channels_last if preset.channels_last else torch.preserve_format)
+    stages = three_tier_stages(preset, setup.anaemic) if spec.family == "tiered" else cnn_stages(preset)
+    val_source = val.source(spec.needs_mask)
+
+    def validate(current) -> dict:
+        return validation_scores(predict(current, val_source, ctx), val.table, setup.anaemic)
+
+    checkpoint = setup.run.checkpoint_path(spec.name, seed, fold)
+    records = train_stages(model, stages, train.source(spec.needs_mask), ctx, checkpoint, validate)
+    if ctx.is_main:
+        val_probs = predict(model, val_source, ctx)
+        setup.run.write_csv(
+            _relative(setup, spec, seed, fold, "validation"), prediction_frame(val, val_probs, setup.anaemic)
+        )
+        setup.guard.close_selection(case)
+        test = setup.guard.final_test(case)
+        test_probs = predict(model, test.source(spec.needs_mask), ctx)
+        frames = [prediction_frame(test, test_probs, setup.anaemic)]
+        if spec.family == "tiered" and "test" in setup.severity_rule:
+            frames.append(rule_frame(test, setup.severity_rule["test"]))  # None (dropped) without known labels
+        setup.run.write_csv(_relative(setup, spec, seed, fold, "test"), pd.concat(frames, ignore_index=True))
+    return {"case": case, "stages": [record.to_dict() for record in records]}
+
+
+def run_feature_case(spec: ModelSpec, seed: int, fold: int, train: SplitData, val: SplitData, setup: CaseSetup) -> dict:
+    """Fit a scikit-learn baseline (hyper-parameters chosen on validation), predict validation then test (once)."""
+    case = case_name(spec.name, seed, fold)
+    baseline = spec.factory()
+    x_train, x_val = train.features(spec.name, baseline.extract), val.features(spec.name, baseline.extract)
+    chosen = baseline.fit(x_train, train.table["label"].to_numpy(), x_val, val.table["label"].to_numpy(), seed)
+    val_probs = {"global": baseline.predict_proba(x_val)}
+    setup.run.write_csv(_relative(setup, spec, seed, fold, "validation"), prediction_frame(val, val_probs, None))
+    setup.guard.close_selection(case)
+    test = setup.guard.final_test(case)
+    test_probs = {"global": baseline.predict_proba(test.features(spec.name, baseline.extract))}
+    setup.run.write_csv(_relative(setup, spec, seed, fold, "test"), prediction_frame(test, test_probs, None))
+    return {"case": case, "chosen": chosen}
+
+
+def _relative(setup: CaseSetup, spec: ModelSpec, seed: int, fold: int, split: str) -> str:
+    return str(setup.run.predictions_path(spec.name, seed, fold, split).relative_to(setup.run.path))

@@ -1,0 +1,164 @@
+"""The classification suites' cases: every (model, seed[, fold]) trained, selected and tested once.
+
+Severity (Module-II) labels come from the dataset where it knows them; anaemic samples without one get the
+rule's derived label for training and scoring the learned head. The rule itself is scored only against labels
+the dataset gives (scoring it against its own output would be circular).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmarks.models.registry import ModelSpec
+from benchmarks.suite.cases import CaseSetup, run_feature_case, run_torch_case
+from benchmarks.suite.protocol import TestSplitGuard
+from benchmarks.suite.run_folder import RunFolder, case_name
+from benchmarks.suite.split_data import SplitData, anaemic_label, stratified_cap
+from benchmarks.training.data import SplitView, open_split
+from benchmarks.training.distributed import Distributed, barrier, pick_device
+from benchmarks.training.loop import TrainContext
+from rbc_dataset.errors import DataError
+
+TORCH_FAMILIES = ("tiered", "cnn")
+
+
+@dataclass
+class SuiteOutcome:
+    """What the cases of a run left behind for the summary (predictions are on disk)."""
+
+    records: list[dict] = field(default_factory=list)  # per case: stage records, chosen hyper-parameters
+    skipped: dict[str, str] = field(default_factory=dict)  # model -> why it did not run
+    test_accesses: list[dict] = field(default_factory=list)  # the guard's record
+    severity_labels: dict = field(default_factory=dict)  # split -> known / derived counts
+    segmentation_rows: list[dict] = field(default_factory=list)  # segmentation suite: its metric rows
+
+
+def derive_severity(data: SplitData, anaemic: int, workers: int, log: Callable[[str], None]) -> dict:
+    """Fill unknown severities of anaemic rows with the rule's label (in ``data.severity_override``); counts."""
+    from benchmarks.baselines.severity_rule import rule_severity
+
+    table = data.full_table
+    unknown = (table["label"].to_numpy() == anaemic) & (table["severity"].to_numpy() < 0)
+    counts = {"known": int(((table["label"] == anaemic) & (table["severity"] >= 0)).sum()), "derived": 0}
+    if not unknown.any():
+        return counts
+    override, offset = table["severity"].to_numpy().copy(), 0
+    for view in data.views:
+        local = np.flatnonzero(unknown[offset : offset + len(view)])
+        if local.size:
+            rule = rule_severity(view, local, workers=workers)
+            override[offset + local] = rule["pred"].to_numpy()
+        offset += len(view)
+    data.severity_override = override
+    counts["derived"] = int((override[unknown] >= 0).sum())
+    log(f"{data.name}: severity of {counts['derived']} anaemic samples derived by the rule ({counts['known']} known)")
+    return counts
+
+
+def rule_predictions(data: SplitData, anaemic: int, workers: int):
+    """The Module-II rule on the anaemic samples of ``data`` (one view)."""
+    from benchmarks.baselines.severity_rule import rule_severity
+
+    view = data.views[0]
+    anaemic_rows = np.flatnonzero(view.table["label"].to_numpy() == anaemic)
+    return rule_severity(view, anaemic_rows, workers=workers)
+
+
+def _partitions(
+    request, train_view: SplitView, val_view: SplitView, seed: int = 0
+) -> list[tuple[int, SplitData, SplitData]]:
+    """(fold, train, validation) pairs: the build's train/validation, or every CV fold of their union."""
+    preset = request.preset
+    if not request.cv:
+        train, val = SplitData([train_view], preset), SplitData([val_view], preset)
+        cap = stratified_cap(train.table["label"].to_numpy(), preset.max_train_samples, seed)
+        return [(-1, train if len(cap) == len(train) else train.subset(cap), val)]
+    pool = SplitData([train_view, val_view], preset)
+    folds = sorted(set(pool.table["fold"].tolist()) - {-1})
+    if len(folds) < 2:
+        raise DataError(request.data, "a build with cross-validation folds", f"folds {folds}", "rebuild with --folds 5")
+    fold_of = pool.table["fold"].to_numpy()
+    return [(f, pool.subset(np.flatnonzero(fold_of != f)), pool.subset(np.flatnonzero(fold_of == f))) for f in folds]
+
+
+def _open_test(request, setup_holder: dict, anaemic: int | None, tiered: bool, log) -> Callable[[], SplitData]:
+    def open_test() -> SplitData:
+        test = SplitData([open_split(request.data, "test", request.config, request.fmt)], request.preset)
+        if tiered and anaemic is not None:
+            setup_holder["severity_labels"]["test"] = derive_severity(test, anaemic, request.preset.workers, log)
+            setup_holder["rule"]["test"] = rule_predictions(test, anaemic, request.preset.workers)
+        return test
+
+    return open_test
+
+
+def run_classification(request, specs: list[ModelSpec], train_view, val_view, run: RunFolder, dist: Distributed, log):
+    """All cases of a classification suite."""
+    anaemic = anaemic_label(train_view.class_names)
+    tiered = any(spec.family == "tiered" for spec in specs)
+    shared = {"severity_labels": {}, "rule": {}}
+    guard = TestSplitGuard(_open_test(request, shared, anaemic, tiered, log))
+    context = TrainContext(
+        dist.device, request.preset, 0, False, dist.rank, dist.world_size, request.show_progress, log
+    )
+    setup = CaseSetup(run, guard, anaemic, context, shared["rule"])
+    records, skipped = [], {}
+    for fold, train, val in _partitions(request, train_view, val_view):
+        if tiered and anaemic is not None:  # every DDP process needs the same labels; the rule is deterministic
+            for part, name in ((train, "train"), (val, "validation")):
+                shared["severity_labels"][f"{name}{_fold(fold)}"] = derive_severity(
+                    part, anaemic, request.preset.workers, log
+                )
+        for spec in specs:
+            records += _run_model(spec, fold, train, val, setup, dist, skipped, log)
+    return SuiteOutcome(records, skipped, guard.accesses, shared["severity_labels"])
+
+
+def _fold(fold: int) -> str:
+    return f"_fold{fold}" if fold >= 0 else ""
+
+
+def _run_model(spec, fold, train, val, setup: CaseSetup, dist: Distributed, skipped: dict, log) -> list[dict]:
+    """Every seed of one model (feature baselines are deterministic: one seed); a DataError skips the model."""
+    preset = setup.context.preset
+    seeds = preset.seeds if spec.family in TORCH_FAMILIES else preset.seeds[:1]
+    records = []
+    for seed in seeds:
+        if setup.run.predictions_path(spec.name, seed, fold, "test").is_file():
+            log(f"{case_name(spec.name, seed, fold)}: done in the resumed run, skipped")
+            continue
+        log(f"{case_name(spec.name, seed, fold)}: training")
+        if spec.family in TORCH_FAMILIES:
+            records.append(run_torch_case(spec, seed, fold, train, val, setup))
+            barrier(dist)
+        elif dist.is_main:
+            try:
+                records.append(run_feature_case(spec, seed, fold, train, val, setup))
+            except DataError as error:
+                skipped[spec.name] = str(error)
+                log(f"{spec.name}: skipped: {error}")
+                break
+    return records
+
+
+def run_segmentation_suite(request, specs: list[ModelSpec], train_view, val_view, run: RunFolder, log) -> SuiteOutcome:
+    """The segmentation suite (benchmarks/segmentation/suite.py) on the build's splits."""
+    from benchmarks.segmentation.suite import SegmentationSettings, run_segmentation
+
+    preset = request.preset
+    settings = SegmentationSettings(
+        input_size=preset.input_size,
+        epochs=preset.epochs,
+        batch_size=preset.batch_size,
+        lr=preset.lr,
+        seeds=preset.seeds,
+        device=str(pick_device(preset.device)),
+        num_workers=preset.num_workers,
+    )
+    test_view = open_split(request.data, "test", request.config, request.fmt)
+    rows = run_segmentation(train_view, val_view, test_view, settings, run.path, log)
+    wanted = {spec.name for spec in specs}
+    return SuiteOutcome(segmentation_rows=[row for row in rows if row["model"] in wanted])

@@ -1,0 +1,133 @@
+"""``rbc-bench run``, ``list``, ``score`` and ``report``: thin commands over ``benchmarks.suite`` and ``evaluation``.
+
+Exit codes: 0 ok, 1 data problem (or a re-score that does not reproduce), 2 usage error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _csv(value: str | None, cast=str) -> tuple | None:
+    return None if value is None else tuple(cast(part.strip()) for part in value.split(",") if part.strip())
+
+
+def _default_preset() -> str:
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu-smoke"
+
+
+def _print(text: str) -> None:
+    from rich.console import Console
+
+    Console().print(text, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the model-benchmark commands to ``rbc-bench``."""
+    from cli import _fail_cleanly
+
+    @app.command("run")
+    @_fail_cleanly
+    def run(
+        suite: Annotated[str, typer.Argument(help="Suite to run: 3tier or segmentation (see `rbc-bench list`).")],
+        data: Annotated[Path, typer.Option("--data", help="A folder written by `rbc-dataset build`.")],
+        preset: Annotated[
+            str | None, typer.Option("--preset", help="cpu-smoke or gpu (default: gpu when CUDA is visible).")
+        ] = None,
+        out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folders go to OUT_DIR/<suite>/.")] = Path("runs"),
+        models: Annotated[str | None, typer.Option("--models", help="Models, comma-separated.")] = None,
+        seeds: Annotated[str | None, typer.Option("--seeds", help="Comma-separated seeds.")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of CNNs and of the fusion stage.")] = None,
+        input_size: Annotated[int | None, typer.Option("--input-size", help="Side of the square model input.")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size per process.")] = None,
+        device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.")] = None,
+        num_workers: Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers.")] = None,
+        data_mode: Annotated[str | None, typer.Option("--data-mode", help="memory or loader.")] = None,
+        weights_dir: Annotated[
+            str | None, typer.Option("--weights-dir", help="Local ImageNet weights <model>.pth (no download).")
+        ] = None,
+        compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile.")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="Shards to read: hdf5 or parquet.")] = "hdf5",
+        data_config: Annotated[str, typer.Option("--data-config", help="Dataset config to read.")] = "model",
+        cv: Annotated[bool, typer.Option("--cv", help="k-fold CV over train+validation (all folds).")] = False,
+        resume: Annotated[Path | None, typer.Option("--resume", help="Unfinished run folder (.*.partial).")] = None,
+        config: Annotated[Path | None, typer.Option("--config", help="YAML of preset keys (CLI wins).")] = None,
+        quiet: QuietOption = False,
+    ) -> None:
+        """Train and score a suite on a build's splits; writes a run folder and prints the leaderboard."""
+        from benchmarks.suite.runner import RunRequest, run_suite
+        from benchmarks.training.presets import resolve_preset
+        from rbc_dataset.config_file import load_config_file
+
+        values = {
+            "seeds": _csv(seeds, int),
+            "epochs": epochs,
+            "input_size": input_size,
+            "batch_size": batch_size,
+            "device": device,
+            "num_workers": num_workers,
+            "data_mode": data_mode,
+            "weights_dir": weights_dir,
+            "compile": compile_model,
+        }
+        resolved = resolve_preset(preset or _default_preset(), load_config_file(config), values)
+        request = RunRequest(
+            suite, data, resolved, out_dir, _csv(models) or (), fmt, data_config, cv, resume, not quiet
+        )
+        result = run_suite(request)
+        _print_result(result)
+
+    @app.command("list")
+    @_fail_cleanly
+    def list_command(
+        pattern: Annotated[str, typer.Argument(help="fnmatch pattern of model names, e.g. 'res*'.")] = "*",
+    ) -> None:
+        """Registered models, suites and presets."""
+        from benchmarks.suite.listing import print_listing
+
+        print_listing(pattern)
+
+    @app.command("score")
+    @_fail_cleanly
+    def score(
+        run_dir: Annotated[Path, typer.Argument(help="A run folder (runs/<suite>/<timestamp>_<sha>).")],
+        resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 0,
+    ) -> None:
+        """Re-score a run from its prediction files and compare with its metrics.csv (exit 1 if they differ)."""
+        from benchmarks.suite.listing import rescore
+
+        if not rescore(run_dir, resamples or None):
+            raise typer.Exit(1)
+
+    @app.command("report")
+    @_fail_cleanly
+    def report(
+        run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
+        out: Annotated[Path, typer.Option("--out", help="Report folder (leaderboard.md/.csv, PNG plots).")] = Path(
+            "runs/report"
+        ),
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report folder.")] = False,
+    ) -> None:
+        """Leaderboard (Markdown + CSV) and plots (confusion matrices, ROC curves, per-tier accuracy) of runs."""
+        from benchmarks.evaluation.report import write_report
+
+        written = write_report(list(run_dirs), out, overwrite=overwrite)
+        _print(f"wrote {out}: {', '.join(sorted(written['files']))}")
+        for sentence in written["shortcuts"]:
+            _print(f"confounded: {sentence}")
+
+
+def _print_result(result) -> None:
+    from benchmarks.suite.listing import print_run_leaderboard
+
+    print_run_leaderboard(result.path)
+    for model, reason in result.skipped.items():
+        _print(f"[skipped] {model}: {reason}")
+    _print(f"run folder: {result.path}")

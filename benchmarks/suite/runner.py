@@ -1,0 +1,209 @@
+"""``rbc-bench run SUITE --data DIR``: every case of a suite into one run folder, then scored from its predictions.
+
+Order: check the request (suite, models, data, masks) before anything trains; create the run folder; train and
+select each case on train/validation; let each case look at the test split once through the guard; score the
+prediction files; write metrics, summary and the final folder name.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.models.registry import ModelSpec, get_model
+from benchmarks.suite.classification import SuiteOutcome, run_classification, run_segmentation_suite
+from benchmarks.suite.run_folder import SUMMARY_SCHEMA_VERSION, RunFolder, run_environment
+from benchmarks.suite.suites import Suite, get_suite
+from benchmarks.training.data import SplitView, open_split, read_card
+from benchmarks.training.distributed import Distributed, barrier, broadcast_object, init_distributed, shutdown
+from benchmarks.training.presets import Preset
+from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.fileio import sha256_file
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything ``rbc-bench run`` was asked to do."""
+
+    suite: str  # suite name (benchmarks.suite.suites)
+    data: Path  # a `rbc-dataset build` output folder
+    preset: Preset  # resolved preset (CLI > file > preset)
+    out_dir: Path = Path("runs")  # run folders go to out_dir/<suite>/
+    models: tuple[str, ...] = ()  # models to run (empty: the suite's line-up for the preset)
+    fmt: str = "hdf5"  # shards to read: hdf5 or parquet
+    config: str = "model"  # dataset config to read
+    cv: bool = False  # k-fold cross-validation over train+validation (the build's folds), all folds
+    resume: Path | None = None  # an unfinished run folder to continue
+    show_progress: bool = True
+
+
+@dataclass
+class RunResult:
+    """Where the run went and what it measured."""
+
+    path: Path
+    metrics: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_models(suite: Suite, preset: Preset, models: tuple[str, ...]) -> list[ModelSpec]:
+    """Specs of the requested models (unknown names list the valid ones; a model of another task is refused)."""
+    specs = [get_model(name) for name in (models or suite.models_for(preset.name))]
+    wrong = [spec.name for spec in specs if spec.task != suite.task]
+    if wrong:
+        raise UsageError(
+            f"suite {suite.name!r} runs {suite.task} models; {', '.join(wrong)} are not (see `rbc-bench list`)"
+        )
+    return specs
+
+
+def check_masks(specs: list[ModelSpec], view: SplitView) -> None:
+    """A model that needs the canonical masks cannot run on a build without them: say so before training."""
+    needing = [spec.name for spec in specs if spec.needs_mask]
+    if needing and not view.has_masks:
+        raise DataError(
+            view.built_dir,
+            f"a build with canonical masks (needed by {', '.join(needing)})",
+            "shards without masks",
+            "build from a dataset with masks, or leave these models out with --models",
+        )
+
+
+def _open_views(request: RunRequest) -> tuple[SplitView, SplitView]:
+    train = open_split(request.data, "train", request.config, request.fmt)
+    val = open_split(request.data, "validation", request.config, request.fmt)
+    test_shard = (
+        request.data / "hdf5" / request.config / "test.h5"
+        if request.fmt == "hdf5"
+        else next(iter((request.data / "data" / request.config).glob("test-*.parquet")), None)
+    )
+    if test_shard is None or not test_shard.is_file():
+        raise DataError(request.data, "a test split in the build", "none", "build with a test share (--split-ratios)")
+    return train, val
+
+
+def run_suite(request: RunRequest) -> RunResult:
+    """Run every case of the suite and score it (see the module docstring for the order)."""
+    suite = get_suite(request.suite)
+    specs = resolve_models(suite, request.preset, request.models)
+    train_view, val_view = _open_views(request)
+    check_masks(specs, train_view)
+    dist = init_distributed(request.preset.device)
+    try:
+        return _run(request, suite, specs, train_view, val_view, dist)
+    finally:
+        shutdown(dist)
+
+
+def _make_folder(request: RunRequest, dist: Distributed) -> RunFolder:
+    if dist.is_main:
+        run = RunFolder.resume(request.resume) if request.resume else RunFolder.create(request.out_dir, request.suite)
+        paths = (str(run.path), str(run.final))
+    else:
+        paths = None
+    partial, final = broadcast_object(paths, dist)
+    return run if dist.is_main else RunFolder(Path(partial), Path(final))
+
+
+def _write_config(run: RunFolder, request: RunRequest, specs: list[ModelSpec], dist: Distributed) -> None:
+    card = read_card(request.data)
+    config = {
+        "suite": request.suite,
+        "data": str(Path(request.data).resolve()),
+        "data_config": request.config,
+        "format": request.fmt,
+        "dataset_json_sha256": sha256_file(Path(request.data) / "dataset.json"),
+        "split_content_sha256": {
+            split: entry.get("content_sha256")
+            for split, entry in card.get("configs", {}).get(request.config, {}).get("splits", {}).items()
+        },
+        "models": [spec.name for spec in specs],
+        "protocol": "k-fold CV over train+validation, test once per case"
+        if request.cv
+        else "train / validation / test",
+        "preset": request.preset.to_dict(),
+    }
+    run.write_yaml("config.yaml", config)
+    run.write_json("env.json", run_environment(str(dist.device), dist.world_size))
+
+
+def _run(request, suite, specs, train_view, val_view, dist: Distributed) -> RunResult:
+    run = _make_folder(request, dist)
+    logger = _logger(run, dist)
+    if dist.is_main:
+        _write_config(run, request, specs, dist)
+        logger(f"rbc-bench run {suite.name}: {len(specs)} models, preset {request.preset.name}, device {dist.device}")
+    if suite.task == "segmentation":
+        outcome = run_segmentation_suite(request, specs, train_view, val_view, run, logger)
+    else:
+        outcome = run_classification(request, specs, train_view, val_view, run, dist, logger)
+    barrier(dist)
+    if not dist.is_main:
+        return RunResult(run.final, pd.DataFrame(), outcome.skipped)
+    metrics = _score(run, outcome, request.preset)
+    _write_summary(run, request, metrics, outcome)
+    logger(f"finished: {len(metrics)} metric rows")
+    path = run.finish()
+    return RunResult(path, metrics, outcome.skipped)
+
+
+def _logger(run: RunFolder, dist: Distributed):
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def log(message: str) -> None:
+        if dist.is_main:
+            run.log(message)
+            console.print(message, markup=False, highlight=False)
+
+    return log
+
+
+def _score(run: RunFolder, outcome: SuiteOutcome, preset: Preset) -> pd.DataFrame:
+    """metrics.csv: classification rows re-scored from the prediction files; segmentation rows as measured."""
+    from benchmarks.evaluation.scoring import score_run
+
+    if outcome.segmentation_rows:
+        metrics = pd.DataFrame(outcome.segmentation_rows)
+    else:
+        metrics = score_run(run.path, n_resamples=preset.bootstrap_resamples)
+    run.write_csv("metrics.csv", metrics)
+    return metrics
+
+
+def _mean_over_seeds(metrics: pd.DataFrame) -> list[dict]:
+    from benchmarks.evaluation.bootstrap import seed_summary
+
+    if metrics.empty or "seed" not in metrics:
+        return []
+    keys = [k for k in ("model", "fold", "split", "task", "head") if k in metrics]
+    numeric = [
+        c for c in metrics.columns if c not in keys and c != "seed" and pd.api.types.is_numeric_dtype(metrics[c])
+    ]
+    return seed_summary(metrics, keys, numeric).to_dict(orient="records")
+
+
+def _write_summary(run: RunFolder, request: RunRequest, metrics: pd.DataFrame, outcome: SuiteOutcome) -> None:
+    summary = {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "suite": request.suite,
+        "preset": request.preset.name,
+        "data": str(Path(request.data).resolve()),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "protocol": {
+            "selection": "validation split only (epochs, hyper-parameters)",
+            "test_accesses": outcome.test_accesses,
+            "confidence_intervals": "95 % percentile bootstrap over group_id, "
+            f"{request.preset.bootstrap_resamples} resamples",
+        },
+        "severity_labels": outcome.severity_labels,
+        "skipped": outcome.skipped,
+        "cases": outcome.records,
+        "metrics": metrics.to_dict(orient="records"),
+        "mean_over_seeds": _mean_over_seeds(metrics),
+    }
+    run.write_json("summary.json", summary)

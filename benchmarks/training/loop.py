@@ -1,0 +1,222 @@
+"""The training loop: stages, epochs, steps; bf16 autocast, channels-last, optional compile and DDP; checkpoints.
+
+Checkpoints hold tensors and plain values only and are read back with ``torch.load(weights_only=True)``. They are
+written after every epoch (to a temporary name, then renamed), so a killed run resumes at the next epoch and, with
+the per-epoch data order of ``epoch_order``, continues as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.training.batches import epoch_order, model_input
+from benchmarks.training.presets import Preset
+from benchmarks.training.stages import Stage, StageRecord, stage_finished
+from rbc_dataset.errors import DataError
+from rbc_dataset.progress import track
+
+# validate(model) -> {(task, head): validation balanced accuracy}; computed by the caller on the validation split.
+Validate = Callable[[torch.nn.Module], dict[tuple[str, str], float]]
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """Where and how one case (model x seed) trains."""
+
+    device: torch.device
+    preset: Preset
+    seed: int
+    with_mask: bool  # the model takes the mask as a fourth channel
+    rank: int = 0  # DDP process index (0 without DDP)
+    world_size: int = 1
+    show_progress: bool = True
+    log: Callable[[str], None] = print
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """Write ``payload`` to ``path`` through a temporary file, so a kill never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by ``save_checkpoint`` (weights and plain values only)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise DataError(
+            path, "a checkpoint written by rbc-bench", f"a file torch cannot read ({error})", "delete it to restart"
+        ) from error
+
+
+def _record(data: dict) -> StageRecord:
+    names = {f.name for f in dataclasses.fields(StageRecord)}
+    return StageRecord(**{k: v for k, v in data.items() if k in names})
+
+
+def _all_reduce(values: list[float], ctx: TrainContext) -> list[float]:
+    if ctx.world_size == 1:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=ctx.device if ctx.device.type == "cuda" else "cpu")
+    torch.distributed.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def _broadcast_state(model: torch.nn.Module, ctx: TrainContext) -> None:
+    """Give every DDP process rank 0's weights (after rank 0 alone chose an epoch on validation)."""
+    if ctx.world_size > 1:
+        for tensor in model.state_dict().values():
+            torch.distributed.broadcast(tensor, src=0)
+
+
+def _wrap(model: torch.nn.Module, ctx: TrainContext) -> torch.nn.Module:
+    """The module the steps call: DDP around the model when distributed, compiled when the preset says so."""
+    net = model
+    if ctx.world_size > 1:
+        device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        # Heads of other stages are in the graph but not in this stage's loss.
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
+    return torch.compile(net) if ctx.preset.compile else net
+
+
+def run_epoch(net, model, stage: Stage, optimizer, source, order: np.ndarray, ctx: TrainContext, title: str):
+    """One pass over ``order``; returns (mean loss, training accuracy) over all processes."""
+    model.train()
+    autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
+    totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, steps, correct, counted
+    steps = math.ceil(len(order) / ctx.preset.batch_size)
+    for batch in track(source.batches(order, ctx.preset.batch_size), steps, title, ctx.show_progress and ctx.is_main):
+        inputs = model_input(batch, ctx.device, ctx.preset.input_size, ctx.with_mask, ctx.preset.channels_last)
+        targets = {key: batch[key].to(ctx.device, non_blocking=True) for key in ("label", "severity")}
+        with autocast:
+            outputs = net(inputs)
+        loss, correct, counted = stage.objective(outputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        totals = [totals[0] + float(loss.detach()), totals[1] + 1, totals[2] + correct, totals[3] + counted]
+    loss_sum, n_steps, correct, counted = _all_reduce(totals, ctx)
+    return loss_sum / max(n_steps, 1), (correct / counted if counted else float("nan"))
+
+
+def _optimizer(parameters, ctx: TrainContext) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(parameters, lr=ctx.preset.lr, weight_decay=ctx.preset.weight_decay)
+
+
+def _selection_score(stage: Stage, validate: Validate | None, model, ctx: TrainContext) -> float | None:
+    if stage.select_task is None or validate is None or not ctx.is_main:
+        return None
+    return validate(model).get((stage.select_task, stage.select_head), float("nan"))
+
+
+def train_stages(
+    model: torch.nn.Module,
+    stages: list[Stage],
+    source,
+    ctx: TrainContext,
+    checkpoint: Path | None = None,
+    validate: Validate | None = None,
+) -> list[StageRecord]:
+    """Train ``model`` through ``stages`` on ``source`` (training split), resuming from ``checkpoint`` if present.
+
+    Returns:
+        One record per stage: epochs, training accuracy per epoch, whether a tier reached its threshold, the
+        validation score per epoch and the epoch kept where the stage selects on validation.
+    """
+    state = load_checkpoint(checkpoint) if checkpoint is not None and checkpoint.is_file() else None
+    records = [StageRecord(s.name, threshold=s.threshold) for s in stages]
+    if state is not None:
+        model.load_state_dict(state["model"])
+        records = [_record(r) for r in state["records"]]
+        ctx.log(f"resumed from {checkpoint} at stage {state['stage_index'] + 1}/{len(stages)}")
+    for index, stage in enumerate(stages):
+        if records[index].done:
+            continue
+        resume = state if state is not None and state["stage_index"] == index else None
+        _train_stage(model, stage, index, records, source, ctx, checkpoint, validate, resume)
+    return records
+
+
+def _train_stage(model, stage: Stage, index, records, source, ctx: TrainContext, checkpoint, validate, resume) -> None:
+    record = records[index]
+    optimizer = _optimizer(stage.prepare(model), ctx)
+    best = {"score": -math.inf, "state": None, "epoch": None}
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        best = {"score": resume["best_score"], "state": resume["best_state"] or None, "epoch": resume["best_epoch"]}
+        torch.set_rng_state(resume["cpu_rng"])
+    net = _wrap(model, ctx)
+    while not stage_finished(stage, record):
+        epoch = record.epochs + 1
+        order = epoch_order(len(source), ctx.seed * 1000 + index, epoch, ctx.rank, ctx.world_size)
+        title = f"seed {ctx.seed} {stage.name} epoch {epoch}"
+        loss, accuracy = run_epoch(net, model, stage, optimizer, source, order, ctx, title)
+        record.train_loss.append(loss)
+        record.train_accuracy.append(accuracy)
+        score = _selection_score(stage, validate, model, ctx)
+        if score is not None:
+            record.validation_score.append(score)
+            if score > best["score"]:
+                best = {"score": score, "state": copy.deepcopy(model.state_dict()), "epoch": epoch}
+        ctx.log(f"{title}: loss {loss:.4f}, training accuracy {accuracy:.3f}" + _scored(score))
+        if ctx.is_main and checkpoint is not None:
+            _save(checkpoint, model, optimizer, index, records, best)
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+        record.selected_epoch = best["epoch"]
+    _broadcast_state(model, ctx)
+    record.done = True
+    if ctx.is_main and checkpoint is not None:
+        _save(checkpoint, model, optimizer, index, records, {"score": -math.inf, "state": None, "epoch": None})
+
+
+def _scored(score: float | None) -> str:
+    return "" if score is None else f", validation balanced accuracy {score:.3f}"
+
+
+def _save(path: Path, model, optimizer, index: int, records: list[StageRecord], best: dict) -> None:
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "stage_index": index,
+        "records": [dataclasses.asdict(r) for r in records],
+        "best_state": best["state"] or {},
+        "best_score": float(best["score"]),
+        "best_epoch": best["epoch"],
+        "cpu_rng": torch.get_rng_state(),  # dropout masks continue where they stopped
+    }
+    save_checkpoint(path, payload)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, source, ctx: TrainContext) -> dict[str, np.ndarray]:
+    """Probability of class 1 per output head for every sample of ``source``, in order.
+
+    A model returning one logits tensor gives ``{"global": ...}``; a dict of logits gives one entry per key.
+    """
+    model.eval()
+    autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
+    collected: dict[str, list[np.ndarray]] = {}
+    for batch in source.batches(np.arange(len(source)), ctx.preset.batch_size):
+        inputs = model_input(batch, ctx.device, ctx.preset.input_size, ctx.with_mask, ctx.preset.channels_last)
+        with autocast:
+            outputs = model(inputs)
+        outputs = outputs if isinstance(outputs, dict) else {"global": outputs}
+        for key, logits in outputs.items():
+            collected.setdefault(key, []).append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+    return {key: np.concatenate(parts) for key, parts in collected.items()}

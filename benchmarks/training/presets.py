@@ -1,0 +1,124 @@
+"""Presets of ``rbc-bench run``: how big, how long, on what device, with which speed features.
+
+Precedence as everywhere in the toolkit: CLI option > ``--config file.yaml`` > the preset's value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from rbc_dataset.errors import UsageError, check_choice
+
+DEVICES = ("auto", "cpu", "cuda")
+TIER_MODES = ("freeze", "finetune")
+DATA_MODES = ("memory", "loader")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Every setting of a benchmark run (saved as the run's config.yaml)."""
+
+    name: str  # preset this started from
+    input_size: int = 300  # side of the square model input (3-TierDCFNet: 300); the shards are resized to it
+    epochs: int = 10  # training epochs of a CNN baseline (and of the 3tier fusion stage)
+    batch_size: int = 32  # per process
+    lr: float = 1e-3  # AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW weight decay
+    seeds: tuple[int, ...] = (0, 1, 2)  # one training per seed; mean +- std over seeds
+    device: str = "auto"  # auto (cuda when available), cpu or cuda
+    bf16: bool = False  # bfloat16 autocast for forward passes (GPU)
+    channels_last: bool = False  # NHWC memory format (faster convolutions on tensor cores)
+    pin_memory: bool = False  # page-locked host batches for asynchronous copies to the GPU
+    compile: bool = False  # torch.compile the model (first epoch pays the compile time)
+    num_workers: int = 0  # DataLoader worker processes (data_mode loader)
+    data_mode: str = "memory"  # memory: decode every split once into tensors; loader: read the shards per batch
+    tier_threshold: float = 0.85  # training accuracy a tier must reach before the next tier trains (validation point)
+    tier_max_epochs: int = 10  # epochs after which a tier stops anyway (reported as threshold not reached)
+    tier_mode: str = "freeze"  # freeze: a trained tier is frozen while later tiers train; finetune: it keeps training
+    severity_epochs: int = 5  # epochs of the Module-II learned head (mild vs chronic)
+    bootstrap_resamples: int = 1000  # resamples of parent groups for the 95 % confidence intervals
+    weights_dir: str = ""  # folder of local ImageNet weights <model>.pth for the CNN baselines ("" = from scratch)
+    max_train_samples: int = 0  # cap on training samples (0 = all), a stratified subsample (smoke runs)
+    workers: int = 1  # processes for feature extraction of the feature baselines
+
+    def __post_init__(self):
+        check_choice("device", self.device, DEVICES)
+        check_choice("tier mode", self.tier_mode, TIER_MODES)
+        check_choice("data mode", self.data_mode, DATA_MODES)
+        if not self.seeds:
+            raise UsageError("at least one seed is needed (--seeds 0,1,2)")
+        positive = {
+            "input_size": self.input_size,
+            "batch_size": self.batch_size,
+            "tier_max_epochs": self.tier_max_epochs,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise UsageError(f"{name} must be >= 1, got {value}")
+        if self.input_size < 32:
+            raise UsageError(f"input_size must be >= 32 (the CNNs downsample 32x), got {self.input_size}")
+        if not 0.0 < self.tier_threshold <= 1.0:
+            raise UsageError(f"tier_threshold is a training accuracy in (0, 1], got {self.tier_threshold}")
+
+    def to_dict(self) -> dict:
+        """Plain values for YAML."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+PRESETS = {
+    # Minutes on 2 CPU cores: 64x64 inputs, a few epochs, two seeds. For tests, `make demo` and CI.
+    "cpu-smoke": Preset(
+        name="cpu-smoke",
+        input_size=64,
+        epochs=3,
+        batch_size=16,
+        lr=2e-3,
+        seeds=(0, 1),
+        device="cpu",
+        tier_threshold=0.8,
+        tier_max_epochs=3,
+        severity_epochs=2,
+        bootstrap_resamples=300,
+        max_train_samples=0,
+    ),
+    # The paper's resolution on one GPU: bf16 autocast, channels-last, pinned memory, loader-fed.
+    "gpu": Preset(
+        name="gpu",
+        input_size=300,
+        epochs=8,
+        batch_size=64,
+        lr=1e-3,
+        seeds=(0, 1, 2),
+        device="cuda",
+        bf16=True,
+        channels_last=True,
+        pin_memory=True,
+        num_workers=8,
+        data_mode="loader",
+        tier_threshold=0.9,
+        tier_max_epochs=6,
+        severity_epochs=4,
+        workers=8,
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name`` (a UsageError listing the presets otherwise)."""
+    check_choice("preset", name, sorted(PRESETS))
+    return PRESETS[name]
+
+
+def resolve_preset(name: str, from_file: dict, cli_values: dict) -> Preset:
+    """The preset with the file's values over it and the given CLI values over those."""
+    base = get_preset(name)
+    names = {f.name for f in dataclasses.fields(Preset)} - {"name"}
+    unknown = sorted(set(from_file) - names)
+    if unknown:
+        raise UsageError(
+            f"unknown key(s) {', '.join(unknown)} in the config file; valid keys: {', '.join(sorted(names))}"
+        )
+    values = {**from_file, **{k: v for k, v in cli_values.items() if v is not None}}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return dataclasses.replace(base, **values)

@@ -1,0 +1,155 @@
+"""The staged training loop: the tier validation point, selection on validation, checkpoints and resume."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchmarks.training.batches import MemorySource, epoch_order
+from benchmarks.training.loop import TrainContext, load_checkpoint, predict, train_stages
+from benchmarks.training.presets import PRESETS, Preset, resolve_preset
+from benchmarks.training.stages import Stage, StageRecord, label_objective, stage_finished, train_everything
+from rbc_dataset.errors import UsageError
+
+torch.set_num_threads(1)
+PRESET = dataclasses.replace(PRESETS["cpu-smoke"], input_size=32, batch_size=8, lr=1e-2)
+
+
+def _stage(threshold=None, max_epochs=3, select=False) -> Stage:
+    selection = {"select_task": "module1", "select_head": "global"} if select else {}
+    return Stage("s", train_everything, label_objective(None), max_epochs, threshold=threshold, **selection)
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "threshold", "epochs", "reached"),
+    [
+        ([0.5, 0.7, 0.9], 0.8, 3, True),  # reached at the third epoch
+        ([0.9], 0.8, 1, True),  # reached at once
+        ([0.5, 0.6, 0.7, 0.75, 0.79], 0.8, 5, False),  # never: stops at max_epochs and says so
+        ([0.2, float("nan"), 0.3, 0.4, 0.5], 0.8, 5, False),  # an epoch without counted samples never passes
+    ],
+)
+def test_a_tier_trains_until_its_training_accuracy_reaches_the_threshold(accuracies, threshold, epochs, reached):
+    stage, record = _stage(threshold, max_epochs=5), StageRecord("tier1", threshold=threshold)
+    for accuracy in accuracies:
+        assert not stage_finished(stage, record)
+        record.train_accuracy.append(accuracy)
+    assert stage_finished(stage, record)
+    assert record.epochs == epochs and record.reached_threshold is reached
+
+
+def test_a_stage_without_threshold_runs_its_epochs_and_reports_no_threshold():
+    stage, record = _stage(None, max_epochs=2), StageRecord("classifier")
+    record.train_accuracy += [1.0]
+    assert not stage_finished(stage, record)  # perfect accuracy does not stop a fixed-epoch stage
+    record.train_accuracy += [1.0]
+    assert stage_finished(stage, record) and record.reached_threshold is None
+
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def _source(n=24, seed=0) -> MemorySource:
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.randint(0, 100, (n, 3, 32, 32), generator=generator, dtype=torch.uint8)
+    images[labels == 1] += 100  # learnable: anaemic samples are brighter
+    return MemorySource(images, None, labels, torch.full((n,), -1))
+
+
+def _context(**kwargs) -> TrainContext:
+    values = {"device": torch.device("cpu"), "preset": PRESET, "seed": 0, "with_mask": False, "show_progress": False}
+    return TrainContext(**{**values, "log": lambda message: None, **kwargs})
+
+
+def _trained(stages, source, checkpoint=None, validate=None) -> tuple[TinyNet, list]:
+    torch.manual_seed(0)
+    model = TinyNet()
+    return model, train_stages(model, stages, source, _context(), checkpoint, validate)
+
+
+def test_training_learns_and_predict_keeps_sample_order():
+    source = _source()
+    model, records = _trained([_stage(max_epochs=8)], source)
+    probs = predict(model, source, _context())["global"]
+    assert probs.shape == (24,)
+    assert ((probs >= 0.5) == source.labels.numpy().astype(bool)).mean() >= 0.9
+    assert records[0].epochs == 8 and records[0].done
+
+
+def test_selection_keeps_the_epoch_with_the_best_validation_score():
+    scores = iter([0.5, 0.9, 0.6])
+    kept = {}
+
+    def validate(model):
+        score = next(scores)
+        kept[score] = {k: v.clone() for k, v in model.state_dict().items()}
+        return {("module1", "global"): score}
+
+    model, records = _trained([_stage(max_epochs=3, select=True)], _source(), validate=validate)
+    assert records[0].validation_score == [0.5, 0.9, 0.6] and records[0].selected_epoch == 2
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in kept[0.9].items())
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _Failing(MemorySource):
+    """Raises when epoch ``fail_at`` asks for batches: a run killed between epochs."""
+
+    def __init__(self, base: MemorySource, fail_at: int):
+        super().__init__(base.images, base.masks, base.labels, base.severity)
+        self.calls, self.fail_at = 0, fail_at
+
+    def batches(self, indices, batch_size):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise _Interrupt
+        yield from super().batches(indices, batch_size)
+
+
+def test_a_resumed_training_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
+    stages = [_stage(max_epochs=2), dataclasses.replace(_stage(max_epochs=3), name="second")]
+    straight, straight_records = _trained(stages, _source(), tmp_path / "straight.pt")
+    checkpoint = tmp_path / "resumed.pt"
+    with pytest.raises(_Interrupt):
+        _trained(stages, _Failing(_source(), fail_at=4), checkpoint)  # dies at epoch 2 of the second stage
+    state = load_checkpoint(checkpoint)  # weights_only=True load
+    assert state["stage_index"] == 1 and len(state["records"][1]["train_accuracy"]) == 1
+    resumed, records = _trained(stages, _source(), checkpoint)
+    assert [r.epochs for r in records] == [2, 3]
+    assert records[1].train_loss == pytest.approx(straight_records[1].train_loss)
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(resumed.state_dict()[key], value), key
+
+
+def test_epoch_order_is_a_permutation_shared_and_dealt_out_over_processes():
+    whole = epoch_order(10, seed=1, epoch=3)
+    assert sorted(whole) == list(range(10))
+    assert np.array_equal(whole, epoch_order(10, seed=1, epoch=3))
+    assert not np.array_equal(whole, epoch_order(10, seed=1, epoch=4))
+    parts = [epoch_order(10, 1, 3, rank, 3) for rank in range(3)]
+    assert {len(p) for p in parts} == {3} and len(set(np.concatenate(parts))) == 9
+
+
+def test_presets_resolve_cli_over_file_over_preset_and_reject_bad_values():
+    preset = resolve_preset("cpu-smoke", {"epochs": 7, "seeds": [4, 5]}, {"epochs": 2, "device": None})
+    assert preset.epochs == 2 and preset.seeds == (4, 5) and preset.device == "cpu"
+    with pytest.raises(UsageError, match="valid choices: cpu-smoke, gpu"):
+        resolve_preset("fast", {}, {})
+    with pytest.raises(UsageError, match="unknown key.*epoch_count"):
+        resolve_preset("cpu-smoke", {"epoch_count": 3}, {})
+    with pytest.raises(UsageError, match="tier_threshold"):
+        Preset(name="x", tier_threshold=1.5)
