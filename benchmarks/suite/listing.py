@@ -58,9 +58,20 @@ def rescore(run_dir: Path, resamples: int | None = None) -> bool:
 
 def print_run_leaderboard(run_dir: Path) -> None:
     """The leaderboard of one finished run (test split, mean over seeds with bootstrap CIs)."""
-    from benchmarks.evaluation.report import TIER_HEADS, find_shortcuts, leaderboard_rows, load_run, print_leaderboard
+    from benchmarks.evaluation.report import (
+        TIER_HEADS,
+        find_shortcuts,
+        leaderboard_rows,
+        load_run,
+        print_leaderboard,
+        segmentation_rows,
+    )
 
     runs = [load_run(Path(run_dir))]
+    segmentation = segmentation_rows(runs)
+    if segmentation:
+        _print_segmentation(segmentation)
+        return
     module1 = leaderboard_rows(runs, "module1", TIER_HEADS)
     print_leaderboard(module1)
     module2 = leaderboard_rows(runs, "module2", None)
@@ -68,3 +79,13 @@ def print_run_leaderboard(run_dir: Path) -> None:
         print_leaderboard(module2, title="Module II (mild vs chronic, anaemic samples), test split")
     for sentence in find_shortcuts(module1):
         Console(stderr=True).print(f"[bold red]confounded:[/] {sentence}", highlight=False)
+
+
+def _print_segmentation(rows: list[dict]) -> None:
+    table = Table(title="Segmentation, test split, cell class only (mean over seeds)")
+    for column in ("model", "Dice", "IoU", "AP@0.5", "AP@0.75", "seeds"):
+        table.add_column(column)
+    for row in rows:
+        values = [row.get(f"{m}_mean", float("nan")) for m in ("dice", "iou", "ap50", "ap75")]
+        table.add_row(row["model"], *(f"{v:.3f}" for v in values), str(row.get("n_seeds", "")))
+    Console().print(table)

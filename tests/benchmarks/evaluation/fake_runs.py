@@ -1,0 +1,79 @@
+"""Hand-made run folders in the layout of docs/RBC_BENCH.md, written the way the runner writes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmarks.evaluation.scoring import score_predictions
+
+N_RESAMPLES = 100  # small: these tests check bookkeeping, not interval quality
+TIERED_HEADS = ("tier1", "tier2", "tier3", "global")
+
+
+def fake_predictions(skill: float, seed: int, heads=("global",), n_parents: int = 8, tiles: int = 3) -> pd.DataFrame:
+    """Long-format predictions: half the parents anaemic; ``skill`` near 1 separates the classes well."""
+    rng = np.random.default_rng(seed)
+    parents = np.repeat(np.arange(n_parents), tiles)
+    labels = (parents % 2).astype(int)
+    frames = []
+    for head in heads:
+        noise = rng.normal(0.0, 0.25, size=parents.size)
+        prob = np.clip(0.5 + (labels - 0.5) * skill * 0.6 + noise, 0.0, 1.0).round(3)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "task": "module1",
+                    "head": head,
+                    "sample_id": [f"p{p}_t{i % tiles}" for i, p in enumerate(parents)],
+                    "parent_id": [f"p{p}" for p in parents],
+                    "group_id": [f"g{p}" for p in parents],
+                    "label": labels,
+                    "prob": prob,
+                    "pred": (prob >= 0.5).astype(int),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _module2(table: pd.DataFrame) -> pd.DataFrame:
+    anaemic = table[(table["head"] == "global") & (table["label"] == 1)]
+    frames = []
+    for head in ("learned", "rule"):
+        part = anaemic.assign(task="module2", head=head)
+        part["label"] = np.arange(len(part)) % 2
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_fake_run(
+    root: Path, name: str, models: dict[str, float], seeds=(0, 1), tiered=(), module2=(), folds: bool = False
+) -> Path:
+    """A complete run folder: predictions/, metrics.csv (via score_predictions), config.yaml, env.json, summary."""
+    run = root / "3tier" / name
+    rows = []
+    for model, skill in models.items():
+        heads = TIERED_HEADS if model in tiered else ("global",)
+        for seed in seeds:
+            for split_index, split in enumerate(("validation", "test")):
+                table = fake_predictions(skill, seed * 10 + split_index, heads)
+                if model in module2:
+                    table = pd.concat([table, _module2(table)], ignore_index=True)
+                fold_part = "_fold1" if folds else ""
+                path = run / "predictions" / model / f"seed{seed}{fold_part}_{split}.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                table.to_csv(path, index=False)
+                scored = score_predictions(table, n_resamples=N_RESAMPLES)
+                for key, value in (("split", split), ("fold", 1 if folds else -1), ("seed", seed), ("model", model)):
+                    scored.insert(0, key, value)
+                rows.append(scored)
+    pd.concat(rows, ignore_index=True).to_csv(run / "metrics.csv", index=False)
+    (run / "config.yaml").write_text(yaml.safe_dump({"suite": "3tier", "data": f"/data/{name}", "seeds": list(seeds)}))
+    (run / "env.json").write_text(json.dumps({"device": "cpu (test)", "command": f"rbc-bench run 3tier # {name}"}))
+    (run / "summary.json").write_text(json.dumps({"schema_version": 1, "skipped": {"vit": "no GPU"}}))
+    return run

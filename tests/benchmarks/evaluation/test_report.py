@@ -1,0 +1,152 @@
+"""`rbc-bench report`: leaderboards, the shortcut flag, figures, atomic output."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from benchmarks.evaluation.report import find_shortcuts, leaderboard_rows, print_leaderboard, write_report
+from benchmarks.evaluation.scoring import score_run
+from rbc_dataset.errors import DataError, UsageError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def two_runs(make_run):
+    confounded = make_run(
+        "20250101-000000_aaa1111",
+        {"3tier": 0.8, "resnet18": 0.9, "shortcut-background": 1.0},
+        tiered=("3tier",),
+        module2=("3tier",),
+    )
+    clean = make_run("20250102-000000_bbb2222", {"mobilenet_v2": 0.7, "shortcut-cbc": 0.2})
+    return confounded, clean
+
+
+def test_write_report_on_two_runs(two_runs, tmp_path):
+    out = tmp_path / "report"
+    result = write_report(list(two_runs), out, command="rbc-bench report A B --out report")
+    expected = {"leaderboard.csv", "leaderboard.md", "module2.csv", "report.json"}
+    expected |= {"confusion_matrices.png", "roc_curves.png", "tier_accuracy.png"}
+    assert set(result["files"]) == expected
+    assert {path.name for path in out.iterdir()} == expected  # nothing half-written left beside them
+    for name in ("confusion_matrices.png", "roc_curves.png", "tier_accuracy.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+    leaderboard = pd.read_csv(out / "leaderboard.csv")
+    # 3tier has four heads; every other model one; the module2 heads are not in the Module-I leaderboard.
+    assert len(leaderboard) == 4 + 1 + 1 + 1 + 1
+    assert set(leaderboard.loc[leaderboard["model"] == "3tier", "head"]) == {"tier1", "tier2", "tier3", "global"}
+    assert leaderboard["balanced_accuracy_mean"].is_monotonic_decreasing
+    assert (leaderboard["n_seeds"] == 2).all() and (leaderboard["n_test"] == 24).all()
+    assert set(leaderboard["device"]) == {"cpu (test)"}
+    assert set(pd.read_csv(out / "module2.csv")["head"]) == {"learned", "rule"}
+    assert json.loads((out / "report.json").read_text())["schema_version"] == 1
+
+
+def test_markdown_flags_the_confounding_shortcut_only(two_runs, tmp_path):
+    result = write_report(list(two_runs), tmp_path / "report", command="rbc-bench report")
+    markdown = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "## Shortcut baselines" in markdown
+    assert "the dataset is confounded: shortcut-background reaches balanced accuracy" in markdown
+    assert "from the background colour alone" in markdown
+    assert "shortcut-cbc reaches" not in markdown  # it stays below 0.7
+    assert len(result["shortcuts"]) == 1
+    for phrase in ("Split: **test**", "data `/data/20250101-000000_aaa1111`", "device `cpu (test)`", "## Module II"):
+        assert phrase in markdown
+    assert "command `rbc-bench run 3tier # 20250102-000000_bbb2222`" in markdown
+    assert "`vit`: no GPU" in markdown  # skipped models from summary.json
+
+
+def test_shortcut_threshold_is_configurable(make_run, tmp_path):
+    run = make_run("20250102-000000_bbb2222", {"mobilenet_v2": 0.7, "shortcut-cbc": 0.2})
+    quiet = write_report([run], tmp_path / "quiet")
+    assert quiet["shortcuts"] == []
+    assert "No shortcut baseline reaches balanced accuracy 0.70" in (tmp_path / "quiet" / "leaderboard.md").read_text()
+    loud = write_report([run], tmp_path / "loud", shortcut_threshold=0.3)
+    assert "shortcut-cbc reaches" in loud["shortcuts"][0] and "from the CBC values alone" in loud["shortcuts"][0]
+
+
+def test_find_shortcuts_ignores_other_models_and_heads():
+    base = {"run": "r", "balanced_accuracy_mean": 0.9}
+    rows = [
+        {**base, "model": "resnet18", "head": "global"},
+        {**base, "model": "shortcut-mask", "head": "tier1"},
+        {**base, "model": "shortcut-mask", "head": "global", "balanced_accuracy_mean": float("nan")},
+    ]
+    assert find_shortcuts(rows) == []
+    assert find_shortcuts([{**base, "model": "shortcut-mask", "head": "global"}])
+
+
+def test_report_refuses_to_overwrite(two_runs, tmp_path):
+    out = tmp_path / "report"
+    write_report([two_runs[1]], out)
+    with pytest.raises(UsageError, match="already exists.*--overwrite"):
+        write_report([two_runs[1]], out)
+    result = write_report(list(two_runs), out, overwrite=True)
+    assert "shortcut-background" in set(pd.read_csv(result["files"]["leaderboard.csv"])["model"])
+
+
+def test_report_output_inside_a_run_is_refused(two_runs):
+    with pytest.raises(UsageError, match="inside the input"):
+        write_report([two_runs[0]], two_runs[0] / "report")
+
+
+def test_report_without_predictions_still_writes_tables(make_run, tmp_path):
+    run = make_run("20250102-000000_bbb2222", {"mobilenet_v2": 0.7})
+    for path in sorted((run / "predictions").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (run / "predictions").rmdir()
+    result = write_report([run], tmp_path / "report")
+    assert "leaderboard.md" in result["files"] and "roc_curves.png" not in result["files"]
+    assert any("no predictions/" in note for note in result["notes"])
+
+
+def test_report_needs_a_metrics_csv(tmp_path):
+    run = tmp_path / "runs" / "3tier" / "broken"
+    run.mkdir(parents=True)
+    with pytest.raises(DataError, match="metrics.csv"):
+        write_report([run], tmp_path / "report")
+    assert not (tmp_path / "report").exists()
+
+
+def test_print_leaderboard(two_runs, tmp_path, capsys):
+    result = write_report([two_runs[1]], tmp_path / "report")
+    print_leaderboard(result["leaderboard"], console=Console(width=300))
+    printed = capsys.readouterr().out
+    assert "mobilenet_v2" in printed and "bal.acc" in printed
+
+
+def test_leaderboard_rows_from_run_folders(two_runs):
+    rows = leaderboard_rows([two_runs[1]])  # defaults: module1, global and tier heads, test split
+    assert [row["model"] for row in rows] == ["mobilenet_v2", "shortcut-cbc"]
+    assert rows[0]["balanced_accuracy_ci_low"] <= rows[0]["balanced_accuracy_mean"]
+
+
+def _segmentation_run(root):
+    run = root / "runs" / "segmentation" / "20250103-000000_ccc3333"
+    (run / "predictions" / "unet").mkdir(parents=True)
+    (run / "predictions" / "unet" / "seed0_test_masks.npz").write_bytes(b"not read by the report")
+    rows = [
+        {"model": model, "seed": seed, "split": "test", "task": "segmentation", "dice": dice + seed / 100, "iou": 0.8}
+        for model, dice in (("unet", 0.9), ("propose", 0.7))
+        for seed in (0, 1)
+    ]
+    pd.DataFrame(rows).assign(n=24).to_csv(run / "metrics.csv", index=False)
+    return run
+
+
+def test_report_of_a_segmentation_run(tmp_path):
+    run = _segmentation_run(tmp_path)
+    result = write_report([run], tmp_path / "report")
+    assert [row["model"] for row in result["segmentation"]] == ["unet", "propose"]
+    assert result["segmentation"][0]["dice_mean"] == pytest.approx(0.905)
+    assert set(pd.read_csv(tmp_path / "report" / "segmentation.csv")["model"]) == {"unet", "propose"}
+    markdown = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "## Segmentation: cell class (1) only" in markdown and "No Module-I test results" in markdown
+    assert set(result["paths"]) == set(result["files"].values())
+    with pytest.raises(DataError, match="does not re-score"):
+        score_run(run)
