@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
     """Add the model-benchmark commands to ``rbc-bench``."""
     from cli import _fail_cleanly
 
+    register_speed(app)
+
     @app.command("run")
     @_fail_cleanly
     def run(
@@ -122,6 +124,32 @@ def register(app: typer.Typer) -> None:
         _print(f"wrote {out}: {', '.join(sorted(written['files']))}")
         for sentence in written["shortcuts"]:
             _print(f"confounded: {sentence}")
+
+
+def register_speed(app: typer.Typer) -> None:
+    """Add ``train-speed`` (loader-fed against in-memory training throughput) to ``rbc-bench``."""
+    from cli import _fail_cleanly
+
+    @app.command("train-speed")
+    @_fail_cleanly
+    def train_speed(
+        data: Annotated[Path, typer.Option("--data", help="A folder written by `rbc-dataset build`.")],
+        models: Annotated[
+            str, typer.Option("--models", help="Torch models, comma-separated.")
+        ] = "3tier,resnet18,mobilenet_v2",
+        preset: Annotated[str | None, typer.Option("--preset", help="cpu-smoke or gpu (default: by device).")] = None,
+        steps: Annotated[int, typer.Option("--steps", help="Timed training steps per model and source.")] = 20,
+        num_workers: Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers.")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
+        json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/train_speed.json"),
+    ) -> None:
+        """Training images/s per model fed by the shard loader and by in-memory tensors (target: >= 90 %)."""
+        from benchmarks.train_speed_bench import run_train_speed
+        from benchmarks.training.presets import resolve_preset
+
+        values = {"num_workers": num_workers, "batch_size": batch_size}
+        resolved = resolve_preset(preset or _default_preset(), {}, values)
+        run_train_speed(data, _csv(models), resolved, steps, json_out)
 
 
 def _print_result(result) -> None:

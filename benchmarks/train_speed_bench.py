@@ -1,0 +1,126 @@
+"""Training throughput (images/s) fed by the real shard loader against tensors already in memory.
+
+Both paths run the same training steps (forward, loss, backward, AdamW step) of a model at the preset's input size
+and batch size; only where batches come from differs:
+
+- ``memory``: every sample decoded and resized once beforehand (``MemorySource``), batches are tensor slices;
+- ``loader``: ``HDF5RBCDataset`` (or Parquet) in a ``DataLoader`` with the preset's workers and pinned memory
+  (``LoaderSource``), shards decoded per batch, resized on the device.
+
+The loader is not the bottleneck when ``loader`` reaches at least 90 % of ``memory``. A few warm-up steps (workers
+starting, first allocations, compile) are left out of both timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.models.registry import get_model
+from benchmarks.results import report
+from benchmarks.training.batches import LoaderSource, load_memory_source, model_input
+from benchmarks.training.data import open_split
+from benchmarks.training.distributed import pick_device
+from benchmarks.training.presets import Preset
+from rbc_dataset.errors import UsageError
+
+TARGET_RATIO = 0.9  # loader-fed images/s over in-memory images/s
+WARMUP_STEPS = 3
+
+
+def _train_steps(model, batches, steps: int, preset: Preset, device, with_mask: bool) -> float:
+    """Images/s over ``steps`` training steps after the warm-up (the batches iterator must hold enough)."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=preset.lr)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=preset.bf16)
+    model.train()
+    images, start = 0, None
+    for step, batch in enumerate(batches):
+        if step == WARMUP_STEPS:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            images, start = 0, time.perf_counter()
+        inputs = model_input(batch, device, preset.input_size, with_mask, preset.channels_last)
+        labels = batch["label"].to(device, non_blocking=True)
+        with autocast:
+            outputs = model(inputs)
+        logits = outputs["global"] if isinstance(outputs, dict) else outputs
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        images += len(labels)
+        if step + 1 == WARMUP_STEPS + steps:
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return images / (time.perf_counter() - start)
+
+
+def _order(n: int, needed: int, seed: int = 0) -> np.ndarray:
+    """``needed`` shuffled indices, cycling through the split as often as it takes."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.permutation(n) for _ in range(-(-needed // n))])[:needed]
+
+
+def _model(name: str, preset: Preset, device):
+    spec = get_model(name)
+    if spec.family not in ("tiered", "cnn"):
+        raise UsageError(f"train-speed measures torch classifiers; {name} is a {spec.family} model")
+    torch.manual_seed(0)
+    model = spec.factory(num_classes=2, input_size=preset.input_size, weights_path=None).to(device)
+    if preset.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return (torch.compile(model) if preset.compile else model), spec.needs_mask
+
+
+def measure_model(name: str, memory, loader, preset: Preset, device, steps: int) -> dict:
+    """Images/s of one model fed from memory and from the loader (same steps, same batch size)."""
+    needed = (steps + WARMUP_STEPS) * preset.batch_size
+    order = _order(len(loader), needed)
+    model, with_mask = _model(name, preset, device)
+    in_memory = _train_steps(
+        model, memory[with_mask].batches(order, preset.batch_size), steps, preset, device, with_mask
+    )
+    model, _ = _model(name, preset, device)
+    fed = _train_steps(model, loader[with_mask].batches(order, preset.batch_size), steps, preset, device, with_mask)
+    return {"model": name, "memory_img_s": in_memory, "loader_img_s": fed, "ratio": fed / in_memory}
+
+
+def run_train_speed(
+    data: Path, models: tuple[str, ...], preset: Preset, steps: int, json_out: Path, fmt: str = "hdf5"
+) -> dict:
+    """Measure every model and write the table and JSON (see the module docstring)."""
+    view = open_split(data, "train", "model", fmt)
+    device = pick_device(preset.device)
+    masks = sorted({get_model(name).needs_mask for name in models})
+    memory = {m: load_memory_source(view, preset.input_size, m) for m in masks}
+    loader = {m: LoaderSource(view, m, preset.num_workers, preset.pin_memory and device.type == "cuda") for m in masks}
+    rows = [measure_model(name, memory, loader, preset, device, steps) for name in models]
+    table = [
+        (
+            f"{r['model']}: memory / loader img/s",
+            f"{r['memory_img_s']:.1f} / {r['loader_img_s']:.1f} ({r['ratio']:.0%})",
+        )
+        for r in rows
+    ]
+    met = all(r["ratio"] >= TARGET_RATIO for r in rows)
+    table.append((f"loader >= {TARGET_RATIO:.0%} of memory for every model", "yes" if met else "no"))
+    result = {
+        "benchmark": "train_speed",
+        "data": str(Path(data).resolve()),
+        "split": "train",
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "preset": dataclasses.asdict(preset),
+        "steps": steps,
+        "warmup_steps": WARMUP_STEPS,
+        "rows": rows,
+        "target_ratio": TARGET_RATIO,
+        "target_met": met,
+    }
+    report(f"Training throughput, {preset.name} preset on {device}", table, result, json_out)
+    return result
