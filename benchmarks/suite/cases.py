@@ -130,6 +130,7 @@ def run_feature_case(spec: ModelSpec, seed: int, fold: int, train: SplitData, va
     """Fit a scikit-learn baseline (hyper-parameters chosen on validation), predict validation then test (once)."""
     case = case_name(spec.name, seed, fold)
     baseline = spec.factory()
+    baseline.workers = setup.context.preset.workers  # feature extraction is per image: parallel over processes
     x_train, x_val = train.features(spec.name, baseline.extract), val.features(spec.name, baseline.extract)
     chosen = baseline.fit(x_train, train.table["label"].to_numpy(), x_val, val.table["label"].to_numpy(), seed)
     val_probs = {"global": baseline.predict_proba(x_val)}

@@ -81,6 +81,7 @@ PRESETS = {
         severity_epochs=2,
         bootstrap_resamples=300,
         max_train_samples=0,
+        workers=2,
     ),
     # The paper's resolution on one GPU: bf16 autocast, channels-last, pinned memory, loader-fed.
     "gpu": Preset(
