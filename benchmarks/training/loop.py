@@ -12,7 +12,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +114,32 @@ def run_epoch(net, model, stage: Stage, optimizer, source, order: np.ndarray, ct
     return loss_sum / max(n_steps, 1), (correct / counted if counted else float("nan"))
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, source, ctx: TrainContext) -> None:
+    """Recompute the running statistics of the BatchNorm layers that train, as exact averages over the training set.
+
+    Running statistics are a moving average that lags behind fast-changing weights: after the few hundred steps of
+    a short training, a model that is right in training mode can put every sample in one class in eval mode.
+    One forward pass with momentum ``None`` (cumulative average) removes the lag, as ``swa_utils.update_bn`` does
+    for averaged weights. Layers of frozen tiers are in eval mode and keep their statistics.
+    """
+    model.train()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+    autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
+    order = epoch_order(len(source), ctx.seed, 0, ctx.rank, ctx.world_size)
+    for batch in source.batches(order, ctx.preset.batch_size):
+        with autocast:
+            model(model_input(batch, ctx.device, ctx.preset.input_size, ctx.with_mask, ctx.preset.channels_last))
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+
+
 def _optimizer(parameters, ctx: TrainContext) -> torch.optim.Optimizer:
     return torch.optim.AdamW(parameters, lr=ctx.preset.lr, weight_decay=ctx.preset.weight_decay)
 
@@ -168,6 +194,8 @@ def _train_stage(model, stage: Stage, index, records, source, ctx: TrainContext,
         loss, accuracy = run_epoch(net, model, stage, optimizer, source, order, ctx, title)
         record.train_loss.append(loss)
         record.train_accuracy.append(accuracy)
+        if stage.select_task is not None or stage_finished(stage, replace(record)):
+            recalibrate_batchnorm(model, source, ctx)  # before the model is judged or the next stage builds on it
         score = _selection_score(stage, validate, model, ctx)
         if score is not None:
             record.validation_score.append(score)
