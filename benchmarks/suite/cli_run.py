@@ -139,6 +139,8 @@ def register_speed(app: typer.Typer) -> None:
         ] = "3tier,resnet18,mobilenet_v2",
         preset: Annotated[str | None, typer.Option("--preset", help="cpu-smoke or gpu (default: by device).")] = None,
         steps: Annotated[int, typer.Option("--steps", help="Timed training steps per model and source.")] = 20,
+        repeats: Annotated[int, typer.Option("--repeats", help="Passes per source; the fastest counts.")] = 1,
+        torch_threads: Annotated[int, typer.Option("--torch-threads", help="Training threads (0: torch's).")] = 0,
         num_workers: Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers.")] = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
         json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/train_speed.json"),
@@ -149,7 +151,7 @@ def register_speed(app: typer.Typer) -> None:
 
         values = {"num_workers": num_workers, "batch_size": batch_size}
         resolved = resolve_preset(preset or _default_preset(), {}, values)
-        run_train_speed(data, _csv(models), resolved, steps, json_out)
+        run_train_speed(data, _csv(models), resolved, steps, json_out, repeats, torch_threads=torch_threads)
 
 
 def _print_result(result) -> None:

@@ -76,7 +76,9 @@ class SplitData:
         if self.preset.data_mode == "loader":
             if len(self.views) != 1 or self.rows is not None:
                 raise UsageError("k-fold CV and --max-train-samples need data_mode memory (they index decoded tensors)")
-            return LoaderSource(self.views[0], with_mask, self.preset.num_workers, self.preset.pin_memory)
+            return LoaderSource(
+                self.views[0], with_mask, self.preset.num_workers, self.preset.pin_memory, self.preset.input_size
+            )
         if with_mask not in self._memory:
             parts = [load_memory_source(v, self.preset.input_size, with_mask, show_progress) for v in self.views]
             self._memory[with_mask] = _concat(parts)

@@ -69,27 +69,31 @@ def load_memory_source(view: SplitView, size: int, with_mask: bool, show_progres
 
 
 class _Batched(torch.utils.data.Dataset):
-    """The loader's sample dicts reduced to the tensors a batch needs (strings stay out of collation)."""
+    """The loader's samples resized in the worker (as MemorySource does) and reduced to the tensors of a batch."""
 
-    def __init__(self, dataset, with_mask: bool):
-        self.dataset, self.with_mask = dataset, with_mask
+    def __init__(self, dataset, with_mask: bool, size: int):
+        self.dataset, self.with_mask, self.size = dataset, with_mask, size
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict:
         sample = self.dataset[index]
-        item = {"image": sample["image"], "label": sample["label"], "severity": sample["severity"]}
+        image = sample["image"].numpy().transpose(1, 2, 0)
+        mask = sample["mask"].numpy()[0] if self.with_mask else None
+        image, mask = resize_sample(image, mask, self.size)
+        item = {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))}
+        item |= {"label": sample["label"], "severity": sample["severity"]}
         if self.with_mask:
-            item["mask"] = sample["mask"]
+            item["mask"] = torch.from_numpy(np.ascontiguousarray(mask))[None]
         return item
 
 
 class LoaderSource:
-    """A split read from its shards per batch by a DataLoader (workers decode; the device resizes)."""
+    """A split read from its shards per batch by a DataLoader (workers decode and resize, as MemorySource did)."""
 
-    def __init__(self, view: SplitView, with_mask: bool, num_workers: int, pin_memory: bool):
-        self.dataset = _Batched(view.dataset(with_mask=with_mask), with_mask)
+    def __init__(self, view: SplitView, with_mask: bool, num_workers: int, pin_memory: bool, size: int):
+        self.dataset = _Batched(view.dataset(with_mask=with_mask), with_mask, size)
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.labels = torch.from_numpy(view.table["label"].to_numpy(np.int64, copy=True))
 
