@@ -67,10 +67,14 @@ def _order(n: int, needed: int, seed: int = 0) -> np.ndarray:
     return np.concatenate([rng.permutation(n) for _ in range(-(-needed // n))])[:needed]
 
 
-def _model(name: str, preset: Preset, device):
+def _check_torch_model(name: str) -> None:
     spec = get_model(name)
     if spec.family not in ("tiered", "cnn"):
         raise UsageError(f"train-speed measures torch classifiers; {name} is a {spec.family} model")
+
+
+def _model(name: str, preset: Preset, device):
+    spec = get_model(name)
     torch.manual_seed(0)
     model = spec.factory(num_classes=2, input_size=preset.input_size, weights_path=None).to(device)
     if preset.channels_last:
@@ -118,6 +122,8 @@ def run_train_speed(
     """
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
+    for name in models:
+        _check_torch_model(name)
     view = open_split(data, "train", "model", fmt)
     device = pick_device(preset.device)
     masks = sorted({get_model(name).needs_mask for name in models})
