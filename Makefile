@@ -1,5 +1,6 @@
 # Two commands a fresh machine needs (only Python 3.10+ installed):
-#   make demo   set up .venv, generate a small synthetic AneRBC set, check it, build shards and load them back
+#   make demo   set up .venv, generate a small synthetic AneRBC set, check it, build shards and load them back,
+#               then train and score 3-TierDCFNet against the baselines (rbc-bench run 3tier --preset cpu-smoke)
 #   make test   set up .venv, run the test suite (CPU only, offline)
 PYTHON ?= python3
 VENV := .venv
@@ -33,6 +34,7 @@ demo: $(STAMP)
 	@if [ -d $(REALDATA) ]; then \
 		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
 	fi
+	$(BIN)/rbc-bench run 3tier --data $(DEMO)/dataset --preset cpu-smoke --out-dir $(DEMO)/runs
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -55,6 +57,8 @@ bench: $(STAMP)
 	$(BIN)/rbc-bench loader-speed --data bench_out/builds/build_gzip --fast-codec-dir bench_out/builds/build_lz4 --repeats 2 --json bench_out/loader_speed_tiles.json
 	$(BIN)/rbc-bench annotate-segment --json bench_out/annotate_segment.json
 	$(BIN)/rbc-bench annotate-morph --json bench_out/annotate_morph.json
+	$(BIN)/rbc-dataset build bench_out/full_manifest.parquet --out bench_out/builds/model_lz4 --configs model --formats hdf5 --hdf5-codec blosc-lz4 --overwrite
+	$(BIN)/rbc-bench train-speed --data bench_out/builds/model_lz4 --steps 25 --repeats 3 --num-workers 1 --torch-threads 1 --json bench_out/train_speed.json
 
 clean:
-	rm -rf $(VENV) $(DEMO) bench_out .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(DEMO) bench_out runs .pytest_cache .ruff_cache *.egg-info
