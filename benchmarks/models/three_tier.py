@@ -36,8 +36,8 @@ from torchvision.models.efficientnet import MBConv, MBConvConfig
 from torchvision.models.shufflenetv2 import InvertedResidual
 from torchvision.ops import Conv2dNormActivation
 
-from benchmarks.models.cnns import load_state_dict_file
 from benchmarks.models.registry import ModelSpec, register_model
+from benchmarks.models.weights import load_state_dict_file
 from rbc_dataset.errors import UsageError, check_choice
 
 TIER_NAMES = ("tier1", "tier2", "tier3")

@@ -12,20 +12,23 @@ Torch is imported inside the factories, so importing this module (the catalog do
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.models.registry import ModelSpec, register_model
-from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.errors import UsageError
 
 if TYPE_CHECKING:
     from annotation.propose import ProposeConfig
     from benchmarks.segmentation.unet import SmallUNet
 
-WEIGHTS_FIX = "pass a checkpoint written by the segmentation suite (checkpoints/unet/seed<S>.pt) or no weights"
+# base_width is named: a checkpoint of another width differs from the network only in its shapes.
+WEIGHTS_FIX = (
+    "pass a U-Net checkpoint of base_width={base_width} written by the segmentation suite "
+    "(checkpoints/unet/seed<S>.pt), or no weights"
+)
 
 
 def build_unet(input_size: int = 64, weights_path: str | Path | None = None, base_width: int = 16) -> SmallUNet:
@@ -34,15 +37,15 @@ def build_unet(input_size: int = 64, weights_path: str | Path | None = None, bas
     Args:
         input_size: side the images are resized to; the network is fully convolutional, so this only records
             the training resolution (``model.input_size``); sides not divisible by 8 are padded inside.
-        weights_path: a ``state_dict`` saved by ``torch.save`` (read with ``weights_only=True``).
+        weights_path: a ``state_dict`` saved by ``torch.save``, loaded strictly by
+            ``benchmarks.models.weights.load_state_dict_file`` (``weights_only=True``).
         base_width: channels at full resolution.
 
     Raises:
         UsageError: ``input_size`` or ``base_width`` below 1.
         DataError: the weights file is missing, unreadable or does not fit the network.
     """
-    import torch
-
+    from benchmarks.models.weights import load_state_dict_file
     from benchmarks.segmentation.unet import SmallUNet
 
     if input_size < 1 or base_width < 1:
@@ -50,23 +53,7 @@ def build_unet(input_size: int = 64, weights_path: str | Path | None = None, bas
     model = SmallUNet(in_channels=3, base_width=base_width)
     model.input_size = int(input_size)
     if weights_path is not None:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise DataError(path, "a U-Net checkpoint (state_dict)", "no such file", WEIGHTS_FIX)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except (
-            RuntimeError,
-            OSError,
-            ValueError,
-            KeyError,
-            TypeError,
-            AttributeError,
-            pickle.UnpicklingError,
-        ) as error:
-            found = f"a file that does not load into SmallUNet(base_width={base_width}) ({error})"
-            raise DataError(path, "a U-Net checkpoint (state_dict)", found, WEIGHTS_FIX) from error
+        load_state_dict_file(model, weights_path, WEIGHTS_FIX.format(base_width=base_width))
     return model
 
 

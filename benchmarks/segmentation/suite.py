@@ -14,7 +14,8 @@ Scores are of the cell class (cell = 1), never of the background (the AneRBC pap
 background's; ANERBC.md). Per model and seed, on test:
 
 - ``dice`` / ``iou``: pooled over all pixels of the split; ``dice_per_image`` / ``iou_per_image``: the mean of the
-  per-image scores (an image where truth and prediction are both empty scores 1).
+  per-image scores of ``benchmarks.evaluation.metrics.segmentation_metrics``; an image where truth and prediction
+  are both empty scores NaN there and is left out of the mean (NaN if every image is).
 - ``ap50`` / ``ap75``: ``TP / (TP + FP + FN)`` at IoU 0.5 / 0.75 (``annotation.metrics.average_precision``) with
   TP, FP and FN summed over the images, on instance maps that ``annotation.instances.split_cells`` makes of the
   true and of the predicted mask.
@@ -36,12 +37,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from benchmarks.evaluation.metrics import segmentation_metrics
+from benchmarks.training.batches import resize_sample
 from benchmarks.training.data import SplitView
 from rbc_dataset.errors import DataError, UsageError, check_choice
 
@@ -92,25 +94,6 @@ class TrainedUNet:
     history: list = field(default_factory=list)  # (epoch, mean training loss, validation Dice) per epoch
 
 
-def cell_dice_iou(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
-    """Dice and IoU of the cell class (nonzero = cell) of two masks; both empty scores (1, 1)."""
-    pred, true = np.asarray(pred) > 0, np.asarray(true) > 0
-    intersection, total = int((pred & true).sum()), int(pred.sum()) + int(true.sum())
-    if total == 0:
-        return 1.0, 1.0
-    return 2.0 * intersection / total, intersection / (total - intersection)
-
-
-def resize_image(image_hwc: np.ndarray, size: int) -> np.ndarray:
-    """An (H, W, 3) uint8 image resized to (size, size, 3) by area averaging (the right filter to shrink)."""
-    return cv2.resize(np.ascontiguousarray(image_hwc), (size, size), interpolation=cv2.INTER_AREA)
-
-
-def resize_mask(mask_hw: np.ndarray, size: int) -> np.ndarray:
-    """An (H, W) 0/1 mask resized to (size, size) by nearest neighbour, so it stays 0/1."""
-    return cv2.resize(np.ascontiguousarray(mask_hw), (size, size), interpolation=cv2.INTER_NEAREST)
-
-
 class ResizedPair:
     """Dataset transform for training and validation: the sample's image and mask at ``size`` (a class, so it
     pickles into DataLoader workers)."""
@@ -119,8 +102,9 @@ class ResizedPair:
         self.size = size
 
     def __call__(self, sample: dict) -> dict:
-        image = resize_image(sample["image"].numpy().transpose(1, 2, 0), self.size)
-        mask = resize_mask(sample["mask"].numpy()[0], self.size)
+        # cv2 (inside resize_sample) wants a contiguous (H, W, 3) array, not a transposed view of (3, H, W).
+        image = np.ascontiguousarray(sample["image"].numpy().transpose(1, 2, 0))
+        image, mask = resize_sample(image, sample["mask"].numpy()[0], self.size)
         return {"image": torch.from_numpy(image.transpose(2, 0, 1).copy()), "mask": torch.from_numpy(mask)[None]}
 
 
@@ -137,11 +121,11 @@ class ScoringSample:
     def __call__(self, sample: dict) -> dict:
         from annotation.instances import split_cells
 
-        image, mask = sample["image"].numpy().transpose(1, 2, 0), sample["mask"].numpy()[0]
+        image, mask = np.ascontiguousarray(sample["image"].numpy().transpose(1, 2, 0)), sample["mask"].numpy()[0]
         out = {"sample_id": sample["sample_id"], "mask": mask}
         if self.run_unet:
-            out["image_small"] = resize_image(image, self.size).transpose(2, 0, 1).copy()
-            out["mask_small"] = resize_mask(mask, self.size)
+            image_small, out["mask_small"] = resize_sample(image, mask, self.size)
+            out["image_small"] = image_small.transpose(2, 0, 1).copy()
             out["instances_small"] = split_cells(out["mask_small"] > 0)
         if self.run_propose:
             from annotation.propose import propose_mask
@@ -280,21 +264,23 @@ class ModelScores:
         pred, true = pred.astype(np.uint8), true > 0
         self.sample_ids.append(sample_id)
         self.masks.append(pred)
-        dice, iou = cell_dice_iou(pred, true)
-        self.dice_per_image.append(dice)
-        self.iou_per_image.append(iou)
-        self.intersection += int((pred.astype(bool) & true).sum())
-        self.total += int(pred.sum()) + int(true.sum())
-        scores = average_precision(true_instances, split_cells(pred > 0), AP_THRESHOLDS)
+        # Cell class only: an all-background prediction of an image with cells scores 0; both empty is NaN.
+        scores = segmentation_metrics(true, pred)
+        self.dice_per_image.append(scores["dice"])
+        self.iou_per_image.append(scores["iou"])
+        self.intersection += scores["cell_pixels_both"]
+        self.total += scores["cell_pixels_true"] + scores["cell_pixels_pred"]
+        instance_scores = average_precision(true_instances, split_cells(pred > 0), AP_THRESHOLDS)
         for kind in self.counts:
-            self.counts[kind] = self.counts[kind] + [scores[f"{kind}@{t:g}"] for t in AP_THRESHOLDS]
+            self.counts[kind] = self.counts[kind] + [instance_scores[f"{kind}@{t:g}"] for t in AP_THRESHOLDS]
 
     def add_native(self, pred: np.ndarray, true: np.ndarray) -> None:
         """Score a prediction brought back to the native size (pixel scores only)."""
-        pred, true = pred.astype(bool), true > 0
-        self.masks_native.append(pred.astype(np.uint8))
-        self.intersection_native += int((pred & true).sum())
-        self.total_native += int(pred.sum()) + int(true.sum())
+        pred = pred.astype(np.uint8)
+        self.masks_native.append(pred)
+        scores = segmentation_metrics(true > 0, pred)
+        self.intersection_native += scores["cell_pixels_both"]
+        self.total_native += scores["cell_pixels_true"] + scores["cell_pixels_pred"]
 
     def row(self, selected_epoch: int | None, validation_dice: float | None) -> dict:
         """The result row of this (model, seed) (see the module docstring)."""
@@ -308,8 +294,8 @@ class ModelScores:
             "task": "segmentation",
             "dice": dice,
             "iou": iou,
-            "dice_per_image": float(np.mean(self.dice_per_image)) if self.dice_per_image else float("nan"),
-            "iou_per_image": float(np.mean(self.iou_per_image)) if self.iou_per_image else float("nan"),
+            "dice_per_image": _mean_of_defined(self.dice_per_image),
+            "iou_per_image": _mean_of_defined(self.iou_per_image),
             "ap50": float(ap[0]),
             "ap75": float(ap[1]),
             "n": len(self.sample_ids),
@@ -330,6 +316,17 @@ class ModelScores:
             arrays["masks_native"] = np.stack(self.masks_native)
         np.savez_compressed(path, **arrays)
         return path
+
+
+def _mean_of_defined(per_image: list[float]) -> float:
+    """Mean of the per-image scores, skipping the NaN of images where truth and prediction are both empty.
+
+    np.nanmean, not np.mean: segmentation_metrics scores an image with no cell in either mask NaN (nothing to
+    find), and one such image must neither turn the whole mean into NaN nor count as a perfect 1. NaN when no image
+    has a defined score (checked first, as np.nanmean warns on an all-NaN input).
+    """
+    scores = np.asarray(per_image, dtype=np.float64)
+    return float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
 
 
 def _pooled(intersection: int, total: int) -> tuple[float, float]:

@@ -42,16 +42,17 @@ def test_unet_weights_round_trip(tmp_path):
 
 
 def test_unet_weights_missing_or_wrong(tmp_path):
-    with pytest.raises(DataError, match="no such file"):
+    with pytest.raises(DataError, match="absent.pt.*no such file.*U-Net checkpoint"):
         build_unet(weights_path=tmp_path / "absent.pt")
     wrong = tmp_path / "wrong.pt"
     torch.save(build_unet(base_width=8).state_dict(), wrong)
-    with pytest.raises(DataError, match="does not load"):
+    with pytest.raises(DataError, match=r"wrong.pt.*SmallUNet state dict.*shapes \(file vs model\).*base_width=16"):
         build_unet(weights_path=wrong)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="U-Net checkpoint"):
+    with pytest.raises(DataError, match="garbage.pt.*torch.load cannot read.*U-Net checkpoint"):
         build_unet(weights_path=garbage)
+    assert isinstance(build_unet(base_width=8, weights_path=wrong), SmallUNet)  # the width it was saved with fits
 
 
 def _disc_image() -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Subset
 
 from benchmarks.segmentation import suite
-from benchmarks.segmentation.suite import SegmentationSettings, cell_dice_iou, run_segmentation
+from benchmarks.segmentation.suite import SegmentationSettings, run_segmentation
 from benchmarks.training.data import open_split
 from rbc_dataset.errors import DataError, UsageError
 
@@ -74,16 +74,41 @@ def tiny_run(bench_build, tmp_path_factory):
     return rows, events, out
 
 
-def test_cell_dice_iou_scores_the_cell_class():
-    true = np.zeros((10, 10), np.uint8)
-    true[2:5, 2:5] = 1
-    assert cell_dice_iou(true, true) == (1.0, 1.0)
+def _square_mask(columns: int = 3) -> np.ndarray:
+    """A 10x10 0/1 mask with a 3-row cell block of ``columns`` columns (0: no cell)."""
+    mask = np.zeros((10, 10), np.uint8)
+    mask[2:5, 2 : 2 + columns] = 1
+    return mask
+
+
+def test_per_image_scores_are_of_the_cell_class():
+    from annotation.instances import split_cells
+
+    true, empty = _square_mask(), _square_mask(0)
+    scores = suite.ModelScores("unet", 0, "10x10")
+    scores.add("perfect", true, true, split_cells(true > 0))
     # All background: the background class would score ~0.95 here, the cell class scores 0.
-    assert cell_dice_iou(np.zeros_like(true), true) == (0.0, 0.0)
-    half = np.zeros_like(true)
-    half[2:5, 2:4] = 1
-    assert cell_dice_iou(half, true) == pytest.approx((0.8, 2 / 3))
-    assert cell_dice_iou(np.zeros_like(true), np.zeros_like(true)) == (1.0, 1.0)
+    scores.add("all background", empty, true, split_cells(true > 0))
+    scores.add("half", _square_mask(2), true, split_cells(true > 0))
+    row = scores.row(None, None)
+    assert row["dice_per_image"] == pytest.approx((1 + 0 + 0.8) / 3)
+    assert row["iou_per_image"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert row["dice"] == pytest.approx(2 * (9 + 0 + 6) / ((9 + 9) + (0 + 9) + (6 + 9)))  # pooled over all pixels
+    # Both empty: NaN per image (segmentation_metrics), left out of the per-image mean instead of counting as 1.
+    scores.add("both empty", empty, empty, split_cells(empty > 0))
+    both_empty_row = scores.row(None, None)
+    assert both_empty_row["dice_per_image"] == pytest.approx(row["dice_per_image"])
+    assert both_empty_row["iou_per_image"] == pytest.approx(row["iou_per_image"])
+    assert both_empty_row["n"] == 4
+
+
+def test_per_image_mean_of_only_empty_images_is_nan(recwarn):
+    empty = _square_mask(0)
+    scores = suite.ModelScores("propose", 0, "native")
+    scores.add("empty", empty, empty, np.zeros(empty.shape, np.uint16))
+    row = scores.row(None, None)
+    assert np.isnan(row["dice_per_image"]) and np.isnan(row["iou_per_image"])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]  # no "mean of empty slice"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The GPU check of issue 6 as one device call: full-scale synthetic AneRBC-II (1000 parents, 12,000 tiles), the
+# `gpu` preset leaderboard (3tier + baselines, 3 seeds) and loader-vs-memory training throughput, into $OUT.
+#
+# Prepared for a session that is lent a GPU machine (/work/.library/device/README.md); the device image lacks
+# `datasets` (the build writes a Hugging Face card), so carry its wheels. Once, here, in the repo root:
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux2014_x86_64 -d .whl datasets==5.2.0 dill==0.4.0 multiprocess==0.70.18
+# then run with carry [".whl"] and a 600 s timeout:  bash benchmarks/device/gpu_leaderboard.sh
+# EPOCHS and N_IMAGES shrink the run if a first try shows it does not fit (say what was cut in the notes).
+set -euo pipefail
+export PYTHONUNBUFFERED=1
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+OUT=${OUT:-bench_out/gpu}
+WORK=${WORK:-/tmp/rbc_gpu}
+N_IMAGES=${N_IMAGES:-500}   # per class: 1000 AneRBC-I parents, 12,000 tiles
+EPOCHS=${EPOCHS:-3}
+PRESET=${PRESET:-gpu}       # PRESET=cpu-smoke N_IMAGES=2 EPOCHS=1 tries the script on a CPU first
+mkdir -p "$OUT" "$WORK"
+rbc_dataset() { python3 -c 'import sys; from cli import dataset_app; sys.argv[0] = "rbc-dataset"; dataset_app()' "$@"; }
+rbc_bench() { python3 -c 'import sys; from cli import bench_app; sys.argv[0] = "rbc-bench"; bench_app()' "$@"; }
+stamp() { echo "$(date -u +%H:%M:%S) $*" | tee -a "$OUT/timeline.txt"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv" || true
+stamp "synth $N_IMAGES per class"
+rbc_dataset synth --out "$WORK/synthetic" --n-images "$N_IMAGES" --workers 16 --overwrite -q
+stamp "build model config (300x300), HDF5 gzip"
+rbc_dataset build "$WORK/synthetic" --out "$WORK/built" --configs model --formats hdf5 --workers 16 --overwrite -q
+stamp "train-speed"
+rbc_bench train-speed --data "$WORK/built" --preset "$PRESET" --steps 30 --repeats 2 --json "$OUT/train_speed_gpu.json"
+stamp "run 3tier, $PRESET preset, $EPOCHS epochs"
+rbc_bench run 3tier --data "$WORK/built" --preset "$PRESET" --epochs "$EPOCHS" --seeds 0,1,2 \
+  --models 3tier,resnet18,mobilenet_v2,efficientnet_b0,morphometric,shortcut-background,shortcut-cbc \
+  --out-dir "$WORK/runs" -q
+stamp "report"
+rbc_bench report "$WORK"/runs/3tier/* --out "$WORK/report" --overwrite
+run=$(ls -d "$WORK"/runs/3tier/*/ | head -1)
+cp "$WORK/report/leaderboard.md" "$WORK/report/leaderboard.csv" "$run/summary.json" "$run/log.txt" "$OUT/"
+stamp "done"
