@@ -21,7 +21,7 @@ OUT=${OUT:-bench_out/gpu}
 WORK=${WORK:-/tmp/rbc_gpu}
 N_IMAGES=${N_IMAGES:-500}   # per class: 1000 AneRBC-I parents, 12,000 tiles
 EPOCHS=${EPOCHS:-3}
-PRESET=${PRESET:-gpu}       # PRESET=cpu-smoke N_IMAGES=2 EPOCHS=1 tries the script on a CPU first
+PRESET=${PRESET:-gpu}       # PRESET=cpu-smoke N_IMAGES=4 EPOCHS=1 FOLDS=0 SPLITS=0.5,0.25,0.25 STEPS=3: a CPU try on a CPU first
 mkdir -p "$OUT" "$WORK"
 rbc_dataset() { python3 -c 'import sys; from cli import dataset_app; sys.argv[0] = "rbc-dataset"; dataset_app()' "$@"; }
 rbc_bench() { python3 -c 'import sys; from cli import bench_app; sys.argv[0] = "rbc-bench"; bench_app()' "$@"; }
@@ -31,9 +31,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu
 stamp "synth $N_IMAGES per class"
 rbc_dataset synth --out "$WORK/synthetic" --n-images "$N_IMAGES" --workers 16 --overwrite -q
 stamp "build model config (300x300), HDF5 gzip"
-rbc_dataset build "$WORK/synthetic" --out "$WORK/built" --configs model --formats hdf5 --workers 16 --overwrite -q
+rbc_dataset build "$WORK/synthetic" --out "$WORK/built" --configs model --formats hdf5 --folds "${FOLDS:-5}" --split-ratios "${SPLITS:-0.8,0.1,0.1}" \
+  --workers 16 --overwrite -q
 stamp "train-speed"
-rbc_bench train-speed --data "$WORK/built" --preset "$PRESET" --steps 30 --repeats 2 --json "$OUT/train_speed_gpu.json"
+rbc_bench train-speed --data "$WORK/built" --preset "$PRESET" --steps "${STEPS:-30}" --repeats 2 --json "$OUT/train_speed_gpu.json"
 stamp "run 3tier, $PRESET preset, $EPOCHS epochs"
 rbc_bench run 3tier --data "$WORK/built" --preset "$PRESET" --epochs "$EPOCHS" --seeds 0,1,2 \
   --models 3tier,resnet18,mobilenet_v2,efficientnet_b0,morphometric,shortcut-background,shortcut-cbc \
