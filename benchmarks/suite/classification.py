@@ -100,7 +100,7 @@ def run_classification(request, specs: list[ModelSpec], train_view, val_view, ru
     anaemic = anaemic_label(train_view.class_names)
     tiered = any(spec.family == "tiered" for spec in specs)
     shared = {"severity_labels": {}, "rule": {}}
-    guard = TestSplitGuard(_open_test(request, shared, anaemic, tiered, log))
+    guard = TestSplitGuard(_open_test(request, shared, anaemic, tiered, log), run.path / "test_accesses.jsonl")
     context = TrainContext(
         dist.device, request.preset, 0, False, dist.rank, dist.world_size, request.show_progress, log
     )

@@ -8,6 +8,7 @@ loaders users get (``HDF5RBCDataset`` / ``HFRBCDataset``).
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ class SplitView:
     class_names: list[str]  # label names, index = label
     has_masks: bool  # the shards carry the canonical masks
     _manifest: pd.DataFrame | None = field(default=None, repr=False)
+    _hf_cache: tempfile.TemporaryDirectory | None = field(default=None, repr=False)  # Arrow copy of Parquet shards
 
     def __len__(self) -> int:
         return len(self.table)
@@ -119,6 +121,10 @@ class SplitView:
             )
         from rbc_dataset.loaders import HFRBCDataset
 
+        if cache_dir is None:  # never the user's ~/.cache: a temporary folder that goes with this view
+            if self._hf_cache is None:
+                self._hf_cache = tempfile.TemporaryDirectory(prefix="rbc-bench-hf-")
+            cache_dir = Path(self._hf_cache.name)
         return HFRBCDataset(self.built_dir, self.config, self.split, with_mask, transform, cache_dir=cache_dir)
 
     def iter_samples(self, with_mask: bool | None = None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:

@@ -26,6 +26,18 @@ def test_the_test_split_opens_once_per_case_and_only_after_selection():
     assert isinstance(ProtocolError("x"), UsageError)
 
 
+def test_accesses_survive_an_interruption_and_block_a_second_look(tmp_path):
+    record = tmp_path / "test_accesses.jsonl"
+    first = TestSplitGuard(lambda: "test data", record)
+    first.close_selection("3tier/seed0")
+    first.final_test("3tier/seed0")
+    resumed = TestSplitGuard(lambda: "test data", record)
+    assert [entry["case"] for entry in resumed.accesses] == ["3tier/seed0"]
+    resumed.close_selection("3tier/seed0")
+    with pytest.raises(ProtocolError, match="start a new run"):
+        resumed.final_test("3tier/seed0")
+
+
 def test_run_folders_are_hidden_until_finished_and_resume_only_a_partial_folder(tmp_path):
     run = RunFolder.create(tmp_path, "3tier")
     assert run.path.name.startswith(".") and run.path.name.endswith(".partial") and not run.final.exists()

@@ -141,3 +141,38 @@ def test_ddp_on_two_cpu_processes_writes_one_complete_run(bench_build, tmp_path)
     assert json.loads((runs[0] / "env.json").read_text())["world_size"] == 2
     metrics = pd.read_csv(runs[0] / "metrics.csv")
     assert set(metrics["model"]) == {"resnet18"} and set(metrics["split"]) == {"validation", "test"}
+
+
+def test_cross_validation_runs_every_fold_from_the_parquet_shards(bench_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # nothing may be cached in the user's home
+    preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), **TINY)
+    models = ("shortcut-cbc", "shortcut-background")
+    request = RunRequest("3tier", bench_build, preset, tmp_path / "runs", models, fmt="parquet", cv=True)
+    result = run_suite(dataclasses.replace(request, show_progress=False))
+    metrics = pd.read_csv(result.path / "metrics.csv")
+    assert set(metrics["fold"]) == {0, 1} and set(metrics["model"]) == set(models)
+    accesses = json.loads((result.path / "summary.json").read_text())["protocol"]["test_accesses"]
+    assert len(accesses) == 4  # one look per model x fold
+    assert not (tmp_path / "home").exists()
+
+
+def test_an_interrupted_run_resumes_without_redoing_finished_cases(bench_build, tmp_path, monkeypatch):
+    preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), **TINY)
+    request = RunRequest("3tier", bench_build, preset, tmp_path, ("shortcut-cbc", "resnet18"), show_progress=False)
+    original = cases.run_torch_case
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("benchmarks.suite.classification.run_torch_case", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(request)
+    partial = next((tmp_path / "3tier").glob(".*.partial"))
+    assert (partial / "predictions" / "shortcut-cbc" / "seed0_test.csv").is_file()
+    monkeypatch.setattr("benchmarks.suite.classification.run_torch_case", original)
+    result = run_suite(dataclasses.replace(request, resume=partial))
+    assert "shortcut-cbc/seed0: done in the resumed run, skipped" in (result.path / "log.txt").read_text()
+    assert set(pd.read_csv(result.path / "metrics.csv")["model"]) == {"shortcut-cbc", "resnet18"}
+    assert not partial.exists() and not result.path.name.startswith(".")
+    accesses = json.loads((result.path / "summary.json").read_text())["protocol"]["test_accesses"]
+    assert [a["case"] for a in accesses] == ["shortcut-cbc/seed0", "resnet18/seed0"]  # the one before the stop too
