@@ -30,10 +30,14 @@ def _print(text: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the model-benchmark commands to ``rbc-bench``."""
-    from cli import _fail_cleanly
-
+    """Add the model-benchmark commands to ``rbc-bench``: run, list, score, report, train-speed."""
+    _register_run(app)
+    _register_results(app)
     register_speed(app)
+
+
+def _register_run(app: typer.Typer) -> None:
+    from cli import _fail_cleanly
 
     @app.command("run")
     @_fail_cleanly
@@ -85,6 +89,10 @@ def register(app: typer.Typer) -> None:
         )
         result = run_suite(request)
         _print_result(result)
+
+
+def _register_results(app: typer.Typer) -> None:
+    from cli import _fail_cleanly
 
     @app.command("list")
     @_fail_cleanly

@@ -176,3 +176,12 @@ def test_an_interrupted_run_resumes_without_redoing_finished_cases(bench_build, 
     assert not partial.exists() and not result.path.name.startswith(".")
     accesses = json.loads((result.path / "summary.json").read_text())["protocol"]["test_accesses"]
     assert [a["case"] for a in accesses] == ["shortcut-cbc/seed0", "resnet18/seed0"]  # the one before the stop too
+
+
+def test_list_shows_models_suites_and_presets():
+    result = CliRunner().invoke(bench_app, ["list"])
+    assert result.exit_code == 0
+    for name in ("3tier", "vgg16", "morphometric", "shortcut-cbc", "unet", "segmentation", "cpu-smoke"):
+        assert name in result.output, name
+    narrowed = CliRunner().invoke(bench_app, ["list", "res*"])
+    assert "resnet50" in narrowed.output and "vgg16" not in narrowed.output
