@@ -184,4 +184,4 @@ def test_list_shows_models_suites_and_presets():
     for name in ("3tier", "vgg16", "morphometric", "shortcut-cbc", "unet", "segmentation", "cpu-smoke"):
         assert name in result.output, name
     narrowed = CliRunner().invoke(bench_app, ["list", "res*"])
-    assert "resnet50" in narrowed.output and "vgg16" not in narrowed.output
+    assert "resnet50" in narrowed.output and "densenet121" not in narrowed.output
