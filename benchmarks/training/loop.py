@@ -190,7 +190,7 @@ def _train_stage(model, stage: Stage, index, records, source, ctx: TrainContext,
     while not stage_finished(stage, record):
         epoch = record.epochs + 1
         order = epoch_order(len(source), ctx.seed * 1000 + index, epoch, ctx.rank, ctx.world_size)
-        title = f"seed {ctx.seed} {stage.name} epoch {epoch}"
+        title = f"seed {ctx.seed} {stage.name} epoch {epoch}/{stage.max_epochs}"
         loss, accuracy = run_epoch(net, model, stage, optimizer, source, order, ctx, title)
         record.train_loss.append(loss)
         record.train_accuracy.append(accuracy)
