@@ -159,6 +159,24 @@ def run_segmentation_suite(request, specs: list[ModelSpec], train_view, val_view
         num_workers=preset.num_workers,
         models=tuple(spec.name for spec in specs),
     )
-    test_view = open_split(request.data, "test", request.config, request.fmt)
+    guard = TestSplitGuard(lambda: None, run.path / "test_accesses.jsonl")
+    test_view = GuardedSplitView(**vars(open_split(request.data, "test", request.config, request.fmt)), guard=guard)
     rows = run_segmentation(train_view, val_view, test_view, settings, run.path, log)
-    return SuiteOutcome(segmentation_rows=rows)
+    return SuiteOutcome(segmentation_rows=rows, test_accesses=guard.accesses)
+
+
+@dataclass
+class GuardedSplitView(SplitView):
+    """A test SplitView whose pixels are handed out through the guard: one look for the whole segmentation suite.
+
+    ``run_segmentation`` opens the test pixels once, after every U-Net is trained and its epoch chosen on
+    validation (its own tests check that order); the guard records that look and refuses a second one.
+    """
+
+    guard: TestSplitGuard | None = None
+    case: str = "segmentation/all"
+
+    def dataset(self, with_mask: bool | None = None, transform=None, cache_dir=None):
+        self.guard.close_selection(self.case)
+        self.guard.final_test(self.case)
+        return super().dataset(with_mask, transform, cache_dir)

@@ -185,3 +185,14 @@ def test_list_shows_models_suites_and_presets():
         assert name in result.output, name
     narrowed = CliRunner().invoke(bench_app, ["list", "res*"])
     assert "resnet50" in narrowed.output and "densenet121" not in narrowed.output
+
+
+def test_segmentation_suite_scores_the_cell_class_with_one_recorded_test_look(bench_build, tmp_path):
+    preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), input_size=32, epochs=1, batch_size=8)
+    request = RunRequest("segmentation", bench_build, preset, tmp_path, ("unet", "propose"), show_progress=False)
+    result = run_suite(request)
+    metrics = pd.read_csv(result.path / "metrics.csv")
+    assert set(metrics["model"]) == {"unet", "propose"} and set(metrics["split"]) == {"test"}
+    assert metrics["dice"].between(0, 1).all() and "ap50" in metrics
+    accesses = json.loads((result.path / "summary.json").read_text())["protocol"]["test_accesses"]
+    assert [a["case"] for a in accesses] == ["segmentation/all"]
