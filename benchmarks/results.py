@@ -27,7 +27,8 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_sha() -> str | None:
+def git_sha() -> str | None:
+    """Short commit of this checkout (None outside git)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -46,7 +47,7 @@ def environment() -> dict:
     return {
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tool_version": __version__,
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": _cpu_model(),

@@ -33,10 +33,11 @@ def anaemic_label(view: SplitView) -> int:
         DataError: no class name of the split is an anaemic one.
     """
     from annotation.severity import ANAEMIC_CLASS_NAMES
+    from benchmarks.suite.split_data import anaemic_label as find_anaemic_label
 
-    for index, name in enumerate(view.class_names):
-        if str(name).lower() in ANAEMIC_CLASS_NAMES:
-            return index
+    index = find_anaemic_label(view.class_names)
+    if index is not None:
+        return index
     raise DataError(
         shard_location(view),
         f"an anaemic class among the class names (one of {', '.join(ANAEMIC_CLASS_NAMES)})",

@@ -36,8 +36,13 @@ class SuiteOutcome:
     segmentation_rows: list[dict] = field(default_factory=list)  # segmentation suite: its metric rows
 
 
-def derive_severity(data: SplitData, anaemic: int, workers: int, log: Callable[[str], None]) -> dict:
-    """Fill unknown severities of anaemic rows with the rule's label (in ``data.severity_override``); counts."""
+def derive_severity(
+    data: SplitData, anaemic: int, workers: int, log: Callable[[str], None], rules: list | None = None
+) -> dict:
+    """Fill unknown severities of anaemic rows with the rule's label (in ``data.severity_override``); counts.
+
+    ``rules`` (one rule table per view, from ``rule_predictions``) saves running the rule again where it already ran.
+    """
     from benchmarks.baselines.severity_rule import rule_severity
 
     table = data.full_table
@@ -46,11 +51,12 @@ def derive_severity(data: SplitData, anaemic: int, workers: int, log: Callable[[
     if not unknown.any():
         return counts
     override, offset = table["severity"].to_numpy().copy(), 0
-    for view in data.views:
+    for k, view in enumerate(data.views):
         local = np.flatnonzero(unknown[offset : offset + len(view)])
         if local.size:
-            rule = rule_severity(view, local, workers=workers)
-            override[offset + local] = rule["pred"].to_numpy()
+            rule = rules[k] if rules is not None else rule_severity(view, local, workers=workers)
+            predicted = rule.set_index("sample_id")["pred"]
+            override[offset + local] = predicted.loc[view.table["sample_id"].iloc[local]].to_numpy()
         offset += len(view)
     data.severity_override = override
     counts["derived"] = int((override[unknown] >= 0).sum())
@@ -67,16 +73,20 @@ def rule_predictions(data: SplitData, anaemic: int, workers: int):
     return rule_severity(view, anaemic_rows, workers=workers)
 
 
-def _partitions(
-    request, train_view: SplitView, val_view: SplitView, seed: int = 0
-) -> list[tuple[int, SplitData, SplitData]]:
-    """(fold, train, validation) pairs: the build's train/validation, or every CV fold of their union."""
+def _partitions(request, train_view: SplitView, val_view: SplitView, derive) -> list[tuple[int, SplitData, SplitData]]:
+    """(fold, train, validation) pairs: the build's train/validation, or every CV fold of their union.
+
+    ``derive(data, name)`` fills in derived severities once per split, before any subset shares them.
+    """
     preset = request.preset
     if not request.cv:
         train, val = SplitData([train_view], preset), SplitData([val_view], preset)
-        cap = stratified_cap(train.table["label"].to_numpy(), preset.max_train_samples, seed)
+        derive(train, "train")
+        derive(val, "validation")
+        cap = stratified_cap(train.table["label"].to_numpy(), preset.max_train_samples, seed=0)
         return [(-1, train if len(cap) == len(train) else train.subset(cap), val)]
     pool = SplitData([train_view, val_view], preset)
+    derive(pool, "train+validation")
     folds = sorted(set(pool.table["fold"].tolist()) - {-1})
     if len(folds) < 2:
         raise DataError(request.data, "a build with cross-validation folds", f"folds {folds}", "rebuild with --folds 5")
@@ -88,8 +98,11 @@ def _open_test(request, setup_holder: dict, anaemic: int | None, tiered: bool, l
     def open_test() -> SplitData:
         test = SplitData([open_split(request.data, "test", request.config, request.fmt)], request.preset)
         if tiered and anaemic is not None:
-            setup_holder["severity_labels"]["test"] = derive_severity(test, anaemic, request.preset.workers, log)
-            setup_holder["rule"]["test"] = rule_predictions(test, anaemic, request.preset.workers)
+            rule = rule_predictions(test, anaemic, request.preset.workers)  # every anaemic sample, once
+            setup_holder["rule"]["test"] = rule
+            setup_holder["severity_labels"]["test"] = derive_severity(
+                test, anaemic, request.preset.workers, log, rules=[rule]
+            )
         return test
 
     return open_test
@@ -106,19 +119,15 @@ def run_classification(request, specs: list[ModelSpec], train_view, val_view, ru
     )
     setup = CaseSetup(run, guard, anaemic, context, shared["rule"])
     records, skipped = [], {}
-    for fold, train, val in _partitions(request, train_view, val_view):
+
+    def derive(data: SplitData, name: str) -> None:
         if tiered and anaemic is not None:  # every DDP process needs the same labels; the rule is deterministic
-            for part, name in ((train, "train"), (val, "validation")):
-                shared["severity_labels"][f"{name}{_fold(fold)}"] = derive_severity(
-                    part, anaemic, request.preset.workers, log
-                )
+            shared["severity_labels"][name] = derive_severity(data, anaemic, request.preset.workers, log)
+
+    for fold, train, val in _partitions(request, train_view, val_view, derive):
         for spec in specs:
             records += _run_model(spec, fold, train, val, setup, dist, skipped, log)
     return SuiteOutcome(records, skipped, guard.accesses, shared["severity_labels"])
-
-
-def _fold(fold: int) -> str:
-    return f"_fold{fold}" if fold >= 0 else ""
 
 
 def _run_model(spec, fold, train, val, setup: CaseSetup, dist: Distributed, skipped: dict, log) -> list[dict]:

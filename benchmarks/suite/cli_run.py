@@ -13,10 +13,6 @@ import typer
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
-def _csv(value: str | None, cast=str) -> tuple | None:
-    return None if value is None else tuple(cast(part.strip()) for part in value.split(",") if part.strip())
-
-
 def _default_preset() -> str:
     import torch
 
@@ -37,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _register_run(app: typer.Typer) -> None:
-    from cli import _fail_cleanly
+    from cli import _csv_list, _fail_cleanly
 
     @app.command("run")
     @_fail_cleanly
@@ -73,7 +69,7 @@ def _register_run(app: typer.Typer) -> None:
         from rbc_dataset.config_file import load_config_file
 
         values = {
-            "seeds": _csv(seeds, int),
+            "seeds": _csv_list(seeds, int),
             "epochs": epochs,
             "input_size": input_size,
             "batch_size": batch_size,
@@ -85,7 +81,7 @@ def _register_run(app: typer.Typer) -> None:
         }
         resolved = resolve_preset(preset or _default_preset(), load_config_file(config), values)
         request = RunRequest(
-            suite, data, resolved, out_dir, _csv(models) or (), fmt, data_config, cv, resume, not quiet
+            suite, data, resolved, out_dir, _csv_list(models) or (), fmt, data_config, cv, resume, not quiet
         )
         result = run_suite(request)
         _print_result(result)
@@ -136,7 +132,7 @@ def _register_results(app: typer.Typer) -> None:
 
 def register_speed(app: typer.Typer) -> None:
     """Add ``train-speed`` (loader-fed against in-memory training throughput) to ``rbc-bench``."""
-    from cli import _fail_cleanly
+    from cli import _csv_list, _fail_cleanly
 
     @app.command("train-speed")
     @_fail_cleanly
@@ -159,7 +155,7 @@ def register_speed(app: typer.Typer) -> None:
 
         values = {"num_workers": num_workers, "batch_size": batch_size}
         resolved = resolve_preset(preset or _default_preset(), {}, values)
-        run_train_speed(data, _csv(models), resolved, steps, json_out, repeats, torch_threads=torch_threads)
+        run_train_speed(data, _csv_list(models), resolved, steps, json_out, repeats, torch_threads=torch_threads)
 
 
 def _print_result(result) -> None:

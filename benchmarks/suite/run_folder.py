@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from benchmarks.results import _git_sha, environment
+from benchmarks.results import environment, git_sha
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import atomic_write_bytes
 
@@ -37,7 +37,7 @@ class RunFolder:
     @classmethod
     def create(cls, out_dir: Path, suite: str) -> RunFolder:
         """A new run folder under ``out_dir/suite`` named by UTC time and git commit."""
-        name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}_{_git_sha() or 'nogit'}"
+        name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}_{git_sha() or 'nogit'}"
         parent = Path(out_dir) / suite
         final = parent / name
         partial = parent / f".{name}{PARTIAL_SUFFIX}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -18,13 +19,13 @@ from benchmarks.training.data import SplitView
 from benchmarks.training.presets import Preset
 from rbc_dataset.errors import UsageError
 
-ANAEMIC_NAMES = ("anemic", "anaemic", "anemia", "anaemia")
-
 
 def anaemic_label(class_names: list[str]) -> int | None:
     """Index of the anaemic class (Module-II applies to it), or None for a dataset without one."""
+    from annotation.severity import ANAEMIC_CLASS_NAMES
+
     for index, name in enumerate(class_names):
-        if name.lower() in ANAEMIC_NAMES:
+        if str(name).lower() in ANAEMIC_CLASS_NAMES:
             return index
     return None
 
@@ -44,13 +45,14 @@ class SplitData:
     def name(self) -> str:
         return "+".join(view.split for view in self.views)
 
-    @property
+    @cached_property
     def full_table(self) -> pd.DataFrame:
+        """The views' tables joined, with the dataset's own severities (computed once; read every epoch)."""
         return pd.concat([view.table for view in self.views], ignore_index=True)
 
     @property
     def table(self) -> pd.DataFrame:
-        table = self.full_table
+        table = self.full_table.copy()
         if self.severity_override is not None:
             table["severity"] = self.severity_override
         return table if self.rows is None else table.iloc[self.rows].reset_index(drop=True)
