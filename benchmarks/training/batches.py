@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
 
 from benchmarks.training.data import SplitView
 from rbc_dataset.progress import track
@@ -131,11 +132,11 @@ def model_input(batch: dict, device: torch.device, size: int, with_mask: bool, c
 
 
 def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
-    """This process's shuffled sample indices for one epoch: the same permutation on every rank, dealt out.
+    """This process's shuffled sample indices for one epoch: torch's ``DistributedSampler`` with ``drop_last``.
 
-    Seeded by (seed, epoch) alone, so a run resumed at epoch e sees the same order as one that never stopped.
-    Every rank gets the same number of indices (DDP needs equal step counts): the remainder is dropped.
+    The same permutation on every rank, dealt out in equal shares (DDP needs equal step counts). Seeded by
+    (seed, epoch) alone, so a run resumed at epoch e sees the same order as one that never stopped.
     """
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    usable = n - n % world_size
-    return order[:usable][rank::world_size]
+    sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    sampler.set_epoch(epoch)
+    return np.fromiter(sampler, dtype=np.int64, count=len(sampler))
