@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rbc_dataset.errors import UsageError
+from rbc_dataset.errors import DataError, UsageError
 
 # zlib level 1 with run-length strategy: measured about 2x faster than OpenCV's default on noisy smears,
 # and no larger (noise defeats zlib's matching anyway).
@@ -91,6 +92,37 @@ def read_image(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     elif array.ndim == 3 and array.shape[2] == 4:
         array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
     return array
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def safe_name(text: str) -> str:
+    """A file-name stem made from data (a sample id, a class name): letters, digits, ``._-`` only, never a path.
+
+    Names already in the safe set are kept as they are (readable ids stay readable); anything else is replaced
+    by a slug plus a short hash of the original, so two different ids never share a file and ``..`` or ``/``
+    can never leave the folder the name is joined to.
+    """
+    text = str(text)
+    if SAFE_NAME.fullmatch(text) and ".." not in text:
+        return text
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:80] or "x"
+    return f"{slug}-{hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
+
+
+def path_inside(folder: Path, *parts: str) -> Path:
+    """``folder / parts``, refused unless it resolves inside ``folder`` (the last guard before writing a file)."""
+    folder = Path(folder).resolve()
+    target = folder.joinpath(*parts).resolve()
+    if folder not in target.parents:
+        raise DataError(
+            target,
+            f"an output path inside {folder}",
+            "a path that leaves it (a name from the data holds '..', '/' or is absolute)",
+            "report this as a bug of rbc-dataset; outputs are named by safe slugs of sample ids",
+        )
+    return target
 
 
 def check_output_outside(out: Path, inputs: list[Path], replaced: bool = False) -> None:

@@ -1,0 +1,38 @@
+"""Every ``test_*.py`` under tests/ is collected by the plain ``pytest`` CI runs (a test never run is a failure)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+PROJECT_ROOT = TESTS.parent
+
+
+@pytest.fixture(scope="module")
+def collected_modules() -> set[str]:
+    # The project's own configuration (pyproject.toml) decides what is collected, as in CI; no marker filter, so a
+    # module of slow tests only still counts.
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-o", "addopts="],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert listing.returncode == 0, listing.stdout[-3000:] + listing.stderr[-3000:]
+    return {line.split("::", 1)[0] for line in listing.stdout.splitlines() if "::" in line}
+
+
+def test_every_test_module_is_collected(collected_modules):
+    modules = {p.relative_to(PROJECT_ROOT).as_posix() for p in TESTS.rglob("test_*.py")}
+    missing = sorted(modules - collected_modules)
+    assert not missing, f"pytest does not collect {missing}; check norecursedirs in pyproject.toml"
+
+
+def test_build_tests_are_collected(collected_modules):
+    # The folder that pytest's default norecursedirs hid (it is named 'build').
+    assert any(m.startswith("tests/rbc_dataset/build/") for m in collected_modules)
