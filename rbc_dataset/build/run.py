@@ -24,7 +24,14 @@ from rbc_dataset.build.card import write_cards
 from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.plan import Inputs, attach_masks, class_names, parent_tasks
 from rbc_dataset.build.shards import ShardSet
-from rbc_dataset.build.splits import import_plan, join_groups, make_plan, parent_units, render_split_report
+from rbc_dataset.build.splits import (
+    check_feasible,
+    import_plan,
+    join_groups,
+    make_plan,
+    parent_units,
+    render_split_report,
+)
 from rbc_dataset.build.splits import split_report as make_split_report
 from rbc_dataset.build.tiling import TileGrid, compare_release_tiles
 from rbc_dataset.errors import DataError
@@ -207,6 +214,8 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
         manifest = _manifest(source, tmp, workers, show_progress)
         rows = read_manifest(manifest)
         check_output_outside(out, sorted({Path(r) for r in rows["root"].dropna()}), replaced=True)
+        # Options the data cannot satisfy (empty splits, too many folds) fail now, not after validation.
+        check_feasible(rows, config, str(source), split_table, str(splits))
         seconds["ingest"] = time.perf_counter() - start
         validation = _validate(manifest, tmp, work, config, out, show_progress)
         seconds["validate"] = validation.seconds

@@ -126,24 +126,86 @@ def assign_splits(units: pd.DataFrame, ratios: tuple[float, float, float], seed:
     return units["group_id"].map(split_of_group)
 
 
+def _fold_problem(units: pd.DataFrame, folds: int) -> str | None:
+    """Why ``folds`` cross-validation folds cannot be made over the train+validation groups (None: they can)."""
+    pool = units[units["split"] != "test"]
+    if folds == 0 or pool.empty:
+        return None
+    n_groups = pool["group_id"].nunique()
+    if n_groups < folds:
+        return (
+            f"--folds {folds} needs at least {folds} split groups in train+validation, found {n_groups}; "
+            "pass a smaller --folds (or --folds 0 for none)"
+        )
+    largest = int(pool["stratum"].value_counts().max())
+    if largest < folds:  # scikit-learn needs one stratum with at least a member per fold
+        return (
+            f"--folds {folds} needs a stratum with at least {folds} parents in train+validation; the largest has "
+            f"{largest}; pass --folds {max(largest, 2) if largest >= 2 else 0} (or --folds 0 for none)"
+        )
+    return None
+
+
+def _ratio_text(ratios) -> str:
+    return ",".join(f"{r:g}" for r in ratios)
+
+
+def _workable_ratios(units: pd.DataFrame, ratios: tuple[float, float, float], seed: int) -> str | None:
+    """Shares (with the same zero shares as ``ratios``) under which no open split of ``units`` is empty, if any."""
+    open_splits = [share > 0 for share in ratios]
+    for train in (0.6, 0.5, 0.4, 0.34):
+        rest = (1 - train) / max(sum(open_splits[1:]), 1)
+        candidate = (train, *(round(rest, 3) if is_open else 0.0 for is_open in open_splits[1:]))
+        candidate = (round(1 - sum(candidate[1:]), 3), *candidate[1:])
+        split = assign_splits(units, candidate, seed)
+        if all(split.eq(name).any() for name, is_open in zip(SPLIT_NAMES, open_splits, strict=True) if is_open):
+            return _ratio_text(candidate)
+    return None
+
+
+def _empty_split_problem(units: pd.DataFrame, ratios: tuple[float, float, float], seed: int) -> str | None:
+    """Why the assignment is unusable: a split with a non-zero share that received no parent (None: none did)."""
+    counts = units["split"].value_counts()
+    empty = [s for s, share in zip(SPLIT_NAMES, ratios, strict=True) if share > 0 and not counts.get(s, 0)]
+    if not empty:
+        return None
+    given = ", ".join(f"{s} {int(counts.get(s, 0))}" for s in SPLIT_NAMES)
+    workable = _workable_ratios(units, ratios, seed)
+    larger = f"give the empty split(s) a larger share (e.g. --split-ratios {workable}), " if workable else ""
+    return (
+        f"--split-ratios {_ratio_text(ratios)} on {len(units)} parent images in {units['group_id'].nunique()} "
+        f"split groups gives {given} parents, so {' and '.join(empty)} would be empty (every split with a non-zero "
+        f"share needs at least one parent); add images, {larger}or give them a zero share (e.g. --split-ratios 1,0,0)"
+    )
+
+
+def check_plan(
+    units: pd.DataFrame, folds: int, ratios: tuple[float, float, float] | None = None, seed: int = 0
+) -> None:
+    """Refuse an assignment (``units`` with ``split``) that leaves an open split empty or cannot make the folds.
+
+    Args:
+        units: one row per parent with ``group_id``, ``stratum`` and ``split``.
+        folds: cross-validation folds wanted over train+validation (0: none).
+        ratios: the shares the splits were made with (None for imported splits: any split may be empty).
+        seed: the split seed, to suggest shares that work.
+
+    Raises:
+        UsageError: every problem found, each with its counts and the options that fix it.
+    """
+    problems = [_empty_split_problem(units, ratios, seed) if ratios is not None else None, _fold_problem(units, folds)]
+    problems = [p for p in problems if p]
+    if problems:
+        raise UsageError("; and ".join(problems))
+
+
 def assign_folds(units: pd.DataFrame, folds: int, seed: int) -> tuple[pd.Series, list[str]]:
     """Cross-validation fold (0..k-1) of train+validation parents by StratifiedGroupKFold; -1 for test."""
     fold = pd.Series(-1, index=units.index, dtype="int64")
     pool = units[units["split"] != "test"]
     if folds == 0 or pool.empty:
         return fold, []
-    n_groups = pool["group_id"].nunique()
-    if n_groups < folds:
-        raise UsageError(
-            f"--folds {folds} needs at least {folds} split groups in train+validation, found {n_groups}; "
-            "pass a smaller --folds (or --folds 0 for none)"
-        )
-    largest = int(pool["stratum"].value_counts().max())
-    if largest < folds:  # scikit-learn needs one stratum with at least a member per fold
-        raise UsageError(
-            f"--folds {folds} needs a stratum with at least {folds} parents in train+validation; the largest has "
-            f"{largest}; pass --folds {max(largest, 2) if largest >= 2 else 0} (or --folds 0 for none)"
-        )
+    check_plan(units, folds)
     from sklearn.model_selection import StratifiedGroupKFold
 
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -157,8 +219,38 @@ def assign_folds(units: pd.DataFrame, folds: int, seed: int) -> tuple[pd.Series,
 def make_plan(units: pd.DataFrame, ratios: tuple[float, float, float], seed: int, folds: int) -> SplitPlan:
     """Split groups (``units`` has ``group_id``) into train/validation/test and folds."""
     units = units.assign(split=assign_splits(units, ratios, seed))
+    check_plan(units, folds, ratios, seed)
     fold, notes = assign_folds(units, folds, seed)
     return SplitPlan(units.assign(fold=fold), "stratified-group", tuple(ratios), seed, folds, tuple(notes))
+
+
+def check_feasible(rows: pd.DataFrame, config, source: str, split_table=None, splits_source: str = "") -> None:
+    """Plan the splits from the manifest alone, before any pixel is read, so that impossible options fail first.
+
+    The groups here are the manifest's own (``group_id``); the audit later joins more (shared CBC reports,
+    duplicates), which ``make_plan`` checks again. Reads no files; milliseconds for 12,000 rows.
+
+    Args:
+        rows: the manifest.
+        config: the ``BuildConfig`` (split_ratios, seed, folds, stratify_severity).
+        source: the dataset folder or manifest, for messages.
+        split_table: imported ``sample_id,split`` table (``--splits``), if any, and ``splits_source`` its file.
+
+    Raises:
+        UsageError: a split with a non-zero share would be empty, or ``folds`` is more than the groups allow.
+        DataError: an imported split table that does not fit the manifest.
+    """
+    units = parent_units(rows, config.stratify_severity)
+    units = units.assign(group_id=join_groups(units, rows, [], []))
+    try:
+        if split_table is not None:
+            units = import_plan(units, rows, split_table, splits_source, 0, config.seed).units
+            check_plan(units, config.folds)
+        else:
+            units = units.assign(split=assign_splits(units, config.split_ratios, config.seed))
+            check_plan(units, config.folds, config.split_ratios, config.seed)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
 
 
 def normalise_split_name(name: str, source: str) -> str:

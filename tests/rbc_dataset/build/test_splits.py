@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from cli import dataset_app
+from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.splits import (
+    check_feasible,
     import_plan,
     join_groups,
     make_plan,
@@ -120,3 +127,76 @@ def test_split_names_are_normalised_or_refused():
     assert normalise_split_name(" Valid ", "f.csv") == "validation"
     with pytest.raises(DataError, match="holdout"):
         normalise_split_name("holdout", "f.csv")
+
+
+def test_an_open_split_left_empty_is_refused_with_the_counts_and_shares_that_work():
+    units = _units(4, group_size=1)
+    with pytest.raises(UsageError, match="gives train 3, validation 1, test 0 parents") as caught:
+        make_plan(units, (0.8, 0.1, 0.1), seed=0, folds=0)
+    message = str(caught.value)
+    assert "so test would be empty" in message and "--split-ratios 1,0,0" in message
+    suggested = tuple(float(v) for v in message.split("e.g. --split-ratios ")[1].split(")")[0].split(","))
+    plan = make_plan(units, suggested, seed=0, folds=0)  # the suggestion really works on this data
+    assert set(plan.units["split"]) == {"train", "validation", "test"}
+
+
+def test_empty_split_and_too_many_folds_are_reported_together():
+    with pytest.raises(UsageError, match="would be empty.*and --folds 5 needs at least 5 split groups"):
+        make_plan(_units(4, group_size=1), (0.8, 0.1, 0.1), seed=0, folds=5)
+
+
+# ---------------------------------------------------------------- feasibility before any work (rbc-dataset build)
+
+
+@pytest.fixture(scope="module")
+def tiny_manifest(synthetic_root, tmp_path_factory) -> Path:
+    """The manifest of ``synthetic_root``: 4 parent images (2 anaemic, 2 healthy) and their 48 tiles."""
+    from rbc_dataset.ingest import ingest
+
+    out = tmp_path_factory.mktemp("tiny_manifest") / "manifest.parquet"
+    ingest(synthetic_root, out, workers=1, show_progress=False)
+    return out
+
+
+def _never_validate(*args, **kwargs):
+    raise AssertionError("validation ran although the options cannot work on this data")
+
+
+@pytest.mark.parametrize(
+    ("options", "phrases"),
+    [
+        ([], ["gives train 4, validation 0, test 0 parents", "--folds 5 needs at least 5 split groups"]),
+        (["--folds", "0"], ["validation and test would be empty", "--split-ratios 1,0,0"]),
+        (["--folds", "5", "--split-ratios", "0.4,0.3,0.3"], ["--folds 5 needs at least 5 split groups"]),
+    ],
+)
+def test_build_refuses_impossible_splits_before_validation(tiny_manifest, tmp_path, monkeypatch, options, phrases):
+    monkeypatch.setattr("rbc_dataset.build.run.validate_masks", _never_validate)
+    out = tmp_path / "dataset"
+    started = time.perf_counter()
+    args = ["build", str(tiny_manifest), "--out", str(out), "--configs", "model", "--workers", "1", "-q", *options]
+    result = CliRunner().invoke(dataset_app, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and str(tiny_manifest) in " ".join(result.output.split())
+    for phrase in phrases:
+        assert phrase in " ".join(result.output.split())
+    assert time.perf_counter() - started < 10 and not out.exists()
+
+
+def test_imported_splits_with_too_few_groups_for_the_folds_fail_before_validation(tiny_manifest, tmp_path, monkeypatch):
+    monkeypatch.setattr("rbc_dataset.build.run.validate_masks", _never_validate)
+    rows = pd.read_parquet(tiny_manifest)
+    full = rows[rows["tile_index"].isna()]
+    table = pd.DataFrame({"sample_id": full["sample_id"], "split": ["train", "train", "validation", "test"]})
+    table.to_csv(tmp_path / "splits.csv", index=False)
+    args = ["build", str(tiny_manifest), "--out", str(tmp_path / "d"), "--splits", str(tmp_path / "splits.csv")]
+    result = CliRunner().invoke(dataset_app, [*args, "--folds", "4", "-q"])
+    assert result.exit_code == 2 and "--folds 4 needs at least 4 split groups in train+validation, found 3" in (
+        " ".join(result.output.split())
+    )
+
+
+def test_feasible_options_pass_the_early_check(tiny_manifest):
+    rows = pd.read_parquet(tiny_manifest)
+    check_feasible(rows, BuildConfig(split_ratios=(0.4, 0.3, 0.3), folds=0), str(tiny_manifest))
+    check_feasible(rows, BuildConfig(split_ratios=(1.0, 0.0, 0.0), folds=2), str(tiny_manifest))
