@@ -197,8 +197,14 @@ def audit(
         raise typer.Exit(1)
 
 
-def _csv_list(value: str | None, cast=str) -> tuple | None:
-    return None if value is None else tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+def _csv_list(value: str | None, cast=str, option: str = "the option") -> tuple | None:
+    from rbc_dataset.errors import UsageError
+
+    try:
+        return None if value is None else tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        kind = {int: "whole numbers", float: "numbers"}.get(cast, "values")
+        raise UsageError(f"{option} expects comma-separated {kind}, got {value!r}") from None
 
 
 @dataset_app.command()
@@ -270,7 +276,7 @@ def build(
     cli_values = {
         "configs": _csv_list(configs),
         "formats": _csv_list(formats),
-        "split_ratios": _csv_list(split_ratios, float),
+        "split_ratios": _csv_list(split_ratios, float, "--split-ratios"),
         "folds": folds,
         "seed": seed,
         "tile_order": tile_order,

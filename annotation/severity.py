@@ -49,12 +49,12 @@ class SeverityConfig:
 
 
 def _number(data: dict, section: str, key: str, path: Path) -> float:
-    try:
-        value = float(data[section][key])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(
-            path, f"a number at {section}.{key}", "none", "see annotation/configs/severity_v1.yaml"
-        ) from exc
+    from rbc_dataset.config_file import check_value  # the one type check of every config file
+
+    block = data.get(section)
+    if not isinstance(block, dict) or key not in block:
+        raise DataError(path, f"a number at {section}.{key}", "no such key", "see annotation/configs/severity_v1.yaml")
+    value = check_value(path, f"{section}.{key}", block[key], float)
     if not math.isfinite(value) or value < 0:
         raise DataError(path, f"a non-negative number at {section}.{key}", str(value), "fix the value")
     return value
@@ -65,21 +65,16 @@ def load_severity_config(path: Path | None = None) -> SeverityConfig:
 
     Raises:
         DataError: the file is missing, not YAML, or lacks a required number (the message names it).
+        UsageError: a value that is not a number (``size_tolerance: "0.2"``), naming the file, key and value.
     """
-    import yaml
+    from rbc_dataset.config_file import load_config_file  # size, UTF-8, YAML syntax and a mapping, checked
 
     if path is None:
-        resource = resources.files("annotation").joinpath("configs").joinpath(DEFAULT_CONFIG)
-        text, path = resource.read_text(encoding="utf-8"), Path(str(resource))
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(path, "a severity rule YAML file", "no such file", "check the path of --config")
-        text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataError(path, "valid YAML", f"a syntax error: {exc}", "fix the YAML syntax") from exc
+        path = Path(str(resources.files("annotation").joinpath("configs").joinpath(DEFAULT_CONFIG)))
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "a severity rule YAML file", "no such file", "check the path of --config")
+    data = load_config_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("version"), str):
         raise DataError(
             path, "a mapping with a `version` name", f"{type(data).__name__}", "start from severity_v1.yaml"

@@ -46,7 +46,9 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def _load_catalog() -> None:
-    import benchmarks.catalog  # noqa: F401  (importing registers every model)
+    from benchmarks.catalog import import_models
+
+    import_models()
 
 
 def list_models(pattern: str = "*", family: str | None = None) -> list[ModelSpec]:

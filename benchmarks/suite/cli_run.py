@@ -64,12 +64,15 @@ def _register_run(app: typer.Typer) -> None:
         quiet: QuietOption = False,
     ) -> None:
         """Train and score a suite on a build's splits; writes a run folder and prints the leaderboard."""
-        from benchmarks.suite.runner import RunRequest, run_suite
-        from benchmarks.training.presets import resolve_preset
-        from rbc_dataset.config_file import load_config_file
+        from benchmarks.suite.request import RunRequest, check_names, check_request
+        from benchmarks.training.presets import Preset, resolve_preset
+        from rbc_dataset.config_file import checked_values, load_config_file
 
+        # Every name and value is checked before torch loads (seconds) or anything trains.
+        model_list = _csv_list(models, option="--models") or ()
+        check_names(suite, preset, model_list, fmt, data_config)
         values = {
-            "seeds": _csv_list(seeds, int),
+            "seeds": _csv_list(seeds, int, option="--seeds"),
             "epochs": epochs,
             "input_size": input_size,
             "batch_size": batch_size,
@@ -79,12 +82,14 @@ def _register_run(app: typer.Typer) -> None:
             "weights_dir": weights_dir,
             "compile": compile_model,
         }
-        resolved = resolve_preset(preset or _default_preset(), load_config_file(config), values)
-        request = RunRequest(
-            suite, data, resolved, out_dir, _csv_list(models) or (), fmt, data_config, cv, resume, not quiet
-        )
-        result = run_suite(request)
-        _print_result(result)
+        from_file = load_config_file(config)
+        checked_values(Preset, from_file, values, config, exclude=("name",))
+        resolved = resolve_preset(preset or _default_preset(), from_file, values, config)
+        request = RunRequest(suite, data, resolved, out_dir, model_list, fmt, data_config, cv, resume, not quiet)
+        check_request(request)
+        from benchmarks.suite.runner import run_suite
+
+        _print_result(run_suite(request))
 
 
 def _register_results(app: typer.Typer) -> None:

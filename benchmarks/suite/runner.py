@@ -15,29 +15,13 @@ import pandas as pd
 
 from benchmarks.models.registry import ModelSpec, get_model
 from benchmarks.suite.classification import SuiteOutcome, run_classification, run_segmentation_suite
+from benchmarks.suite.request import RunRequest, check_request, run_config
 from benchmarks.suite.run_folder import SUMMARY_SCHEMA_VERSION, RunFolder, run_environment
 from benchmarks.suite.suites import Suite, get_suite
-from benchmarks.training.data import SplitView, open_split, read_card
+from benchmarks.training.data import SplitView, open_split
 from benchmarks.training.distributed import Distributed, barrier, broadcast_object, init_distributed, shutdown
 from benchmarks.training.presets import Preset
 from rbc_dataset.errors import DataError, UsageError
-from rbc_dataset.fileio import sha256_file
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """Everything ``rbc-bench run`` was asked to do."""
-
-    suite: str  # suite name (benchmarks.suite.suites)
-    data: Path  # a `rbc-dataset build` output folder
-    preset: Preset  # resolved preset (CLI > file > preset)
-    out_dir: Path = Path("runs")  # run folders go to out_dir/<suite>/
-    models: tuple[str, ...] = ()  # models to run (empty: the suite's line-up for the preset)
-    fmt: str = "hdf5"  # shards to read: hdf5 or parquet
-    config: str = "model"  # dataset config to read
-    cv: bool = False  # k-fold cross-validation over train+validation (the build's folds), all folds
-    resume: Path | None = None  # an unfinished run folder to continue
-    show_progress: bool = True
 
 
 @dataclass
@@ -87,6 +71,7 @@ def _open_views(request: RunRequest) -> tuple[SplitView, SplitView]:
 
 def run_suite(request: RunRequest) -> RunResult:
     """Run every case of the suite and score it (see the module docstring for the order)."""
+    check_request(request)  # names, data, and a resumed run's saved config, before anything loads
     suite = get_suite(request.suite)
     specs = resolve_models(suite, request.preset, request.models)
     train_view, val_view = _open_views(request)
@@ -108,25 +93,10 @@ def _make_folder(request: RunRequest, dist: Distributed) -> RunFolder:
     return run if dist.is_main else RunFolder(Path(partial), Path(final))
 
 
-def _write_config(run: RunFolder, request: RunRequest, specs: list[ModelSpec], dist: Distributed) -> None:
-    card = read_card(request.data)
-    config = {
-        "suite": request.suite,
-        "data": str(Path(request.data).resolve()),
-        "data_config": request.config,
-        "format": request.fmt,
-        "dataset_json_sha256": sha256_file(Path(request.data) / "dataset.json"),
-        "split_content_sha256": {
-            split: entry.get("content_sha256")
-            for split, entry in card.get("configs", {}).get(request.config, {}).get("splits", {}).items()
-        },
-        "models": [spec.name for spec in specs],
-        "protocol": "k-fold CV over train+validation, test once per case"
-        if request.cv
-        else "train / validation / test",
-        "preset": request.preset.to_dict(),
-    }
-    run.write_yaml("config.yaml", config)
+def _write_config(run: RunFolder, request: RunRequest, dist: Distributed) -> None:
+    """config.yaml (never rewritten on resume: ``check_request`` has checked that the request matches it)."""
+    if request.resume is None:
+        run.write_yaml("config.yaml", run_config(request))
     run.write_json("env.json", run_environment(str(dist.device), dist.world_size))
 
 
@@ -134,7 +104,7 @@ def _run(request, suite, specs, train_view, val_view, dist: Distributed) -> RunR
     run = _make_folder(request, dist)
     logger = _logger(run, dist)
     if dist.is_main:
-        _write_config(run, request, specs, dist)
+        _write_config(run, request, dist)
         logger(f"rbc-bench run {suite.name}: {len(specs)} models, preset {request.preset.name}, device {dist.device}")
     if suite.task == "segmentation":
         outcome = run_segmentation_suite(request, specs, train_view, val_view, run, logger)

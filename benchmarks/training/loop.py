@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,14 +55,53 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     os.replace(partial, path)
 
 
+# What every checkpoint of ``_save`` holds.
+CHECKPOINT_KEYS = ("model", "optimizer", "stage_index", "records", "best_state", "best_score", "best_epoch", "cpu_rng")
+
+
 def load_checkpoint(path: Path) -> dict:
-    """A checkpoint written by ``save_checkpoint`` (weights and plain values only)."""
+    """A checkpoint written by ``save_checkpoint`` (weights and plain values only).
+
+    Raises:
+        DataError: naming the file, for anything else: pickled objects (refused by ``weights_only=True``, so no
+            code in the file ever runs), a truncated or corrupt file, or a file without a checkpoint's entries.
+    """
+    expected = "a checkpoint written by rbc-bench (tensors and plain values, read with torch.load(weights_only=True))"
+    fix = _checkpoint_fix(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as error:
+        lines = str(error).strip().splitlines()
+        reason = next((line.strip() for line in lines if "Unsupported global" in line), lines[0] if lines else "")
+        reason = reason.split(". ")[0]  # torch goes on to explain how to allow-list classes: not advice to give
+        raise DataError(path, expected, f"a file torch cannot read ({type(error).__name__}: {reason})", fix) from error
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise DataError(path, expected, f"a {type(state).__name__} without {', '.join(missing)}", fix)
+    return state
+
+
+def _checkpoint_fix(path: Path) -> str:
+    return f"delete {path} to train this case again from the start (it holds no result yet), or start a new run"
+
+
+def _restore(model: torch.nn.Module, state: dict, n_stages: int, path: Path) -> list[StageRecord]:
+    """Load a checkpoint's weights into ``model`` and return its stage records; DataError when they do not fit."""
+    try:
+        model.load_state_dict(state["model"])
+        records = [_record(r) for r in state["records"]]
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        reason = (str(error).strip().splitlines() or [""])[0]
         raise DataError(
-            path, "a checkpoint written by rbc-bench", f"a file torch cannot read ({error})", "delete it to restart"
+            path,
+            "a checkpoint of this model",
+            f"one that does not fit it ({type(error).__name__}: {reason})",
+            _checkpoint_fix(path),
         ) from error
+    if len(records) != n_stages or not 0 <= state["stage_index"] < n_stages:
+        found = f"{len(records)} stages"
+        raise DataError(path, f"a checkpoint of {n_stages} training stages", found, _checkpoint_fix(path))
+    return records
 
 
 def _record(data: dict) -> StageRecord:
@@ -167,8 +207,7 @@ def train_stages(
     state = load_checkpoint(checkpoint) if checkpoint is not None and checkpoint.is_file() else None
     records = [StageRecord(s.name, threshold=s.threshold) for s in stages]
     if state is not None:
-        model.load_state_dict(state["model"])
-        records = [_record(r) for r in state["records"]]
+        records = _restore(model, state, len(stages), checkpoint)
         ctx.log(f"resumed from {checkpoint} at stage {state['stage_index'] + 1}/{len(stages)}")
     for index, stage in enumerate(stages):
         if records[index].done:

@@ -6,7 +6,9 @@ Precedence as everywhere in the toolkit: CLI option > ``--config file.yaml`` > t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from rbc_dataset.errors import UsageError, check_choice
 
@@ -111,15 +113,14 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def resolve_preset(name: str, from_file: dict, cli_values: dict) -> Preset:
-    """The preset with the file's values over it and the given CLI values over those."""
+def resolve_preset(name: str, from_file: dict, cli_values: dict, config_file: Path | None = None) -> Preset:
+    """The preset with the file's values over it and the given CLI values over those.
+
+    Every value is type-checked first (``rbc_dataset.config_file``): a wrong type is a UsageError naming
+    ``config_file``, the key, the type expected and the value found.
+    """
+    from rbc_dataset.config_file import checked_values, construct
+
     base = get_preset(name)
-    names = {f.name for f in dataclasses.fields(Preset)} - {"name"}
-    unknown = sorted(set(from_file) - names)
-    if unknown:
-        raise UsageError(
-            f"unknown key(s) {', '.join(unknown)} in the config file; valid keys: {', '.join(sorted(names))}"
-        )
-    values = {**from_file, **{k: v for k, v in cli_values.items() if v is not None}}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return dataclasses.replace(base, **values)
+    values = checked_values(Preset, from_file, cli_values, config_file, exclude=("name",))
+    return construct(functools.partial(dataclasses.replace, base), values, config_file if from_file else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from benchmarks.training.batches import MemorySource, epoch_order
 from benchmarks.training.loop import TrainContext, load_checkpoint, predict, train_stages
 from benchmarks.training.presets import PRESETS, Preset, resolve_preset
 from benchmarks.training.stages import Stage, StageRecord, label_objective, stage_finished, train_everything
-from rbc_dataset.errors import UsageError
+from rbc_dataset.errors import DataError, UsageError
 
 torch.set_num_threads(1)
 PRESET = dataclasses.replace(PRESETS["cpu-smoke"], input_size=32, batch_size=8, lr=1e-2)
@@ -153,3 +154,82 @@ def test_presets_resolve_cli_over_file_over_preset_and_reject_bad_values():
         resolve_preset("cpu-smoke", {"epoch_count": 3}, {})
     with pytest.raises(UsageError, match="tier_threshold"):
         Preset(name="x", tier_threshold=1.5)
+
+
+class _Payload:
+    """A pickled object: torch.load(weights_only=True) must refuse it without running it."""
+
+    def __reduce__(self):
+        return (print, ("code from a checkpoint ran",))
+
+
+def _good_checkpoint(path):
+    stages = [_stage(max_epochs=2)]
+    with pytest.raises(_Interrupt):
+        _trained(stages, _Failing(_source(), fail_at=2), path)  # one epoch done, checkpoint written
+    return stages
+
+
+@pytest.mark.parametrize(
+    ("damage", "found"),
+    [
+        ("pickle", "Unsupported global"),
+        ("truncate", "a file torch cannot read"),
+        ("garbage", "a file torch cannot read"),
+        ("empty", "a file torch cannot read"),
+        ("not_a_checkpoint", "without model, optimizer"),
+        ("other_model", "one that does not fit it"),
+    ],
+)
+def test_a_damaged_checkpoint_is_a_data_error_naming_the_file(tmp_path, capsys, damage, found):
+    checkpoint = tmp_path / "checkpoints" / "tiny_seed0.pt"
+    stages = _good_checkpoint(checkpoint)
+    data = checkpoint.read_bytes()
+    if damage == "pickle":
+        torch.save({"model": _Payload()}, checkpoint)
+    elif damage == "truncate":
+        checkpoint.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        checkpoint.write_bytes(b"PK\x03\x04 not a zip archive")
+    elif damage == "empty":
+        checkpoint.write_bytes(b"")
+    elif damage == "not_a_checkpoint":
+        torch.save({"weights": torch.zeros(2)}, checkpoint)
+    else:
+        state = load_checkpoint(checkpoint)
+        torch.save({**state, "model": {"other.weight": torch.zeros(3)}}, checkpoint)
+    with pytest.raises(DataError, match=found) as caught:
+        _trained(stages, _source(), checkpoint)
+    assert caught.value.path == checkpoint and "delete" in caught.value.fix
+    assert "code from a checkpoint ran" not in capsys.readouterr().out
+
+
+def test_an_intact_checkpoint_still_resumes(tmp_path):
+    checkpoint = tmp_path / "tiny_seed0.pt"
+    stages = _good_checkpoint(checkpoint)
+    assert set(load_checkpoint(checkpoint)) >= {"model", "records", "stage_index"}
+    _, records = _trained(stages, _source(), checkpoint)
+    assert records[0].epochs == 2
+
+
+@pytest.mark.parametrize(
+    ("from_file", "phrase"),
+    [
+        ({"epochs": "one"}, "key 'epochs' expects a whole number, found 'one' (text)"),
+        ({"seeds": 3}, "key 'seeds' expects a list of whole numbers, found 3"),
+        ({"seeds": ["3"]}, "key 'seeds' expects a list of whole numbers, found ['3']"),
+        ({"lr": "fast"}, "key 'lr' expects a number"),
+        ({"lr": float("nan")}, "key 'lr' expects a number"),
+        ({"bf16": "yes"}, "key 'bf16' expects true or false"),
+        ({"name": "gpu"}, "unknown key(s) name"),
+    ],
+)
+def test_preset_values_of_the_wrong_type_are_refused_naming_file_key_and_value(from_file, phrase):
+    with pytest.raises(UsageError) as caught:
+        resolve_preset("cpu-smoke", from_file, {}, Path("bench.yaml"))
+    assert phrase in str(caught.value) and "bench.yaml" in str(caught.value)
+
+
+def test_preset_file_values_of_the_right_type_pass():
+    preset = resolve_preset("cpu-smoke", {"lr": 1, "seeds": [3, 4], "bf16": True}, {}, Path("bench.yaml"))
+    assert preset.lr == 1.0 and isinstance(preset.lr, float) and preset.seeds == (3, 4) and preset.bf16
