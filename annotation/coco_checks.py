@@ -1,14 +1,29 @@
 """Checks of COCO JSON files (every problem names the file, the entry, what was expected and the fix), and JSON I/O.
 
 Split from ``annotation/coco.py`` so that the codec and the conversions read without the validation detail.
+Every COCO document read goes through ``read_json`` and ``check_coco_document``: files too large to parse,
+JSON nested too deep, NaN, Infinity and overflowing numbers are refused while parsing; image sizes are capped at
+the project's pixel limit; polygons and boxes must lie inside their image (within a small margin) before
+anything is rasterised (pycocotools crashes the process on NaN and allocates without bound on +-1e308).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
+
 from rbc_dataset.errors import DataError, UsageError
+
+# Annotation files are capped before they are read: an AneRBC-scale COCO export (1,000 smears of ~1,500 cells as
+# RLE) is a few hundred MB; parsing costs several times the file size in memory.
+MAX_JSON_BYTES = 1 << 30
+MAX_TEXT_BYTES = 10_000_000  # one VOC XML or Chula label file is a few kB
+EDGE_MARGIN = 0.02  # share of the image side a coordinate may lie outside the image (tools round at the edges)
+MIN_EDGE_PX = 2.0
+REEXPORT = "re-export the file from the annotation tool"
 
 
 def load_coco(path: Path) -> dict:
@@ -21,14 +36,58 @@ def load_coco(path: Path) -> dict:
 # ------------------------------------------------------------------------------------------ reading and checks
 
 
-def read_json(path: Path) -> object:
-    """Parsed JSON of a file; DataError naming the file, line and column when it is not JSON."""
-    if not path.is_file():
-        raise DataError(path, "a COCO JSON file", "no such file", "check the path")
+def max_pixels() -> int:
+    """The project's decode limit (decompression bombs): no annotation may describe a larger image."""
+    from rbc_dataset.validate.config import ValidateConfig
+
+    return ValidateConfig().max_pixels
+
+
+def read_capped(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of ``path``; DataError when it is missing, unreadable or larger than ``limit`` bytes."""
+    path = Path(path)
     try:
-        return json.loads(path.read_bytes())
+        if not path.is_file():
+            raise DataError(path, what, "no such file", "check the path")
+        size = path.stat().st_size
+        if size > limit:
+            raise DataError(path, f"{what} of at most {limit:,} bytes", f"{size:,} bytes", "split the file or check it")
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(path, what, f"an unreadable file ({exc.strerror})", "check the file's permissions") from exc
+
+
+class _NotFinite(ValueError):
+    """A JSON number that is NaN, Infinity or too large for a float."""
+
+
+def _refuse_constant(text: str):
+    raise _NotFinite(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise _NotFinite(text)
+    return value
+
+
+def read_json(path: Path) -> object:
+    """Parsed JSON of a file; DataError naming the file when it is not JSON, too large, too deep or not finite."""
+    data = read_capped(Path(path), "a COCO JSON file", MAX_JSON_BYTES)
+    try:
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite as exc:
+        found = f"the number {str(exc)[:40]}"
+        raise DataError(path, "finite numbers (JSON has no NaN or Infinity)", found, REEXPORT) from None
+    except RecursionError:
+        raise DataError(
+            path, "JSON nested a few levels deep (COCO needs 5)", "nesting too deep to parse", REEXPORT
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(path, "JSON", f"invalid JSON ({exc})", "re-export the file from the annotation tool") from exc
+        raise DataError(path, "JSON", f"invalid JSON ({exc})", REEXPORT) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise DataError(path, "JSON numbers of ordinary size", f"invalid JSON ({exc})", REEXPORT) from exc
 
 
 def check_json_out(out: Path, overwrite: bool, inputs: list[Path]) -> None:
@@ -95,9 +154,7 @@ def check_coco_document(path: Path, document) -> tuple[dict[int, dict], dict[int
         _check_keys(path, f"categories[{index}]", category, {"id": int, "name": str})
     for index, image in enumerate(document["images"]):
         _check_keys(path, f"images[{index}]", image, {"id": int, "file_name": str, "width": int, "height": int})
-        if image["width"] <= 0 or image["height"] <= 0:
-            size = f"{image['width']}x{image['height']}"
-            raise _bad(path, f"images[{index}]", "a positive width and height", size, "give the image's real size")
+        _check_image_size(path, f"images[{index}]", image["width"], image["height"])
     for index, ann in enumerate(document["annotations"]):
         _check_keys(path, f"annotations[{index}]", ann, {"id": int, "image_id": int, "category_id": int})
     for section in ("categories", "images", "annotations"):
@@ -125,8 +182,71 @@ def check_coco_document(path: Path, document) -> tuple[dict[int, dict], dict[int
                 f"category_id {ann['category_id']}",
                 "add the category or correct the annotation",
             )
+        check_geometry(path, f"annotations[{index}] (id {ann['id']})", ann, images[ann["image_id"]])
         by_image.setdefault(ann["image_id"], []).append(ann)
     return images, by_image, categories
+
+
+def _check_image_size(path: Path, where: str, width: int, height: int) -> None:
+    limit = max_pixels()
+    if width <= 0 or height <= 0 or width * height > limit:
+        raise _bad(
+            path,
+            where,
+            f"a positive width and height of at most {limit:,} pixels in all",
+            f"{width}x{height}",
+            "give the image's real size",
+        )
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_polygon(points) -> bool:
+    return isinstance(points, list) and len(points) >= 6 and len(points) % 2 == 0 and all(map(_is_number, points))
+
+
+def edge_margin(side: int) -> float:
+    """How far (px) a coordinate may lie outside an image side of ``side`` pixels."""
+    return max(MIN_EDGE_PX, EDGE_MARGIN * side)
+
+
+def check_inside(path: Path, where: str, what: str, xs, ys, width: int, height: int) -> None:
+    """Refuse coordinates further outside the image than ``edge_margin`` (a wrong image, size or scale)."""
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    mx, my = edge_margin(width), edge_margin(height)
+    outside = (xs < -mx) | (xs > width + mx) | (ys < -my) | (ys > height + my)
+    if outside.any():
+        k = int(np.flatnonzero(outside)[0])
+        raise _bad(
+            path,
+            where,
+            f"{what} inside its {width}x{height} image (margin {mx:g} x {my:g} px)",
+            f"{int(outside.sum())} point(s) outside, e.g. ({xs[k]:g}, {ys[k]:g})",
+            "check that the annotation belongs to this image and the image's width/height are right",
+        )
+
+
+def check_geometry(path: Path, where: str, ann: dict, image: dict) -> None:
+    """Polygons, RLE and box of one annotation: well formed, finite (parsing saw to that) and inside the image."""
+    h, w = image["height"], image["width"]
+    where = f"{where}, image {image['id']} ({image['file_name']})"
+    segmentation = ann.get("segmentation")
+    if isinstance(segmentation, list) and segmentation:
+        bad = [p for p in segmentation if not _is_polygon(p)]
+        if bad:
+            found = f"{len(bad)} malformed polygon(s)"
+            raise _bad(path, where, "polygons of at least 3 (x, y) pairs", found, "fix or delete that annotation")
+        flat = np.concatenate([np.asarray(p, np.float64) for p in segmentation])
+        check_inside(path, where, "polygon points", flat[0::2], flat[1::2], w, h)
+    elif segmentation:
+        check_segmentation_size(path, where, segmentation, h, w)
+    box = ann.get("bbox")
+    if box not in (None, []):
+        if not (isinstance(box, list) and len(box) == 4 and all(map(_is_number, box)) and min(box[2:]) >= 0):
+            raise _bad(path, where, "a bbox [x, y, width, height] of numbers", f"bbox {box!r:.60}", "fix or delete it")
+        check_inside(path, where, "the bbox", [box[0], box[0] + box[2]], [box[1], box[1] + box[3]], w, h)
 
 
 def check_segmentation_size(path: Path, where: str, segmentation, h: int, w: int) -> None:

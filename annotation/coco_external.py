@@ -7,11 +7,10 @@ be evaluated against (``annotate agree``, the segmentation benchmark).
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from annotation.coco import VOC_CATEGORIES, CocoResult, coco_document, image_size
-from annotation.coco_checks import check_json_out, write_json_file
+from annotation.coco_checks import check_inside, check_json_out, max_pixels, write_json_file
 from rbc_dataset.errors import DataError
 
 
@@ -51,20 +50,27 @@ def boxes_to_coco(xml_dir: Path, out: Path, images: Path | None = None, overwrit
 
 
 def voc_image_info(path: Path) -> tuple[str | None, int | None, int | None]:
-    """``(filename, width, height)`` of a VOC XML file (None where absent or not a positive integer)."""
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError):
-        return None, None, None
+    """``(filename, width, height)`` of a VOC XML file (None where absent or not a positive whole number).
 
-    def number(tag: str) -> int | None:
-        try:
-            value = int(float(root.findtext(f"size/{tag}") or ""))
-        except ValueError:
-            return None
-        return value if value > 0 else None
+    Raises:
+        DataError: the XML is unreadable or refused (``parse_xml``), or its size exceeds the project's pixel limit.
+    """
+    from annotation.external import finite_number, parse_xml
 
-    return root.findtext("filename"), number("width"), number("height")
+    root = parse_xml(path, "a Pascal VOC XML file")
+    sizes = []
+    for tag in ("width", "height"):
+        value = finite_number(root.findtext(f"size/{tag}"))
+        sizes.append(int(value) if value is not None and value >= 1 else None)
+    width, height = sizes
+    if width is not None and height is not None and width * height > max_pixels():
+        raise DataError(
+            path,
+            f"a <size> of at most {max_pixels():,} pixels",
+            f"{width}x{height}",
+            "correct <size> or pass the images with --images",
+        )
+    return root.findtext("filename"), width, height
 
 
 def _items_by_file_stem(images: Path, wanted: set[str]) -> tuple[dict[str, object], set[str]]:
@@ -167,15 +173,17 @@ def build_boxes(xml_dir: Path, images: Path | None) -> tuple[dict, list[str]]:
         if width is None or height is None:
             raise DataError(
                 xml,
-                "a <size> with width and height, or the image itself",
-                "neither",
+                "a <size> with positive, finite width and height, or the image itself",
+                "neither (no usable <size>, no image)",
                 "pass the image folder with --images",
             )
         image_id = len(coco_images) + 1
         coco_images.append(
             {"id": image_id, "file_name": file_name or f"{xml.stem}.jpg", "width": width, "height": height}
         )
-        for box in read_voc_boxes(xml):
+        for index, box in enumerate(read_voc_boxes(xml), start=1):
+            corners = ([box["xmin"] - 1, box["xmax"]], [box["ymin"] - 1, box["ymax"]])
+            check_inside(xml, f"<object> {index} ({box['name']})", "box corners", *corners, width, height)
             x0, y0 = max(box["xmin"] - 1, 0), max(box["ymin"] - 1, 0)
             x1, y1 = min(box["xmax"], width), min(box["ymax"], height)
             clipped += (x0, y0, x1, y1) != (box["xmin"] - 1, box["ymin"] - 1, box["xmax"], box["ymax"])

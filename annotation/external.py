@@ -6,9 +6,11 @@ Chula-RBC-12 (Naruenatthanaset et al., arXiv:2012.01321) labels one point per ce
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from annotation.coco_checks import MAX_TEXT_BYTES, read_capped
 from rbc_dataset.errors import DataError
 
 # Class index -> name, as listed in the Chula-RBC-12-Dataset README.
@@ -40,10 +42,8 @@ def read_chula_points(path: Path) -> list[tuple[int, int, int]]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
-    except FileNotFoundError as exc:
-        raise DataError(path, "a Chula label file", "no such file", "check the path") from exc
-    except (UnicodeDecodeError, OSError) as exc:
+        text = read_capped(path, "a Chula label file", MAX_TEXT_BYTES).decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
         raise DataError(path, "a text file of `x y class` lines", f"unreadable bytes ({exc})", "replace it") from exc
     points = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -78,28 +78,51 @@ def read_voc_boxes(path: Path) -> list[dict]:
     Raises:
         DataError: the file is missing, not XML, or an object lacks a name or a numeric box (names the object).
     """
-    path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except FileNotFoundError as exc:
-        raise DataError(path, "a Pascal VOC XML file", "no such file", "check the path") from exc
-    except (ET.ParseError, OSError) as exc:
-        raise DataError(path, "well-formed Pascal VOC XML", f"unparsable XML ({exc})", "replace the file") from exc
+    root = parse_xml(path, "a Pascal VOC XML file")
     boxes = []
     for index, obj in enumerate(root.iter("object"), start=1):
         name = (obj.findtext("name") or "").strip()
         box = obj.find("bndbox")
-        try:
-            values = {k: int(round(float(box.findtext(k)))) for k in ("xmin", "ymin", "xmax", "ymax")}
-        except (AttributeError, TypeError, ValueError):
-            values = None
+        numbers = {
+            k: finite_number(box.findtext(k)) if box is not None else None for k in ("xmin", "ymin", "xmax", "ymax")
+        }
+        values = {k: int(round(v)) for k, v in numbers.items()} if None not in numbers.values() else None
         if not name or values is None:
             raise DataError(
                 path,
-                "each <object> with a <name> and a <bndbox> of numeric xmin, ymin, xmax, ymax",
+                "each <object> with a <name> and a <bndbox> of finite numbers xmin, ymin, xmax, ymax",
                 f"object {index} ({name or 'no name'}) without them",
                 "correct or delete that object",
             )
         zero = values["xmax"] <= values["xmin"] or values["ymax"] <= values["ymin"]
         boxes.append({"name": name, **values, "zero_area": zero})
     return boxes
+
+
+def finite_number(text: str | None) -> float | None:
+    """A finite number written in an XML element (``inf``, ``nan``, ``1e999`` and words give None)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_xml(path: Path, what: str) -> ET.Element:
+    """The root element of an XML file, read with defusedxml: entity declarations (billion laughs) and external
+    entities (XXE) are refused, not expanded; the file size is capped first.
+
+    Raises:
+        DataError: missing, too large, not well-formed, or declaring entities (names the file).
+    """
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    data = read_capped(Path(path), what, MAX_TEXT_BYTES)
+    try:
+        return fromstring(data)
+    except DefusedXmlException as exc:
+        found = f"XML declaring entities or a DTD ({type(exc).__name__}), refused unexpanded"
+        raise DataError(path, f"{what} without entity declarations", found, "re-export the file") from None
+    except ET.ParseError as exc:
+        raise DataError(path, f"well-formed {what}", f"unparsable XML ({exc})", "replace the file") from exc

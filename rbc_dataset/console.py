@@ -15,7 +15,10 @@ MAX_ISSUES_SHOWN = 15
 
 def print_error(exc: RBCError) -> None:
     kind = "usage error" if exc.exit_code == 2 else "error"
-    err_console.print(f"[bold red]{kind}:[/] {exc}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escape: messages quote data ("[height, width]", file names with brackets), never Rich markup
+    err_console.print(f"[bold red]{kind}:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def print_synth_summary(summary) -> None:

@@ -275,7 +275,7 @@ def test_point_outside_its_image_is_a_data_error(tmp_path: Path) -> None:
 
 VOC = """<annotation><filename>{name}</filename><size><width>64</width><height>48</height><depth>3</depth></size>
 <object><name>RBC</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>10</xmax><ymax>20</ymax></bndbox></object>
-<object><name>Platelets</name><bndbox><xmin>30</xmin><ymin>5</ymin><xmax>40</xmax><ymax>60</ymax></bndbox></object>
+<object><name>Platelets</name><bndbox><xmin>30</xmin><ymin>5</ymin><xmax>40</xmax><ymax>50</ymax></bndbox></object>
 <object><name>WBC</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>5</xmax><ymax>9</ymax></bndbox></object>
 </annotation>"""
 
@@ -290,7 +290,7 @@ def test_voc_boxes_become_coco_boxes(tmp_path: Path) -> None:
     assert document["images"][0] == {"id": 1, "file_name": "BloodImage_1.jpg", "width": 64, "height": 48}
     rbc, platelet = document["annotations"]
     assert rbc["bbox"] == [0, 0, 10, 20] and rbc["category_id"] == 1 and rbc["area"] == 200
-    assert platelet["bbox"] == [29, 4, 11, 44] and platelet["category_id"] == 3  # clipped to the image height
+    assert platelet["bbox"] == [29, 4, 11, 44] and platelet["category_id"] == 3  # 2 px over: clipped
     assert "1 zero-area boxes skipped" in result.notes and "1 boxes clipped to their image" in result.notes
 
 
@@ -382,3 +382,103 @@ def test_label_file_matching_two_images_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "lab" / "1.txt").write_text("5 5 0\n")
     with pytest.raises(DataError, match="one image named 1"):
         points_to_coco(tmp_path / "lab", tmp_path / "img", tmp_path / "p.json")
+
+
+# ---------------------------------------------------------------------------------- hostile files: a clear error
+
+
+def _polygon_document(polygon: list, width: int = 64, height: int = 48, **annotation) -> dict:
+    return {
+        "images": [{"id": 1, "file_name": "img.png", "width": width, "height": height}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [polygon], **annotation}],
+        "categories": [{"id": 1, "name": "rbc"}],
+    }
+
+
+SQUARE = [1, 1, 10, 1, 10, 10, 1, 10]
+HOSTILE_COCO = {
+    "nan": (json.dumps(_polygon_document(SQUARE)).replace("10, 1,", "NaN, 1,", 1), "found the number NaN"),
+    "infinity": (json.dumps(_polygon_document(SQUARE)).replace("10, 1,", "-Infinity, 1,", 1), "number -Infinity"),
+    "overflow": (json.dumps(_polygon_document(SQUARE)).replace("10, 1,", "1e400, 1,", 1), "the number 1e400"),
+    "1e308": (json.dumps(_polygon_document([1, 1, 1e308, 1, 10, 10])), "e.g. (1e+308, 1)"),
+    "-1e308": (json.dumps(_polygon_document([1, 1, -1e308, 1, 10, 10])), "e.g. (-1e+308, 1)"),
+    "outside": (json.dumps(_polygon_document([100, 100, 110, 100, 110, 110])), "3 point(s) outside"),
+    "bbox outside": (json.dumps(_polygon_document(SQUARE, bbox=[0, 0, 500, 10])), "the bbox inside its 64x48"),
+    "bbox malformed": (json.dumps(_polygon_document(SQUARE, bbox=[0, 0, -5, 10])), "a bbox [x, y, width, height]"),
+    "huge image": (json.dumps(_polygon_document(SQUARE, 10**7, 10**7)), "found 10000000x10000000"),
+    "deep nesting": ('{"images": ' + "[" * 200_000 + "]" * 200_000 + "}", "nesting too deep to parse"),
+    "huge integer": ('{"images": [' + "9" * 5000 + "]}", "JSON numbers of ordinary size"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_COCO))
+def test_hostile_coco_is_refused_before_anything_is_rasterised(tmp_path: Path, case: str) -> None:
+    text, phrase = HOSTILE_COCO[case]
+    path = tmp_path / "hostile.json"
+    path.write_text(text)
+    result = CliRunner().invoke(_app(), ["coco-import", str(path), "--out", str(tmp_path / "labels")])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 1 and phrase in message and str(path) in message, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "labels").exists()
+
+
+def test_a_coco_file_over_the_size_cap_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("annotation.coco_checks.MAX_JSON_BYTES", 100)
+    path = _write(tmp_path, _polygon_document(SQUARE))
+    with pytest.raises(DataError, match="a COCO JSON file of at most 100 bytes"):
+        import_coco(path, tmp_path / "out")
+
+
+def test_polygons_on_the_edge_and_within_the_margin_still_import(tmp_path: Path) -> None:
+    path = _write(tmp_path, _polygon_document([-1.5, -1, 65, -1, 65, 49, -1.5, 49], bbox=[0, 0, 64, 48]))
+    result = import_coco(path, tmp_path / "labels")
+    assert result.n_annotations == 1
+    assert (read_image(tmp_path / "labels" / "img.png") == 1).all()  # clipped to the image, every pixel covered
+
+
+VOC_SIZE = "<annotation><filename>a.jpg</filename><size><width>{w}</width><height>{h}</height></size>{objects}"
+BOX = (
+    "<object><name>RBC</name><bndbox><xmin>{x0}</xmin><ymin>1</ymin><xmax>{x1}</xmax><ymax>10</ymax></bndbox></object>"
+)
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY l "lol"><!ENTITY l2 "&l;&l;&l;&l;&l;&l;&l;&l;&l;&l;">'
+    '<!ENTITY l3 "&l2;&l2;&l2;&l2;&l2;&l2;&l2;&l2;&l2;&l2;"><!ENTITY l4 "&l3;&l3;&l3;&l3;&l3;&l3;&l3;&l3;&l3;&l3;">]>'
+    "<annotation><filename>&l4;</filename><size><width>64</width><height>48</height></size></annotation>"
+)
+XXE = (
+    '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/hostname">]>'
+    "<annotation><filename>&x;</filename><size><width>64</width><height>48</height></size>"
+    "<object><name>&x;</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax></bndbox></object>"
+    "</annotation>"
+)
+HOSTILE_VOC = {
+    "width inf": (VOC_SIZE.format(w="inf", h=48, objects="") + "</annotation>", "no usable <size>"),
+    "width 1e7": (VOC_SIZE.format(w=10**7, h=10**7, objects="") + "</annotation>", "found 10000000x10000000"),
+    "box inf": (VOC_SIZE.format(w=64, h=48, objects=BOX.format(x0=1, x1="inf")) + "</annotation>", "finite numbers"),
+    "box nan": (VOC_SIZE.format(w=64, h=48, objects=BOX.format(x0="nan", x1=9)) + "</annotation>", "finite numbers"),
+    "box 1e308": (VOC_SIZE.format(w=64, h=48, objects=BOX.format(x0=1, x1="1e308")) + "</annotation>", "outside"),
+    "billion laughs": (LAUGHS, "refused unexpanded"),
+    "xxe": (XXE, "refused unexpanded"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_VOC))
+def test_hostile_voc_xml_is_refused_naming_the_file(tmp_path: Path, case: str) -> None:
+    text, phrase = HOSTILE_VOC[case]
+    (tmp_path / "xml").mkdir()
+    (tmp_path / "xml" / "a.xml").write_text(text)
+    out = tmp_path / "boxes.json"
+    result = CliRunner().invoke(_app(), ["coco-import", "--voc", str(tmp_path / "xml"), "--out", str(out)])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 1 and phrase in message and "a.xml" in message, result.output
+    assert "Traceback" not in result.output and not out.exists()
+    assert open("/etc/hostname").read().strip() not in message
+
+
+def test_a_voc_file_over_the_size_cap_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("annotation.coco_checks.MAX_TEXT_BYTES", 10)
+    monkeypatch.setattr("annotation.external.MAX_TEXT_BYTES", 10)
+    (tmp_path / "xml").mkdir()
+    (tmp_path / "xml" / "a.xml").write_text(VOC.format(name="a.jpg"))
+    with pytest.raises(DataError, match="at most 10 bytes"):
+        boxes_to_coco(tmp_path / "xml", tmp_path / "b.json")
