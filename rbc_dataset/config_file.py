@@ -21,6 +21,7 @@ import yaml
 from rbc_dataset.errors import DataError, UsageError
 
 C = TypeVar("C")
+COMMAND_LINE = "the command line"
 MAX_CONFIG_BYTES = 1_000_000  # a config file is a few hundred bytes; refuse to parse anything huge
 
 
@@ -98,7 +99,7 @@ def checked_values(
     given = {k: v for k, v in cli_values.items() if v is not None}
     values = {}
     for key, value in {**from_file, **given}.items():
-        source = "the command line" if key in given else str(config_file or "the config file")
+        source = COMMAND_LINE if key in given else str(config_file or "the config file")
         values[key] = check_value(source, key, value, hints[key], _example(cls, key))
     return values
 
@@ -131,13 +132,16 @@ def check_value(source: str | Path, key: str, value, hint, example: str | None =
     try:
         return _adapter(hint).validate_python(value)
     except ValidationError as exc:
-        line = f" (e.g. `{key}: {example}`)" if example else ""
         shown = list(value) if isinstance(value, tuple) else value
         detail = exc.errors()[0]
         where = "" if not detail["loc"] else f" (item {detail['loc'][0]}: {detail['msg'].lower()})"
+        if source == COMMAND_LINE:
+            fix = f"pass {describe_type(hint)} (finite, whole where whole numbers are expected)"
+        else:
+            fix = f"write {key} as {describe_type(hint)}" + (f" (e.g. `{key}: {example}`)" if example else "")
         raise UsageError(
             f"{source}: key {key!r} expects {describe_type(hint)}, found {_short(shown)} ({kind_of(shown)}){where}. "
-            f"Fix: write {key} as {describe_type(hint)}{line}"
+            f"Fix: {fix}"
         ) from None
 
 

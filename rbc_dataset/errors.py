@@ -30,6 +30,16 @@ class UsageError(RBCError):
     exit_code = 2
 
 
+SEED_MAX = 2**32 - 1  # numpy's RandomState (used for bootstraps and splits) accepts no larger seed
+
+
+def check_seed(name: str, value: int) -> int:
+    """Return ``value`` if it is a usable random seed (0..2**32-1); else a UsageError naming ``name``."""
+    if not 0 <= value <= SEED_MAX:
+        raise UsageError(f"{name} must be a whole number within 0..{SEED_MAX}, got {value}")
+    return value
+
+
 def check_choice(name: str, value: str, choices: list[str] | tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; else raise a UsageError listing them."""
     if value not in choices:

@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from rbc_dataset.errors import UsageError, check_choice
+from rbc_dataset.errors import UsageError, check_choice, check_seed
 
 DEVICES = ("auto", "cpu", "cuda")
 TIER_MODES = ("freeze", "finetune")
@@ -50,6 +50,8 @@ class Preset:
         check_choice("data mode", self.data_mode, DATA_MODES)
         if not self.seeds:
             raise UsageError("at least one seed is needed (--seeds 0,1,2)")
+        for seed in self.seeds:
+            check_seed("--seeds", seed)
         positive = {
             "input_size": self.input_size,
             "batch_size": self.batch_size,

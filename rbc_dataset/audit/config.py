@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rbc_dataset.errors import UsageError, check_choice
+from rbc_dataset.errors import UsageError, check_choice, check_seed
 from rbc_dataset.issues import Issue
 
 
@@ -68,6 +68,7 @@ class AuditConfig:
         if self.workers < 0:
             raise UsageError(f"--workers must be 0 (all cores) or more, got {self.workers}")
         check_choice("Hb band table", self.hb_source, tuple(HB_BAND_TABLES))
+        check_seed("--seed", self.seed)
 
     @property
     def hb_bands(self) -> HbBands:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
-from rbc_dataset.errors import UsageError, check_choice
+from rbc_dataset.errors import UsageError, check_choice, check_seed
 from rbc_dataset.layout import TILE_COLS, TILE_HEIGHT, TILE_ORDERS, TILE_ROWS, TILE_WIDTH
 
 CONFIG_NAMES = ("full", "tiles", "model")  # see docs/SHARDS.md
@@ -46,6 +47,7 @@ class BuildConfig:
         check_choice("HDF5 codec", self.hdf5_codec, HDF5_CODECS)
         check_choice("tile order", self.tile_order, ("auto", *TILE_ORDERS))
         self._check_ratios()
+        check_seed("--seed", self.seed)
         positive = {
             "--folds": self.folds + 1,
             "--tile-cols": self.tile_cols,
@@ -67,7 +69,8 @@ class BuildConfig:
 
     def _check_ratios(self) -> None:
         ratios = self.split_ratios
-        if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6 or ratios[0] == 0:
+        finite = len(ratios) == 3 and all(math.isfinite(r) and r >= 0 for r in ratios)
+        if not finite or abs(sum(ratios) - 1.0) > 1e-6 or ratios[0] == 0:
             raise UsageError(
                 "--split-ratios must be three non-negative shares for train,validation,test that sum to 1 "
                 f"(train > 0), e.g. 0.8,0.1,0.1; got {','.join(str(r) for r in ratios)}"

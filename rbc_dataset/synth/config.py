@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from rbc_dataset.errors import UsageError, check_choice
+from rbc_dataset.errors import UsageError, check_choice, check_seed
 from rbc_dataset.layout import TILE_ORDERS
 
 MASK_STYLES = ("binary", "anerbc")
@@ -36,6 +36,7 @@ class SynthConfig:
             raise UsageError(f"--cbc-reuse must be a rate in [0, 1], got {self.cbc_reuse}")
         if self.n_images > 999:
             raise UsageError(f"--n-images is at most 999 per class (3-digit AneRBC names), got {self.n_images}")
+        check_seed("--seed", self.seed)
         check_choice("mask style", self.mask_style, MASK_STYLES)
         check_choice("tile order", self.tile_order, TILE_ORDERS)
         for shortcut in self.shortcuts:

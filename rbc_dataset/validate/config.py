@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from rbc_dataset.errors import UsageError
+
 
 @dataclass(frozen=True)
 class ValidateConfig:
@@ -23,6 +25,12 @@ class ValidateConfig:
     rgb_tolerance: int = 8  # grey levels RGB_segmented may differ from the image on cell pixels
     thumbnails: int = 12  # worst cases drawn as overlay thumbnails in the summary
     workers: int = 0  # processes (0 = all cores); does not change the result
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1:
+            raise UsageError(f"max_pixels must be at least 1, got {self.max_pixels}")
+        if self.workers < 0:
+            raise UsageError(f"--workers must be 0 (all cores) or more, got {self.workers}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -138,3 +138,22 @@ def test_unreadable_config_files_are_data_errors(tmp_path, content, found):
 def test_a_cli_list_that_is_not_numbers_is_a_usage_error(tmp_path):
     result = runner.invoke(dataset_app, ["build", str(tmp_path), "--out", str(tmp_path / "o"), "--split-ratios", "a"])
     assert result.exit_code == 2 and "--split-ratios expects comma-separated numbers, got 'a'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "phrase"),
+    [
+        (dataset_app, ["synth", "--out", "{out}", "--seed", "-1"], "--seed must be a whole number within 0..4294967"),
+        (dataset_app, ["audit", "{data}", "--out-dir", "{out}", "--seed", "5000000000"], "got 5000000000"),
+        (dataset_app, ["build", "{data}", "--out", "{out}", "--seed", "-1"], "--seed must be a whole number"),
+        (dataset_app, ["build", "{data}", "--out", "{out}", "--split-ratios", "nan,0.5,0.5"], "a finite number"),
+        (dataset_app, ["build", "{data}", "--out", "{out}", "--split-ratios", "inf,0,0"], "a finite number"),
+        (dataset_app, ["validate-masks", "{data}", "--out-dir", "{out}", "--workers", "-1"], "--workers must be 0"),
+        (bench_app, ["run", "3tier", "--data", "{data}", "--preset", "cpu-smoke", "--seeds", "0,-1"], "--seeds must"),
+    ],
+)
+def test_out_of_range_option_values_are_usage_errors_before_any_work(synthetic_root, tmp_path, app, args, phrase):
+    out = tmp_path / "out"
+    result = runner.invoke(app, [a.format(out=out, data=synthetic_root) for a in args])
+    assert result.exit_code == 2 and phrase in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and not out.exists()
