@@ -15,18 +15,24 @@ these stable codes (``<TEST>`` is a name from ``CBC_TESTS``):
 
 - ``empty``: the report has no content at all; it is then the only code.
 - ``no_header``: the ``Test,Result/Units,Norm. Range`` line is missing (rows are still parsed).
-- ``duplicate_test:<TEST>``: the test appears more than once; the first row is kept.
+- ``duplicate_test:<TEST>``: the test appears more than once; the first row is kept (the code is listed once).
 - ``column_shift:<TEST>``: the value was not in the result column and was recovered from another column.
 - ``missing:<TEST>``: the test is absent or its value cannot be parsed.
 - ``impossible:<TEST>``: the value is outside ``PLAUSIBLE_BOUNDS`` (e.g. MCV 3646, a lost decimal point); the parsed
   number is kept in ``values`` so it can be inspected.
+- ``absurd:<TEST>``: the value is no finite number of sensible size (``1e308``, ``inf``, beyond ``ABSURD_LIMIT``); it
+  is dropped (``values`` holds None) so that no later sum or mean overflows, and ``missing`` is not added.
 - ``flag_mismatch:<TEST>``: the ``*`` flag disagrees with the value against the range printed on that row (checked
   only when both a plausible value and a printed range exist).
 - ``hct_mismatch``, ``mchc_mismatch``, ``mch_mismatch``: HCT, MCHC or MCH differs by more than 20 % from the value
   derived from the other indices (RBC*MCV/10, HGB/HCT*100, HGB/RBC*10). Skipped when an input is missing or impossible.
 
+- ``problems_truncated``: more than ``MAX_PROBLEMS`` codes; the first ones are kept and this code ends the list.
+
 Codes come in this order: ``no_header``, row codes in file order, then per test in ``CBC_TESTS`` order ``missing``,
-``impossible`` and ``flag_mismatch``, then the consistency codes.
+``impossible`` and ``flag_mismatch``, then the consistency codes. Report files are read only up to
+``REPORT_MAX_BYTES``: a larger file is refused (``read_*_report``) or, in ingest, reported as ``report_too_large``
+and not parsed (a 58 MB "report" once took 25 s and 853 MB and put 2 million codes into the manifest).
 
 Morphology reports are free text in sections (``RBC Morphology / Peripheral Smear:``, ``WBCs MORPHOLOGY:``,
 ``PLATELETS:``, ``NOTE :``); ``parse_morphology_text`` splits the sections and finds the canonical keywords of
@@ -37,6 +43,7 @@ The writers ``format_cbc_report`` and ``format_morphology_report`` live in ``rbc
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +51,14 @@ from pathlib import Path
 from rbc_dataset.errors import DataError
 
 __all__ = [
+    "ABSURD_LIMIT",
     "CBC_TESTS",
     "CBC_UNITS",
     "MORPHOLOGY_KEYWORDS",
+    "MAX_PROBLEMS",
     "PLAUSIBLE_BOUNDS",
     "REFERENCE_RANGES",
+    "REPORT_MAX_BYTES",
     "CBCResult",
     "MorphologyResult",
     "get_canonical_test",
@@ -101,6 +111,11 @@ PLAUSIBLE_BOUNDS: dict[str, tuple[float, float]] = {
     "RDW_CV": (8, 40),
 }
 
+# A value beyond this in any unit is a corrupt file, not a measurement (PLT per µl is below 10**7 too).
+ABSURD_LIMIT = 1e7
+MAX_PROBLEMS = 64  # codes per report; a pathological file could otherwise add millions to the manifest
+REPORT_MAX_BYTES = 1_000_000  # a CBC or morphology report is a few hundred bytes
+
 MORPHOLOGY_KEYWORDS: tuple[str, ...] = (
     "hypochromic",
     "microcytic",
@@ -140,8 +155,10 @@ _TEST_ALIASES: dict[str, tuple[str, ...]] = {
 _ALIAS_INDEX: dict[str, str] = {alias: test for test, aliases in _TEST_ALIASES.items() for alias in aliases}
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
-# The lookahead stops a unit such as "10^3/uL" from being read as the value 10.
-_VALUE_RE = re.compile(rf"^{_NUMBER}(?![\d.^¹²³])\s*(.*)$")
+# The lookahead stops a unit such as "10^3/uL" from being read as the value 10; the exponent keeps "1e308" from
+# being read as 1 with the unit "e308".
+_EXPONENT = r"(?:[eE][+-]?\d+)?"
+_VALUE_RE = re.compile(rf"^((?:\d+(?:\.\d*)?|\.\d+){_EXPONENT})(?![\d.^¹²³])\s*(.*)$")
 _RANGE_RE = re.compile(rf"^{_NUMBER}\s*(?:-+|–|—|\bto\b)\s*{_NUMBER}", re.IGNORECASE)
 # A unit has a letter or a unit sign; this keeps placeholders such as "---" out of the units.
 _UNIT_RE = re.compile(r"[^\W\d_]|[%/]")
@@ -234,6 +251,14 @@ def read_morphology_report(path: str | Path) -> MorphologyResult:
 
 def _decode_report(path: str | Path) -> str:
     try:
+        size = Path(path).stat().st_size
+        if size > REPORT_MAX_BYTES:
+            raise DataError(
+                path,
+                f"a report of at most {REPORT_MAX_BYTES:,} bytes",
+                f"{size:,} bytes",
+                "check the file: a CBC or morphology report is a few hundred bytes of text",
+            )
         data = Path(path).read_bytes()
     except OSError as exc:
         found = exc.strerror or type(exc).__name__
@@ -285,6 +310,7 @@ def parse_cbc_text(text: str, source: str | None = None) -> CBCResult:
         return CBCResult(values, flagged, units, ranges, raw_names, unknown, ("empty",), text, source)
 
     problems: list[str] = []
+    absurd: set[str] = set()
     has_header = False
     for line in body.splitlines():
         cells = _split_cells(line)
@@ -301,14 +327,30 @@ def parse_cbc_text(text: str, source: str | None = None) -> CBCResult:
             problems.append(f"duplicate_test:{test}")
         else:
             row = _parse_row(cells[1:])
+            if row.value is not None and not _is_sane(row.value):
+                absurd.add(test)
+                problems.append(f"absurd:{test}")
+                row = _Row(None, row.flagged, row.unit, row.range, row.shifted)
             raw_names[test], values[test], flagged[test], ranges[test] = raw_name, row.value, row.flagged, row.range
             if row.unit:
                 units[test] = row.unit
             if row.shifted:
                 problems.append(f"column_shift:{test}")
     problems = (["no_header"] if not has_header else []) + problems
-    problems += _check_values(values, flagged, ranges) + _check_consistency(values)
-    return CBCResult(values, flagged, units, ranges, raw_names, unknown, tuple(problems), text, source)
+    problems += _check_values(values, flagged, ranges, absurd) + _check_consistency(values)
+    return CBCResult(values, flagged, units, ranges, raw_names, unknown, _capped(problems), text, source)
+
+
+def _is_sane(value: float) -> bool:
+    return math.isfinite(value) and abs(value) <= ABSURD_LIMIT
+
+
+def _capped(problems: list[str]) -> tuple[str, ...]:
+    """Each code once, in order of first appearance, and at most MAX_PROBLEMS of them."""
+    unique = list(dict.fromkeys(problems))
+    if len(unique) > MAX_PROBLEMS:
+        unique = unique[: MAX_PROBLEMS - 1] + ["problems_truncated"]
+    return tuple(unique)
 
 
 def _split_cells(line: str) -> list[str]:
@@ -340,11 +382,12 @@ def _parse_row(cells: list[str]) -> _Row:
     if not unit:
         unit = next((c for i, c in enumerate(cleaned) if i not in (value_idx, range_idx) and _UNIT_RE.search(c)), "")
     range_match = _RANGE_RE.match(cleaned[range_idx]) if range_idx is not None else None
+    printed = (float(range_match.group(1)), float(range_match.group(2))) if range_match else None
     return _Row(
         value=float(match.group(1)) if match else None,
         flagged=flagged,
         unit=unit or None,
-        range=(float(range_match.group(1)), float(range_match.group(2))) if range_match else None,
+        range=printed if printed is not None and all(map(_is_sane, printed)) else None,
         shifted=value_idx not in (None, 0),
     )
 
@@ -355,13 +398,17 @@ def _is_plausible(test: str, value: float | None) -> bool:
 
 
 def _check_values(
-    values: dict[str, float | None], flagged: dict[str, bool], ranges: dict[str, tuple[float, float] | None]
+    values: dict[str, float | None],
+    flagged: dict[str, bool],
+    ranges: dict[str, tuple[float, float] | None],
+    absurd: set[str],
 ) -> list[str]:
     problems = []
     for test in CBC_TESTS:
         value, printed = values[test], ranges[test]
         if value is None:
-            problems.append(f"missing:{test}")
+            if test not in absurd:
+                problems.append(f"missing:{test}")
         elif not _is_plausible(test, value):
             problems.append(f"impossible:{test}")
         elif printed is not None and flagged[test] != (not printed[0] <= value <= printed[1]):

@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from rbc_dataset.fileio import is_truncated, sha256_bytes, sniff_format
-from rbc_dataset.reports import CBC_TESTS, parse_cbc_text, parse_morphology_text
+from rbc_dataset.reports import CBC_TESTS, REPORT_MAX_BYTES, parse_cbc_text, parse_morphology_text
 
 Image.MAX_IMAGE_PIXELS = 200_000_000  # refuse decompression bombs, allow very large smears
 
@@ -59,6 +59,11 @@ def inspect_file(path: str, role: str) -> dict:
         fmt = sniff_format(data[:16])
         info["format"] = fmt
         info.update(_image_header(data, fmt))
+    elif role in ("cbc", "morphology") and len(data) > REPORT_MAX_BYTES:
+        # Not parsed: a report is a few hundred bytes, and parsing a huge one costs minutes and gigabytes.
+        info["too_large"] = f"{len(data):,} bytes, more than the {REPORT_MAX_BYTES:,} a report may have"
+        if role == "cbc":
+            info["cbc"] = {**{f"cbc_{t}": None for t in CBC_TESTS}, "cbc_problems": ["too_large"], "cbc_raw": None}
     elif role == "cbc":
         info["cbc"] = _flatten_cbc(parse_cbc_text(_decode_text(data), source=path))
     elif role == "morphology":

@@ -42,6 +42,8 @@ def _file_fields(sample: Sample, infos: dict, root: Path, issues: list[Issue]) -
                     sample.sample_id,
                 )
             )
+        if "too_large" in info:
+            issues.append(_too_large(sample, role, _rel(path, root), info["too_large"]))
         _check_extension(sample, role, path, info, root, issues)
         if role in IMAGE_HEADER_ROLES:
             keys = IMAGE_HEADER_ROLES[role]
@@ -62,6 +64,18 @@ def _file_fields(sample: Sample, infos: dict, root: Path, issues: list[Issue]) -
             row["severity"] = info["meta"]["severity"]
             row["severity_source"] = "synthetic_truth"
     return row
+
+
+def _too_large(sample: Sample, role: str, rel: str, found: str) -> Issue:
+    return Issue(
+        "report_too_large",
+        "warning",
+        rel,
+        f"a {role} report of a few hundred bytes",
+        found,
+        "check the file (a wrong export, or another file under this name?); it was not parsed",
+        sample.sample_id,
+    )
 
 
 def _check_extension(sample: Sample, role: str, path: Path, info: dict, root: Path, issues: list[Issue]) -> None:
