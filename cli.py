@@ -116,11 +116,28 @@ def ingest(
     ] = Path("manifest.parquet"),
     layout: Annotated[str, typer.Option("--layout", help="auto, anerbc, folder or csv.")] = "auto",
     metadata: Annotated[
-        Path | None, typer.Option("--metadata", help="CSV with image, class[, mask, group, split] columns.")
+        Path | None,
+        typer.Option(
+            "--metadata",
+            help="CSV with image, class[, mask, group, split, sample_id] columns; relative paths are read from the "
+            "CSV's folder and every file must lie inside ROOT.",
+        ),
     ] = None,
     tile_order: Annotated[
         str | None, typer.Option("--tile-order", help="Override the detected AneRBC-II tile order.")
     ] = None,
+    class_map: Annotated[
+        str | None,
+        typer.Option(
+            "--class-map",
+            help="Labels of other class names: NAME=VALUE,... or a .yaml/.csv file; VALUE is healthy, anaemic, 0, 1 "
+            "or unlabelled (e.g. normal_rbc=healthy,ida=anaemic). Unknown class names are errors.",
+        ),
+    ] = None,
+    allow_outside_root: Annotated[
+        bool,
+        typer.Option("--allow-outside-root", help="Let --metadata name files outside ROOT (they are only read)."),
+    ] = False,
     workers: WorkersOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -128,7 +145,17 @@ def ingest(
     from rbc_dataset.console import print_ingest_summary
     from rbc_dataset.ingest import ingest as run_ingest
 
-    result = run_ingest(root, out, layout, metadata, tile_order, workers or 0, show_progress=not quiet)
+    result = run_ingest(
+        root,
+        out,
+        layout,
+        metadata,
+        tile_order,
+        workers or 0,
+        show_progress=not quiet,
+        class_map=class_map,
+        allow_outside_root=allow_outside_root,
+    )
     print_ingest_summary(result)
     if any(issue.severity == "error" for issue in result.issues):
         raise typer.Exit(1)

@@ -29,28 +29,41 @@ class Inputs:
     has_masks: bool
 
 
+UNLABELLED_REASON = "no class label (unlabelled: map its class with `rbc-dataset ingest --class-map`)"
+
+
 def attach_masks(rows: pd.DataFrame, canonical: dict[str, str], skipped: dict[str, str]) -> Inputs:
-    """Attach each row's canonical mask; without one (while the dataset has masks) the row's parent is left out."""
+    """Attach each row's canonical mask; without one (while the dataset has masks) the row's parent is left out.
+
+    Unlabelled rows (null label: no class folder, or a folder such as ``Dataset/``) are left out too, with the
+    reason recorded: a shard holds a class for every sample and must never write them as class 0.
+    """
     rows = rows.assign(parent_key=parent_keys(rows)).reset_index(drop=True)
     has_masks = bool(rows["mask_path"].notna().any())
     rows = rows.assign(canonical_mask=rows["sample_id"].map(canonical))
-    if not has_masks:
-        return Inputs(rows, pd.DataFrame(columns=["sample_id", "reason"]), False)
-    lacking = rows["canonical_mask"].isna()
+    unlabelled = rows["label"].isna()
+    lacking = rows["canonical_mask"].isna() if has_masks else pd.Series(False, index=rows.index)
     reasons = rows.loc[lacking, "sample_id"].map(lambda s: skipped.get(s, "no usable mask"))
-    bad_parents = set(rows.loc[lacking & rows["tile_index"].isna(), "parent_key"])
-    dropped = lacking | rows["parent_key"].isin(bad_parents)
+    bad_parents = set(rows.loc[(lacking | unlabelled) & rows["tile_index"].isna(), "parent_key"])
+    dropped = lacking | unlabelled | rows["parent_key"].isin(bad_parents)
     why = pd.Series("its parent image was left out", index=rows.index)
     why[lacking] = reasons
+    why[unlabelled] = UNLABELLED_REASON
     excluded = pd.DataFrame({"sample_id": rows.loc[dropped, "sample_id"], "reason": why[dropped]})
-    return Inputs(rows[~dropped].reset_index(drop=True), excluded.reset_index(drop=True), True)
+    return Inputs(rows[~dropped].reset_index(drop=True), excluded.reset_index(drop=True), has_masks)
 
 
 def class_names(rows: pd.DataFrame, source: str) -> tuple[str, ...]:
     """Class names by label index; labels must be 0..K-1."""
     labelled = rows.dropna(subset=["label"])
     if labelled.empty:
-        raise DataError(source, "labelled samples", "no sample with a class", "check the class folders / metadata")
+        raise DataError(
+            source,
+            "labelled samples (class healthy = 0 or anaemic = 1)",
+            "no sample with a class (unlabelled samples are left out of a build)",
+            "put the images in class folders named healthy/anaemic, or map their class names with "
+            "`rbc-dataset ingest ROOT --class-map NAME=healthy,OTHER=anaemic --out m.parquet` and build m.parquet",
+        )
     names = labelled.groupby("label")["class_name"].agg(lambda s: s.mode().iloc[0])
     if list(names.index) != list(range(len(names))):
         found = ", ".join(f"{k}: {v}" for k, v in names.items())

@@ -10,6 +10,7 @@ the key is (kind, class, number, tile), never the number alone.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,42 @@ class ScanResult:
 def list_files(root: Path) -> list[Path]:
     """All files under root in a stable order (sorted by relative path)."""
     return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
+
+
+def printable(path: str | Path) -> str:
+    """A path as storable text: bytes of a name that is not UTF-8 are shown as ``\\xNN`` instead of failing later."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def is_utf8(path: str | Path) -> bool:
+    """Whether a path's name can be stored as text (Parquet and JSON need UTF-8; Linux names are only bytes)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def drop_non_utf8(root: Path, files: list[Path], result: ScanResult) -> list[Path]:
+    """Files whose names are UTF-8; the others are listed as unrecognised, each with a warning naming its bytes."""
+    kept = []
+    for path in files:
+        if is_utf8(path):
+            kept.append(path)
+            continue
+        rel = printable(path.relative_to(root))
+        result.unrecognised.append((rel, "the file name is not valid UTF-8"))
+        result.issues.append(
+            Issue(
+                "file_name_not_utf8",
+                "warning",
+                rel,
+                "a file name in UTF-8",
+                f"the bytes {os.fsencode(path.relative_to(root))!r}; the file is left out",
+                "rename the file to a UTF-8 name (for example with `mv` in a UTF-8 terminal) and ingest again",
+            )
+        )
+    return kept
 
 
 def _tokens(parts: tuple[str, ...], table: dict[str, str]) -> list[str]:

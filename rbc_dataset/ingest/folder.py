@@ -1,4 +1,4 @@
-"""Users' own data: a generic folder layout, or a metadata CSV naming image, mask, class and group per row.
+"""Users' own data in a generic folder layout.
 
 Folder layout (e.g. the 11,500-image "Anemic-RBC" set of the 3-TierDCFNet paper, never published in a
 known layout)::
@@ -6,8 +6,11 @@ known layout)::
     ROOT/[train|val|test/]<class>/{images,masks}/<name>.png     or  <class>/<name>.png + <name>_mask.png
 
 The class of a file is the nearest folder above it that is neither a role folder (images, masks, ...)
-nor a split folder; files directly under ROOT are "unlabelled". A mask pairs with the image of the same
-name (after removing a ``_mask``/``_seg``/``_gt`` suffix) in the same class and split.
+nor a split folder; its label comes from ``ingest.classes`` (healthy = 0, anaemic = 1, a --class-map, or
+unlabelled; an unknown name is an error). Files directly under ROOT never define a class: next to class
+folders they are listed as unrecognised; only a flat folder of images makes unlabelled samples of them.
+A mask pairs with the image of the same name (after removing a ``_mask``/``_seg``/``_gt`` suffix) in the same
+class and split. The metadata-CSV layout lives in ``ingest.metadata_csv``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-import pandas as pd
-
-from rbc_dataset.errors import DataError
 from rbc_dataset.ingest.anerbc import IMAGE_EXTENSIONS, SPLIT_TOKENS, ScanResult, normalise
+from rbc_dataset.ingest.classes import UNLABELLED, ClassMap, resolve_class, unknown_class_issue
 from rbc_dataset.ingest.samples import Sample, missing_partner_issues
 from rbc_dataset.issues import Issue
 
@@ -39,17 +40,18 @@ MASK_FOLDER_TOKENS = {
 }
 RGB_MASK_FOLDER_TOKENS = {"rgbsegmented", "rgbmasks"}
 MASK_SUFFIX = re.compile(r"[_-](mask|masks|seg|gt|label)$", re.IGNORECASE)
-HEALTHY_NAMES = {"healthy", "normal", "control", "nonanemic", "nonanaemic", "healthyindividuals"}
-ANEMIC_NAMES = {"anemic", "anaemic", "anemia", "anaemia", "anemicindividuals", "anaemicindividuals"}
-CSV_COLUMNS = {"image"}  # plus "class" or "label"
+ROOT_FILE_REASON = (
+    "directly under the root, outside every class folder: a file here has no class (move it into a class folder)"
+)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """Lower-case letters and digits joined by ``_``: the parts of a folder-layout sample id."""
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
 
 
 def _role_and_class(rel_parts: tuple[str, ...], stem: str) -> tuple[str, str, str | None, str]:
-    """(role, class, split, pairing stem) of an image-like file from its folders and name."""
+    """(role, class folder, split, pairing stem) of an image-like file from its folders and name."""
     role, cls, split = None, None, None
     for part in reversed(rel_parts):
         token = normalise(part)
@@ -69,55 +71,97 @@ def _role_and_class(rel_parts: tuple[str, ...], stem: str) -> tuple[str, str, st
     base = MASK_SUFFIX.sub("", stem)
     if role is None:
         role = "mask" if base != stem else "image"
-    return role, cls or "unlabelled", split, base
+    return role, cls or UNLABELLED, split, base
 
 
-def class_labels(class_names: list[str]) -> dict[str, int]:
-    """0 = healthy, 1 = anaemic when the names say so; otherwise the index in sorted order."""
-    tokens = {name: normalise(name) for name in class_names}
-    if all(t in HEALTHY_NAMES | ANEMIC_NAMES for t in tokens.values()):
-        return {name: int(t in ANEMIC_NAMES) for name, t in tokens.items()}
-    return {name: i for i, name in enumerate(sorted(class_names))}
-
-
-def group_folder(root: Path, files: list[Path], scan: ScanResult) -> list[Sample]:
-    """Samples of a generic folder layout; non-image files are listed as unrecognised."""
-    grouped: dict[tuple, dict[str, Path]] = defaultdict(dict)
+def _image_files(root: Path, files: list[Path], scan: ScanResult) -> list[Path]:
+    """Image files that can be samples; the rest is listed as unrecognised with the reason."""
+    images = []
     for path in files:
-        rel = path.relative_to(root)
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            scan.unrecognised.append((rel.as_posix(), f"not an image file (extension {path.suffix or 'none'})"))
-            continue
+            rel = path.relative_to(root).as_posix()
+            scan.unrecognised.append((rel, f"not an image file (extension {path.suffix or 'none'})"))
+        else:
+            images.append(path)
+    if any(len(p.relative_to(root).parts) > 1 for p in images):  # class folders exist: loose files have no class
+        loose = [p for p in images if len(p.relative_to(root).parts) == 1]
+        scan.unrecognised.extend((p.relative_to(root).as_posix(), ROOT_FILE_REASON) for p in loose)
+        images = [p for p in images if p not in set(loose)]
+    return images
+
+
+def group_folder(root: Path, files: list[Path], scan: ScanResult, class_map: ClassMap | None = None) -> list[Sample]:
+    """Samples of a generic folder layout; non-image files and files loose under the root are listed as unrecognised.
+
+    Args:
+        root: the dataset folder.
+        files: every file under it.
+        scan: collects issues and unrecognised files.
+        class_map: the user's --class-map (class folder name -> label).
+    """
+    grouped: dict[tuple, dict[str, Path]] = defaultdict(dict)
+    duplicates: dict[tuple, list[Issue]] = defaultdict(list)
+    for path in _image_files(root, files, scan):
+        rel = path.relative_to(root)
         role, cls, split, base = _role_and_class(rel.parts[:-1], path.stem)
         key = (split, cls, base)
         if role in grouped[key]:
-            scan.issues.append(
-                Issue(
-                    "duplicate_file",
-                    "error",
-                    rel.as_posix(),
-                    f"one {role} per name {base!r}",
-                    f"a second one besides {grouped[key][role].relative_to(root).as_posix()}",
-                    "rename or remove one; the first in path order is used",
-                )
-            )
+            duplicates[key].append(_duplicate(rel.as_posix(), role, base, grouped[key][role].relative_to(root)))
             continue
         grouped[key][role] = path
-    labels = class_labels(sorted({k[1] for k in grouped}))
-    samples = [_folder_sample(key, roles, labels) for key, roles in sorted(grouped.items(), key=lambda kv: str(kv[0]))]
-    samples = [s for s in samples if "image" in s.files or "mask" in s.files]
-    _dedupe_ids(samples, scan)
+    labels = _class_labels(root, grouped, class_map or ClassMap(), scan)
+    samples, keys = [], []
+    for key, roles in sorted(grouped.items(), key=lambda kv: str(kv[0])):
+        if "image" in roles or "mask" in roles:
+            samples.append(_folder_sample(key, roles, labels))
+            keys.append(key)
+    dedupe_ids(samples, scan)
+    for key, sample in zip(keys, samples, strict=True):  # a duplicate blocks its sample (never "the first file")
+        scan.issues.extend(_with_sample(issue, sample.sample_id) for issue in duplicates.get(key, []))
     scan.issues.extend(missing_partner_issues(samples))
     return samples
 
 
-def _folder_sample(key: tuple, files: dict[str, Path], labels: dict[str, int]) -> Sample:
+def _duplicate(rel: str, role: str, base: str, kept: Path) -> Issue:
+    return Issue(
+        "duplicate_file",
+        "error",
+        rel,
+        f"one {role} per name {base!r}",
+        f"a second one besides {kept.as_posix()}",
+        "rename or remove one (validate and build stop on this; --allow-invalid leaves the sample out)",
+    )
+
+
+def _with_sample(issue: Issue, sample_id: str) -> Issue:
+    return Issue(issue.code, issue.severity, issue.path, issue.expected, issue.found, issue.fix, sample_id)
+
+
+def _class_labels(root: Path, grouped: dict[tuple, dict], class_map: ClassMap, scan: ScanResult) -> dict:
+    """Class folder -> (class name, label); an unknown folder name is an error issue, its samples unlabelled."""
+    counts: dict[str, int] = defaultdict(int)
+    where: dict[str, str] = {}
+    for (_, cls, _), roles in sorted(grouped.items(), key=lambda kv: str(kv[0])):
+        counts[cls] += "image" in roles or "mask" in roles
+        where.setdefault(cls, next(iter(roles.values())).parent.relative_to(root).as_posix() + "/")
+    labels = {}
+    for cls in sorted(counts):
+        status, label = resolve_class(cls, class_map)
+        if status == "unknown":
+            scan.issues.append(unknown_class_issue(cls, where[cls], counts[cls]))
+        labels[cls] = (UNLABELLED if label is None and status != "unknown" else cls, label)
+    scan.issues.extend(class_map.unused_issues())
+    return labels
+
+
+def _folder_sample(key: tuple, files: dict[str, Path], labels: dict[str, tuple[str, int | None]]) -> Sample:
     split, cls, base = key
-    sid = "folder_" + "_".join(_slug(p) for p in (split, cls, base) if p)
-    return Sample(sid, "folder", cls, labels[cls], sid, sid, split=split, files=dict(files))
+    sid = "folder_" + "_".join(slug(p) for p in (split, cls, base) if p)
+    name, label = labels[cls]
+    return Sample(sid, "folder", name, label, sid, sid, split=split, files=dict(files))
 
 
-def _dedupe_ids(samples: list[Sample], scan: ScanResult) -> None:
+def dedupe_ids(samples: list[Sample], scan: ScanResult) -> None:
     """Different names can slug to the same id ('a b' and 'a_b'): number the later ones and say so."""
     seen: dict[str, int] = {}
     for s in samples:
@@ -138,56 +182,3 @@ def _dedupe_ids(samples: list[Sample], scan: ScanResult) -> None:
             s.sample_id = s.parent_id = s.group_id = new
         else:
             seen[s.sample_id] = 0
-
-
-def read_metadata_csv(csv_path: Path, scan: ScanResult) -> list[Sample]:
-    """Samples from a CSV with columns image, class (or label), and optional mask, rgb_mask, group, split, sample_id."""
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(
-            csv_path, "a readable CSV file", f"an error: {exc}", "save it as UTF-8 CSV with a header"
-        ) from exc
-    columns = {c.strip().lower(): c for c in table.columns}
-    if "image" not in columns or not ({"class", "label"} & set(columns)):
-        raise DataError(
-            csv_path,
-            "columns image and class (or label); optional mask, rgb_mask, group, split",
-            f"columns {', '.join(table.columns) or '(none)'}",
-            "rename the header row",
-        )
-    table = table.rename(columns={v: k for k, v in columns.items()})
-    class_column = "class" if "class" in table else "label"
-    labels = class_labels(sorted(set(table[class_column])))
-    # An empty cell means "no such file" on purpose; a path that does not exist is an error.
-    samples = [_csv_sample(row, i, csv_path, labels, class_column, scan) for i, row in table.iterrows()]
-    _dedupe_ids(samples, scan)
-    return samples
-
-
-def _csv_sample(row, index: int, csv_path: Path, labels, class_column: str, scan: ScanResult) -> Sample:
-    files = {}
-    for role in ("image", "mask", "rgb_mask"):
-        value = str(row.get(role, "") or "").strip()
-        if not value:
-            continue
-        path = Path(value) if Path(value).is_absolute() else (csv_path.parent / value)
-        if not path.is_file():
-            scan.issues.append(
-                Issue(
-                    f"missing_{role}",
-                    "error",
-                    f"{csv_path.name} row {index + 2}",
-                    f"the {role} file {value}",
-                    "no such file",
-                    f"fix the path (relative paths are read from {csv_path.parent})",
-                )
-            )
-            continue
-        files[role] = path.resolve()
-    cls = str(row[class_column])
-    stem = Path(str(row["image"])).stem
-    sid = str(row.get("sample_id", "") or "") or f"folder_{_slug(cls)}_{_slug(stem)}"
-    group = str(row.get("group", "") or "") or sid
-    split = str(row.get("split", "") or "") or None
-    return Sample(sid, "folder", cls, labels[cls], sid, group, split=split, files=files)

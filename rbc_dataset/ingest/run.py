@@ -10,9 +10,19 @@ from pathlib import Path
 from rbc_dataset import __version__
 from rbc_dataset.errors import DataError, UsageError, check_choice
 from rbc_dataset.fileio import check_output_outside
-from rbc_dataset.ingest.anerbc import ScanResult, list_files, looks_like_anerbc, scan_anerbc
+from rbc_dataset.ingest.anerbc import (
+    ScanResult,
+    drop_non_utf8,
+    is_utf8,
+    list_files,
+    looks_like_anerbc,
+    printable,
+    scan_anerbc,
+)
+from rbc_dataset.ingest.classes import ClassMap, parse_class_map
 from rbc_dataset.ingest.file_facts import inspect_many
-from rbc_dataset.ingest.folder import group_folder, read_metadata_csv
+from rbc_dataset.ingest.folder import group_folder
+from rbc_dataset.ingest.metadata_csv import read_metadata_csv
 from rbc_dataset.ingest.rows import build_rows
 from rbc_dataset.ingest.samples import Sample, group_anerbc
 from rbc_dataset.ingest.tiles import TileOrder, detect_tile_order
@@ -43,6 +53,13 @@ class IngestResult:
 
 
 def _check_root(root: Path) -> list[Path]:
+    if not is_utf8(root):
+        raise DataError(
+            printable(root),
+            "a folder whose path is UTF-8 text",
+            "bytes that are not UTF-8 in the path",
+            "rename the folder (manifests store paths as UTF-8 text)",
+        )
     if not root.exists():
         raise DataError(
             root,
@@ -75,25 +92,33 @@ def _choose_layout(layout: str, root: Path, files: list[Path], metadata: Path | 
 
 
 def _collect_samples(
-    layout: str, root: Path, files: list[Path], metadata: Path | None
+    layout: str, root: Path, files: list[Path], metadata: Path | None, class_map: ClassMap, allow_outside_root: bool
 ) -> tuple[list[Sample], ScanResult]:
-    if layout == "anerbc":
-        scan = scan_anerbc(root, files)
-        return group_anerbc(scan), scan
     scan = ScanResult()
+    files = drop_non_utf8(root, files, scan)
+    if layout == "anerbc":
+        anerbc = scan_anerbc(root, files)
+        anerbc.issues[:0] = scan.issues  # the non-UTF-8 names come first, as they were found first
+        anerbc.unrecognised[:0] = scan.unrecognised
+        return group_anerbc(anerbc), anerbc
     if layout == "csv":
-        return read_metadata_csv(Path(metadata), scan), scan
-    return group_folder(root, files, scan), scan
+        return read_metadata_csv(Path(metadata), root, scan, class_map, allow_outside_root), scan
+    return group_folder(root, files, scan, class_map), scan
 
 
-def _no_samples_error(root: Path, files: list[Path], layout: str) -> DataError:
+def _no_samples_error(root: Path, files: list[Path], layout: str, scan: ScanResult) -> DataError:
     extensions = Counter(p.suffix.lower() or "(none)" for p in files)
     found = ", ".join(f"{n} {ext}" for ext, n in extensions.most_common(6))
+    errors = [issue for issue in scan.issues if issue.severity == "error"]
+    if errors:  # e.g. every CSV row refused: say why instead of blaming the folder
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        found += f"; {errors[0].code}: {errors[0].message}{more}"
     return DataError(
         root,
         f"image files in the {layout} layout",
         f"no usable samples among {len(files)} files ({found})",
-        "point to the folder holding AneRBC_dataset or your image folders, or pass --layout/--metadata",
+        "fix the errors named, point to the folder holding AneRBC_dataset or your image folders, or pass "
+        "--layout/--metadata",
     )
 
 
@@ -149,6 +174,8 @@ def ingest(
     tile_order: str | None = None,
     workers: int = 0,
     show_progress: bool = True,
+    class_map: str | Path | None = None,
+    allow_outside_root: bool = False,
 ) -> IngestResult:
     """Index every sample under ``root`` into a Parquet manifest at ``out`` plus ``<out>.report.json``.
 
@@ -160,15 +187,19 @@ def ingest(
         tile_order: AneRBC-II tile order to use instead of the detected one.
         workers: processes for hashing and parsing (0 = all cores).
         show_progress: draw a progress bar.
+        class_map: labels of class names that are not healthy/anaemic (``NAME=VALUE,...`` or a .yaml/.csv file;
+            see ``ingest.classes``).
+        allow_outside_root: let a metadata CSV name files outside ``root``.
     """
     start = time.perf_counter()
     root, out = Path(root).resolve(), Path(out)
+    classes = parse_class_map(class_map)
     files = _check_root(root)
     check_output_outside(out, [root])
     layout = _choose_layout(layout, root, files, metadata)
-    samples, scan = _collect_samples(layout, root, files, metadata)
+    samples, scan = _collect_samples(layout, root, files, metadata, classes, allow_outside_root)
     if not samples:
-        raise _no_samples_error(root, files, layout)
+        raise _no_samples_error(root, files, layout, scan)
     infos = _inspect_all(samples, worker_count(workers), show_progress)
     unreadable = {path for path, info in infos.items() if "error" in info}
     order = _tile_order(samples, tile_order, scan.issues, unreadable)

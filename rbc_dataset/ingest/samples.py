@@ -20,7 +20,7 @@ class Sample:
     sample_id: str
     source: str  # "AneRBC-I", "AneRBC-II" or "folder"
     cls: str
-    label: int
+    label: int | None  # 0 healthy, 1 anaemic, None unlabelled (never a number made up from a name)
     parent_id: str
     group_id: str
     number: int | None = None
@@ -36,8 +36,11 @@ def _index(entries: list[FileEntry], issues: list[Issue]):
     for entry in entries:
         if entry.role in REPORT_ROLES:
             table, key = reports, (entry.kind, entry.cls, entry.number)
+            # AneRBC-II reports belong to every tile of a parent: the issue names no single sample.
+            sid = sample_id(entry.kind, entry.cls, entry.number) if entry.kind == "I" else None
         else:
             table, key = samples, (entry.kind, entry.cls, entry.number, entry.tile)
+            sid = sample_id(entry.kind, entry.cls, entry.number, entry.tile)
         kept = table[key].get(entry.role)
         if kept is not None:
             issues.append(
@@ -47,7 +50,8 @@ def _index(entries: list[FileEntry], issues: list[Issue]):
                     entry.rel,
                     f"one {entry.role} file per sample",
                     f"a second one besides {kept.rel}",
-                    "remove one copy; the first in path order is used",
+                    "remove one copy (validate and build stop on this; --allow-invalid leaves the sample out)",
+                    sid,
                 )
             )
             continue

@@ -3,6 +3,10 @@
 The worker that validated a pair also writes its canonical mask (the mask is decoded once); after the
 dataset-level checks, masks of pairs with errors that canonicalisation does not cure are removed again and
 listed as skipped. Speck removal and hole filling happen only when asked, with the sizes recorded.
+
+A canonical mask is named ``masks/<safe_name(sample_id)>.png``, never after the source mask's path: that path
+comes from the data (a metadata CSV may name ``../x.png`` or an absolute path), and joining it under the output
+folder once wrote over the user's original mask. The source path and checksums stay in provenance.csv.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rbc_dataset.fileio import encode_png, sha256_bytes
+from rbc_dataset.fileio import encode_png, path_inside, safe_name, sha256_bytes
 
 CURED_BY_CANONICAL = {
     "inverted_polarity",
@@ -62,14 +66,25 @@ def canonicalise(cells: np.ndarray, options: FixOptions) -> tuple[np.ndarray, di
     return cells, done
 
 
+def canonical_rel(sample_id: str) -> str:
+    """Path of a sample's canonical mask relative to the --fix folder: named by a safe slug of the sample id."""
+    return f"masks/{safe_name(sample_id)}.png"
+
+
 def write_canonical(
-    cells: np.ndarray, mask_rel: str, source_sha: str | None, polarity: str, encoding: str, options: FixOptions
+    cells: np.ndarray,
+    mask_rel: str,
+    source_sha: str | None,
+    polarity: str,
+    encoding: str,
+    options: FixOptions,
+    sample_id: str,
 ) -> dict:
-    """Write one canonical mask under ``options.out/masks`` mirroring the mask's relative path; return provenance."""
+    """Write one canonical mask as ``options.out/masks/<safe sample id>.png``; return its provenance."""
     cells, done = canonicalise(cells, options)
     data = encode_png(np.where(cells, 255, 0).astype(np.uint8))
-    rel = Path("masks") / Path(mask_rel).with_suffix(".png")
-    target = options.out / rel
+    rel = canonical_rel(sample_id)
+    target = path_inside(options.out, rel)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     return {
@@ -78,6 +93,6 @@ def write_canonical(
         "encoding": encoding,
         "polarity": polarity,
         **done,
-        "canonical_mask": rel.as_posix(),
+        "canonical_mask": rel,
         "canonical_sha256": sha256_bytes(data),
     }

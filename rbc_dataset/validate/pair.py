@@ -404,7 +404,8 @@ def validate_pair(row: dict, config: ValidateConfig, fix: FixOptions | None = No
     aligned = _check_alignment(alignment, mask, config, report)
     _check_components(cells, mask, config, report)
     if fix is not None:
-        report.fix = write_canonical(cells, mask.rel, row.get("mask_sha256"), polarity, encoding.kind, fix)
+        sha = row.get("mask_sha256")
+        report.fix = write_canonical(cells, mask.rel, sha, polarity, encoding.kind, fix, report.sample_id)
     # A misplaced mask is already an error; comparing RGB_segmented with it would only repeat that.
     if aligned and rgb is not None and rgb.array is not None and rgb.array.shape[:2] == cells.shape:
         _check_rgb_mask(rgb, colour, cells, config, report)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from rbc_dataset import __version__
-from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside
+from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside, path_inside
 from rbc_dataset.issues import SEVERITIES
 from rbc_dataset.parallel import process_pool, worker_count
 from rbc_dataset.progress import track
@@ -76,17 +76,33 @@ def _by_code(findings: list[dict]) -> dict[str, dict]:
     return dict(sorted(table.items(), key=lambda kv: (SEVERITIES.index(kv[1]["severity"]), -kv[1]["count"])))
 
 
-def _finish_fix(results: list[dict], findings: list[dict], fix: FixOptions) -> tuple[int, list[dict]]:
-    """Drop canonical masks of pairs with errors that re-encoding does not cure; write the provenance log."""
+def _blocking(findings: list[dict], results: list[dict]) -> dict[str, list[str]]:
+    """Sample id -> error codes that keep its canonical mask out (errors re-encoding does not cure)."""
     blocking: dict[str, list[str]] = {}
     for f in findings:
         if f["severity"] == "error" and f["code"] not in CURED_BY_CANONICAL and f["sample_id"]:
             blocking.setdefault(f["sample_id"], []).append(f["code"])
+    # Ids that differ only in case would share one file on a case-insensitive disk (macOS, Windows).
+    by_name: dict[str, list[str]] = {}
+    for result in results:
+        if result.get("fix"):
+            by_name.setdefault(result["fix"]["canonical_mask"].casefold(), []).append(result["sample_id"])
+    for ids in by_name.values():
+        if len(set(ids)) > 1:
+            for sid in ids:
+                blocking.setdefault(sid, []).append("canonical_name_collision")
+    return blocking
+
+
+def _finish_fix(results: list[dict], findings: list[dict], fix: FixOptions) -> tuple[int, list[dict]]:
+    """Drop canonical masks of pairs with errors that re-encoding does not cure; write the provenance log."""
+    blocking = _blocking(findings, results)
     written, skipped = [], []
     for result in results:
         sid, entry = result["sample_id"], result.get("fix")
         if entry and sid in blocking:
-            (fix.out / entry["canonical_mask"]).unlink()
+            # Two rows of one id share one file: the first unlink removed it already.
+            path_inside(fix.out, entry["canonical_mask"]).unlink(missing_ok=True)
         if entry and sid not in blocking:
             written.append({"sample_id": sid, **entry})
         else:
@@ -136,12 +152,12 @@ def validate_masks(
     n_fixed, fix_dir = 0, None
     if fix_out is None:
         results = _run_pairs(rows, config, None, show_progress)
-        findings, facts, stats = _collect(results, loaded.rows, config)
+        findings, facts, stats = _collect(results, loaded, config)
     else:
         with atomic_directory(Path(fix_out), overwrite) as tmp:
             fix = FixOptions(tmp, remove_specks_px, fill_holes_px)
             results = _run_pairs(rows, config, fix, show_progress)
-            findings, facts, stats = _collect(results, loaded.rows, config)
+            findings, facts, stats = _collect(results, loaded, config)
             n_fixed, _ = _finish_fix(results, findings, fix)
             _write_fix_config(tmp, loaded, config, fix)
         fix_dir = Path(fix_out)
@@ -163,11 +179,28 @@ def validate_masks(
     )
 
 
-def _collect(results: list[dict], rows: pd.DataFrame, config: ValidateConfig):
+def _collect(results: list[dict], loaded, config: ValidateConfig):
     stats = pd.DataFrame([r["stats"] for r in results])
     findings = [f for r in results for f in r["findings"]]
-    extra, facts = dataset_findings(rows, stats, config)
-    return findings + extra, facts, stats
+    extra, facts = dataset_findings(loaded.rows, stats, config)
+    findings += extra
+    return findings + ingest_findings(loaded.ingest_issues, findings), facts, stats
+
+
+def ingest_findings(issues, findings: list[dict]) -> list[dict]:
+    """Ingest's errors as findings (same codes), so that counts, the exit code and a build's check include them.
+
+    An error ingest found (a duplicate file, an unknown class, a file named by two CSV rows) once stayed in the
+    ingest report while validate-masks exited 0 and build used whichever file came first. Warnings stay in the
+    report's ``ingest_issues``; an error the pair checks already found for the same file is not repeated.
+    """
+    seen = {(f["code"], f["path"], f["sample_id"]) for f in findings}
+    out = []
+    for issue in issues:
+        if issue.severity == "error" and (issue.code, issue.path, issue.sample_id) not in seen:
+            seen.add((issue.code, issue.path, issue.sample_id))
+            out.append(issue.to_dict())
+    return out
 
 
 def _write_fix_config(folder: Path, loaded, config: ValidateConfig, fix: FixOptions) -> None:

@@ -1,0 +1,35 @@
+"""Canonical masks are named by a safe slug of the sample id, never by a path from the data (issue 11 §2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rbc_dataset.validate.fix import FixOptions, write_canonical
+
+CELLS = np.zeros((6, 6), bool)
+CELLS[2:4, 2:4] = True
+
+
+def test_an_absolute_source_path_never_leaves_the_output(tmp_path: Path) -> None:
+    original = tmp_path / "user" / "mask_a.png"
+    original.parent.mkdir()
+    original.write_bytes(b"the user's own mask")
+    out = tmp_path / "fix"
+    entry = write_canonical(CELLS, str(original), None, "cells_low", "binary", FixOptions(out), "folder_a_mask_a")
+    assert original.read_bytes() == b"the user's own mask"
+    assert entry["canonical_mask"] == "masks/folder_a_mask_a.png" and entry["source_mask"] == str(original)
+    assert (out / entry["canonical_mask"]).is_file()
+
+
+def test_hostile_sample_ids_stay_inside_the_output(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b" / "fix"
+    names = set()
+    for sid in ("../../../../X", "<script>alert(1)</script>", "/etc/passwd", "..", "a/../b"):
+        entry = write_canonical(CELLS, "../outside/m.png", None, "cells_low", "binary", FixOptions(out), sid)
+        target = (out / entry["canonical_mask"]).resolve()
+        assert out.resolve() / "masks" == target.parent and target.is_file()
+        names.add(target.name)
+    assert len(names) == 5  # distinct ids never share a file
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(names)
