@@ -102,10 +102,7 @@ def read_annotation(path: Path) -> Annotation:
     from rbc_dataset.fileio import read_image
 
     path = Path(path)
-    try:
-        array = read_image(path)
-    except (ValueError, OSError) as exc:
-        raise DataError(path, "a decodable mask image", "bytes no decoder accepts", "replace or remove it") from exc
+    array = read_image(path)  # a refused file (empty, too many pixels ...) raises a DataError naming it
     if array.ndim == 2 and array.dtype.kind in "ui" and array.dtype.itemsize > 1:
         return Annotation(path, array > 0, array)
     return Annotation(path, _binary_cells(array), None)

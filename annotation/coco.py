@@ -313,23 +313,17 @@ def _polygon_indices(path: Path, where: str, polygons: list, h: int, w: int) -> 
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the image header (by content: a PNG named .jpg is fine)."""
-    from PIL import Image, UnidentifiedImageError
+    """``(width, height)`` from the image header (by content: a PNG named .jpg is fine), through the decode check."""
+    from rbc_dataset.fileio import image_header, read_file
 
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(path, "a readable image", f"an unreadable file ({exc})", "replace or remove it") from exc
+    header = image_header(read_file(path), path)
+    return header.width, header.height
 
 
 def _read_label_map(path: Path, width: int, height: int, image_path: Path) -> np.ndarray:
     from rbc_dataset.fileio import read_image
 
-    try:
-        labels = read_image(path)
-    except (ValueError, OSError) as exc:
-        raise DataError(path, "a 16-bit label map PNG", "an undecodable file", "re-run `annotate instances`") from exc
+    labels = read_image(path)  # a refused file (empty, too many pixels ...) raises a DataError naming it
     binary = labels.dtype == np.uint8 and labels.ndim == 2 and set(np.unique(labels).tolist()) == {0, 255}
     if labels.ndim != 2 or labels.dtype.kind not in "ui" or binary:
         raise DataError(

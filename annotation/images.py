@@ -153,21 +153,15 @@ def load_rgb(item: ImageItem | Path) -> np.ndarray:
     Grey images are stacked to three channels, alpha is dropped and 16-bit images are scaled to 8 bits.
 
     Raises:
-        DataError: the file is missing or not a decodable image (the message names it).
+        DataError: the file is missing, empty, not an image, truncated, larger than ``fileio.MAX_PIXELS`` or
+            undecodable (the message names it); such a file is never decoded.
     """
     import cv2
 
     from rbc_dataset.fileio import read_image
 
     path = Path(item.path if isinstance(item, ImageItem) else item)
-    try:
-        array = read_image(path)
-    except FileNotFoundError as exc:
-        raise DataError(path, "an image file", "no such file", "check the path or re-run `rbc-dataset ingest`") from exc
-    except (ValueError, OSError, cv2.error) as exc:
-        raise DataError(
-            path, "a decodable image (png, jpg, tif, bmp)", "bytes no decoder accepts", "replace or remove the file"
-        ) from exc
+    array = read_image(path)
     if array.dtype == np.uint16:
         array = (array >> 8).astype(np.uint8)
     elif array.dtype != np.uint8:

@@ -313,10 +313,7 @@ def load_instances(path: Path, shape: tuple[int, int]) -> np.ndarray:
     fix = "run `rbc-dataset annotate instances IMAGES --out DIR` on the same IMAGES, or leave out --instances"
     if not path.is_file():
         raise DataError(path, "an instance map named after the image (<stem>.png)", "no such file", fix)
-    try:
-        labels = read_image(path)
-    except ValueError as exc:
-        raise DataError(path, "a PNG instance map", "bytes no decoder accepts", fix) from exc
+    labels = read_image(path)  # a refused file (empty, too many pixels ...) raises a DataError naming it
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(path, "a single-channel integer instance map", f"shape {labels.shape} {labels.dtype}", fix)
     if labels.shape != tuple(shape[:2]):

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from rbc_dataset.fileio import read_image
+
 MIN_CELL_AREA = 20  # px; smaller mask components are specks, not cells
 SINGLE_LOW, SINGLE_HIGH = 0.5, 1.5  # single-cell band around the median component area
 MERGED_FACTOR = 1.8  # blobs above this multiple of the single-cell area hold several cells
@@ -42,27 +44,21 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    """Read an image as uint8 RGB (alpha dropped, gray expanded)."""
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ValueError(f"cannot read image {path}")
-    raw = _to_uint8(raw)
+    """Read an image as uint8 RGB (alpha dropped, gray expanded); ``read_image`` checks the file first."""
+    raw = _to_uint8(read_image(path))
     if raw.ndim == 2:
         return cv2.cvtColor(raw, cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(raw[:, :, :3], cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(raw[:, :, :3])
 
 
 def _read_mask(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
     """Read a mask as (gray uint8, red-or-single channel uint8, whether the file had a single channel)."""
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ValueError(f"cannot read mask {path}")
-    raw = _to_uint8(raw)
+    raw = _to_uint8(read_image(path))
     if raw.ndim == 2 or raw.shape[2] == 1:
         raw = raw.reshape(raw.shape[:2])
         return raw, raw, True
-    bgr = raw[:, :, :3]
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), bgr[:, :, 2], False
+    rgb = np.ascontiguousarray(raw[:, :, :3])
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), rgb[:, :, 0], False
 
 
 def binarise_mask(mask_gray: np.ndarray, image_gray: np.ndarray, single_channel: bool) -> tuple[np.ndarray, str]:

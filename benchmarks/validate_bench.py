@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from benchmarks.memory import PeakMemory
 from benchmarks.results import report
+from rbc_dataset.fileio import ImageRefused, decode_image
 from rbc_dataset.manifest import absolute_path
 from rbc_dataset.synth.defects import EXPECTED_FINDING
 
@@ -93,7 +93,10 @@ def _decode_many(rows: list[dict]) -> int:
         for role in FILE_ROLES:
             path = absolute_path(row, role)
             if path is not None and path.exists():
-                n += cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED) is not None
+                try:
+                    n += decode_image(path.read_bytes(), path) is not None  # the project's check, then the decode
+                except ImageRefused:
+                    continue
     return n
 
 

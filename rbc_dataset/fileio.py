@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import io
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -81,17 +84,148 @@ def write_png(path: Path, array: np.ndarray) -> None:
     path.write_bytes(encode_png(array))
 
 
-def read_image(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
-    """Decode an image file; RGB channel order for colour images."""
-    data = np.frombuffer(Path(path).read_bytes(), np.uint8)
-    array = cv2.imdecode(data, flags)
+# The one decode limit of the project (decompression bombs): every decode checks the header against it first.
+# AneRBC's 1224x960 images are 1.2 M pixels; validate-masks can raise it for trusted data (`max_pixels`).
+MAX_PIXELS = 200_000_000
+EXIF_ORIENTATION = 0x0112
+FORMATS_TEXT = "PNG, JPEG, TIFF, BMP, GIF or WebP"
+
+
+class ImageRefused(DataError):
+    """An image file that is not decoded; ``code`` names the reason as a validation finding code."""
+
+    def __init__(self, code: str, path: str | Path | None, expected: str, found: str, fix: str):
+        self.code = code
+        super().__init__(path, expected, found, fix)
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.path, self.expected, self.found, self.fix))
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding a pixel."""
+
+    format: str  # png, jpeg, ... (from the bytes, not the name)
+    width: int
+    height: int
+    mode: str  # PIL mode: RGB, L, RGBA, P, 1, I;16 ...
+    orientation: int  # EXIF orientation tag, 1 = as stored
+
+
+@functools.cache
+def _header_readers() -> dict:
+    """PIL's reader class per format. Used directly, a reader parses the header without PIL's own pixel limit
+    (the limit is ours) and never guesses another format than the one the leading bytes name."""
+    from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin
+
+    return {
+        "png": PngImagePlugin.PngImageFile,
+        "jpeg": JpegImagePlugin.JpegImageFile,
+        "gif": GifImagePlugin.GifImageFile,
+        "bmp": BmpImagePlugin.BmpImageFile,
+        "tiff": TiffImagePlugin.TiffImageFile,
+        "webp": WebPImagePlugin.WebPImageFile,
+    }
+
+
+def _orientation(image) -> int:
+    """EXIF orientation without decoding pixels (for PNG, getexif() would decode the whole image first)."""
+    from PIL import Image
+
+    if image.format == "PNG":
+        raw = image.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+    else:
+        exif = image.getexif()
+    return int(exif.get(EXIF_ORIENTATION, 1) or 1)
+
+
+def image_header(data: bytes, path: str | Path | None, max_pixels: int = MAX_PIXELS) -> ImageHeader:
+    """The check before every decode: empty, unknown, truncated, unreadable or too large files are refused.
+
+    Width and height come from the header alone, so a small file that would expand to gigabytes (a
+    decompression bomb) is refused in microseconds. No byte of the file is quoted in the message.
+
+    Raises:
+        ImageRefused: naming ``path``, what was expected and found, and the fix.
+    """
+    reexport = "re-download or re-export the file"
+    if not data:
+        raise ImageRefused("empty_file", path, f"{FORMATS_TEXT} bytes", "an empty file (0 bytes)", reexport)
+    fmt = sniff_format(data[:16])
+    if fmt is None:
+        found = f"{len(data)} bytes of no image format known here (text or a web page under an image name?)"
+        raise ImageRefused("not_an_image", path, f"{FORMATS_TEXT} bytes", found, "re-export the file as PNG")
+    if is_truncated(data, fmt):  # before the header: PIL's EXIF reader fails on cut-off files
+        found = f"no end-of-image marker after {len(data)} bytes"
+        raise ImageRefused("truncated_file", path, f"a complete {fmt} file", found, reexport)
+    try:
+        with _header_readers()[fmt](io.BytesIO(data)) as image:
+            (width, height), mode = image.size, image.mode
+            orientation = _orientation(image)
+    except (OSError, SyntaxError, ValueError, KeyError, IndexError, TypeError, EOFError) as exc:
+        found = f"a header that cannot be read ({type(exc).__name__}: {exc})"
+        raise ImageRefused("unreadable_file", path, f"a readable {fmt} header", found, reexport) from exc
+    if width * height > max_pixels:
+        raise ImageRefused(
+            "too_many_pixels",
+            path,
+            f"at most {max_pixels:,} pixels",
+            f"{width}x{height} = {width * height:,} pixels (a decompression bomb?)",
+            "check where the file comes from; for trusted data validate-masks can raise the limit "
+            "(`max_pixels` in its --config file)",
+        )
+    return ImageHeader(fmt, width, height, mode, orientation)
+
+
+def decode_image(data: bytes, path: str | Path | None, flags: int = cv2.IMREAD_UNCHANGED, max_pixels: int = MAX_PIXELS):
+    """Decode image bytes after ``image_header``'s check; RGB channel order for colour images.
+
+    Raises:
+        ImageRefused: the header check failed, or OpenCV could not decode the data.
+    """
+    header = image_header(data, path, max_pixels)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as exc:
+        found = f"an OpenCV error ({str(exc).strip().splitlines()[-1]})"
+        expected = f"decodable {header.format} data"
+        raise ImageRefused("undecodable_file", path, expected, found, "re-export the file") from exc
     if array is None:
-        raise ValueError(f"{path}: not a decodable image")
+        found = "data OpenCV cannot decode"
+        raise ImageRefused("undecodable_file", path, f"decodable {header.format} data", found, "re-export the file")
     if array.ndim == 3 and array.shape[2] == 3:
         array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
     elif array.ndim == 3 and array.shape[2] == 4:
         array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
     return array
+
+
+def read_file(path: str | Path) -> bytes:
+    """A file's bytes; a missing or unreadable file is an ``ImageRefused`` naming it (never an OSError)."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise ImageRefused("unreadable_file", path, "a file", "no such file", "check the path") from exc
+    except OSError as exc:
+        found = f"an OS error: {exc.strerror or exc}"
+        raise ImageRefused(
+            "unreadable_file", path, "a readable file", found, "check that the file is readable"
+        ) from exc
+
+
+def read_image(path: str | Path, flags: int = cv2.IMREAD_UNCHANGED, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file through ``image_header``'s check; RGB channel order for colour images.
+
+    Raises:
+        ImageRefused: (a ``DataError``) the file is missing, empty, not an image, truncated, too large or
+            undecodable; the message names the file.
+    """
+    return decode_image(read_file(path), path, flags, max_pixels)
 
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -123,6 +257,23 @@ def path_inside(folder: Path, *parts: str) -> Path:
             "report this as a bug of rbc-dataset; outputs are named by safe slugs of sample ids",
         )
     return target
+
+
+def link_leaves(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path`` lies inside ``root`` by name but a symbolic link on the way leads out of it.
+
+    Such files are reported, never read: a dataset (an unpacked archive) must not pull a file from elsewhere
+    on the machine (``mask.png -> /etc/hostname``) into a report or a shard. Paths outside the root by name
+    are not judged here (a metadata CSV may name them on purpose).
+    """
+    root, path = Path(os.path.abspath(root)), Path(os.path.abspath(path))
+    if root not in path.parents:
+        return False
+    try:
+        real_root, target = root.resolve(), path.resolve()
+    except (OSError, RuntimeError):  # a link loop: reading the file fails and says so
+        return False
+    return real_root not in target.parents
 
 
 def check_output_outside(out: Path, inputs: list[Path], replaced: bool = False) -> None:

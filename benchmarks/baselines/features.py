@@ -224,15 +224,15 @@ def read_raw_mask(path: Path) -> np.ndarray:
     Raises:
         DataError: the file is missing or undecodable (the message names it and the fix).
     """
-    from rbc_dataset.fileio import read_image
+    from rbc_dataset.fileio import ImageRefused, read_image
 
     fix = "restore the source folder the build read (manifest.parquet `root`), or rebuild from where the data is"
     if not path.is_file():
         raise DataError(path, "the raw release mask named by the build's manifest", "no such file", fix)
     try:
         return read_image(path)
-    except (OSError, ValueError) as error:
-        raise DataError(path, "a decodable mask image", f"unreadable bytes ({error})", fix) from error
+    except ImageRefused as error:
+        raise DataError(path, "a decodable mask image", error.found, fix) from error
 
 
 def raw_mask_intensity_features(view: SplitView) -> FeatureTable:

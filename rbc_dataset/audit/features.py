@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from rbc_dataset.fileio import read_image
+from rbc_dataset.fileio import ImageRefused, link_leaves, read_image
 from rbc_dataset.manifest import absolute_path
 from rbc_dataset.masks import detect_polarity, image_cell_map, low_side
 from rbc_dataset.parallel import process_pool, worker_count
@@ -50,17 +50,22 @@ _WORK_SIDE = 480  # background statistics need no fine detail: work on an image 
 _GRID = 8  # coarse background field: 8 x 8 cells
 
 
-def extract_chunk(items: list[tuple[str, str | None, str | None]]) -> list[dict]:
+def extract_chunk(items: list[tuple]) -> list[dict]:
     """Features of a chunk of samples (the worker-pool task)."""
     cv2.setNumThreads(1)  # one process per core already; OpenCV threads on top only contend
     return [extract_sample(*item) for item in items]
 
 
-def extract_sample(sample_id: str, image_path: str | None, mask_path: str | None) -> dict:
-    """Features of one sample; unreadable files give NaN features and an ``error`` text instead of raising."""
+def extract_sample(
+    sample_id: str, image_path: str | None, mask_path: str | None, outside: tuple[str, ...] = ()
+) -> dict:
+    """Features of one sample; unreadable files give NaN features and an ``error`` text instead of raising.
+
+    Roles in ``outside`` are files reached through a symbolic link out of the dataset root: never read.
+    """
     out: dict = {"sample_id": sample_id, "mask_polarity": None}
     errors = []
-    image = _load(image_path, "image", errors)
+    image = _load(image_path, "image", errors, "image" in outside)
     if image is not None:
         try:
             image = _as_rgb8(image)
@@ -69,7 +74,7 @@ def extract_sample(sample_id: str, image_path: str | None, mask_path: str | None
         except (ValueError, IndexError, cv2.error) as exc:  # odd geometry: report the sample, keep going
             errors.append(f"image features failed ({exc})")
             image = None
-    mask = _load(mask_path, "mask", errors)
+    mask = _load(mask_path, "mask", errors, "mask" in outside)
     if mask is not None:
         try:
             stats, out["mask_polarity"] = mask_features(mask, image)
@@ -80,14 +85,17 @@ def extract_sample(sample_id: str, image_path: str | None, mask_path: str | None
     return out
 
 
-def _load(path: str | None, role: str, errors: list[str]) -> np.ndarray | None:
+def _load(path: str | None, role: str, errors: list[str], outside: bool = False) -> np.ndarray | None:
     if path is None:
         errors.append(f"no {role} file")
         return None
+    if outside:
+        errors.append(f"{role} refused ({path}: a symbolic link out of the dataset folder, not followed)")
+        return None
     try:
         return read_image(path)
-    except (OSError, ValueError, cv2.error) as exc:
-        errors.append(f"{role} unreadable ({exc})")
+    except ImageRefused as exc:  # empty, not an image, truncated, too many pixels (never decoded) ...
+        errors.append(f"{role} refused ({exc})")
         return None
 
 
@@ -226,11 +234,15 @@ def _field_spread(gray: np.ndarray, background: np.ndarray) -> float:
 CHUNK = 8  # samples per worker task: a full AneRBC image pair is ~10 MB decoded, so chunks stay small
 
 
-def _items(rows: pd.DataFrame) -> list[tuple[str, str | None, str | None]]:
+def _items(rows: pd.DataFrame) -> list[tuple]:
+    """(sample_id, image path, mask path, roles whose file is a link out of the dataset root) per row."""
     items = []
     for row in rows.to_dict("records"):
         paths = [absolute_path(row, role) for role in ("image", "mask")]
-        items.append((row["sample_id"], *(None if p is None else str(p) for p in paths)))
+        outside = tuple(
+            role for role, p in zip(("image", "mask"), paths, strict=True) if p and link_leaves(p, row["root"])
+        )
+        items.append((row["sample_id"], *(None if p is None else str(p) for p in paths), outside))
     return items
 
 

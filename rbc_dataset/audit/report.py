@@ -14,6 +14,7 @@ import pandas as pd
 
 from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.markup import md_code, md_text
 
 MAX_ROWS = 50  # rows per Markdown table; audit.json has them all
 
@@ -98,14 +99,14 @@ def _cell(value) -> str:
         shown = ", ".join(_cell(v) for v in value[:6])
         return shown + (f" (+{len(value) - 6})" if len(value) > 6 else "")
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_cell(v)}" for k, v in value.items())
-    return str(value).replace("|", "\\|").replace("\n", " ")
+        return ", ".join(f"{md_text(k)}: {_cell(v)}" for k, v in value.items())
+    return md_text(value)  # ids, file names and class names come from the data
 
 
 def _table(records: list[dict], columns: list[str]) -> list[str]:
     if not records:
         return ["(none)", ""]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(map(md_text, columns)) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in records[:MAX_ROWS]]
     if len(records) > MAX_ROWS:
         lines.append(f"\n{len(records) - MAX_ROWS} more rows in audit.json")
@@ -115,13 +116,13 @@ def _table(records: list[dict], columns: list[str]) -> list[str]:
 def _header(report: dict) -> list[str]:
     s = report["summary"]
     counts = s["issues"]
-    classes = ", ".join(f"{k} {v}" for k, v in s["classes"].items())
+    classes = ", ".join(f"{md_text(k)} {v}" for k, v in s["classes"].items())
     return [
         "# Dataset audit",
         "",
-        f"- source: `{report['source']}` ({report['source_kind']}); {s['n_samples']} samples, {s['n_parents']} "
-        f"parents; classes: {classes}",
-        f"- splits: {report['splits'] or (s['splits'] or {}).get('source') or 'none'}",
+        f"- source: {md_code(report['source'])} ({md_text(report['source_kind'])}); {s['n_samples']} samples, "
+        f"{s['n_parents']} parents; classes: {classes}",
+        f"- splits: {md_text(report['splits'] or (s['splits'] or {}).get('source') or 'none')}",
         f"- findings: errors {counts['error']}, warnings {counts['warning']}, info {counts['info']}",
         f"- time: {s['seconds']['total']} s (feature pass {s['seconds']['features']} s); tool {report['tool']}",
         "",
@@ -161,7 +162,7 @@ def _probe(report: dict, name: str, title: str) -> list[str]:
     p = report["tables"]["probes"][name]
     lines = [f"## {title}", ""]
     if p["status"] == "not_enough_samples":
-        return [*lines, f"Not run: not enough samples ({p['reason']}).", ""]
+        return [*lines, f"Not run: not enough samples ({md_text(p['reason'])}).", ""]
     lines += [
         f"**{p['status']}**: out-of-fold ROC AUC {p['auc']:.3f} (95 % CI {p['ci_low']:.3f}-{p['ci_high']:.3f}, "
         f"bootstrap over groups), n = {p['n']} samples in {p['n_groups']} groups, {p['folds']} folds, "
@@ -196,7 +197,7 @@ def _cbc(report: dict) -> list[str]:
         *_table(t["cbc_implausible"], ["unit", "class_name", "severity", "codes", "values"]),
         "### Hb band vs label",
         "",
-        f"Bands: {t['hb_bands']['description']}.",
+        f"Bands: {md_text(t['hb_bands']['description'])}.",
         "",
         *_table(t["hb_by_class"], ["class_name", "band", "units"]),
         "Disagreements (healthy label with an anaemia band, anaemic label with no anaemia):",
@@ -212,7 +213,7 @@ def _splits(report: dict) -> list[str]:
         return ["## Splits", "", "No splits given (pass --splits FILE) and none in the manifest.", ""]
     leaks = [{**leak, "members": None} for leak in s["leaks"]]
     return [
-        f"## Splits ({s['source']})",
+        f"## Splits ({md_text(s['source'])})",
         "",
         f"{len(s['unknown_ids'])} unknown ids, {len(s['missing_ids'])} samples without a split, "
         f"{len(s['conflicts'])} samples in several splits.",

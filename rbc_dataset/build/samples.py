@@ -72,10 +72,8 @@ class Sample:
 
 
 def _load_rgb(path: str) -> np.ndarray:
-    try:
-        return read_image(path, cv2.IMREAD_COLOR)  # 8-bit RGB whatever the file holds (validation saw the file)
-    except (OSError, ValueError) as exc:
-        raise DataError(path, "a readable image", str(exc), "re-run rbc-dataset validate-masks for details") from exc
+    """8-bit RGB whatever the file holds; a refused file (empty, too many pixels ...) raises a DataError naming it."""
+    return read_image(path, cv2.IMREAD_COLOR)
 
 
 def _load_mask(source: SourceImage, shape: tuple[int, int]) -> np.ndarray | None:

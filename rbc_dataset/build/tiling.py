@@ -25,6 +25,7 @@ from rbc_dataset import __version__
 from rbc_dataset.errors import DataError, UsageError, check_choice
 from rbc_dataset.fileio import (
     PNG_PARAMS,
+    ImageRefused,
     atomic_directory,
     atomic_write_bytes,
     check_output_outside,
@@ -179,7 +180,7 @@ def _is_full_image(row: dict) -> bool:
 def _rgb(path: str) -> np.ndarray | None:
     try:
         return read_image(Path(path), cv2.IMREAD_COLOR)
-    except (ValueError, OSError):
+    except ImageRefused:  # reported as an unreadable tile or parent
         return None
 
 
@@ -372,11 +373,7 @@ def _write_tile(path: Path, array: np.ndarray) -> None:
 
 
 def _tile_file(path: str, folder: Path, stems: list[str], grid: TileGrid) -> None:
-    try:
-        array = read_image(Path(path))
-    except (ValueError, OSError) as exc:
-        fix = "re-download or re-export this file, or leave its sample out"
-        raise DataError(path, "a decodable image", "a file that does not decode", fix) from exc
+    array = read_image(Path(path))  # a refused file raises a DataError naming it
     folder.mkdir(parents=True, exist_ok=True)
     for (_, tile), stem in zip(cut_tiles(array, grid, path), stems, strict=True):
         _write_tile(folder / f"{stem}.png", tile)

@@ -5,16 +5,11 @@ Runs in worker processes, so it takes and returns plain values only.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from rbc_dataset.fileio import is_truncated, sha256_bytes, sniff_format
+from rbc_dataset.fileio import ImageRefused, image_header, sha256_bytes, sniff_format
 from rbc_dataset.reports import CBC_TESTS, REPORT_MAX_BYTES, parse_cbc_text, parse_morphology_text
-
-Image.MAX_IMAGE_PIXELS = 200_000_000  # refuse decompression bombs, allow very large smears
 
 
 def _decode_text(data: bytes) -> str:
@@ -25,27 +20,14 @@ def _decode_text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _image_header(data: bytes, fmt: str | None) -> dict:
-    """Width, height and mode from the header only (no full decode), or the reason it cannot be read."""
-    if not data:
-        return {"error": "empty file (0 bytes)"}
-    if fmt is None:
-        return {"error": f"not an image: unknown leading bytes {data[:8]!r}"}
+def _image_header(data: bytes, path: str) -> dict:
+    """Width, height and mode from the header only, through the check every decode goes through (``fileio``),
+    or why the file is refused (never quoting its bytes)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height, mode = image.width, image.height, image.mode
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        return {"error": f"header cannot be read as {fmt}: {exc}"}
-    except Image.DecompressionBombError as exc:
-        return {"error": f"refused as a decompression bomb: {exc}"}
-    if is_truncated(data, fmt):
-        return {
-            "error": f"truncated {fmt} file: the end-of-image marker is missing ({len(data)} bytes)",
-            "width": width,
-            "height": height,
-            "mode": mode,
-        }
-    return {"width": width, "height": height, "mode": mode}
+        header = image_header(data, path)
+    except ImageRefused as refused:
+        return {"error": f"{refused.code.replace('_', ' ')}: {refused.found}"}
+    return {"width": header.width, "height": header.height, "mode": header.mode}
 
 
 def inspect_file(path: str, role: str) -> dict:
@@ -58,7 +40,7 @@ def inspect_file(path: str, role: str) -> dict:
     if role in ("image", "mask", "rgb_mask", "instances"):
         fmt = sniff_format(data[:16])
         info["format"] = fmt
-        info.update(_image_header(data, fmt))
+        info.update(_image_header(data, path))
     elif role in ("cbc", "morphology") and len(data) > REPORT_MAX_BYTES:
         # Not parsed: a report is a few hundred bytes, and parsing a huge one costs minutes and gigabytes.
         info["too_large"] = f"{len(data):,} bytes, more than the {REPORT_MAX_BYTES:,} a report may have"

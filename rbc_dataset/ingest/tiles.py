@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rbc_dataset.fileio import read_image
+from rbc_dataset.fileio import ImageRefused, read_image
 from rbc_dataset.ingest.samples import Sample
 from rbc_dataset.layout import TILE_ORDERS, tile_box
 
@@ -40,13 +40,13 @@ def _difference(parent: np.ndarray, tile: np.ndarray, index: int, order: str) ->
 def _parent_differences(parent_path, tiles: list[Sample]) -> dict[str, list[float]] | None:
     try:
         parent = read_image(parent_path)
-    except (ValueError, OSError):
+    except ImageRefused:
         return None
     out: dict[str, list[float]] = {order: [] for order in TILE_ORDERS}
     for tile in tiles:
         try:
             pixels = read_image(tile.files["image"])
-        except (ValueError, OSError):
+        except ImageRefused:
             continue
         for order in TILE_ORDERS:
             diff = _difference(parent, pixels, tile.tile, order)

@@ -17,6 +17,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from rbc_dataset.errors import DataError, check_choice
+from rbc_dataset.fileio import ImageRefused, image_header
 from rbc_dataset.loaders.hdf5 import Transform, check_with_mask, to_sample
 
 COLUMNS = ("image", "mask", "label", "severity", "fold", "sample_id", "parent_id")
@@ -68,8 +69,17 @@ def _check_request(built_dir: str | Path, config: str, split: str) -> None:
             raise DataError(built_dir, f"Parquet files {' or '.join(patterns)} for {config}/{name}", "none", BUILD_FIX)
 
 
+def _check_header(data: bytes, where: str | None, what: str) -> None:
+    """The project's check before every decode (empty data, not an image, decompression bombs)."""
+    try:
+        image_header(data, where)
+    except ImageRefused as refused:
+        raise DataError(where, f"{what} bytes", refused.found, BUILD_FIX) from refused
+
+
 def decode_image(data: bytes, where: str | None = None) -> np.ndarray:
     """(H, W, 3) RGB uint8 from encoded image bytes (``where`` names the sample in errors)."""
+    _check_header(data, where, "PNG image")
     buffer = np.frombuffer(data, np.uint8)
     if _IMREAD_RGB is not None:
         image = cv2.imdecode(buffer, _IMREAD_RGB)
@@ -83,6 +93,7 @@ def decode_image(data: bytes, where: str | None = None) -> np.ndarray:
 
 def decode_mask(data: bytes, where: str | None = None) -> np.ndarray:
     """(H, W) uint8 of 0/1 from the PNG bytes of a 0/255 mask (``where`` names the sample in errors)."""
+    _check_header(data, where, "PNG mask")
     mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise DataError(where, "PNG mask bytes", "bytes OpenCV cannot decode", BUILD_FIX)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from rbc_dataset.errors import UsageError
+from rbc_dataset.fileio import MAX_PIXELS
 
 
 @dataclass(frozen=True)
 class ValidateConfig:
     """Thresholds of the pair and dataset checks; the resolved config is saved in the report."""
 
-    max_pixels: int = 200_000_000  # refuse to decode larger images (decompression bombs); 1224x960 is 1.2 M
+    max_pixels: int = MAX_PIXELS  # refuse to decode larger images (decompression bombs): fileio's one limit
     speck_max_px: int = 20  # mask components smaller than this are specks (a cell is about 300 px in AneRBC)
     hole_max_px: int = 60  # enclosed background smaller than this is a hole, larger is a gap between cells
     speck_warn_count: int = 5  # warn from this many specks

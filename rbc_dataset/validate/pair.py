@@ -6,6 +6,8 @@ the other checks except what makes them impossible (no mask, no decodable image,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -41,7 +43,7 @@ def _load(row: dict, role: str, config: ValidateConfig, report: PairReport) -> L
     if path is None:
         return None
     rel = row[f"{role}_path"]
-    loaded = load_file(path, rel, config.max_pixels)
+    loaded = load_file(path, rel, config.max_pixels, Path(row["root"]))
     for code, severity, expected, found, fix in loaded.findings:
         report.add(code, severity, rel, expected, found, fix)
     return loaded

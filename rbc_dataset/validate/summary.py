@@ -6,19 +6,32 @@ outlined in magenta, so a shifted, flipped or swapped mask is visible at a glanc
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
 import pandas as pd
 
 from rbc_dataset import masks
-from rbc_dataset.fileio import read_image, write_png
+from rbc_dataset.fileio import MAX_PIXELS, ImageRefused, read_image, safe_name, write_png
 from rbc_dataset.manifest import absolute_path
+from rbc_dataset.markup import html_text, md_code, md_text
 
 THUMB_WIDTH = 360
 MASK_COLOUR, IMAGE_COLOUR = (0, 200, 0), (220, 0, 220)
+# Findings about a file itself: such a pair is never decoded for a thumbnail (a bomb, a link out of the root ...).
+FILE_FINDINGS = frozenset(
+    {
+        "empty_file",
+        "not_an_image",
+        "truncated_file",
+        "unreadable_file",
+        "undecodable_file",
+        "too_many_pixels",
+        "symlink_outside_root",
+    }
+)
 
 
 def _worst_samples(document: dict, limit: int) -> list[str]:
@@ -39,14 +52,14 @@ def _outline(canvas: np.ndarray, cells: np.ndarray, colour: tuple[int, int, int]
     cv2.drawContours(canvas, contours, -1, colour, 1)
 
 
-def draw_overlay(row: pd.Series, polarity: str | None) -> np.ndarray | None:
+def draw_overlay(row: pd.Series, polarity: str | None, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
     """Thumbnail of one pair, or None when neither file can be decoded."""
     arrays = {}
     for role in ("image", "mask"):
         path = absolute_path(row, role)
         try:
-            arrays[role] = read_image(path) if path is not None else None
-        except (ValueError, OSError):
+            arrays[role] = read_image(path, max_pixels=max_pixels) if path is not None else None
+        except ImageRefused:
             arrays[role] = None
     image, mask = arrays["image"], arrays["mask"]
     base = image if image is not None else mask
@@ -77,16 +90,19 @@ def _thumbnails(document: dict, rows: pd.DataFrame, folder: Path, limit: int) ->
     polarity = {
         s["sample_id"]: s.get("polarity") if s.get("polarity_reliable") else majority for s in document["samples"]
     }
+    refused = {f["sample_id"] for f in document["findings"] if f["code"] in FILE_FINDINGS}
+    max_pixels = document.get("config", {}).get("max_pixels", MAX_PIXELS)
     out = []
     for sid in _worst_samples(document, limit):
         if sid not in by_id.index:
             continue
-        overlay = draw_overlay(by_id.loc[sid], polarity.get(sid) or majority)
+        overlay = None if sid in refused else draw_overlay(by_id.loc[sid], polarity.get(sid) or majority, max_pixels)
         name = None
         if overlay is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            name = f"{folder.name}/{sid}.png"
-            write_png(folder / f"{sid}.png", overlay)
+            file_name = f"{safe_name(sid)}.png"  # ids come from data: never a path
+            name = f"{folder.name}/{file_name}"
+            write_png(folder / file_name, overlay)
         out.append((sid, name))
     return out
 
@@ -99,26 +115,31 @@ def _code_table(document: dict) -> list[str]:
     for code, entry in document["by_code"].items():
         f = examples[code]
         cells = [
-            entry["severity"],
-            f"`{code}`",
+            md_text(entry["severity"]),
+            md_code(code),
             str(entry["count"]),
-            f"`{f['path'] or f['sample_id'] or '-'}`",
-            f["expected"],
-            f["found"],
-            f["fix"],
+            md_code(f["path"] or f["sample_id"] or "-"),
+            md_text(f["expected"]),
+            md_text(f["found"]),
+            md_text(f["fix"]),
         ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _source_name(document: dict) -> str:
+    """The source folder's or manifest's name: summaries travel (inside a build), the local path stays in the JSON."""
+    return Path(str(document["source"])).name
 
 
 def _markdown(document: dict, thumbs: list[tuple[str, str | None]]) -> str:
     counts = document["counts"]
     lines = [
-        f"# validate-masks: {document['source']}",
+        f"# validate-masks: {md_text(_source_name(document))}",
         "",
         f"{document['n_samples']} samples; {counts['error']} errors, {counts['warning']} warnings, "
-        f"{counts['info']} notes. Majority polarity: {document['dataset'].get('majority_polarity')}; "
-        f"mask encodings: {document['dataset'].get('encodings')}.",
+        f"{counts['info']} notes. Majority polarity: {md_text(document['dataset'].get('majority_polarity'))}; "
+        f"mask encodings: {md_text(document['dataset'].get('encodings'))}.",
         "",
         "## Findings by code",
         "",
@@ -128,20 +149,20 @@ def _markdown(document: dict, thumbs: list[tuple[str, str | None]]) -> str:
         lines += ["", "## Worst cases", "", "Green: the mask's cells. Magenta: cells seen in the image.", ""]
         for sid, name in thumbs:
             codes = sorted({f["code"] for f in document["findings"] if f["sample_id"] == sid})
-            lines.append(f"### {sid}: {', '.join(codes)}")
-            lines += ["", f"![{sid}]({name})" if name else "(no decodable file to draw)", ""]
+            lines.append(f"### {md_text(sid)}: {md_text(', '.join(codes))}")
+            lines += ["", f"![{md_text(sid)}]({quote(name)})" if name else "(no thumbnail: see the findings)", ""]
     return "\n".join(lines) + "\n"
 
 
 def _html(document: dict, thumbs: list[tuple[str, str | None]]) -> str:
     counts = document["counts"]
     rows = "".join(
-        f"<tr><td>{html.escape(e['severity'])}</td><td><code>{html.escape(code)}</code></td><td>{e['count']}</td></tr>"
+        f"<tr><td>{html_text(e['severity'])}</td><td><code>{html_text(code)}</code></td><td>{e['count']}</td></tr>"
         for code, e in document["by_code"].items()
     )
     figures = "".join(
-        f"<figure><img src='{html.escape(name)}' alt='{html.escape(sid)}'><figcaption>{html.escape(sid)}: "
-        + html.escape(", ".join(sorted({f["code"] for f in document["findings"] if f["sample_id"] == sid})))
+        f"<figure><img src='{html_text(quote(name))}' alt='{html_text(sid)}'><figcaption>{html_text(sid)}: "
+        + html_text(", ".join(sorted({f["code"] for f in document["findings"] if f["sample_id"] == sid})))
         + "</figcaption></figure>"
         for sid, name in thumbs
         if name
@@ -149,7 +170,7 @@ def _html(document: dict, thumbs: list[tuple[str, str | None]]) -> str:
     return (
         f"<!doctype html><meta charset='utf-8'><title>validate-masks</title>"
         f"<style>body{{font-family:sans-serif}}figure{{display:inline-block;margin:6px}}td{{padding:2px 8px}}</style>"
-        f"<h1>validate-masks: {html.escape(document['source'])}</h1>"
+        f"<h1>validate-masks: {html_text(_source_name(document))}</h1>"
         f"<p>{document['n_samples']} samples; {counts['error']} errors, {counts['warning']} warnings, "
         f"{counts['info']} notes.</p><table><tr><th>severity</th><th>code</th><th>count</th></tr>{rows}</table>"
         f"<h2>Worst cases</h2><p>Green: the mask's cells. Magenta: cells seen in the image.</p>{figures}"
@@ -161,6 +182,6 @@ def write_summaries(document: dict, rows: pd.DataFrame, report_path: Path, limit
     folder = report_path.with_name(report_path.stem + "_thumbs")
     thumbs = _thumbnails(document, rows, folder, limit)
     markdown, page = report_path.with_suffix(".md"), report_path.with_suffix(".html")
-    markdown.write_text(_markdown(document, thumbs))
-    page.write_text(_html(document, thumbs))
+    markdown.write_text(_markdown(document, thumbs), encoding="utf-8")
+    page.write_text(_html(document, thumbs), encoding="utf-8")
     return markdown, page
