@@ -28,6 +28,7 @@ from benchmarks.evaluation.scoring import CI_COLUMNS, list_prediction_files, rea
 from rbc_dataset.config_file import load_config_file
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside
+from rbc_dataset.markup import md_code, md_text
 
 SCHEMA_VERSION = 1
 SHORTCUT_PREFIX = "shortcut-"
@@ -215,8 +216,9 @@ def _markdown_table(rows: list[dict]) -> list[str]:
     header = ["#", "model", "head", *(title for _, title in _TABLE_METRICS), "ECE", "seeds", "n test", "run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), f"`{row['model']}`", row["head"], *(_format_metric(row, m) for m, _ in _TABLE_METRICS)]
-        cells += [_format_metric(row, "ece"), str(row["n_seeds"]), str(row["n_test"]), row["run"]]
+        cells = [str(rank), md_code(row["model"]), md_text(row["head"])]
+        cells += [*(_format_metric(row, m) for m, _ in _TABLE_METRICS), _format_metric(row, "ece")]
+        cells += [str(row["n_seeds"]), str(row["n_test"]), md_text(row["run"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -224,32 +226,38 @@ def _markdown_table(rows: list[dict]) -> list[str]:
 def _sources(runs: list[RunRecord], rows: list[dict]) -> list[str]:
     used = {row["run"] for row in rows}
     return [
-        f"- `{run.label}`: data `{run.data}`, device `{run.device}`, command `{run.command}`"
+        f"- {md_code(run.label)}: data {md_code(run.data)}, device {md_code(run.device)}, "
+        f"command {md_code(run.command)}"
         for run in runs
         if run.label in used
     ]
 
 
-def skipped_models(runs: list[RunRecord]) -> list[str]:
-    """``run: model: reason`` for each model a run's summary.json lists as skipped (a mapping or a list)."""
-    lines = []
+def _skipped(runs: list[RunRecord]) -> list[tuple[str, str, str]]:
+    """(run, model, reason) for each model a run's summary.json lists as skipped (a mapping or a list)."""
+    found = []
     for run in runs:
         skipped = (run.summary or {}).get("skipped") or {}
         if isinstance(skipped, dict):
             entries = list(skipped.items())
         else:  # a list of {"model": ..., "reason": ...} records
             entries = [(item.get("model", "?"), item.get("reason", "?")) for item in skipped if isinstance(item, dict)]
-        lines += [f"- `{run.label}`: `{model}`: {reason}" for model, reason in entries]
-    return lines
+        found += [(run.label, str(model), str(reason)) for model, reason in entries]
+    return found
+
+
+def skipped_models(runs: list[RunRecord]) -> list[str]:
+    """``run: model: reason`` for each model a run's summary.json lists as skipped (a mapping or a list)."""
+    return [f"- `{label}`: `{model}`: {reason}" for label, model, reason in _skipped(runs)]
 
 
 def _segmentation_table(rows: list[dict]) -> list[str]:
     header = ["#", "model", "Dice", "IoU", "Dice per image", "AP50", "seeds", "n test", "run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), f"`{row['model']}`"]
+        cells = [str(rank), md_code(row["model"])]
         cells += [_format_metric(row, metric) for metric in ("dice", "iou", "dice_per_image", "ap50")]
-        cells += [str(row["n_seeds"]), str(row["n_test"]), row["run"]]
+        cells += [str(row["n_seeds"]), str(row["n_test"]), md_text(row["run"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -257,7 +265,7 @@ def _segmentation_table(rows: list[dict]) -> list[str]:
 def _shortcut_section(module1: list[dict], shortcuts: list[str], threshold: float) -> list[str]:
     lines = ["## Shortcut baselines", ""]
     if shortcuts:
-        lines += [f"- **{flag}**" for flag in shortcuts]
+        lines += [f"- **{md_text(flag)}**" for flag in shortcuts]
     elif any(row["model"].startswith(SHORTCUT_PREFIX) and row["head"] == "global" for row in module1):
         lines.append(f"No shortcut baseline reaches balanced accuracy {threshold:.2f} on test.")
     else:
@@ -278,7 +286,7 @@ def render_markdown(
         command: the command that wrote the report.
     """
     module1, module2, segmentation = tables["module1"], tables["module2"], tables["segmentation"]
-    lines = ["# rbc-bench report", "", f"Written by `{command}` from {len(runs)} run(s).", ""]
+    lines = ["# rbc-bench report", "", f"Written by {md_code(command)} from {len(runs)} run(s).", ""]
     lines += ["## Module I: healthy (0) vs anaemic (1)", ""]
     lines += [
         "Split: **test**. Head `global` (3-TierDCFNet also `tier1`-`tier3`). Each cell: mean ± std over seeds "
@@ -296,7 +304,7 @@ def render_markdown(
         lines += ["## Segmentation: cell class (1) only, never background", ""]
         lines += ["Split: **test**. Each cell: mean ± std over seeds. Sorted by Dice.", ""]
         lines += [*_segmentation_table(segmentation), "", "Sources:", "", *_sources(runs, segmentation), ""]
-    skipped = skipped_models(runs)
+    skipped = [f"- {md_code(label)}: {md_code(model)}: {md_text(reason)}" for label, model, reason in _skipped(runs)]
     if skipped:
         lines += ["## Skipped models", "", *skipped, ""]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from rbc_dataset import __version__
 from rbc_dataset.build.config import SPLIT_NAMES
 from rbc_dataset.build.parquet_shards import hf_features
 from rbc_dataset.fileio import atomic_write_bytes, sha256_file
+from rbc_dataset.markup import md_code, md_text
 
 CARD_SCHEMA_VERSION = 1
 # What an audit finding means for users of the shards (the audit reads the input, not the shards).
@@ -76,7 +77,7 @@ def dataset_document(source, config, shards, entries, split_report, validation, 
         "format_version": 1,
         "tool": f"rbc-dataset {__version__}",
         "source": {
-            "path": str(source),
+            "path": Path(source).name,  # the name only: a card is published, the builder's folders are not
             "manifest": "manifest.parquet",
             "manifest_sha256": shards.provenance["source_manifest_sha256"],
             "n_input_samples": int(len(rows) + len(inputs.excluded)),
@@ -162,7 +163,8 @@ def _yaml_header(document: dict, shards) -> str:
 
 def _count_table(document: dict) -> list[str]:
     names = document["class_names"]
-    lines = ["| config | size | split | samples | " + " | ".join(names) + " |", "|---" * (4 + len(names)) + "|"]
+    header = " | ".join(md_text(name) for name in names)  # class names come from the data
+    lines = ["| config | size | split | samples | " + header + " |", "|---" * (4 + len(names)) + "|"]
     for name, entry in document["configs"].items():
         for split in SPLIT_NAMES:
             info = entry["splits"].get(split)
@@ -179,14 +181,15 @@ def _known_issues(document: dict) -> list[str]:
     validation = document["validation"]
     for code, entry in validation["by_code"].items():
         if entry["severity"] in ("error", "warning"):
-            lines.append(f"- validate-masks `{code}` ({entry['severity']}): {entry['count']} findings")
+            lines.append(f"- validate-masks {md_code(code)} ({entry['severity']}): {entry['count']} findings")
     if validation["excluded_samples"]:
         lines.append(f"- {len(validation['excluded_samples'])} samples left out (no usable mask); see dataset.json")
     if validation["allowed_invalid"]:
         lines.append("- **Built with --allow-invalid despite validation errors.**")
     for code, entry in (document["audit"] or {}).get("by_code", {}).items():
         meaning = f" **Note:** {AUDIT_MEANING[code]}." if code in AUDIT_MEANING else ""
-        lines.append(f"- audit `{code}` ({entry['severity']}, {entry['count']}): {entry['example']}.{meaning}")
+        example = md_text(entry["example"])  # quotes sample ids and file names
+        lines.append(f"- audit {md_code(code)} ({entry['severity']}, {entry['count']}): {example}.{meaning}")
     tiles = document["tile_check"]
     if tiles is not None:
         lines.append(
@@ -208,7 +211,7 @@ def render_readme(document: dict, shards) -> str:
         "",
         origin["text"],
         "",
-        f"Built by {document['tool']} from `{document['source']['path']}` (manifest SHA-256 "
+        f"Built by {document['tool']} from {md_code(document['source']['path'])} (manifest SHA-256 "
         f"`{document['source']['manifest_sha256'][:16]}...`). Masks are canonical 0/1 cell masks written by "
         "`rbc-dataset validate-masks --fix`; the release's raw mask encoding never reaches a shard.",
         "",

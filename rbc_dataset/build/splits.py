@@ -20,6 +20,7 @@ import pandas as pd
 from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.build.config import SPLIT_NAMES
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.markup import md_text
 
 SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
 
@@ -356,10 +357,11 @@ def render_split_report(report: dict) -> str:
     ]
     for row in report["strata"]:
         cells = [f"{row['parents'][s]} ({row['share'][s]:.0%})" for s in SPLIT_NAMES]
-        lines.append(f"| {row['stratum']} | " + " | ".join(cells) + f" | {sum(row['samples'].values())} |")
+        stratum = md_text(row["stratum"])  # class and severity names come from the data
+        lines.append(f"| {stratum} | " + " | ".join(cells) + f" | {sum(row['samples'].values())} |")
     if report["max_deviation_pp"] is not None:
         targets = ", ".join(f"{s} {v:.0%}" for s, v in report["target_ratios"].items())
         lines += ["", f"Target shares: {targets}. Largest deviation: {report['max_deviation_pp']} percentage points."]
     for note in report["fold_notes"]:
-        lines.append(f"\nNote (folds): {note}")
+        lines.append(f"\nNote (folds): {md_text(note)}")
     return "\n".join(lines) + "\n"

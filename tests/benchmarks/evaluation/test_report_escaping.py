@@ -1,0 +1,24 @@
+"""leaderboard.md never carries raw HTML: model and run names, data paths, commands and skip reasons come from
+run folders and are escaped (viewers render the HTML inside Markdown)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.evaluation.report import write_report
+from tests.hostile_images import FILE_SAFE_HTML
+
+
+def test_names_from_run_folders_are_escaped(make_run, tmp_path):
+    models = {f"m{FILE_SAFE_HTML}": 0.9, f"shortcut-{FILE_SAFE_HTML}": 0.95, "plain_model": 0.5}
+    run = make_run(f"run{FILE_SAFE_HTML}", models)
+    (run / "env.json").write_text(
+        json.dumps({"device": "<b>cpu</b>", "command": "rbc-bench <script>alert(1)</script>"})
+    )
+    (run / "summary.json").write_text(json.dumps({"skipped": {"vit<iframe srcdoc=x>": "<img src=y onerror=z>"}}))
+    result = write_report([run], tmp_path / "report", shortcut_threshold=0.6)
+    markdown = (tmp_path / "report" / "leaderboard.md").read_text()
+    for raw in ("<img", "<script", "<iframe", "<b>"):
+        assert raw not in markdown, raw
+    assert "&lt;img src=x onerror=alert(1)&gt;" in markdown and "`plain_model`" in markdown
+    assert any(FILE_SAFE_HTML in flag for flag in result["shortcuts"])  # report.json keeps the names as they are
