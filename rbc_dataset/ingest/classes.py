@@ -154,5 +154,6 @@ def unknown_class_issue(name: str, where: str, count: int) -> Issue:
         where,
         "class names healthy/normal/control (label 0) or anemic/anaemic/anemia (label 1), or a --class-map entry",
         f"the class {name!r} ({count} samples)",
-        f"pass --class-map '{name}=healthy' (or =anaemic, =unlabelled); labels are never numbered from names",
+        f"pass --class-map '{name}=healthy' (or =anaemic, =unlabelled) to `rbc-dataset ingest` and give the "
+        "manifest to validate-masks/build; labels are never numbered from names",
     )
