@@ -11,6 +11,8 @@ from pathlib import Path
 from rbc_dataset.fileio import ImageRefused, image_header, sha256_bytes, sniff_format
 from rbc_dataset.reports import CBC_TESTS, REPORT_MAX_BYTES, parse_cbc_text, parse_morphology_text
 
+OUTSIDE_LINK = "a symbolic link to a file outside the dataset folder (not followed, not read)"
+
 
 def _decode_text(data: bytes) -> str:
     """Reports are UTF-8 (with or without BOM) or latin-1 (the µ sign)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rbc_dataset import __version__
 from rbc_dataset.errors import DataError, UsageError, check_choice
-from rbc_dataset.fileio import check_output_outside
+from rbc_dataset.fileio import check_output_outside, link_leaves
 from rbc_dataset.ingest.anerbc import (
     ScanResult,
     drop_non_utf8,
@@ -20,7 +20,7 @@ from rbc_dataset.ingest.anerbc import (
     scan_anerbc,
 )
 from rbc_dataset.ingest.classes import ClassMap, parse_class_map
-from rbc_dataset.ingest.file_facts import inspect_many
+from rbc_dataset.ingest.file_facts import OUTSIDE_LINK, inspect_many
 from rbc_dataset.ingest.folder import group_folder
 from rbc_dataset.ingest.metadata_csv import read_metadata_csv
 from rbc_dataset.ingest.rows import build_rows
@@ -122,8 +122,11 @@ def _no_samples_error(root: Path, files: list[Path], layout: str, scan: ScanResu
     )
 
 
-def _inspect_all(samples: list[Sample], workers: int, show_progress: bool) -> dict[str, dict]:
+def _inspect_all(samples: list[Sample], root: Path, workers: int, show_progress: bool) -> dict[str, dict]:
     items = sorted({(str(path), role) for s in samples for role, path in s.files.items()})
+    # A link out of the root is never read (not even hashed): nothing from elsewhere may reach the manifest.
+    refused = {path: {"path": path, "error": OUTSIDE_LINK} for path, _ in items if link_leaves(path, root)}
+    items = [item for item in items if item[0] not in refused]
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     if workers <= 1 or len(chunks) <= 2:
         results = map(inspect_many, chunks)
@@ -131,7 +134,7 @@ def _inspect_all(samples: list[Sample], workers: int, show_progress: bool) -> di
     else:
         with process_pool(workers) as pool:
             batches = list(track(pool.map(inspect_many, chunks), len(chunks), "ingest files", show_progress))
-    return {info["path"]: info for batch in batches for info in batch}
+    return {**refused, **{info["path"]: info for batch in batches for info in batch}}
 
 
 def _tile_order(samples: list[Sample], given: str | None, issues: list[Issue], skip: set[str]) -> TileOrder | None:
@@ -200,7 +203,7 @@ def ingest(
     samples, scan = _collect_samples(layout, root, files, metadata, classes, allow_outside_root)
     if not samples:
         raise _no_samples_error(root, files, layout, scan)
-    infos = _inspect_all(samples, worker_count(workers), show_progress)
+    infos = _inspect_all(samples, root, worker_count(workers), show_progress)
     unreadable = {path for path, info in infos.items() if "error" in info}
     order = _tile_order(samples, tile_order, scan.issues, unreadable)
     rows = build_rows(samples, infos, root, order, scan.issues)
