@@ -33,3 +33,20 @@ def test_hostile_sample_ids_stay_inside_the_output(tmp_path: Path) -> None:
         names.add(target.name)
     assert len(names) == 5  # distinct ids never share a file
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(names)
+
+
+def test_ids_that_differ_only_in_case_are_both_skipped(tmp_path: Path) -> None:
+    """On a case-insensitive disk P1 and p1 would share one canonical file: neither is kept."""
+    from rbc_dataset.validate.run import _finish_fix
+
+    options = FixOptions(tmp_path)
+    results = []
+    for sid in ("P1", "p1", "q2"):
+        entry = write_canonical(CELLS, f"{sid}.png", None, "cells_low", "binary", options, sid)
+        results.append({"sample_id": sid, "fix": entry})
+    written, skipped = _finish_fix(results, [], options)
+    assert written == 1 and {s["sample_id"]: s["reason"] for s in skipped} == {
+        "P1": "canonical_name_collision",
+        "p1": "canonical_name_collision",
+    }
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["q2.png"]
