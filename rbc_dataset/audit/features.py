@@ -13,6 +13,8 @@ A sample whose image or mask cannot be read gets NaN features and an ``error`` t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -89,13 +91,14 @@ def _load(path: str | None, role: str, errors: list[str], outside: bool = False)
     if path is None:
         errors.append(f"no {role} file")
         return None
+    name = Path(path).name  # with the sample id, the file is named; audit.md travels inside builds: no local path
     if outside:
-        errors.append(f"{role} refused ({path}: a symbolic link out of the dataset folder, not followed)")
+        errors.append(f"{role} refused ({name}: a symbolic link out of the dataset folder, not followed)")
         return None
     try:
         return read_image(path)
     except ImageRefused as exc:  # empty, not an image, truncated, too many pixels (never decoded) ...
-        errors.append(f"{role} refused ({exc})")
+        errors.append(f"{role} refused ({name}: {exc.found}; expected {exc.expected})")
         return None
 
 

@@ -120,8 +120,8 @@ def _header(report: dict) -> list[str]:
     return [
         "# Dataset audit",
         "",
-        f"- source: {md_code(report['source'])} ({md_text(report['source_kind'])}); {s['n_samples']} samples, "
-        f"{s['n_parents']} parents; classes: {classes}",
+        f"- source: {md_code(Path(str(report['source'])).name)} ({md_text(report['source_kind'])}); "
+        f"{s['n_samples']} samples, {s['n_parents']} parents; classes: {classes}",
         f"- splits: {md_text(report['splits'] or (s['splits'] or {}).get('source') or 'none')}",
         f"- findings: errors {counts['error']}, warnings {counts['warning']}, info {counts['info']}",
         f"- time: {s['seconds']['total']} s (feature pass {s['seconds']['features']} s); tool {report['tool']}",
