@@ -38,18 +38,37 @@ annotate_app = typer.Typer(
 dataset_app.add_typer(annotate_app, name="annotate")
 
 
+# Parameter names of the commands' output options: a full disk names the first one given.
+OUTPUT_OPTIONS = ("out", "fix", "out_dir", "report")
+
+
 def _fail_cleanly(command):
-    """Turn the toolkit's own errors into a one-paragraph message and the documented exit code."""
+    """Turn the toolkit's own errors, a full disk and SIGINT/SIGTERM into one message and the documented exit code.
+
+    Exit codes: 1 data problem or full disk, 2 usage error, 130 Ctrl-C, 143 SIGTERM.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except RBCError as exc:
-            from rbc_dataset.console import print_error
+        from rbc_dataset.console import print_error, print_interrupted
+        from rbc_dataset.faults import disk_full_error, signals_as_interrupt
 
+        try:
+            with signals_as_interrupt():
+                return command(*args, **kwargs)
+        except RBCError as exc:
             print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (faults.Interrupted)
+            print_interrupted(exc)
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+        except Exception as exc:
+            outputs = [kwargs[k] for k in OUTPUT_OPTIONS if isinstance(kwargs.get(k), Path)]
+            error = disk_full_error(exc, outputs)
+            if error is None:
+                raise
+            print_error(error)
+            raise typer.Exit(error.exit_code) from None
 
     return wrapper
 

@@ -21,6 +21,20 @@ def print_error(exc: RBCError) -> None:
     err_console.print(f"[bold red]{kind}:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
+def print_interrupted(exc: KeyboardInterrupt) -> None:
+    """One line for Ctrl-C or SIGTERM: what stopped the command and what was (not) written."""
+    from rbc_dataset.faults import unfinished_outputs
+
+    how = f"by {exc.args[0]}" if exc.args else "by Ctrl-C (SIGINT)"
+    outputs = unfinished_outputs(exc)
+    left = (
+        f"nothing was written to {', '.join(str(p) for p in outputs)} (its unfinished copy was removed)"
+        if outputs
+        else "unfinished outputs were removed"
+    )
+    err_console.print(f"[bold red]interrupted[/] {how}: {left}", highlight=False, soft_wrap=True)
+
+
 def print_synth_summary(summary) -> None:
     stats = summary.stats
     table = Table(title=f"synthetic AneRBC written to {summary.out}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import io
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -295,32 +297,129 @@ def check_output_outside(out: Path, inputs: list[Path], replaced: bool = False) 
 def atomic_directory(out: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder that replaces ``out`` only when the block finishes without error.
 
-    An interrupted run leaves a hidden ``.NAME.partial-PID`` folder (never something that looks complete)
-    and, with ``overwrite``, the previous complete output stays in place until the new one is ready.
+    An interrupted run leaves at most a hidden ``.NAME.partial-PID-TOKEN`` folder (never something that looks
+    complete), which the next run for the same output removes once process PID has ended. With ``overwrite``
+    the previous complete output stays in place until the new one is ready. Without it, an output that
+    appeared while the block ran (another run to the same place) is never replaced: this run fails with a
+    UsageError and only its own folder is removed.
     """
+    from rbc_dataset.faults import note_unfinished
+
     out = Path(out)
     if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
         raise UsageError(f"output {out} already exists and is not empty; pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_stale_partials(out)
+    # A token besides the PID: two outputs of one process never share a temporary folder.
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
         yield tmp
-    except BaseException:
+        _commit(tmp, out, overwrite)
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        note_unfinished(exc, out)
         raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    if old.exists():
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+
+def _commit(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename the finished ``tmp`` to ``out``; without ``overwrite``, never over an output that appeared meanwhile.
+
+    No separate existence check (a race window) and no lock file (left behind by a killed run): rename(2) of
+    a directory fails with ENOTEMPTY/EEXIST when the target is a non-empty directory and with ENOTDIR when it
+    is a file, so the check and the commit are one atomic step. It does replace an empty directory, which
+    holds nothing to lose and is what an output folder created ahead by the user looks like.
+    """
+    old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+    if overwrite:
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile: nothing to keep aside
+            out.rename(old)
+    try:
+        os.rename(tmp, out)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            with contextlib.suppress(FileNotFoundError):
+                old.rename(out)  # not a race: put the previous output back
+            raise
+        raise UsageError(
+            f"output {out} was written by another run while this one was working; this run's result was "
+            f"discarded and {out} is as the other run left it; pass --overwrite to replace it, or choose another "
+            "output"
+        ) from exc
+    finally:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.is_symlink() or old.exists():
+            old.unlink()
+
+
+def remove_stale_partials(out: Path) -> list[Path]:
+    """Remove the ``.NAME.partial-PID...`` leftovers next to ``out`` of processes that no longer run.
+
+    A run killed with SIGKILL (or by a power cut) cannot clean up after itself; the next run for the same
+    output does it. Leftovers of live processes (a build running now) are kept.
+    """
+    from rbc_dataset.faults import pid_alive
+
+    prefix, removed = f".{Path(out).name}.partial-", []
+    if not Path(out).parent.is_dir():
+        return removed
+    for entry in os.scandir(Path(out).parent):
+        pid = entry.name[len(prefix) :].split("-")[0] if entry.name.startswith(prefix) else ""
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _signature(path: Path) -> tuple | None:
+    """What changes when a file or a folder's files are written: inode, time and size of each."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            return tuple(sorted((e.name, e.inode(), e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(path)))
+        stat = path.lstat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@contextlib.contextmanager
+def removed_on_error(*paths: Path) -> Iterator[None]:
+    """Remove those of ``paths`` (files or folders) that the block wrote, if it raises.
+
+    For outputs that belong together but cannot share one ``atomic_directory`` (a report's JSON, Markdown,
+    HTML and thumbnails beside other files): after a full disk or an interrupt none of them is left to look
+    complete. Paths the block did not touch (an earlier run's report, when the interrupt came first) are kept.
+    """
+    paths = [Path(p) for p in paths]
+    before = {p: _signature(p) for p in paths}
+    try:
+        yield
+    except BaseException:
+        for path in paths:
+            if _signature(path) == before[path]:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file through a temporary name and a rename, so that readers never see half a file."""
+    """Write a file through a temporary name and a rename, so that readers never see half a file.
+
+    A failed write (a full disk, an interrupt) removes the temporary file.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
