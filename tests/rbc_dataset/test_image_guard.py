@@ -117,3 +117,14 @@ def test_link_leaves_only_for_links_out_of_the_root(tmp_path: Path) -> None:
     assert not link_leaves(root / "inside.png", root)
     assert not link_leaves(outside, root)  # outside by name: a metadata CSV's own choice, judged elsewhere
     assert not link_leaves(root / "loop", root)  # reading it fails and says so
+
+
+def test_shard_bytes_go_through_the_same_check(monkeypatch) -> None:
+    from rbc_dataset.loaders.hf import decode_image as decode_shard_image
+    from rbc_dataset.loaders.hf import decode_mask
+
+    forbid_decoding(monkeypatch, png_bomb())
+    for data in (b"", png_bomb()):  # an empty cell was an OpenCV assertion; a bomb was decoded
+        for decode in (decode_shard_image, decode_mask):
+            with pytest.raises(DataError, match="train\\[3\\]"):
+                decode(data, "tiles/train[3]")
