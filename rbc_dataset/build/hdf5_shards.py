@@ -8,7 +8,9 @@ same samples give the same file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +58,92 @@ def codec_options(codec: str, gzip_level: int) -> tuple[dict, str]:
     return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)), "blosc-lz4"
 
 
+class _DiscardableFile(io.RawIOBase):
+    """The bytes of an HDF5 file, written through Python, so that a failing write never reaches HDF5.
+
+    HDF5 does not survive a write error in its chunk cache (a full disk): closing the dataset or the file,
+    even at interpreter exit, crashes the process (exit 139). Here the first write error is kept in
+    ``error`` and HDF5 is told the write succeeded; from then on bytes go nowhere. The writer raises the
+    kept error itself (``check``), and the unfinished file is deleted with the unfinished build.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.handle = open(path, "w+b")  # closed in close()
+        self.error: OSError | None = None
+        self.position = self.end = 0  # where HDF5 believes it is, once writes are discarded
+
+    def discard(self, error: OSError | None = None) -> None:
+        """Drop every later write; ``error`` (the first one kept) is what ``check`` raises."""
+        self.error = self.error or error or OSError("writes discarded")
+        with contextlib.suppress(OSError):  # what Python still buffers goes nowhere either
+            self.handle.close()
+
+    def check(self) -> None:
+        """Raise the write error HDF5 was not told about."""
+        if self.error is not None:
+            raise self.error
+
+    def _io(self, method: str, *args, default=None):
+        if self.error is not None:
+            return default
+        try:
+            return getattr(self.handle, method)(*args)
+        except OSError as exc:
+            self.discard(exc)
+            return default
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._io("readinto", buffer, default=0)
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        self._io("write", data)
+        self.position += size
+        self.end = max(self.end, self.position)
+        return size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self.error is None:
+            self.position = self._io("seek", offset, whence, default=offset)
+            self.end = max(self.end, self.position)
+            return self.position
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.end}[whence]
+        self.position = base + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self._io("tell", default=self.position)
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._io("truncate", size, default=self.position if size is None else size)
+
+    def flush(self) -> None:
+        if not self.handle.closed:
+            self._io("flush")
+
+    def close(self) -> None:
+        self._io("close")
+        super().close()
+
+
 class HDF5ShardWriter:
     """Write the samples of one config and split, in order, into a preallocated HDF5 file."""
 
     def __init__(self, path: Path, layout: HDF5Layout, codec: str, gzip_level: int) -> None:
         self.path, self.layout, self.count = Path(path), layout, 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = h5py.File(self.path, "w", track_order=False)
+        self.sink = _DiscardableFile(self.path)
+        self.file = h5py.File(self.sink, "w", track_order=False)
         options, self.codec = codec_options(codec, gzip_level)
         shape = (layout.n, layout.height, layout.width)
         common = {"fletcher32": True, "track_times": False, **options}
@@ -100,6 +181,7 @@ class HDF5ShardWriter:
         self.strings["group_id"].append(fields["group_id"])
         self.strings["sha256"].append(sample.sha256)
         self.count += 1
+        self.sink.check()
 
     def close(self) -> dict:
         """Write the columns and attributes, close the file, and return its entry for ``dataset.json``."""
@@ -114,6 +196,8 @@ class HDF5ShardWriter:
         self.file.create_dataset("sha256", data=np.array(self.strings["sha256"], dtype="S64"), track_times=False)
         self.file.attrs.update(self._attributes())
         self.file.close()
+        self.sink.check()
+        self.sink.close()
         return {
             "path": self.path.as_posix(),
             "num_examples": self.count,
@@ -137,9 +221,14 @@ class HDF5ShardWriter:
         }
 
     def abort(self) -> None:
-        """Close without completing (the build folder is discarded anyway)."""
+        """Close without completing, whatever state a failed write left (the build folder is discarded anyway)."""
+        self.sink.discard()
         if self.file.id.valid:
-            self.file.close()
+            try:
+                self.file.close()
+            except (OSError, RuntimeError):  # HDF5 reports what it could not finish; nothing is kept
+                pass
+        self.sink.close()
 
 
 def _number(value) -> float:

@@ -7,7 +7,6 @@ audit evidence -> split groups and splits -> shards (one pass over the parents, 
 
 from __future__ import annotations
 
-import errno
 import json
 import shutil
 import time
@@ -35,6 +34,7 @@ from rbc_dataset.build.splits import (
 from rbc_dataset.build.splits import split_report as make_split_report
 from rbc_dataset.build.tiling import TileGrid, compare_release_tiles
 from rbc_dataset.errors import DataError
+from rbc_dataset.faults import disk_full_error
 from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside
 from rbc_dataset.manifest import read_manifest, report_path_for
 from rbc_dataset.parallel import worker_count
@@ -87,7 +87,11 @@ def _validate(manifest: Path, tmp: Path, work: Path, config: BuildConfig, out: P
     if errors and not config.allow_invalid:
         kept = out.parent / f"{out.name}.validation"
         shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(tmp / "reports", kept)
+        try:
+            shutil.copytree(tmp / "reports", kept)
+        except BaseException:  # a full disk: no half copy of the reports
+            shutil.rmtree(kept, ignore_errors=True)
+            raise
         codes = ", ".join(f"{code} ({e['count']})" for code, e in result.by_code.items() if e["severity"] == "error")
         raise DataError(
             manifest,
@@ -194,15 +198,11 @@ def build(
     split_table = read_splits(splits) if splits is not None else None
     try:
         return _build(source, out, config, splits, split_table, overwrite, show_progress, start)
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC and "No space left" not in str(exc):
+    except Exception as exc:  # h5py, pyarrow and Python each report a full disk their own way
+        error = disk_full_error(exc, [out], "free disk space for the build (about the size of the input per config)")
+        if error is None:
             raise
-        raise DataError(
-            out,
-            "free disk space for the build (about the size of the input per config and format)",
-            f"a full disk ({exc})",
-            "free space or choose an --out on another disk (the unfinished build was removed; a previous one is kept)",
-        ) from exc
+        raise error from exc
 
 
 def _build(source, out, config, splits, split_table, overwrite, show_progress, start) -> BuildResult:

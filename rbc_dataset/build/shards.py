@@ -6,6 +6,7 @@ do not depend on the number of workers. At most a few parents are in flight, whi
 
 from __future__ import annotations
 
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 
@@ -72,8 +73,8 @@ class ShardSet:
                 "build the resized 'model' config only (--configs model), use --formats parquet, or resize the images",
             )
 
-    def _writers(self) -> dict:
-        writers = {}
+    def _open_writers(self, writers: dict) -> None:
+        """Open every writer into ``writers`` (filled as they open, so a failure can abort those already open)."""
         for name in self.configs:
             width, height = self.sizes[name]
             features = hf_features(self.class_names, self.severity_names, self.cbc_tests, self.has_masks)
@@ -96,11 +97,10 @@ class ShardSet:
                     writers[(name, split, "parquet")] = ParquetSplitWriter(
                         folder, split, features, self.cbc_tests, shard_bytes
                     )
-        return writers
 
     def write(self, show_progress: bool) -> dict:
         """Make every sample and write it; return ``config -> split -> entry`` for ``dataset.json``."""
-        writers = self._writers()
+        writers: dict = {}
         options = SampleOptions(
             self.configs,
             self.grid,
@@ -114,22 +114,25 @@ class ShardSet:
         workers = min(worker_count(self.config.workers), max(len(chunks), 1))
         classes: dict[tuple[str, str], dict[str, int]] = {}
         try:
+            self._open_writers(writers)
             # One parent per task and one task queued beyond the busy workers: each parent is ~20 MB of samples.
+            # closing(): an error here stops the workers now, not when the generator is garbage-collected.
             results = bounded_map(partial(make_many, options=options), chunks, workers, in_flight=workers + 1)
-            for batch in track(results, len(chunks), "build shards", show_progress):
-                for samples in batch:
-                    for sample in samples:
-                        split = sample.fields["split"]
-                        tally = classes.setdefault((sample.config, split), {})
-                        name = self.class_names[sample.fields["label"]]
-                        tally[name] = tally.get(name, 0) + 1
-                        for fmt in self.config.formats:
-                            writers[(sample.config, split, fmt)].add(sample)
+            with closing(results):
+                for batch in track(results, len(chunks), "build shards", show_progress):
+                    for samples in batch:
+                        for sample in samples:
+                            split = sample.fields["split"]
+                            tally = classes.setdefault((sample.config, split), {})
+                            name = self.class_names[sample.fields["label"]]
+                            tally[name] = tally.get(name, 0) + 1
+                            for fmt in self.config.formats:
+                                writers[(sample.config, split, fmt)].add(sample)
+            return self._entries(writers, classes)  # closing the writers can fail too (a full disk)
         except BaseException:
             for writer in writers.values():
                 writer.abort()
             raise
-        return self._entries(writers, classes)
 
     def _entries(self, writers: dict, classes: dict) -> dict:
         entries: dict[str, dict] = {}

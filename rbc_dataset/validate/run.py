@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -14,7 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from rbc_dataset import __version__
-from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside, path_inside
+from rbc_dataset.fileio import (
+    atomic_directory,
+    atomic_write_bytes,
+    check_output_outside,
+    path_inside,
+    removed_on_error,
+)
 from rbc_dataset.issues import SEVERITIES
 from rbc_dataset.parallel import process_pool, worker_count
 from rbc_dataset.progress import track
@@ -149,22 +156,23 @@ def validate_masks(
     if fix_out is not None:
         check_output_outside(Path(fix_out), list(loaded.roots), replaced=True)
     rows = loaded.rows.to_dict("records")
-    n_fixed, fix_dir = 0, None
-    if fix_out is None:
-        results = _run_pairs(rows, config, None, show_progress)
+    n_fixed, fix_dir = 0, None if fix_out is None else Path(fix_out)
+    # The report and the fix folder stand or fall together (a full disk, an interrupt): the report is written
+    # before the folder is committed, and removed if anything fails up to the commit.
+    report_set = [report_path, *(report_path.with_suffix(s) for s in (".md", ".html"))]
+    report_set.append(report_path.with_name(report_path.stem + "_thumbs"))
+    fixing = contextlib.nullcontext(None) if fix_dir is None else atomic_directory(fix_dir, overwrite)
+    with removed_on_error(*report_set), fixing as tmp:
+        fix = None if tmp is None else FixOptions(tmp, remove_specks_px, fill_holes_px)
+        results = _run_pairs(rows, config, fix, show_progress)
         findings, facts, stats = _collect(results, loaded, config)
-    else:
-        with atomic_directory(Path(fix_out), overwrite) as tmp:
-            fix = FixOptions(tmp, remove_specks_px, fill_holes_px)
-            results = _run_pairs(rows, config, fix, show_progress)
-            findings, facts, stats = _collect(results, loaded, config)
+        if fix is not None:
             n_fixed, _ = _finish_fix(results, findings, fix)
             _write_fix_config(tmp, loaded, config, fix)
-        fix_dir = Path(fix_out)
-    document = _document(loaded, config, findings, facts, stats, n_fixed, fix_dir, time.perf_counter() - start)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(report_path, (json.dumps(document, indent=1, default=str) + "\n").encode())
-    markdown, html = write_summaries(document, loaded.rows, report_path, config.thumbnails)
+        document = _document(loaded, config, findings, facts, stats, n_fixed, fix_dir, time.perf_counter() - start)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(report_path, (json.dumps(document, indent=1, default=str) + "\n").encode())
+        markdown, html = write_summaries(document, loaded.rows, report_path, config.thumbnails)
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in SEVERITIES}
     return ValidationResult(
         report_path,
