@@ -14,8 +14,9 @@ import pandas as pd
 
 from rbc_dataset import __version__
 from rbc_dataset.build.config import SPLIT_NAMES
+from rbc_dataset.build.integrity import file_checksums, seal
 from rbc_dataset.build.parquet_shards import hf_features
-from rbc_dataset.fileio import atomic_write_bytes, sha256_file
+from rbc_dataset.fileio import atomic_write_bytes
 from rbc_dataset.markup import md_code, md_text
 
 CARD_SCHEMA_VERSION = 1
@@ -253,8 +254,9 @@ def render_readme(document: dict, shards) -> str:
 def write_cards(folder: Path, source, config, shards, entries, split_report, validation, audit, inputs, tile_check):
     """Write ``dataset.json`` and ``README.md`` into the build folder."""
     document = dataset_document(source, config, shards, entries, split_report, validation, audit, inputs, tile_check)
-    document["files"] = {name: sha256_file(folder / name) for name in ("manifest.parquet", "build_config.yaml")}
-    data = json.dumps(document, indent=1, sort_keys=True, default=str) + "\n"
-    atomic_write_bytes(folder / "dataset.json", data.encode())
     readme = _yaml_header(document, shards) + "\n" + render_readme(document, shards)
     atomic_write_bytes(folder / "README.md", readme.encode())
+    # Last: the checksums of every other file (README.md, splits, reports ...) and of its own content.
+    document["files"] = file_checksums(folder)
+    data = json.dumps(seal(document), indent=1, sort_keys=True) + "\n"
+    atomic_write_bytes(folder / "dataset.json", data.encode())

@@ -1,21 +1,29 @@
 """``rbc-dataset verify DIR``: recompute what the card promises and report every difference.
 
-Checks file checksums, sample counts, per-sample pixel hashes (HDF5's Fletcher-32 chunk checksums are
-checked by the library on every read), class counts, the README's declared configs and features against
-``dataset.json``, that ``datasets`` opens every config with the declared features, and, from the shards
-themselves, that no parent image appears in two splits. Nothing is written into DIR.
+Checks the card's own checksums (an edited ``dataset.json``), the checksums of every listed file (shards,
+README.md, splits, reports, manifest), that ``data/`` and ``hdf5/`` hold no file the card does not list,
+sample counts, per-sample pixel hashes (HDF5's Fletcher-32 chunk checksums are checked by the library on
+every read), class counts, the README's declared configs and features against ``dataset.json``, that
+``datasets`` opens every config with the declared features and streams exactly the declared rows, and, from
+the shards themselves, that no parent image appears in two splits. Nothing is written into DIR.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from rbc_dataset.build.hdf5_shards import FORMAT, content_hash
+from rbc_dataset.build.integrity import (
+    REBUILD,
+    SHARD_FOLDERS,
+    edited_sections,
+    read_dataset_json,
+    read_readme_header,
+)
 from rbc_dataset.build.samples import pixel_hash
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import sha256_file
@@ -102,28 +110,57 @@ def check_file(task: tuple) -> dict:
     return result
 
 
-def _read_card(folder: Path) -> dict:
-    card = folder / "dataset.json"
-    if not card.is_file():
-        raise DataError(card, "a folder written by rbc-dataset build", "no dataset.json", "run rbc-dataset build")
-    try:
-        return json.loads(card.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(card, "valid JSON", f"a syntax error: {exc}", "rebuild the dataset") from exc
-
-
 def _readme_configs(folder: Path) -> tuple[dict, list[dict]]:
     """The README's YAML: {config: {split: num_examples}}, and problems reading it."""
-    path = folder / "README.md"
-    text = path.read_text() if path.is_file() else ""
-    if not text.startswith("---\n"):
-        return {}, [_issue(path, "a dataset card starting with a YAML block", "no YAML block")]
-    header = yaml.safe_load(text.split("---\n", 2)[1])
+    try:
+        header = read_readme_header(folder)
+    except DataError as exc:
+        return {}, [_issue(exc.path, exc.expected, exc.found, exc.fix)]
     declared = {}
     infos = header.get("dataset_info", [])
-    for info in [infos] if isinstance(infos, dict) else infos:  # one config is written as a mapping
-        declared[info["config_name"]] = {s["name"]: s["num_examples"] for s in info.get("splits", [])}
+    try:
+        for info in [infos] if isinstance(infos, dict) else infos:  # one config is written as a mapping
+            declared[info["config_name"]] = {s["name"]: s["num_examples"] for s in info.get("splits", [])}
+    except (KeyError, TypeError, AttributeError) as exc:
+        found = f"a dataset_info entry without {exc}" if isinstance(exc, KeyError) else "a malformed dataset_info"
+        return {}, [_issue(folder / "README.md", "dataset_info entries with config_name and splits", found)]
     return declared, []
+
+
+def _card_checks(folder: Path, card: dict) -> list[dict]:
+    """The card's own checksums, and those of every non-shard file it lists (README.md, splits, reports ...)."""
+    path = folder / "dataset.json"
+    changed, problem = edited_sections(card)
+    issues = [_issue(path, "the card's own checksums (integrity.sections)", problem)] if problem else []
+    if changed:
+        expected = "the content the build wrote (integrity.sections)"
+        issues.append(_issue(path, expected, f"edited fields: {', '.join(changed)}", code="verify_card_edited"))
+    for name, sha in card.get("files", {}).items():
+        target = folder / name
+        if not target.is_file():
+            issues.append(_issue(target, f"the file as built (SHA-256 {sha[:16]}...)", "no such file"))
+        elif (actual := sha256_file(target)) != sha:
+            found = f"a changed file (SHA-256 {actual[:16]}...)"
+            issues.append(_issue(target, f"the file as built (SHA-256 {sha[:16]}...)", found))
+    return issues
+
+
+def _unlisted(folder: Path, tasks: list[tuple]) -> list[dict]:
+    """Files under data/ and hdf5/ that the card does not list: loaders would read an extra shard as data."""
+    listed = {task[4][2]["path"] for task in tasks}
+    issues = []
+    for top in SHARD_FOLDERS:
+        for path in sorted((folder / top).rglob("*")) if (folder / top).is_dir() else []:
+            if (path.is_file() or path.is_symlink()) and path.relative_to(folder).as_posix() not in listed:
+                issues.append(
+                    _issue(
+                        path, f"only the shards dataset.json lists under {top}/", "a file the card does not list",
+                        f"remove it: it is not part of this build, and a loader may read it as part of a split "
+                        f"({REBUILD})",
+                        code="verify_unlisted_file",
+                    )
+                )  # fmt: skip
+    return issues
 
 
 def _tasks(folder: Path, card: dict, deep: bool) -> list[tuple]:
@@ -187,15 +224,35 @@ def _check_datasets(folder: Path, card: dict) -> list[dict]:
     for name, config in card["configs"].items():
         if not any("parquet" in e for e in config["splits"].values()):
             continue
-        for split in config["splits"]:
+        for split, entry in config["splits"].items():
             try:
                 stream = load_dataset(str(folder), name, split=split, streaming=True)
                 next(iter(stream))
+                # Only the id column: every row is counted without decoding an image.
+                ids = [row["sample_id"] for row in load_dataset(**_ids_of(folder, name, split))]
             except Exception as exc:  # noqa: BLE001 (any failure to load is the finding)
                 issues.append(_issue(folder, f"datasets.load_dataset(DIR, '{name}') to load {split}", repr(exc)))
                 continue
             if stream.features != expected:
                 issues.append(_issue(folder, f"the declared features for {name}", f"{stream.features}"))
+            issues += _stream_counts(folder, f"{name}/{split}", entry["num_examples"], ids)
+    return issues
+
+
+def _ids_of(folder: Path, name: str, split: str) -> dict:
+    return {"path": str(folder), "name": name, "split": split, "streaming": True, "columns": ["sample_id"]}
+
+
+def _stream_counts(folder: Path, where: str, expected: int, ids: list[str]) -> list[dict]:
+    """What streaming one split yields against the card: as many rows as declared, no sample twice."""
+    issues = []
+    if len(ids) != expected:
+        found = f"{len(ids)} rows (a shard the card does not list, or one missing?)"
+        issues.append(_issue(folder, f"{expected} rows streamed from {where} (dataset.json)", found))
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:
+        found = f"{len(repeated)} ids more than once, e.g. {repeated[0]}"
+        issues.append(_issue(folder, f"each sample once when streaming {where}", found))
     return issues
 
 
@@ -210,15 +267,27 @@ def verify(folder: Path, deep: bool = True, workers: int = 0, show_progress: boo
     """
     start = time.perf_counter()
     folder = Path(folder)
-    card = _read_card(folder)
+    card = read_dataset_json(folder)
+    issues = _card_checks(folder, card)
+    try:
+        checked, found = _checks(folder, card, deep, workers, show_progress)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a card whose fields lost their shape
+        edited = f"; {issues[0]['found']}" if issues else ""
+        found_text = f"a missing or mistyped field ({type(exc).__name__}: {exc}){edited}"
+        raise DataError(folder / "dataset.json", "the fields rbc-dataset build writes", found_text, REBUILD) from exc
+    issues += found
+    found = [Issue(**{k: v for k, v in i.items() if k in Issue.__dataclass_fields__}) for i in issues]
+    return VerifyResult(folder, checked, found, time.perf_counter() - start)
+
+
+def _checks(folder: Path, card: dict, deep: bool, workers: int, show_progress: bool) -> tuple[list[dict], list]:
+    """Every check that reads the card's fields: the README, the shards, counts, leaks, ``datasets``."""
     declared, issues = _readme_configs(folder)
     actual = {n: {s: e["num_examples"] for s, e in c["splits"].items()} for n, c in card["configs"].items()}
     if declared and declared != actual:
         issues.append(_issue(folder / "README.md", f"configs and split sizes {actual}", f"{declared}"))
-    for name, sha in card.get("files", {}).items():
-        if not (folder / name).is_file() or sha256_file(folder / name) != sha:
-            issues.append(_issue(folder / name, f"SHA-256 {sha[:16]}...", "a missing or changed file"))
     tasks = _tasks(folder, card, deep)
+    issues += _unlisted(folder, tasks)
     results = _run(tasks, workers, show_progress)
     grouped: dict[tuple, dict[str, list]] = {}
     checked, parents_by_split = [], {}
@@ -232,8 +301,7 @@ def verify(folder: Path, deep: bool = True, workers: int = 0, show_progress: boo
         entry = card["configs"][name]["splits"][split]
         issues += _compare_split(name, split, entry, results_by_format, card, deep)
     issues += _leaks(parents_by_split) + _check_datasets(folder, card)
-    found = [Issue(**{k: v for k, v in i.items() if k in Issue.__dataclass_fields__}) for i in issues]
-    return VerifyResult(folder, checked, found, time.perf_counter() - start)
+    return checked, issues
 
 
 def _run(tasks: list[tuple], workers: int, show_progress: bool) -> list[dict]:

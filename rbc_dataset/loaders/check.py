@@ -7,20 +7,17 @@ batch's tensors are described and the first sample of both formats compared pixe
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from rbc_dataset.errors import DataError, check_choice
+from rbc_dataset.build.integrity import read_dataset_json
+from rbc_dataset.errors import check_choice
 
 
 def _card(built_dir: Path) -> dict:
-    path = built_dir / "dataset.json"
-    if not path.is_file():
-        raise DataError(built_dir, "a folder written by rbc-dataset build", "no dataset.json", "run rbc-dataset build")
-    return json.loads(path.read_text())
+    return read_dataset_json(built_dir)  # refuses a missing, non-UTF-8 or malformed card with a DataError
 
 
 def _hdf5_batch(built_dir: Path, config: str, split: str, batch_size: int, workers: int) -> tuple[int, dict]:

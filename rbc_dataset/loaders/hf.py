@@ -13,9 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 from torch.utils.data import Dataset
 
+from rbc_dataset.build.integrity import read_readme_header
 from rbc_dataset.errors import DataError, check_choice
 from rbc_dataset.fileio import ImageRefused, image_header
 from rbc_dataset.loaders.hdf5 import Transform, check_with_mask, to_sample
@@ -33,13 +33,8 @@ def read_card_configs(built_dir: str | Path) -> dict[str, dict[str, list[str]]]:
     if not card.is_file() or not (root / "data").is_dir():
         found = "no README.md" if not card.is_file() else "no data/ folder"
         raise DataError(root, "a build folder with README.md and data/", found, BUILD_FIX)
-    text = card.read_text(encoding="utf-8")
-    parts = text.split("---", 2) if text.startswith("---") else []
-    try:
-        header = yaml.safe_load(parts[1]) if len(parts) == 3 else None
-    except yaml.YAMLError as error:
-        raise DataError(card, "a YAML header between --- lines", f"invalid YAML ({error})", BUILD_FIX) from error
-    configs = header.get("configs") if isinstance(header, dict) else None
+    header = read_readme_header(root)  # a card that is not UTF-8 or whose YAML does not parse: a DataError
+    configs = header.get("configs")
     if not isinstance(configs, list) or not all(isinstance(entry, dict) for entry in configs) or not configs:
         raise DataError(card, "a YAML header with a `configs` list", "none", BUILD_FIX)
     # "default" is the name Hugging Face gives a config declared without one.

@@ -218,7 +218,13 @@ def test_hf_folder_without_card_or_data(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no data/ folder"):
         iter_streaming(tmp_path)
     (tmp_path / "data").mkdir()
+    with pytest.raises(DataError, match="no YAML header"):
+        HFRBCDataset(tmp_path, cache_dir=tmp_path / "cache")
+    (tmp_path / "README.md").write_text("---\npretty_name: x\n---\n")
     with pytest.raises(DataError, match="`configs` list"):
+        HFRBCDataset(tmp_path, cache_dir=tmp_path / "cache")
+    (tmp_path / "README.md").write_bytes(b"---\nconfigs: \xff\n---\n")
+    with pytest.raises(DataError, match="not UTF-8"):
         HFRBCDataset(tmp_path, cache_dir=tmp_path / "cache")
 
 
