@@ -30,7 +30,7 @@ def print_interrupted(exc: KeyboardInterrupt) -> None:
     left = (
         f"nothing was written to {', '.join(str(p) for p in outputs)} (its unfinished copy was removed)"
         if outputs
-        else "unfinished outputs were removed"
+        else "stopped before finishing"
     )
     err_console.print(f"[bold red]interrupted[/] {how}: {left}", highlight=False, soft_wrap=True)
 
