@@ -152,6 +152,9 @@ def test_a_real_full_disk_gives_one_line_and_leaves_nothing(command, size, synth
     assert left == [], left
 
 
+NEEDS_PROC = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="processes are found through /proc")
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (the forkserver's workers are its grandchildren), from /proc."""
     parents = {}
@@ -194,6 +197,7 @@ def _all_ended(pids: list[int], seconds: float = 15) -> bool:
     return not any(_running(p) for p in pids)
 
 
+@NEEDS_PROC
 @pytest.mark.parametrize(("how", "code", "name"), [("SIGTERM", 143, "SIGTERM"), ("Ctrl-C", 130, "SIGINT")])
 def test_an_interrupted_build_prints_one_line_and_leaves_nothing(how, code, name, synthetic_root, tmp_path):
     out = tmp_path / "dataset"
@@ -211,6 +215,7 @@ def test_an_interrupted_build_prints_one_line_and_leaves_nothing(how, code, name
     assert list(tmp_path.iterdir()) == []
 
 
+@NEEDS_PROC
 def test_the_workers_of_a_killed_build_end_and_the_next_build_cleans_up(synthetic_root, tmp_path):
     out = tmp_path / "dataset"
     process, workers = _start_build(synthetic_root, out)
