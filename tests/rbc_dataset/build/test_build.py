@@ -194,11 +194,11 @@ def test_existing_output_and_output_inside_input_are_refused(built, source):
 
 def test_validation_errors_stop_the_build_unless_allowed(defective_root, tmp_path):
     out = tmp_path / "dataset"
-    config = BuildConfig(split_ratios=(0.5, 0.25, 0.25), folds=0, workers=2, audit=False)
+    config = BuildConfig(split_ratios=(0.34, 0.33, 0.33), folds=0, workers=2, audit=False)
     with pytest.raises(DataError, match="--allow-invalid"):
         build(defective_root, out, config, show_progress=False)
     assert not out.exists() and (tmp_path / "dataset.validation" / "validate-masks.json").is_file()
-    allowed = BuildConfig(split_ratios=(0.5, 0.25, 0.25), folds=0, workers=2, audit=False, allow_invalid=True)
+    allowed = BuildConfig(split_ratios=(0.34, 0.33, 0.33), folds=0, workers=2, audit=False, allow_invalid=True)
     build(defective_root, out, allowed, show_progress=False)
     card = _card(out)
     assert card["validation"]["allowed_invalid"] and card["validation"]["counts"]["error"] > 0

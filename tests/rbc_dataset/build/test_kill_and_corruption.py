@@ -66,7 +66,7 @@ STAGES = {
     "started": ".dataset.partial-*",
     "validated": ".dataset.partial-*/reports/validate-masks.json",
     "split": ".dataset.partial-*/splits/splits.csv",
-    "carded": ".dataset.partial-*/README.md",
+    "sharded": ".dataset.partial-*/data/model/test-*.parquet",
 }
 
 
