@@ -97,6 +97,8 @@ def test_validate_finds_each_defect_and_fixes_only_into_its_output(world):
     report = (out / "validate-masks.json").read_text()
     for code in ("empty_file", "truncated_file", "too_many_pixels", "symlink_outside_root", "mask_palette"):
         assert f'"{code}"' in report, code
+    codes = [f["code"] for f in json.loads(report)["findings"]]
+    assert "unreadable_file" not in codes  # each bad file is a finding once, with its reason, not again from ingest
     assert "localhost" not in report and open("/etc/hostname").read().strip() not in report
     for rendered in ("validate-masks.md", "validate-masks.html"):
         text = (out / rendered).read_text()

@@ -18,6 +18,19 @@ from rbc_dataset.fileio import (
     sniff_format,
 )
 
+# Findings about a file itself: such a pair is never decoded for a thumbnail (a bomb, a link out of the root ...).
+FILE_FINDINGS = frozenset(
+    {
+        "empty_file",
+        "not_an_image",
+        "truncated_file",
+        "unreadable_file",
+        "undecodable_file",
+        "too_many_pixels",
+        "symlink_outside_root",
+    }
+)
+
 
 @dataclass
 class Loaded:

@@ -29,6 +29,7 @@ from rbc_dataset.sources import load_source
 from rbc_dataset.validate.config import ValidateConfig
 from rbc_dataset.validate.dataset import dataset_findings
 from rbc_dataset.validate.fix import CURED_BY_CANONICAL, FixOptions
+from rbc_dataset.validate.loading import FILE_FINDINGS
 from rbc_dataset.validate.pair import validate_many
 from rbc_dataset.validate.summary import write_summaries
 
@@ -200,12 +201,15 @@ def ingest_findings(issues, findings: list[dict]) -> list[dict]:
 
     An error ingest found (a duplicate file, an unknown class, a file named by two CSV rows) once stayed in the
     ingest report while validate-masks exited 0 and build used whichever file came first. Warnings stay in the
-    report's ``ingest_issues``; an error the pair checks already found for the same file is not repeated.
+    report's ``ingest_issues``; an error the pair checks already found for the same file is not repeated, nor is
+    ingest's "this file cannot be read" once the pair checks said why (empty, truncated, a bomb ...).
     """
     seen = {(f["code"], f["path"], f["sample_id"]) for f in findings}
+    unreadable = {f["path"] for f in findings if f["code"] in FILE_FINDINGS and f["severity"] == "error"}
     out = []
     for issue in issues:
-        if issue.severity == "error" and (issue.code, issue.path, issue.sample_id) not in seen:
+        said = issue.code in FILE_FINDINGS and issue.path in unreadable
+        if issue.severity == "error" and not said and (issue.code, issue.path, issue.sample_id) not in seen:
             seen.add((issue.code, issue.path, issue.sample_id))
             out.append(issue.to_dict())
     return out

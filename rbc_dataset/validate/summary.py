@@ -17,21 +17,10 @@ from rbc_dataset import masks
 from rbc_dataset.fileio import MAX_PIXELS, ImageRefused, read_image, safe_name, write_png
 from rbc_dataset.manifest import absolute_path
 from rbc_dataset.markup import html_text, md_code, md_text
+from rbc_dataset.validate.loading import FILE_FINDINGS
 
 THUMB_WIDTH = 360
 MASK_COLOUR, IMAGE_COLOUR = (0, 200, 0), (220, 0, 220)
-# Findings about a file itself: such a pair is never decoded for a thumbnail (a bomb, a link out of the root ...).
-FILE_FINDINGS = frozenset(
-    {
-        "empty_file",
-        "not_an_image",
-        "truncated_file",
-        "unreadable_file",
-        "undecodable_file",
-        "too_many_pixels",
-        "symlink_outside_root",
-    }
-)
 
 
 def _worst_samples(document: dict, limit: int) -> list[str]:
