@@ -30,6 +30,7 @@ import numpy as np
 
 from benchmarks.results import report
 from rbc_dataset.errors import check_choice
+from rbc_dataset.fileio import path_inside, safe_name
 
 TARGET_SPEEDUP = 5.0  # hdf5_fast must reach this many times the PNG folder's images/s per core
 # blosc-lz4 is the build's fast codec; the Zstd variants trade read speed for size (noisy smears barely compress
@@ -123,11 +124,12 @@ class PNGFolder:
         self.rows = []
         for index in range(n):
             sample = dataset[index]
-            image_path = self.root / "images" / f"{sample['sample_id']}.png"
+            name = safe_name(sample["sample_id"]) + ".png"  # ids come from the data: never a path
+            image_path = path_inside(self.root / "images", name)
             cv2.imwrite(str(image_path), cv2.cvtColor(sample["image"].permute(1, 2, 0).numpy(), cv2.COLOR_RGB2BGR))
             mask_path = None
             if "mask" in sample:
-                mask_path = self.root / "masks" / f"{sample['sample_id']}.png"
+                mask_path = path_inside(self.root / "masks", name)
                 cv2.imwrite(str(mask_path), sample["mask"][0].numpy() * np.uint8(255))
             fields = {k: int(sample[k]) for k in ("label", "severity", "fold")}
             fields.update(sample_id=sample["sample_id"], parent_id=sample["parent_id"])
