@@ -53,7 +53,9 @@ def _plant(root: Path) -> None:
     strays = root / "AneRBC_dataset" / "AneRBC-I" / "Healthy_individuals" / "Original_images"
     (strays / f"{HOSTILE_NAME}.png").write_bytes(b"\x89PNG\r\n\x1a\n<script>alert(1)</script>")
     (root / "preview.png").write_bytes((strays / "004_h.png").read_bytes())  # a stray file at the root
-    os.symlink("loop", root / "loop")  # a symlink loop
+    os.symlink("loop", root / "loop")  # a link to itself
+    (root / "notes").mkdir()
+    os.symlink("..", root / "notes" / "up")  # a folder loop: walking it naively never ends
     with open(os.fsencode(strays) + b"/bad\xff.png", "wb") as handle:  # a name that is not UTF-8
         handle.write((strays / "004_h.png").read_bytes())
 
