@@ -25,6 +25,7 @@ from skimage.measure import regionprops
 
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import check_output_outside
+from rbc_dataset.parallel import opencv_single_thread
 
 BACKGROUND_BLOCK_PX = 32  # side of the blocks whose median background gives the local light level
 HALO_PX = 2  # background pixels this close to a cell are left out of the light level (blurred cell edges)
@@ -341,10 +342,10 @@ def measure_image(item, instances_dir: Path | None = None, um_per_px: float | No
     return classify_cells(cell_features(image, labels, um_per_px))
 
 
+@opencv_single_thread()
 def _measure_job(job: tuple) -> tuple[str, bytes, dict]:
     """Worker: one image's cell table as CSV bytes, and its summary row."""
     item, instances_dir, um_per_px = job
-    cv2.setNumThreads(1)
     features = measure_image(item, instances_dir, um_per_px)
     buffer = io.StringIO()
     features.to_csv(buffer, index=False, float_format="%.6g")

@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -23,6 +22,7 @@ from benchmarks.memory import PeakMemory
 from benchmarks.results import report
 from rbc_dataset.fileio import ImageRefused, decode_image
 from rbc_dataset.manifest import absolute_path
+from rbc_dataset.parallel import opencv_single_thread
 from rbc_dataset.synth.defects import EXPECTED_FINDING
 
 FILE_ROLES = ("image", "mask", "rgb_mask", "instances")
@@ -86,8 +86,8 @@ def run_validate_quality(n_images: int, defect_rate: float, mask_style: str, see
     return result_doc
 
 
+@opencv_single_thread()
 def _decode_many(rows: list[dict]) -> int:
-    cv2.setNumThreads(1)
     n = 0
     for row in rows:
         for role in FILE_ROLES:

@@ -22,7 +22,7 @@ import pandas as pd
 from rbc_dataset.fileio import ImageRefused, link_leaves, read_image
 from rbc_dataset.manifest import absolute_path
 from rbc_dataset.masks import detect_polarity, image_cell_map, low_side
-from rbc_dataset.parallel import process_pool, worker_count
+from rbc_dataset.parallel import opencv_single_thread, process_pool, worker_count
 from rbc_dataset.progress import track
 
 HASH_VARIANTS = ("full", "centre90", "crop_top_left", "crop_top_right", "crop_bottom_left", "crop_bottom_right")
@@ -52,9 +52,9 @@ _WORK_SIDE = 480  # background statistics need no fine detail: work on an image 
 _GRID = 8  # coarse background field: 8 x 8 cells
 
 
+@opencv_single_thread()
 def extract_chunk(items: list[tuple]) -> list[dict]:
     """Features of a chunk of samples (the worker-pool task)."""
-    cv2.setNumThreads(1)  # one process per core already; OpenCV threads on top only contend
     return [extract_sample(*item) for item in items]
 
 

@@ -49,7 +49,7 @@ from rbc_dataset.layout import (
     tile_box,
 )
 from rbc_dataset.manifest import absolute_path
-from rbc_dataset.parallel import process_pool, worker_count
+from rbc_dataset.parallel import opencv_single_thread, process_pool, worker_count
 from rbc_dataset.progress import track
 from rbc_dataset.sources import load_source
 
@@ -197,9 +197,9 @@ def _compare_tile(parent: np.ndarray, tile: np.ndarray, box: TileBox) -> str | N
     return f"{int(np.count_nonzero(diff))} of {diff.size} pixels differ (max difference {int(diff.max())})"
 
 
+@opencv_single_thread()
 def compare_parent_chunk(tasks: list[dict]) -> list[dict]:
     """Worker task: decode each parent once and compare its tiles; one small dict per tile."""
-    cv2.setNumThreads(1)
     results = []
     for task in tasks:
         parent = _rgb(task["parent"])
@@ -379,9 +379,9 @@ def _tile_file(path: str, folder: Path, stems: list[str], grid: TileGrid) -> Non
         _write_tile(folder / f"{stem}.png", tile)
 
 
+@opencv_single_thread()
 def tile_parent_chunk(jobs: list[dict], out: str, grid: dict) -> list[dict]:
     """Worker task: cut and write the tiles of a few parents."""
-    cv2.setNumThreads(1)
     tile_grid, root = TileGrid(**grid), Path(out)
     results = []
     for job in jobs:

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import yaml
@@ -31,7 +30,7 @@ from rbc_dataset.layout import (
     tile_boxes,
     truth_folder,
 )
-from rbc_dataset.parallel import process_pool, worker_count
+from rbc_dataset.parallel import opencv_single_thread, process_pool, worker_count
 from rbc_dataset.progress import track
 from rbc_dataset.report_writer import format_cbc_report, format_morphology_report
 from rbc_dataset.synth import defects, truth
@@ -90,9 +89,9 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
+@opencv_single_thread()
 def generate_image(root: Path, config: SynthConfig, cls: str, number: int) -> dict:
     """Draw and write AneRBC-I image ``number`` of ``cls`` and its AneRBC-II tiles; return its statistics."""
-    cv2.setNumThreads(1)
     rng = image_rng(config.seed, cls, number)
     condition = sample_condition(cls, rng)
     smear = render_smear(condition, sample_acquisition(_regime(cls, config, rng), rng), rng)

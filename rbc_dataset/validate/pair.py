@@ -14,6 +14,7 @@ import numpy as np
 from rbc_dataset import masks
 from rbc_dataset.issues import Issue
 from rbc_dataset.manifest import absolute_path
+from rbc_dataset.parallel import opencv_single_thread
 from rbc_dataset.validate.alignment import measure_alignment, working_scale
 from rbc_dataset.validate.config import ValidateConfig
 from rbc_dataset.validate.fix import FixOptions, write_canonical
@@ -379,12 +380,12 @@ def _check_instances(instances: Loaded, cells: np.ndarray, encoding: str, report
         )
 
 
+@opencv_single_thread()
 def validate_pair(row: dict, config: ValidateConfig, fix: FixOptions | None = None) -> dict:
     """Every check of one manifest row; returns findings and statistics as plain dicts.
 
     With ``fix``, the canonical mask of the pair is written too (decoded once for both).
     """
-    cv2.setNumThreads(1)
     report = PairReport(row)
     image, mask = _load(row, "image", config, report), _load(row, "mask", config, report)
     rgb, instances = _load(row, "rgb_mask", config, report), _load(row, "instances", config, report)
