@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rbc_dataset.loaders.hdf5 import HDF5RBCDataset
-    from rbc_dataset.loaders.hf import HFRBCDataset, iter_streaming
+    from rbc_dataset.loaders.hf import HFRBCDataset
+    from rbc_dataset.loaders.streaming import StreamingRBCDataset, iter_streaming
 
 _HOMES = {
     "HDF5RBCDataset": "rbc_dataset.loaders.hdf5",
     "HFRBCDataset": "rbc_dataset.loaders.hf",
-    "iter_streaming": "rbc_dataset.loaders.hf",
+    "StreamingRBCDataset": "rbc_dataset.loaders.streaming",
+    "iter_streaming": "rbc_dataset.loaders.streaming",
 }
-__all__ = ["HDF5RBCDataset", "HFRBCDataset", "iter_streaming"]
+__all__ = ["HDF5RBCDataset", "HFRBCDataset", "StreamingRBCDataset", "iter_streaming"]
 
 
 def __getattr__(name: str):

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from torchvision import tv_tensors
 
 from rbc_dataset.errors import DataError, check_choice
 
@@ -44,11 +45,38 @@ def to_chw(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def check_mask(mask: np.ndarray, where: str | Path | None) -> np.ndarray:
+    """``mask`` if it is an (H, W) uint8 array of class indices 0 (background) and 1 (cell); a DataError otherwise.
+
+    Every mask a loader returns (and every mask ``verify`` hashes) passes here: a mask of 0/255, of three
+    channels or of 16 bits would make a segmentation loss fail ("Target 255 is out of bounds") or, with
+    ``ignore_index=255``, silently ignore every cell pixel.
+    """
+    if mask.ndim == 2 and mask.dtype == np.uint8 and (mask.size == 0 or int(mask.max()) <= 1):
+        return mask
+    if mask.ndim != 2 or mask.dtype != np.uint8:
+        found = f"a {mask.dtype} array of shape {mask.shape}"
+    else:
+        found = "values " + ", ".join(str(v) for v in np.unique(mask)[:8].tolist())
+    raise DataError(
+        where,
+        "a single-channel 8-bit mask of class indices 0 (background) and 1 (cell)",
+        found,
+        "rebuild with `rbc-dataset build ROOT --out DIR --overwrite` (builds before format 2 stored Parquet masks "
+        "as 0/255)",
+    )
+
+
 def to_sample(image: np.ndarray, mask: np.ndarray | None, **fields) -> dict:
-    """The sample dict both loaders return, from an (H, W, 3) RGB image and an (H, W) 0/1 mask."""
-    sample = {"image": torch.from_numpy(to_chw(image))}
+    """The sample dict both loaders return, from an (H, W, 3) RGB image and an (H, W) 0/1 mask.
+
+    Image and mask are ``torchvision.tv_tensors.Image`` / ``Mask``: ``torchvision.transforms.v2`` then flips,
+    crops and rotates both together (a plain tensor mask would be passed through untouched). They behave as
+    ordinary tensors elsewhere, and the default ``DataLoader`` collation stacks them into plain tensors.
+    """
+    sample = {"image": tv_tensors.Image(torch.from_numpy(to_chw(image)))}
     if mask is not None:
-        sample["mask"] = torch.from_numpy(mask)[None]
+        sample["mask"] = tv_tensors.Mask(torch.from_numpy(mask)[None])
     sample["label"] = torch.tensor(fields["label"], dtype=torch.int64)
     sample["severity"] = torch.tensor(fields["severity"], dtype=torch.int64)
     sample["fold"] = int(fields["fold"])
@@ -126,8 +154,9 @@ def _check_shapes(path: Path, f: h5py.File, n: int) -> None:
 class HDF5RBCDataset(Dataset):
     """Samples of one HDF5 shard as dicts of tensors (see ``docs/SHARDS.md`` for the file layout).
 
-    Each item is ``{"image": uint8 (3, H, W), "mask": uint8 (1, H, W) of 0/1, "label": int64 tensor,
-    "severity": int64 tensor, "fold": int, "sample_id": str, "parent_id": str}``, then ``transform(item)``.
+    Each item is ``{"image": uint8 (3, H, W) tv_tensors.Image, "mask": uint8 (1, H, W) tv_tensors.Mask of 0/1,
+    "label": int64 tensor, "severity": int64 tensor, "fold": int, "sample_id": str, "parent_id": str}``, then
+    ``transform(item)`` (a ``torchvision.transforms.v2`` transform keeps image and mask aligned).
     Works with ``DataLoader(num_workers > 0, persistent_workers=True)`` under fork, forkserver and spawn.
 
     Args:
@@ -205,7 +234,7 @@ class HDF5RBCDataset(Dataset):
         images, masks = self._open()
         # One chunk per image: a single-index read decompresses exactly one chunk.
         image = images[index]
-        mask = masks[index] if self.with_mask else None
+        mask = check_mask(masks[index], f"{self.path} [{index}]") if self.with_mask else None
         fields = {name: column[index] for name, column in self._columns.items()}
         sample = to_sample(image, mask, **fields)
         return self.transform(sample) if self.transform is not None else sample

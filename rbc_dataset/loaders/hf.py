@@ -8,7 +8,6 @@ together 7 % and 30 %); the default ``Image()`` decode adds PIL objects and a co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -18,7 +17,7 @@ from torch.utils.data import Dataset
 from rbc_dataset.build.integrity import read_readme_header
 from rbc_dataset.errors import DataError, check_choice
 from rbc_dataset.fileio import ImageRefused, image_header
-from rbc_dataset.loaders.hdf5 import Transform, check_with_mask, to_sample
+from rbc_dataset.loaders.hdf5 import Transform, check_mask, check_with_mask, to_sample
 
 COLUMNS = ("image", "mask", "label", "severity", "fold", "sample_id", "parent_id")
 BUILD_FIX = "run `rbc-dataset build ROOT --out DIR` (with the parquet format) and pass DIR"
@@ -87,12 +86,16 @@ def decode_image(data: bytes, where: str | None = None) -> np.ndarray:
 
 
 def decode_mask(data: bytes, where: str | None = None) -> np.ndarray:
-    """(H, W) uint8 of 0/1 from the PNG bytes of a 0/255 mask (``where`` names the sample in errors)."""
+    """(H, W) uint8 of class indices 0/1 from the PNG bytes of a mask (``where`` names the sample in errors).
+
+    The bytes are decoded as stored (no threshold): a mask that is not single-channel 8-bit 0/1 is refused by
+    ``check_mask``, so the loaders and ``verify`` see exactly what ``datasets.load_dataset`` users see.
+    """
     _check_header(data, where, "PNG mask")
-    mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise DataError(where, "PNG mask bytes", "bytes OpenCV cannot decode", BUILD_FIX)
-    return (mask > 0).view(np.uint8)
+    return check_mask(mask, where)
 
 
 def _undecoded(dataset, with_mask: bool):
@@ -163,26 +166,3 @@ class HFRBCDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.built_dir)!r}, {self.config!r}, {self.split!r}, n={len(self)})"
-
-
-def iter_streaming(
-    built_dir: str | Path,
-    config: str = "tiles",
-    split: str = "train",
-    with_mask: bool | None = None,
-    transform: Transform | None = None,
-) -> Iterator[dict]:
-    """Yield the samples of one config and split straight from the Parquet files (``streaming=True``, no cache).
-
-    Checks the card before the first sample is asked for, so a wrong folder or name fails at the call.
-    """
-    dataset = _load(built_dir, config, split, streaming=True)
-    with_mask = check_with_mask(built_dir, with_mask, dataset.features is None or "mask" in dataset.features)
-    dataset = _undecoded(dataset, with_mask)
-    return _stream(dataset, with_mask, transform, f"{built_dir} {config}/{split}")
-
-
-def _stream(dataset, with_mask: bool, transform: Transform | None, where: str) -> Iterator[dict]:
-    for index, row in enumerate(dataset):
-        sample = _sample(row, with_mask, f"{where}[{index}]")
-        yield transform(sample) if transform is not None else sample

@@ -102,18 +102,19 @@ def _png(array: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def write_parquet(path: Path, samples: dict) -> Path:
-    """One Hugging Face Parquet shard: PNG image (RGB) and mask (0/255) bytes, schema with the features metadata."""
+def write_parquet(path: Path, samples: dict, row_group_size: int | None = None) -> Path:
+    """One Hugging Face Parquet shard: PNG image (RGB) and mask (class indices 0/1) bytes, with features metadata."""
     n, masks = len(samples["label"]), samples["mask"]
     columns = {
         "image": [{"bytes": _png(cv2.cvtColor(im, cv2.COLOR_RGB2BGR)), "path": None} for im in samples["image"]],
-        **({} if masks is None else {"mask": [{"bytes": _png(m * np.uint8(255)), "path": None} for m in masks]}),
+        **({} if masks is None else {"mask": [{"bytes": _png(m), "path": None} for m in masks]}),
         **{name: samples[name] for name in ("label", "severity", "sample_id", "parent_id", "group_id", "fold")},
         **{f"cbc_{name}": samples["cbc"][:, k] for k, name in enumerate(CBC_TESTS)},
     }
     assert all(len(values) == n for values in columns.values())
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(columns, schema=features(masks is not None).arrow_schema), path)
+    table = pa.table(columns, schema=features(masks is not None).arrow_schema)
+    pq.write_table(table, path, row_group_size=row_group_size)
     return path
 
 

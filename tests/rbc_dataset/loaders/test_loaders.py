@@ -259,7 +259,7 @@ def test_build_without_masks(tmp_path: Path) -> None:
         sample = dataset[2]
         assert "mask" not in sample and not dataset.with_mask
         assert np.array_equal(sample["image"].permute(1, 2, 0).numpy(), written["image"][2])
-    assert "mask" not in next(iter_streaming(tmp_path))
+    assert "mask" not in next(iter(iter_streaming(tmp_path)))
     with pytest.raises(DataError, match="shard without masks"):
         HDF5RBCDataset.from_build(tmp_path, "tiles", "train", with_mask=True)
     with pytest.raises(DataError, match="shard without masks"):
