@@ -258,11 +258,12 @@ def compute_features(rows: pd.DataFrame, workers: int, show_progress: bool) -> t
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     workers = min(worker_count(workers), max(1, len(chunks)))
     if workers <= 1:
-        batches = list(track(map(extract_chunk, chunks), len(chunks), "audit features", show_progress))
+        results = map(extract_chunk, chunks)
+        batches = list(track(results, len(items), "audit features", show_progress, sizes=map(len, chunks)))
     else:
         with process_pool(workers) as pool:
             results = pool.map(extract_chunk, chunks)
-            batches = list(track(results, len(chunks), "audit features", show_progress))
+            batches = list(track(results, len(items), "audit features", show_progress, sizes=map(len, chunks)))
     records = [record for batch in batches for record in batch]
     coefficients = np.full((len(records), len(HASH_VARIANTS), 64), np.nan, np.float32)
     for k, record in enumerate(records):

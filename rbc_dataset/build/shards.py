@@ -119,7 +119,7 @@ class ShardSet:
             # closing(): an error here stops the workers now, not when the generator is garbage-collected.
             results = bounded_map(partial(make_many, options=options), chunks, workers, in_flight=workers + 1)
             with closing(results):
-                for batch in track(results, len(chunks), "build shards", show_progress):
+                for batch in track(results, len(self.tasks), "build shards", show_progress, sizes=map(len, chunks)):
                     for samples in batch:
                         for sample in samples:
                             split = sample.fields["split"]

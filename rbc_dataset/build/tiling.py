@@ -247,10 +247,10 @@ def _run_chunks(work, items: list, workers: int, description: str, show_progress
     size = max(1, min(CHUNK, -(-len(items) // workers)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if workers == 1 or len(chunks) <= 1:
-        batches = track(map(work, chunks), len(chunks), description, show_progress)
+        batches = track(map(work, chunks), len(items), description, show_progress, sizes=map(len, chunks))
         return [result for batch in batches for result in batch]
     with process_pool(min(workers, len(chunks))) as pool:
-        batches = track(pool.map(work, chunks), len(chunks), description, show_progress)
+        batches = track(pool.map(work, chunks), len(items), description, show_progress, sizes=map(len, chunks))
         return [result for batch in batches for result in batch]
 
 

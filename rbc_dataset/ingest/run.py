@@ -130,10 +130,11 @@ def _inspect_all(samples: list[Sample], root: Path, workers: int, show_progress:
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     if workers <= 1 or len(chunks) <= 2:
         results = map(inspect_many, chunks)
-        batches = list(track(results, len(chunks), "ingest files", show_progress))
+        batches = list(track(results, len(items), "ingest files", show_progress, sizes=map(len, chunks)))
     else:
         with process_pool(workers) as pool:
-            batches = list(track(pool.map(inspect_many, chunks), len(chunks), "ingest files", show_progress))
+            results = pool.map(inspect_many, chunks)
+            batches = list(track(results, len(items), "ingest files", show_progress, sizes=map(len, chunks)))
     return {**refused, **{info["path"]: info for batch in batches for info in batch}}
 
 

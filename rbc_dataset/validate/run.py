@@ -63,10 +63,10 @@ def _run_pairs(rows: list[dict], config: ValidateConfig, fix: FixOptions | None,
     work = partial(validate_many, config=config, fix=fix)
     workers = worker_count(config.workers)
     if workers == 1 or len(chunks) == 1:
-        batches = track(map(work, chunks), len(chunks), "validate pairs", show_progress)
+        batches = track(map(work, chunks), len(rows), "validate pairs", show_progress, sizes=map(len, chunks))
         return [result for batch in batches for result in batch]
     with process_pool(min(workers, len(chunks))) as pool:
-        batches = track(pool.map(work, chunks), len(chunks), "validate pairs", show_progress)
+        batches = track(pool.map(work, chunks), len(rows), "validate pairs", show_progress, sizes=map(len, chunks))
         return [result for batch in batches for result in batch]
 
 
