@@ -1,26 +1,36 @@
-"""Human-readable summaries of a validation report: Markdown and a static HTML page with overlay thumbnails.
+"""Human-readable summaries of a validation report: Markdown and a static HTML page with pictures of the worst pairs.
 
-Thumbnails show the image with the mask's cells outlined in green and the cells seen in the image itself
-outlined in magenta, so a shifted, flipped or swapped mask is visible at a glance.
+Each worst pair gets an overlay thumbnail and zoomed crops at its findings (``validate.figures``); both
+summaries list every finding code with an example, what was expected, what was found and the fix. Values
+from the data (sample ids, paths, messages quoting them) go through ``rbc_dataset.markup``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-import cv2
-import numpy as np
 import pandas as pd
 
-from rbc_dataset import masks
-from rbc_dataset.fileio import MAX_PIXELS, ImageRefused, read_image, safe_name, write_png
-from rbc_dataset.manifest import absolute_path
+from rbc_dataset.fileio import safe_name, write_png
 from rbc_dataset.markup import html_text, md_code, md_text
+from rbc_dataset.validate.figures import CROP_PX, ZOOM, draw_pair
 from rbc_dataset.validate.loading import FILE_FINDINGS
 
-THUMB_WIDTH = 360
-MASK_COLOUR, IMAGE_COLOUR = (0, 200, 0), (220, 0, 220)
+LEGEND = (
+    "Green: the mask's cells. Magenta: cells seen in the image. Yellow boxes: the regions shown enlarged "
+    f"({CROP_PX}x{CROP_PX} px at {ZOOM}x, one square per pixel); in a crop, yellow rings the speck or hole it is about."
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One worst pair as the summaries show it: picture files relative to the report's folder."""
+
+    sample_id: str
+    thumbnail: str | None  # None: not drawn (a file-level finding, or nothing decodable)
+    crops: list[tuple[str, str]] = field(default_factory=list)  # (file, what it shows)
 
 
 def _worst_samples(document: dict, limit: int) -> list[str]:
@@ -36,43 +46,16 @@ def _worst_samples(document: dict, limit: int) -> list[str]:
     return ranked[:limit]
 
 
-def _outline(canvas: np.ndarray, cells: np.ndarray, colour: tuple[int, int, int]) -> None:
-    contours, _ = cv2.findContours(cells.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(canvas, contours, -1, colour, 1)
+def _codes(document: dict, sid: str) -> set[str]:
+    return {f["code"] for f in document["findings"] if f["sample_id"] == sid}
 
 
-def draw_overlay(row: pd.Series, polarity: str | None, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
-    """Thumbnail of one pair, or None when neither file can be decoded."""
-    arrays = {}
-    for role in ("image", "mask"):
-        path = absolute_path(row, role)
-        try:
-            arrays[role] = read_image(path, max_pixels=max_pixels) if path is not None else None
-        except ImageRefused:
-            arrays[role] = None
-    image, mask = arrays["image"], arrays["mask"]
-    base = image if image is not None else mask
-    if base is None:
-        return None
-    scale = THUMB_WIDTH / base.shape[1]
-    size = (THUMB_WIDTH, max(1, round(base.shape[0] * scale)))
-    canvas = cv2.resize(
-        np.ascontiguousarray(base[..., :3])
-        if base.ndim == 3
-        else cv2.cvtColor(masks.to_gray(base), cv2.COLOR_GRAY2RGB),
-        size,
-        interpolation=cv2.INTER_AREA,
-    )
-    if image is not None:
-        _outline(canvas, masks.image_cell_map(image[..., :3], scale), IMAGE_COLOUR)
-    if mask is not None:
-        cells = masks.cell_map(mask, polarity or "cells_low")
-        small = cv2.resize(cells.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-        _outline(canvas, small, MASK_COLOUR)
-    return canvas
+def _draw_cases(document: dict, rows: pd.DataFrame, folder: Path, limit: int) -> list[Case]:
+    """Draw the ``limit`` worst pairs into ``folder``: a thumbnail and up to two crops each.
 
-
-def _thumbnails(document: dict, rows: pd.DataFrame, folder: Path, limit: int) -> list[tuple[str, str | None]]:
+    Pairs with a finding about a file itself (a bomb, a truncated file, a link out of the root) are never
+    decoded; ids come from data, so file names are ``safe_name`` slugs (crops in ``crops/`` as ``<slug>.<k>``).
+    """
     by_id = rows.set_index("sample_id", drop=False)
     majority = document["dataset"].get("majority_polarity")
     # A foreign mask's own polarity guess is meaningless; draw it the dataset's way round.
@@ -80,40 +63,62 @@ def _thumbnails(document: dict, rows: pd.DataFrame, folder: Path, limit: int) ->
         s["sample_id"]: s.get("polarity") if s.get("polarity_reliable") else majority for s in document["samples"]
     }
     refused = {f["sample_id"] for f in document["findings"] if f["code"] in FILE_FINDINGS}
-    max_pixels = document.get("config", {}).get("max_pixels", MAX_PIXELS)
-    out = []
+    config = document.get("config", {})
+    cases = []
     for sid in _worst_samples(document, limit):
         if sid not in by_id.index:
             continue
-        overlay = None if sid in refused else draw_overlay(by_id.loc[sid], polarity.get(sid) or majority, max_pixels)
-        name = None
-        if overlay is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            file_name = f"{safe_name(sid)}.png"  # ids come from data: never a path
-            name = f"{folder.name}/{file_name}"
-            write_png(folder / file_name, overlay)
-        out.append((sid, name))
-    return out
+        codes = _codes(document, sid)
+        figures = None if sid in refused else draw_pair(by_id.loc[sid], polarity.get(sid) or majority, codes, config)
+        if figures is None:
+            cases.append(Case(sid, None))
+            continue
+        (folder / "crops").mkdir(parents=True, exist_ok=True)
+        stem = safe_name(sid)
+        write_png(folder / f"{stem}.png", figures.thumbnail)
+        crops = []
+        for k, crop in enumerate(figures.crops, start=1):
+            write_png(folder / "crops" / f"{stem}.{k}.png", crop.picture)
+            crops.append((f"{folder.name}/crops/{stem}.{k}.png", f"{crop.what} at x={crop.x}, y={crop.y}"))
+        cases.append(Case(sid, f"{folder.name}/{stem}.png", crops))
+    return cases
 
 
-def _code_table(document: dict) -> list[str]:
+CODE_COLUMNS = ("severity", "code", "count", "example", "expected", "found", "fix")
+CASE_COLUMNS = ("severity", "code", "file", "found", "fix")
+
+
+def _code_rows(document: dict) -> list[dict]:
+    """One row per finding code, with the first finding of that code as its example (values unescaped)."""
     examples: dict[str, dict] = {}
     for f in document["findings"]:
         examples.setdefault(f["code"], f)
-    lines = ["| severity | code | count | example | expected | found | fix |", "|---|---|---|---|---|---|---|"]
+    rows = []
     for code, entry in document["by_code"].items():
         f = examples[code]
-        cells = [
-            md_text(entry["severity"]),
-            md_code(code),
-            str(entry["count"]),
-            md_code(f["path"] or f["sample_id"] or "-"),
-            md_text(f["expected"]),
-            md_text(f["found"]),
-            md_text(f["fix"]),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        example = f["path"] or f["sample_id"] or "-"
+        rows.append(
+            {"severity": entry["severity"], "code": code, "count": entry["count"], "example": example}
+            | {key: f[key] for key in ("expected", "found", "fix")}
+        )
+    return rows
+
+
+def _case_rows(document: dict, sid: str) -> list[dict]:
+    return [{**f, "file": f["path"] or "-"} for f in document["findings"] if f["sample_id"] == sid]
+
+
+CODE_CELLS = {"code", "example", "file"}  # shown as code: names and paths
+
+
+def _md_row(row: dict, columns: tuple[str, ...]) -> str:
+    cells = [md_code(row[c]) if c in CODE_CELLS else md_text(row[c]) for c in columns]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _md_table(rows: list[dict], columns: tuple[str, ...]) -> list[str]:
+    head = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return head + [_md_row(row, columns) for row in rows]
 
 
 def _source_name(document: dict) -> str:
@@ -121,56 +126,90 @@ def _source_name(document: dict) -> str:
     return Path(str(document["source"])).name
 
 
-def _markdown(document: dict, thumbs: list[tuple[str, str | None]]) -> str:
+def _headline(document: dict) -> str:
     counts = document["counts"]
-    lines = [
-        f"# validate-masks: {md_text(_source_name(document))}",
-        "",
+    return (
         f"{document['n_samples']} samples; {counts['error']} errors, {counts['warning']} warnings, "
-        f"{counts['info']} notes. Majority polarity: {md_text(document['dataset'].get('majority_polarity'))}; "
-        f"mask encodings: {md_text(document['dataset'].get('encodings'))}.",
-        "",
-        "## Findings by code",
-        "",
-    ]
-    lines += _code_table(document) if document["by_code"] else ["No findings."]
-    if thumbs:
-        lines += ["", "## Worst cases", "", "Green: the mask's cells. Magenta: cells seen in the image.", ""]
-        for sid, name in thumbs:
-            codes = sorted({f["code"] for f in document["findings"] if f["sample_id"] == sid})
-            lines.append(f"### {md_text(sid)}: {md_text(', '.join(codes))}")
-            lines += ["", f"![{md_text(sid)}]({quote(name)})" if name else "(no thumbnail: see the findings)", ""]
+        f"{counts['info']} notes. Majority polarity: {document['dataset'].get('majority_polarity')}; "
+        f"mask encodings: {document['dataset'].get('encodings')}."
+    )
+
+
+def _markdown(document: dict, cases: list[Case]) -> str:
+    lines = [f"# validate-masks: {md_text(_source_name(document))}", "", md_text(_headline(document)), ""]
+    lines += ["## Findings by code", ""]
+    lines += _md_table(_code_rows(document), CODE_COLUMNS) if document["by_code"] else ["No findings."]
+    if cases:
+        lines += ["", "## Worst cases", "", md_text(LEGEND), ""]
+    for case in cases:
+        lines += [f"### {md_text(case.sample_id)}", ""]
+        if case.thumbnail:
+            pictures = [f"![{md_text(case.sample_id)}]({quote(case.thumbnail)})"]
+            pictures += [f"![{md_text(what)}]({quote(name)})" for name, what in case.crops]
+            lines += [" ".join(pictures), ""]
+            lines += [f"- crop {k}: {md_text(what)}" for k, (_, what) in enumerate(case.crops, start=1)]
+        else:
+            lines.append("(no picture: a file of this pair is not decoded, see its findings)")
+        lines += ["", *_md_table(_case_rows(document, case.sample_id), CASE_COLUMNS), ""]
     return "\n".join(lines) + "\n"
 
 
-def _html(document: dict, thumbs: list[tuple[str, str | None]]) -> str:
-    counts = document["counts"]
-    rows = "".join(
-        f"<tr><td>{html_text(e['severity'])}</td><td><code>{html_text(code)}</code></td><td>{e['count']}</td></tr>"
-        for code, e in document["by_code"].items()
+def _html_table(rows: list[dict], columns: tuple[str, ...]) -> str:
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td><code>{html_text(row[c])}</code></td>" if c in CODE_CELLS else f"<td>{html_text(row[c])}</td>"
+            for c in columns
+        )
+        + "</tr>"
+        for row in rows
     )
-    figures = "".join(
-        f"<figure><img src='{html_text(quote(name))}' alt='{html_text(sid)}'><figcaption>{html_text(sid)}: "
-        + html_text(", ".join(sorted({f["code"] for f in document["findings"] if f["sample_id"] == sid})))
-        + "</figcaption></figure>"
-        for sid, name in thumbs
-        if name
-    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_figure(src: str, alt: str, caption: str) -> str:
     return (
-        f"<!doctype html><meta charset='utf-8'><title>validate-masks</title>"
-        f"<style>body{{font-family:sans-serif}}figure{{display:inline-block;margin:6px}}td{{padding:2px 8px}}</style>"
-        f"<h1>validate-masks: {html_text(_source_name(document))}</h1>"
-        f"<p>{document['n_samples']} samples; {counts['error']} errors, {counts['warning']} warnings, "
-        f"{counts['info']} notes.</p><table><tr><th>severity</th><th>code</th><th>count</th></tr>{rows}</table>"
-        f"<h2>Worst cases</h2><p>Green: the mask's cells. Magenta: cells seen in the image.</p>{figures}"
+        f"<figure><img src='{html_text(quote(src))}' alt='{html_text(alt)}'>"
+        f"<figcaption>{html_text(caption)}</figcaption></figure>"
+    )
+
+
+def _html_case(document: dict, case: Case) -> str:
+    if case.thumbnail:
+        figures = _html_figure(case.thumbnail, case.sample_id, "the whole image")
+        figures += "".join(_html_figure(name, what, what) for name, what in case.crops)
+    else:
+        figures = "<p>(no picture: a file of this pair is not decoded, see its findings)</p>"
+    table = _html_table(_case_rows(document, case.sample_id), CASE_COLUMNS)
+    return f"<section><h3>{html_text(case.sample_id)}</h3><div class='pictures'>{figures}</div>{table}</section>"
+
+
+STYLE = (
+    "body{font-family:sans-serif;margin:16px}table{border-collapse:collapse;margin:8px 0}"
+    "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"
+    "figure{display:inline-block;margin:6px;vertical-align:top}figcaption{max-width:384px;font-size:90%}"
+    "img{image-rendering:pixelated;border:1px solid #ccc}section{margin-bottom:24px}"
+)
+
+
+def _html(document: dict, cases: list[Case]) -> str:
+    codes = _html_table(_code_rows(document), CODE_COLUMNS) if document["by_code"] else "<p>No findings.</p>"
+    worst = "".join(_html_case(document, case) for case in cases)
+    if cases:
+        worst = f"<h2>Worst cases</h2><p>{html_text(LEGEND)}</p>{worst}"
+    return (
+        "<!doctype html><html lang='en'><meta charset='utf-8'><title>validate-masks</title>"
+        f"<style>{STYLE}</style><h1>validate-masks: {html_text(_source_name(document))}</h1>"
+        f"<p>{html_text(_headline(document))}</p><h2>Findings by code</h2>{codes}{worst}</html>\n"
     )
 
 
 def write_summaries(document: dict, rows: pd.DataFrame, report_path: Path, limit: int) -> tuple[Path, Path]:
-    """Write ``<report>.md`` and ``<report>.html`` (and thumbnails) next to the JSON report."""
+    """Write ``<report>.md`` and ``<report>.html`` (and their pictures) next to the JSON report."""
     folder = report_path.with_name(report_path.stem + "_thumbs")
-    thumbs = _thumbnails(document, rows, folder, limit)
+    cases = _draw_cases(document, rows, folder, limit)
     markdown, page = report_path.with_suffix(".md"), report_path.with_suffix(".html")
-    markdown.write_text(_markdown(document, thumbs), encoding="utf-8")
-    page.write_text(_html(document, thumbs), encoding="utf-8")
+    markdown.write_text(_markdown(document, cases), encoding="utf-8")
+    page.write_text(_html(document, cases), encoding="utf-8")
     return markdown, page
