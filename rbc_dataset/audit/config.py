@@ -85,5 +85,10 @@ class AuditResult:
     summary: dict  # headline numbers (also in audit.json)
 
     @property
+    def html_path(self) -> Path:
+        """audit.html: the same summary as a page for the browser."""
+        return self.markdown_path.with_suffix(".html")
+
+    @property
     def has_errors(self) -> bool:
         return any(issue.severity == "error" for issue in self.issues)

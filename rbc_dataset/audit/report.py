@@ -1,6 +1,7 @@
-"""The audit's outputs: ``audit.json`` (every finding and table, schema version 1) and ``audit.md`` (rendered).
+"""The audit's outputs: ``audit.json`` (every finding and table, schema version 1), ``audit.md`` and ``audit.html``.
 
-The Markdown is rendered from the JSON document only, so the two never disagree.
+The Markdown is rendered from the JSON document only, and the HTML page from the Markdown (with raw HTML
+turned off, so the entities ``markup.md_text`` wrote for data show as text), so the three never disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 
 from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.fileio import atomic_write_bytes
-from rbc_dataset.markup import md_code, md_text
+from rbc_dataset.markup import html_text, md_code, md_text
 
 MAX_ROWS = 50  # rows per Markdown table; audit.json has them all
 
@@ -82,12 +83,33 @@ def build_report(meta, summary, issues, rows, frame, duplicates, probes, cbc, sp
 
 
 def write_outputs(report: dict, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``audit.json`` and ``audit.md`` into ``out_dir``, each through a temporary name and a rename."""
+    """Write ``audit.json``, ``audit.md`` and ``audit.html`` into ``out_dir``, each through a temporary name and
+    a rename; returns the JSON and Markdown paths (the page lies beside them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "audit.json", out_dir / "audit.md"
+    markdown = render_markdown(report)
     atomic_write_bytes(json_path, (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode())
-    atomic_write_bytes(md_path, render_markdown(report).encode())
+    atomic_write_bytes(md_path, markdown.encode())
+    atomic_write_bytes(out_dir / "audit.html", render_html(markdown, Path(str(report["source"])).name).encode())
     return json_path, md_path
+
+
+PAGE_STYLE = (
+    "body{font-family:sans-serif;margin:16px;max-width:1400px}table{border-collapse:collapse;margin:8px 0}"
+    "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"
+)
+
+
+def render_html(markdown: str, source_name: str) -> str:
+    """``audit.md`` as a page a browser opens. Raw HTML in the Markdown is shown as text, never run: data only
+    reaches the Markdown through ``markup`` (entities), and the renderer escapes whatever else looks like a tag."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return (
+        f"<!doctype html><html lang='en'><meta charset='utf-8'><title>audit: {html_text(source_name)}</title>"
+        f"<style>{PAGE_STYLE}</style>\n{body}</html>\n"
+    )
 
 
 def _cell(value) -> str:
