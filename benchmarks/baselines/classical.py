@@ -15,11 +15,13 @@ A shortcut baseline that scores well means the dataset is confounded, not that t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
 from benchmarks.baselines.features import (
+    MIN_BACKGROUND_PIXELS,
     FeatureTable,
     background_colour_features,
     cbc_features,
@@ -35,6 +37,20 @@ SELECTION_METRIC = "log_loss"  # validation score C is chosen by (lower is bette
 MAX_ITER = 5000  # lbfgs iterations: the standardised problems here converge far sooner
 
 
+@dataclass(frozen=True)
+class BaselineInput:
+    """What a baseline reads, in a user's words: said when a build gives it none (the run then skips the model)."""
+
+    missing: str  # what a build without it lacks, e.g. "no CBC values in ..." (starts the skip reason)
+    needs: str  # what the baseline needs and where that comes from
+    fix: str  # how to get it, or how to leave the model out
+
+
+GENERIC_INPUT = BaselineInput(
+    "no feature value in any training sample", "at least one feature value in the training split", "check the build"
+)
+
+
 def _check_xy(X, y, what: str) -> tuple[np.ndarray, np.ndarray]:
     """``X`` as float64 (N, F) with infinities as missing values and ``y`` as int64 0/1 labels of N samples."""
     X = np.asarray(X, dtype=np.float64)
@@ -44,10 +60,10 @@ def _check_xy(X, y, what: str) -> tuple[np.ndarray, np.ndarray]:
             None,
             f"{what} features (N, F) and labels (N,) of the same length",
             f"features of shape {X.shape} and labels of shape {y.shape}",
-            "pass the output of extract() and the split's label column",
+            "give one feature row per sample of the split",
         )
     if len(y) == 0:
-        raise DataError(None, f"{what} samples", "none", f"check that the {what} split is not empty")
+        raise DataError(None, f"{what} samples", f"no {what} samples", f"rebuild with a {what} share (--split-ratios)")
     values = set(np.unique(y).tolist())
     if not values <= {0, 1}:
         raise DataError(None, f"{what} labels 0/1", f"labels {sorted(values)}", "map the classes to 0 and 1")
@@ -76,6 +92,7 @@ class FeatureBaseline:
         extractor: ``(view, workers) -> FeatureTable`` (see ``benchmarks.baselines.features``).
         c_grid: values of ``C`` tried; of equally good ones the first (strongest regularisation) wins.
         workers: processes for feature extraction (extractors without per-image work ignore it).
+        needs: what the features are made of, said when a training split has none of them.
 
     Attributes:
         name: registry name.
@@ -90,6 +107,7 @@ class FeatureBaseline:
         extractor: Callable[[SplitView, int], FeatureTable],
         c_grid: tuple[float, ...] = DEFAULT_C_GRID,
         workers: int = 1,
+        needs: BaselineInput = GENERIC_INPUT,
     ):
         if not c_grid or any(not np.isfinite(c) or c <= 0 for c in c_grid):
             raise UsageError(f"baseline {name!r}: C grid must be positive numbers, got {c_grid}")
@@ -97,6 +115,7 @@ class FeatureBaseline:
         self.extractor = extractor
         self.c_grid = tuple(float(c) for c in c_grid)
         self.workers = workers
+        self.needs = needs
         self.feature_names: tuple[str, ...] = ()
         self.dropped_columns: list[str] = []
         self.selection: dict | None = None
@@ -129,7 +148,7 @@ class FeatureBaseline:
 
         Raises:
             DataError: mismatched shapes, empty splits, labels other than 0/1, a single class in train, or no
-                feature column with any value in train.
+                feature value in train (said in the words of ``needs``: no CBC values, no measurable cell ...).
         """
         from sklearn.metrics import log_loss
 
@@ -140,11 +159,11 @@ class FeatureBaseline:
             raise DataError(None, expected, str(Xv.shape[1]), "extract both splits with the same baseline")
         if len(np.unique(y)) < 2:
             found = f"only class {int(y[0])} in all {len(y)} training samples"
-            fix = "check the split (a baseline cannot learn from one class)"
+            fix = "rebuild with split ratios that put parents of both classes in train (a model needs both)"
             raise DataError(None, "training samples of both classes (0 and 1)", found, fix)
         kept = ~np.isnan(X).all(axis=0)
-        if not kept.any():
-            raise DataError(None, "a feature column with values in train", "every column all-NaN", "check extract()")
+        if not kept.any():  # the build has none of what this baseline reads
+            raise DataError(None, self.needs.needs, self.needs.missing, self.needs.fix)
         scores, models = {}, {}
         for c in self.c_grid:
             models[c] = _pipeline(c, seed).fit(X[:, kept], y)
@@ -174,7 +193,7 @@ class FeatureBaseline:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self._kept):
             found = f"an array of shape {X.shape}"
-            raise DataError(None, f"features (N, {len(self._kept)}) as in training", found, "use extract()")
+            raise DataError(None, f"features (N, {len(self._kept)}) as in training", found, "extract them as in fit")
         X = np.where(np.isinf(X), np.nan, X)
         return self._model.predict_proba(X[:, self._kept])[:, 1].astype(np.float64)
 
@@ -195,13 +214,22 @@ def _morphometric(view: SplitView, workers: int) -> FeatureTable:
     return morphometric_features(view, workers=workers)
 
 
-BASELINES = (  # name, family, needs_mask, extractor, description
+def _leave_out(name: str, get: str) -> str:
+    return f"{get}, or leave {name} out with --models"
+
+
+BASELINES = (  # name, family, needs_mask, extractor, description, what it reads (said when a build has none)
     (
         "morphometric",
         "features",
         True,
         _morphometric,
         "logistic regression on cell size, shape, pallor, OD and cell-type shares measured on the canonical mask",
+        BaselineInput(
+            "no measurable cell in any training sample",
+            "whole cells on the canonical masks (cells touching the border are not measured)",
+            _leave_out("morphometric", "check the masks with `rbc-dataset validate-masks`"),
+        ),
     ),
     (
         "shortcut-background",
@@ -209,6 +237,11 @@ BASELINES = (  # name, family, needs_mask, extractor, description
         False,
         _background,
         "shortcut probe: background colour only, 3 px clear of cells (RGB percentiles, chromaticity, R/G, B/G)",
+        BaselineInput(
+            "no measurable background in any training sample",
+            f"at least {MIN_BACKGROUND_PIXELS} background pixels per image, 3 px clear of cells",
+            _leave_out("shortcut-background", "check the masks with `rbc-dataset validate-masks`"),
+        ),
     ),
     (
         "shortcut-raw-mask",
@@ -216,6 +249,11 @@ BASELINES = (  # name, family, needs_mask, extractor, description
         False,
         _raw_mask,
         "shortcut probe: grey levels of the raw release mask files only (histogram, values, cell darkness)",
+        BaselineInput(
+            "no raw release mask values in any training sample",
+            "the raw release masks (Binary_segmented/) named by the build's manifest",
+            _leave_out("shortcut-raw-mask", "build from a folder with its Binary_segmented/ masks"),
+        ),
     ),
     (
         "shortcut-cbc",
@@ -223,14 +261,19 @@ BASELINES = (  # name, family, needs_mask, extractor, description
         False,
         _cbc,
         "shortcut probe: CBC report values only (reports are per report, not per image)",
+        BaselineInput(
+            "no CBC values in this build's training split",
+            "the CBC reports of the release (CBC_reports/, read by `rbc-dataset ingest`)",
+            _leave_out("shortcut-cbc", "build from an AneRBC folder with its CBC_reports/"),
+        ),
     ),
 )
 
 
 def _register_baselines() -> None:
     """Register every entry of BASELINES; ``factory()`` builds a fresh, unfitted FeatureBaseline."""
-    for name, family, needs_mask, extractor, description in BASELINES:
-        factory = partial(FeatureBaseline, name, extractor)
+    for name, family, needs_mask, extractor, description, needs in BASELINES:
+        factory = partial(FeatureBaseline, name, extractor, needs=needs)
         register_model(ModelSpec(name, family, "classification", needs_mask, description, factory))
 
 

@@ -213,8 +213,8 @@ def raw_mask_path(rows: pd.DataFrame, sample_id: str, parent_id: str, manifest_p
     raise DataError(
         manifest_path,
         f"a mask_path for sample {sample_id!r} or its parent {parent_id!r}",
-        "no row with one",
-        "the raw-mask shortcut needs the Binary_segmented masks of the source; build from a source that has them",
+        "no manifest row that names a raw mask for it",
+        "build from a folder with its Binary_segmented/ masks, or leave shortcut-raw-mask out with --models",
     )
 
 
@@ -260,20 +260,13 @@ def raw_mask_intensity_features(view: SplitView) -> FeatureTable:
 
 
 def cbc_features(view: SplitView) -> FeatureTable:
-    """The ``cbc_<TEST>`` columns of the split's table (NaN = not reported).
+    """The ``cbc_<TEST>`` columns of the split's table (NaN = not reported); no column when the shards carry none.
 
-    Raises:
-        DataError: the shards carry no CBC values.
+    Shards without CBC columns and shards whose CBC values are all missing are the same to a user (the source had
+    no CBC reports): ``FeatureBaseline.fit`` says so once, in the baseline's words.
     """
     columns = view.cbc_columns
-    if not columns:
-        raise DataError(
-            shard_location(view),
-            "cbc_<TEST> columns in the split's table",
-            "none",
-            "build from a source with CBC_reports (the CBC shortcut needs them)",
-        )
-    return FeatureTable(view.table[columns].to_numpy(np.float64), tuple(columns))
+    return FeatureTable(view.table[columns].to_numpy(np.float64).reshape(len(view.table), len(columns)), tuple(columns))
 
 
 # -------------------------------------------------------------------------------------------------- morphometric
@@ -344,7 +337,8 @@ def _masked_samples(view: SplitView) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for index, (image, mask) in enumerate(view.iter_samples(with_mask=True)):
         if mask is None:  # a loader that drops a mask would otherwise give silently wrong features
             sample_id = view.table["sample_id"].iloc[index]
-            raise DataError(shard_location(view), f"a mask for sample {sample_id!r}", "none", "rebuild the shards")
+            found = f"no mask for sample {sample_id!r}"
+            raise DataError(shard_location(view), f"a mask for sample {sample_id!r}", found, "rebuild the shards")
         yield image, mask
 
 

@@ -14,24 +14,34 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
 from benchmarks.evaluation.bootstrap import seed_summary
+from benchmarks.evaluation.caveats import (
+    RULE_DERIVED,
+    is_rule_derived,
+    labels_mark,
+    rule_label_warnings,
+    sample_warnings,
+)
+from benchmarks.evaluation.markdown import SHORTCUT_PREFIX, render_markdown, skipped_models
 from benchmarks.evaluation.plots import (
     TIER_HEADS,
     plot_confusion_matrices,
     plot_roc_curves,
     plot_tier_accuracy,
 )
-from benchmarks.evaluation.scoring import CI_COLUMNS, list_prediction_files, read_metrics, read_predictions
+from benchmarks.evaluation.scoring import (
+    CI_COLUMNS,
+    SAMPLE_COLUMNS,
+    list_prediction_files,
+    read_metrics,
+    read_predictions,
+)
 from rbc_dataset.config_file import load_config_file
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside
-from rbc_dataset.markup import md_code, md_text
 
 SCHEMA_VERSION = 1
-SHORTCUT_PREFIX = "shortcut-"
 SHORTCUT_THRESHOLD = 0.7
 # What a shortcut baseline sees, by a word in its name; the report says the dataset is confounded by *this*.
 SHORTCUT_INPUTS: dict[str, str] = {
@@ -49,6 +59,9 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     *CI_COLUMNS,
     "n_seeds",
     "n_test",
+    "n_test_parents",
+    "n_test_groups",
+    "labels",
     "data",
     "device",
 )
@@ -62,7 +75,6 @@ SEGMENTATION_COLUMNS: tuple[str, ...] = (
     "data",
     "device",
 )
-_TABLE_METRICS = (("balanced_accuracy", "balanced acc."), ("accuracy", "accuracy"), ("roc_auc", "ROC-AUC"))
 
 
 @dataclass(frozen=True)
@@ -114,10 +126,12 @@ def load_run(run_dir: Path) -> RunRecord:
 
 
 def _sort_rows(rows: list[dict]) -> list[dict]:
-    # Best balanced accuracy first; a model without one (NaN) goes last rather than first.
+    # Best balanced accuracy first; a model without one (NaN) goes last rather than first; rows scored on
+    # rule-derived labels come after every other row: they are not ranked.
     def key(row: dict) -> tuple:
         value = row["balanced_accuracy_mean"]
-        return (np.isnan(value), -value if not np.isnan(value) else 0.0, row["model"], row["head"], row["run"])
+        ranked = (is_rule_derived(row.get("labels")), np.isnan(value), -value if not np.isnan(value) else 0.0)
+        return (*ranked, row["model"], row["head"], row["run"])
 
     return sorted(rows, key=key)
 
@@ -129,19 +143,33 @@ def _as_record(run: RunRecord | Path) -> RunRecord:
 def _group_rows(run: RunRecord, table: pd.DataFrame, keys: list[str], metrics: tuple[str, ...]) -> list[dict]:
     """Per ``keys`` group of one run: mean ± std over seeds of ``metrics``, mean CI bounds, seeds, samples."""
     table = table.copy()
-    for column in (*metrics, *CI_COLUMNS, "n"):
+    for column in (*metrics, *CI_COLUMNS, "n", *SAMPLE_COLUMNS):
         if column not in table.columns:  # an older or partial metrics.csv: show the gap, do not invent it
             table[column] = np.nan
     summary = seed_summary(table, keys, metrics).set_index(keys)
     bounds = table.groupby(keys)[list(CI_COLUMNS)].mean()
-    sizes = table.groupby(keys)["n"].max()
+    sizes = table.groupby(keys)[["n", *SAMPLE_COLUMNS]].max()
     rows = []
     for key, stats in summary.iterrows():
         row = {"run": run.label, **dict(zip(keys, key, strict=True)), **stats.to_dict(), **bounds.loc[key].to_dict()}
         row["n_seeds"] = int(stats["n_seeds"])
-        row["n_test"] = int(sizes.loc[key]) if pd.notna(sizes.loc[key]) else -1
+        count = sizes.loc[key]
+        for name, column in (("n_test", "n"), ("n_test_parents", "n_parents"), ("n_test_groups", "n_groups")):
+            row[name] = int(count[column]) if pd.notna(count[column]) else -1  # -1: not recorded
+        row["labels"] = labels_mark(count["n_rule_labels"], count["n"]) or _labels_from_summary(run, row)
         rows.append({**row, "data": run.data, "device": run.device})
     return rows
+
+
+def _labels_from_summary(run: RunRecord, row: dict) -> str:
+    """Labels of a row whose metrics.csv predates ``n_rule_labels``: the run's summary.json counts derived ones."""
+    if row.get("task") != "module2" or row.get("head") != "learned":
+        return "dataset"
+    test = ((run.summary or {}).get("severity_labels") or {}).get("test") or {}
+    derived, known = int(test.get("derived") or 0), int(test.get("known") or 0)
+    if derived == 0:
+        return "dataset" if test else "not recorded"
+    return RULE_DERIVED if known == 0 else f"{RULE_DERIVED} ({derived} of {derived + known})"
 
 
 def leaderboard_rows(
@@ -203,111 +231,17 @@ def find_shortcuts(rows: list[dict], threshold: float = SHORTCUT_THRESHOLD) -> l
     return flags
 
 
-def _format_metric(row: dict, metric: str) -> str:
-    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
-    if np.isnan(mean):
-        return "n/a"
-    text = f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
-    low, high = row.get(f"{metric}_ci_low", np.nan), row.get(f"{metric}_ci_high", np.nan)
-    return f"{text} [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else text
+def run_warnings(runs: list[RunRecord | Path]) -> list[str]:
+    """Caveats of each run's test scores: too few parents, one class, rule-derived labels (``caveats``).
 
-
-def _markdown_table(rows: list[dict]) -> list[str]:
-    header = ["#", "model", "head", *(title for _, title in _TABLE_METRICS), "ECE", "seeds", "n test", "run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), md_code(row["model"]), md_text(row["head"])]
-        cells += [*(_format_metric(row, m) for m, _ in _TABLE_METRICS), _format_metric(row, "ece")]
-        cells += [str(row["n_seeds"]), str(row["n_test"]), md_text(row["run"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _sources(runs: list[RunRecord], rows: list[dict]) -> list[str]:
-    used = {row["run"] for row in rows}
-    return [
-        f"- {md_code(run.label)}: data {md_code(run.data)}, device {md_code(run.device)}, "
-        f"command {md_code(run.command)}"
-        for run in runs
-        if run.label in used
-    ]
-
-
-def _skipped(runs: list[RunRecord]) -> list[tuple[str, str, str]]:
-    """(run, model, reason) for each model a run's summary.json lists as skipped (a mapping or a list)."""
-    found = []
-    for run in runs:
-        skipped = (run.summary or {}).get("skipped") or {}
-        if isinstance(skipped, dict):
-            entries = list(skipped.items())
-        else:  # a list of {"model": ..., "reason": ...} records
-            entries = [(item.get("model", "?"), item.get("reason", "?")) for item in skipped if isinstance(item, dict)]
-        found += [(run.label, str(model), str(reason)) for model, reason in entries]
-    return found
-
-
-def skipped_models(runs: list[RunRecord]) -> list[str]:
-    """``run: model: reason`` for each model a run's summary.json lists as skipped (a mapping or a list)."""
-    return [f"- `{label}`: `{model}`: {reason}" for label, model, reason in _skipped(runs)]
-
-
-def _segmentation_table(rows: list[dict]) -> list[str]:
-    header = ["#", "model", "Dice", "IoU", "Dice per image", "AP50", "seeds", "n test", "run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), md_code(row["model"])]
-        cells += [_format_metric(row, metric) for metric in ("dice", "iou", "dice_per_image", "ap50")]
-        cells += [str(row["n_seeds"]), str(row["n_test"]), md_text(row["run"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _shortcut_section(module1: list[dict], shortcuts: list[str], threshold: float) -> list[str]:
-    lines = ["## Shortcut baselines", ""]
-    if shortcuts:
-        lines += [f"- **{md_text(flag)}**" for flag in shortcuts]
-    elif any(row["model"].startswith(SHORTCUT_PREFIX) and row["head"] == "global" for row in module1):
-        lines.append(f"No shortcut baseline reaches balanced accuracy {threshold:.2f} on test.")
-    else:
-        lines.append("No shortcut baselines (models named `shortcut-*`) in these runs.")
-    return [*lines, ""]
-
-
-def render_markdown(
-    runs: list[RunRecord], tables: dict[str, list[dict]], shortcuts: list[str], threshold: float, command: str
-) -> str:
-    """The report as Markdown: Module-I leaderboard, shortcut baselines, Module-II and segmentation tables.
-
-    Args:
-        runs: the loaded runs.
-        tables: ``module1``, ``module2`` and ``segmentation`` rows.
-        shortcuts: sentences of ``find_shortcuts``.
-        threshold: the shortcut threshold, quoted when nothing is flagged.
-        command: the command that wrote the report.
+    Sentences of several runs start with the run's label.
     """
-    module1, module2, segmentation = tables["module1"], tables["module2"], tables["segmentation"]
-    lines = ["# rbc-bench report", "", f"Written by {md_code(command)} from {len(runs)} run(s).", ""]
-    lines += ["## Module I: healthy (0) vs anaemic (1)", ""]
-    lines += [
-        "Split: **test**. Head `global` (3-TierDCFNet also `tier1`-`tier3`). Each cell: mean ± std over seeds "
-        "[mean of the per-seed 95 % bootstrap bounds over `group_id`]. Sorted by balanced accuracy.",
-        "",
-    ]
-    lines += (_markdown_table(module1) if module1 else ["No Module-I test results in these runs."]) + [""]
-    lines += ["Sources:", "", *_sources(runs, module1), ""]
-    lines += _shortcut_section(module1, shortcuts, threshold)
-    if module2:
-        lines += ["## Module II: mild (0) vs chronic (1), anaemic samples with a severity", ""]
-        lines += ["Split: **test**. Heads `learned` and `rule`. Cells as above.", ""]
-        lines += [*_markdown_table(module2), "", "Sources:", "", *_sources(runs, module2), ""]
-    if segmentation:
-        lines += ["## Segmentation: cell class (1) only, never background", ""]
-        lines += ["Split: **test**. Each cell: mean ± std over seeds. Sorted by Dice.", ""]
-        lines += [*_segmentation_table(segmentation), "", "Sources:", "", *_sources(runs, segmentation), ""]
-    skipped = [f"- {md_code(label)}: {md_code(model)}: {md_text(reason)}" for label, model, reason in _skipped(runs)]
-    if skipped:
-        lines += ["## Skipped models", "", *skipped, ""]
-    return "\n".join(lines)
+    runs = [_as_record(run) for run in runs]
+    sentences = []
+    for run in runs:
+        found = sample_warnings(run.metrics) + rule_label_warnings(run.metrics)
+        sentences += [f"{run.label}: {sentence}" if len(runs) > 1 else sentence for sentence in found]
+    return sentences
 
 
 def _test_predictions(run: RunRecord, task: str, head: str) -> dict[str, list[pd.DataFrame]]:
@@ -405,7 +339,7 @@ def write_report(
 
     Returns:
         ``out``; ``paths`` (every file written) and ``files`` (name -> path); ``leaderboard``, ``module2`` and
-        ``segmentation`` (rows); ``shortcuts`` (sentences); ``notes`` (figures that could not be drawn).
+        ``segmentation`` (rows); ``shortcuts`` and ``warnings`` (sentences); ``notes`` (figures not drawn).
     """
     if not run_dirs:
         raise DataError(None, "at least one run folder", "none", "pass one or more runs/<suite>/<run>/ folders")
@@ -419,7 +353,8 @@ def write_report(
         "segmentation": segmentation_rows(runs),
     }
     shortcuts = find_shortcuts(tables["module1"], shortcut_threshold)
-    markdown = render_markdown(runs, tables, shortcuts, shortcut_threshold, command)
+    warnings = run_warnings(runs)
+    markdown = render_markdown(runs, tables, shortcuts, shortcut_threshold, command, warnings)
     with atomic_directory(out, overwrite=overwrite) as folder:
         names = _write_tables(folder, tables, markdown)
         plot_names, notes = _write_plots(runs, folder)
@@ -430,6 +365,7 @@ def write_report(
             **{name: _json_ready(rows) for name, rows in tables.items()},
             "shortcut_threshold": shortcut_threshold,
             "shortcuts": shortcuts,
+            "warnings": warnings,
             "skipped": skipped_models(runs),
             "notes": notes,
         }
@@ -444,44 +380,6 @@ def write_report(
         "module2": tables["module2"],
         "segmentation": tables["segmentation"],
         "shortcuts": shortcuts,
+        "warnings": warnings,
         "notes": notes,
     }
-
-
-def _mean_std(row: dict, metric: str) -> str:
-    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
-    if np.isnan(mean):
-        return "n/a"
-    return f"{mean:.3f}±{std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
-
-
-def _mean(row: dict, metric: str) -> str:
-    value = row[f"{metric}_mean"]
-    return "n/a" if np.isnan(value) else f"{value:.3f}"
-
-
-def print_leaderboard(rows: list[dict], title: str = "Module I, test split", console: Console | None = None) -> None:
-    """Print leaderboard rows as a compact rich table (on ``console``, the terminal by default).
-
-    Narrow enough for 80 columns: balanced accuracy as mean±std over seeds with its mean 95 % bootstrap interval,
-    the other metrics as means (leaderboard.md has them all). Rows from several runs carry a run number, named
-    below the table.
-    """
-    console = console or Console()
-    run_numbers = {run: number for number, run in enumerate(dict.fromkeys(row["run"] for row in rows), start=1)}
-    several_runs = len(run_numbers) > 1
-    table = Table(title=title, box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="bold")
-    columns = ["model", "head", "bal.acc", "95% CI", "acc", "AUC", "ECE", "seeds", "n"]
-    for column in columns + (["run"] if several_runs else []):
-        table.add_column(column, justify="left" if column in ("model", "head") else "right", no_wrap=True)
-    for row in rows:
-        low, high = row["balanced_accuracy_ci_low"], row["balanced_accuracy_ci_high"]
-        interval = f"{low:.3f}-{high:.3f}" if np.isfinite(low) and np.isfinite(high) else "n/a"
-        cells = [row["model"], row["head"], _mean_std(row, "balanced_accuracy"), interval]
-        cells += [_mean(row, metric) for metric in ("accuracy", "roc_auc", "ece")]
-        cells += [str(row["n_seeds"]), str(row["n_test"])] + ([str(run_numbers[row["run"]])] if several_runs else [])
-        table.add_row(*cells)
-    console.print(table)
-    if several_runs:
-        for run, number in run_numbers.items():
-            console.print(f"run {number}: {run}", highlight=False)

@@ -23,8 +23,13 @@ TASKS: tuple[str, ...] = ("module1", "module2")
 SPLITS: tuple[str, ...] = ("validation", "test")
 CASE_KEYS: tuple[str, ...] = ("model", "seed", "fold", "split", "task", "head")
 CI_COLUMNS: tuple[str, ...] = tuple(f"{metric}_ci_{end}" for metric in CI_METRICS for end in ("low", "high"))
+# What the scores rest on: distinct parent images and bootstrap groups (``n`` counts tiles), and how many labels
+# the project's severity rule derived (NaN for predictions written before ``label_source`` existed).
+SAMPLE_COLUMNS: tuple[str, ...] = ("n_parents", "n_groups", "n_rule_labels")
 # Every column of a run's metrics.csv after the case keys, in order.
-SCORE_COLUMNS: tuple[str, ...] = METRIC_COLUMNS + CI_COLUMNS
+SCORE_COLUMNS: tuple[str, ...] = METRIC_COLUMNS + SAMPLE_COLUMNS + CI_COLUMNS
+# Optional predictions column: where a row's label came from ("rule": derived by the severity rule, circular).
+LABEL_SOURCES: tuple[str, ...] = ("dataset", "rule")
 TOLERANCE = 1e-9
 
 _FILE_NAME = re.compile(r"^seed(?P<seed>\d+)(?:_fold(?P<fold>\d+))?_(?P<split>validation|test)\.csv$")
@@ -60,7 +65,8 @@ def read_predictions(path: Path) -> pd.DataFrame:
 
     Raises:
         DataError: unreadable file, missing columns, no rows, a task other than module1/module2, labels or
-            predictions other than 0/1, probabilities missing or outside [0, 1], a sample twice for one head.
+            predictions other than 0/1, probabilities missing or outside [0, 1], a sample twice for one head, a
+            ``label_source`` (optional column) other than dataset/rule.
     """
     path = Path(path)
     try:
@@ -93,6 +99,9 @@ def read_predictions(path: Path) -> pd.DataFrame:
         fix = "write the probability of class 1 (after softmax), not a logit"
         raise _bad_rows(path, table, bad, "prob", "in [0, 1]", fix)
     table["prob"] = prob.astype(np.float64)
+    if "label_source" in table.columns and not table["label_source"].isin(LABEL_SOURCES).all():
+        bad = ~table["label_source"].isin(LABEL_SOURCES)
+        raise _bad_rows(path, table, bad, "label_source", f"in {LABEL_SOURCES}", "write dataset or rule")
     twice = table.duplicated(["task", "head", "sample_id"], keep=False)
     if twice.any():
         raise _bad_rows(path, table, twice, "sample_id", "once per task and head", "write each sample once per head")
@@ -117,6 +126,9 @@ def score_predictions(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 
             case["label"], case["prob"], case["pred"], case["group_id"], CI_METRICS, n_resamples, seed=seed
         )
         row = {"task": task, "head": head, **{name: metrics[name] for name in METRIC_COLUMNS}}
+        row["n_parents"], row["n_groups"] = case["parent_id"].nunique(), case["group_id"].nunique()
+        sources = case.get("label_source")
+        row["n_rule_labels"] = int((sources == "rule").sum()) if sources is not None else float("nan")
         for name, (low, high) in intervals.items():
             row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
         rows.append(row)

@@ -42,11 +42,16 @@ def _rows(table: pd.DataFrame, keep: np.ndarray, task: str, head: str, labels, p
     frame["label"] = np.asarray(labels)[keep].astype(int)
     frame["prob"] = np.clip(np.asarray(prob, dtype=np.float64)[keep], 0.0, 1.0)
     frame["pred"] = (frame["prob"] >= 0.5).astype(int)
+    frame["label_source"] = "dataset"
     return frame
 
 
 def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], anaemic: int | None) -> pd.DataFrame:
-    """Long-format predictions: module1 for every head, module2 (``learned``) on anaemic samples with a severity."""
+    """Long-format predictions: module1 for every head, module2 (``learned``) on anaemic samples with a severity.
+
+    A module2 row whose severity the rule derived (the dataset gives none) has ``label_source`` ``rule``: scores
+    on such rows grade the head against the project's own rule, and every report marks them.
+    """
     table = data.table
     everyone = np.ones(len(table), dtype=bool)
     frames = [
@@ -57,7 +62,9 @@ def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], anaemic: int
     if "severity" in probs and anaemic is not None:
         known = (table["label"].to_numpy() == anaemic) & (table["severity"].to_numpy() >= 0)
         if known.any():
-            frames.append(_rows(table, known, "module2", "learned", table["severity"], probs["severity"]))
+            frame = _rows(table, known, "module2", "learned", table["severity"], probs["severity"])
+            frame["label_source"] = np.where(data.known_severity[known] < 0, "rule", "dataset")
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -147,10 +147,20 @@ def _run_model(spec, fold, train, val, setup: CaseSetup, dist: Distributed, skip
             try:
                 records.append(run_feature_case(spec, seed, fold, train, val, setup))
             except DataError as error:
-                skipped[spec.name] = str(error)
-                log(f"{spec.name}: skipped: {error}")
+                skipped[spec.name] = skip_reason(error)
+                log(f"{spec.name}: skipped: {skipped[spec.name]}")
                 break
     return records
+
+
+def skip_reason(error: DataError) -> str:
+    """Why a model did not run, for its user: what the build lacks, what the model needs, what to do.
+
+    Built from the error's parts, so every skip reads the same way, e.g. "no CBC values in this build's training
+    split: it needs the CBC reports of the release (...). Fix: build from ..., or leave shortcut-cbc out".
+    """
+    where = f" ({error.path})" if error.path is not None else ""
+    return f"{error.found}{where}: it needs {error.expected}. Fix: {error.fix}"
 
 
 def run_segmentation_suite(request, specs: list[ModelSpec], train_view, val_view, run: RunFolder, log) -> SuiteOutcome:

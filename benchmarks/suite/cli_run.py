@@ -22,7 +22,7 @@ def _default_preset() -> str:
 def _print(text: str) -> None:
     from rich.console import Console
 
-    Console().print(text, highlight=False, soft_wrap=True)
+    Console().print(text, highlight=False, soft_wrap=True, markup=False)  # "[skipped]" and names stay text
 
 
 def register(app: typer.Typer) -> None:
@@ -65,6 +65,7 @@ def _register_run(app: typer.Typer) -> None:
     ) -> None:
         """Train and score a suite on a build's splits; writes a run folder and prints the leaderboard."""
         from benchmarks.suite.request import RunRequest, check_names, check_request
+        from benchmarks.training.data import check_built_dir
         from benchmarks.training.presets import Preset, resolve_preset
         from rbc_dataset.config_file import checked_values, load_config_file
 
@@ -82,6 +83,7 @@ def _register_run(app: typer.Typer) -> None:
             "weights_dir": weights_dir,
             "compile": compile_model,
         }
+        check_built_dir(data)  # a mistyped --data answers before torch loads (the default preset asks torch)
         from_file = load_config_file(config)
         checked_values(Preset, from_file, values, config, exclude=("name",))
         resolved = resolve_preset(preset or _default_preset(), from_file, values, config)
@@ -133,6 +135,9 @@ def _register_results(app: typer.Typer) -> None:
         _print(f"wrote {out}: {', '.join(sorted(written['files']))}")
         for sentence in written["shortcuts"]:
             _print(f"confounded: {sentence}")
+        from benchmarks.evaluation.terminal import print_warnings
+
+        print_warnings(written["warnings"])
 
 
 def register_speed(app: typer.Typer) -> None:
@@ -166,6 +171,8 @@ def register_speed(app: typer.Typer) -> None:
 def _print_result(result) -> None:
     from benchmarks.suite.listing import print_run_leaderboard
 
+    if not result.is_main:  # under torchrun every process returns here; one leaderboard is enough
+        return
     print_run_leaderboard(result.path)
     for model, reason in result.skipped.items():
         _print(f"[skipped] {model}: {reason}")

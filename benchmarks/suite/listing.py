@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchmarks.models.registry import list_models
@@ -14,23 +15,39 @@ from benchmarks.training.presets import PRESETS
 from rbc_dataset.errors import DataError
 
 
-def print_listing(pattern: str = "*") -> None:
-    """Models matching ``pattern``, then the suites and presets."""
-    console = Console()
-    models = Table(title=f"models matching {pattern!r}")
-    for column in ("name", "family", "task", "needs mask", "description"):
-        models.add_column(column)
-    for spec in list_models(pattern):
-        models.add_row(spec.name, spec.family, spec.task, "yes" if spec.needs_mask else "no", spec.description)
+def _names_column(table: Table, title: str, names: list[str]) -> None:
+    """A column of names that is never cut or wrapped, whatever the terminal's width (the text columns fold)."""
+    table.add_column(title, no_wrap=True, min_width=max([len(title), *map(len, names)]))
+
+
+def _table(title: str) -> Table:
+    # No borders: at 80 columns every character goes to the text.
+    return Table(title=escape(title), box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="bold")
+
+
+def print_listing(pattern: str = "*", console: Console | None = None) -> None:
+    """Models matching ``pattern``, then the suites and presets; names are printed whole at any width."""
+    console = console or Console()
+    specs = list_models(pattern)
+    models = _table(f"models matching {pattern!r}")
+    _names_column(models, "name", [spec.name for spec in specs])
+    _names_column(models, "family", [spec.family for spec in specs])
+    _names_column(models, "task", [spec.task for spec in specs])
+    _names_column(models, "needs mask", [])
+    models.add_column("description", overflow="fold")
+    for spec in specs:
+        cells = (spec.name, spec.family, spec.task, "yes" if spec.needs_mask else "no", spec.description)
+        models.add_row(*map(escape, cells))
     console.print(models)
-    suites = Table(title="suites")
-    for column in ("suite", "models per preset", "description"):
-        suites.add_column(column)
+    suites = _table("suites")
+    _names_column(suites, "suite", list(SUITES))
+    for column in ("models per preset", "description"):
+        suites.add_column(column, overflow="fold")
     for suite in SUITES.values():
         lineup = "; ".join(f"{preset}: {', '.join(names)}" for preset, names in suite.models.items())
-        suites.add_row(suite.name, lineup, suite.description)
+        suites.add_row(*map(escape, (suite.name, lineup, suite.description)))
     console.print(suites)
-    console.print("presets: " + ", ".join(sorted(PRESETS)))
+    console.print("presets: " + ", ".join(sorted(PRESETS)), markup=False, highlight=False)
 
 
 def _recorded_resamples(run_dir: Path) -> int:
@@ -57,15 +74,16 @@ def rescore(run_dir: Path, resamples: int | None = None) -> bool:
 
 
 def print_run_leaderboard(run_dir: Path) -> None:
-    """The leaderboard of one finished run (test split, mean over seeds with bootstrap CIs)."""
+    """The leaderboard of one finished run (test split, mean over seeds with bootstrap CIs), then its caveats."""
     from benchmarks.evaluation.report import (
         TIER_HEADS,
         find_shortcuts,
         leaderboard_rows,
         load_run,
-        print_leaderboard,
+        run_warnings,
         segmentation_rows,
     )
+    from benchmarks.evaluation.terminal import print_leaderboard, print_module2, print_warnings
 
     runs = [load_run(Path(run_dir))]
     segmentation = segmentation_rows(runs)
@@ -76,16 +94,18 @@ def print_run_leaderboard(run_dir: Path) -> None:
     print_leaderboard(module1)
     module2 = leaderboard_rows(runs, "module2", None)
     if module2:
-        print_leaderboard(module2, title="Module II (mild vs chronic, anaemic samples), test split")
+        print_module2(module2)
     for sentence in find_shortcuts(module1):
-        Console(stderr=True).print(f"[bold red]confounded:[/] {sentence}", highlight=False)
+        Console(stderr=True).print(f"[bold red]confounded:[/] {escape(sentence)}", highlight=False)
+    print_warnings(run_warnings(runs))
 
 
 def _print_segmentation(rows: list[dict]) -> None:
     table = Table(title="Segmentation, test split, cell class only (mean over seeds)")
-    for column in ("model", "Dice", "IoU", "AP@0.5", "AP@0.75", "seeds"):
-        table.add_column(column)
+    _names_column(table, "model", [row["model"] for row in rows])
+    for column in ("Dice", "IoU", "AP@0.5", "AP@0.75", "seeds"):
+        table.add_column(column, justify="right")
     for row in rows:
         values = [row.get(f"{m}_mean", float("nan")) for m in ("dice", "iou", "ap50", "ap75")]
-        table.add_row(row["model"], *(f"{v:.3f}" for v in values), str(row.get("n_seeds", "")))
+        table.add_row(escape(row["model"]), *(f"{v:.3f}" for v in values), str(row.get("n_seeds", "")))
     Console().print(table)

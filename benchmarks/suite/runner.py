@@ -31,6 +31,7 @@ class RunResult:
     path: Path
     metrics: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
+    is_main: bool = True  # False in the other DDP processes: only the main one reports (prints the leaderboard)
 
 
 def resolve_models(suite: Suite, preset: Preset, models: tuple[str, ...]) -> list[ModelSpec]:
@@ -112,7 +113,7 @@ def _run(request, suite, specs, train_view, val_view, dist: Distributed) -> RunR
         outcome = run_classification(request, specs, train_view, val_view, run, dist, logger)
     barrier(dist)
     if not dist.is_main:
-        return RunResult(run.final, pd.DataFrame(), outcome.skipped)
+        return RunResult(run.final, pd.DataFrame(), outcome.skipped, is_main=False)
     metrics = _score(run, outcome, request.preset)
     _write_summary(run, request, metrics, outcome)
     logger(f"finished: {len(metrics)} metric rows")
@@ -150,14 +151,25 @@ def _mean_over_seeds(metrics: pd.DataFrame) -> list[dict]:
 
     if metrics.empty or "seed" not in metrics:
         return []
+    from benchmarks.evaluation.caveats import labels_mark
+
     keys = [k for k in ("model", "fold", "split", "task", "head") if k in metrics]
     numeric = [
         c for c in metrics.columns if c not in keys and c != "seed" and pd.api.types.is_numeric_dtype(metrics[c])
     ]
-    return seed_summary(metrics, keys, numeric).to_dict(orient="records")
+    records = seed_summary(metrics, keys, numeric).to_dict(orient="records")
+    for record in records:
+        if "n_rule_labels_mean" in record:  # classification rows: say whose labels they were scored on
+            record["labels"] = labels_mark(record["n_rule_labels_mean"], record.get("n_mean"))
+    return records
 
 
 def _write_summary(run: RunFolder, request: RunRequest, metrics: pd.DataFrame, outcome: SuiteOutcome) -> None:
+    from benchmarks.evaluation.caveats import describe_test_samples, rule_label_warnings, sample_warnings
+
+    warnings = sample_warnings(metrics) + rule_label_warnings(metrics)
+    for sentence in warnings:
+        run.log(f"warning: {sentence}")  # the terminal shows them under the leaderboard
     summary = {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "suite": request.suite,
@@ -171,6 +183,8 @@ def _write_summary(run: RunFolder, request: RunRequest, metrics: pd.DataFrame, o
             f"{request.preset.bootstrap_resamples} resamples",
         },
         "severity_labels": outcome.severity_labels,
+        "test_split": describe_test_samples(metrics),
+        "warnings": warnings,
         "skipped": outcome.skipped,
         "cases": outcome.records,
         "metrics": metrics.to_dict(orient="records"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbc_dataset.errors import DataError, check_choice
+from rbc_dataset.errors import DataError, UsageError, check_choice
 
 FORMATS = ("hdf5", "parquet")
 SPLITS = ("train", "validation", "test")
@@ -25,10 +25,21 @@ TABLE_COLUMNS = ("sample_id", "parent_id", "group_id", "label", "severity", "fol
 
 
 def check_built_dir(built_dir: str | Path) -> Path:
-    """``built_dir`` as a Path if it holds a build (dataset.json); a DataError naming the fix otherwise."""
+    """``built_dir`` as a Path if it holds a build (dataset.json).
+
+    Cheap (no torch), so commands call it before anything heavy loads.
+
+    Raises:
+        UsageError: nothing at that path (a mistyped argument, exit 2).
+        DataError: a file, or a folder without dataset.json.
+    """
     built_dir = Path(built_dir)
+    if not built_dir.exists():
+        raise UsageError(
+            f"{built_dir}: no such folder; expected a dataset folder written by `rbc-dataset build`. Fix: {BUILD_FIX}"
+        )
     if not built_dir.is_dir():
-        raise DataError(built_dir, "a dataset folder written by `rbc-dataset build`", "no such folder", BUILD_FIX)
+        raise DataError(built_dir, "a dataset folder written by `rbc-dataset build`", "a file", BUILD_FIX)
     if not (built_dir / "dataset.json").is_file():
         found = f"a folder without dataset.json (holds: {', '.join(sorted(p.name for p in built_dir.iterdir())[:8])})"
         raise DataError(built_dir, "a dataset folder written by `rbc-dataset build`", found, BUILD_FIX)

@@ -112,10 +112,32 @@ def test_bad_inputs_are_clear_errors() -> None:
         baseline.fit(X, y + 1, X, y, seed=0)
     with pytest.raises(DataError, match="validation samples"):
         baseline.fit(X, y, X[:0], y[:0], seed=0)
-    with pytest.raises(DataError, match="every column all-NaN"):
+    with pytest.raises(DataError, match="no feature value in any training sample"):
         baseline.fit(np.full_like(X, np.nan), y, X, y, seed=0)
     baseline.fit(X, y, X, y, seed=0)
     with pytest.raises(DataError, match=r"features \(N, 3\)"):
         baseline.predict_proba(X[:, :2])
     with pytest.raises(UsageError, match="C grid"):
         _baseline(c_grid=(0.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "missing", "needs"),
+    [
+        ("shortcut-cbc", "no CBC values in this build's training split", "the CBC reports of the release"),
+        ("shortcut-background", "no measurable background in any training sample", "at least 64 background pixels"),
+        ("shortcut-raw-mask", "no raw release mask values in any training sample", "the raw release masks"),
+        ("morphometric", "no measurable cell in any training sample", "whole cells on the canonical masks"),
+    ],
+)
+def test_a_build_without_what_a_baseline_reads_is_said_in_the_users_words(name, missing, needs) -> None:
+    """A CBC baseline on a build without CBC values (no column, or all missing) says so, with no developer hint."""
+    X, y = _blobs(20, seed=10)
+    baseline = get_model(name).factory()
+    for empty in (np.full_like(X, np.nan), X[:, :0]):  # values all missing; no column at all
+        with pytest.raises(DataError) as caught:
+            baseline.fit(empty, y, X[:, : empty.shape[1]], y, seed=0)
+        error = caught.value
+        assert error.found == missing and error.expected.startswith(needs)
+        assert f"leave {name} out with --models" in error.fix
+        assert not any(word in str(error) for word in ("NaN", "extract()", "column"))

@@ -35,35 +35,49 @@ def fake_predictions(skill: float, seed: int, heads=("global",), n_parents: int 
                     "label": labels,
                     "prob": prob,
                     "pred": (prob >= 0.5).astype(int),
+                    "label_source": "dataset",
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
 
 
-def _module2(table: pd.DataFrame) -> pd.DataFrame:
+def _module2(table: pd.DataFrame, rule_labels: bool) -> pd.DataFrame:
+    """Module-II rows of the anaemic samples; with ``rule_labels`` the learned head's labels came from the rule
+    (and the rule head is not scored, as the runner does when the dataset gives no severity)."""
     anaemic = table[(table["head"] == "global") & (table["label"] == 1)]
     frames = []
-    for head in ("learned", "rule"):
-        part = anaemic.assign(task="module2", head=head)
+    for head in ("learned",) if rule_labels else ("learned", "rule"):
+        part = anaemic.assign(task="module2", head=head, label_source="rule" if rule_labels else "dataset")
         part["label"] = np.arange(len(part)) % 2
         frames.append(part)
     return pd.concat(frames, ignore_index=True)
 
 
 def write_fake_run(
-    root: Path, name: str, models: dict[str, float], seeds=(0, 1), tiered=(), module2=(), folds: bool = False
+    root: Path,
+    name: str,
+    models: dict[str, float],
+    seeds=(0, 1),
+    tiered=(),
+    module2=(),
+    folds: bool = False,
+    n_parents: int = 8,
+    rule_labels: bool = False,
 ) -> Path:
-    """A complete run folder: predictions/, metrics.csv (via score_predictions), config.yaml, env.json, summary."""
+    """A complete run folder: predictions/, metrics.csv (via score_predictions), config.yaml, env.json, summary.
+
+    ``n_parents`` test (and validation) parents of 3 tiles each; ``rule_labels``: Module-II labels derived by the rule.
+    """
     run = root / "3tier" / name
     rows = []
     for model, skill in models.items():
         heads = TIERED_HEADS if model in tiered else ("global",)
         for seed in seeds:
             for split_index, split in enumerate(("validation", "test")):
-                table = fake_predictions(skill, seed * 10 + split_index, heads)
+                table = fake_predictions(skill, seed * 10 + split_index, heads, n_parents=n_parents)
                 if model in module2:
-                    table = pd.concat([table, _module2(table)], ignore_index=True)
+                    table = pd.concat([table, _module2(table, rule_labels)], ignore_index=True)
                 fold_part = "_fold1" if folds else ""
                 path = run / "predictions" / model / f"seed{seed}{fold_part}_{split}.csv"
                 path.parent.mkdir(parents=True, exist_ok=True)

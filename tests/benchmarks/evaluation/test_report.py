@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from benchmarks.evaluation.report import find_shortcuts, leaderboard_rows, print_leaderboard, write_report
+from benchmarks.evaluation.report import find_shortcuts, leaderboard_rows, write_report
 from benchmarks.evaluation.scoring import score_run
+from benchmarks.evaluation.terminal import print_leaderboard, print_module2
 from rbc_dataset.errors import DataError, UsageError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -150,3 +151,55 @@ def test_report_of_a_segmentation_run(tmp_path):
     assert set(result["paths"]) == set(result["files"].values())
     with pytest.raises(DataError, match="does not re-score"):
         score_run(run)
+
+
+def test_small_test_splits_are_shown_and_warned_about_everywhere(make_run, tmp_path):
+    """A 2-parent test split: parents next to samples in every table, the warning first in leaderboard.md."""
+    run = make_run("20250104-000000_ddd4444", {"resnet18": 0.9}, n_parents=2)
+    result = write_report([run], tmp_path / "report")
+    board = pd.read_csv(tmp_path / "report" / "leaderboard.csv")
+    assert board.loc[0, ["n_test", "n_test_parents", "n_test_groups"]].tolist() == [6, 2, 2]
+    assert len(result["warnings"]) == 1 and "2 parent images" in result["warnings"][0]
+    assert "at most 3 distinct resamples" in result["warnings"][0]
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["warnings"] == result["warnings"]
+    markdown = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert markdown.index("## Read this first") < markdown.index("## Module I")
+    assert "test samples (parents)" in markdown and "| 6 (2) |" in markdown
+    large = write_report([make_run("20250105-000000_eee5555", {"resnet18": 0.9}, n_parents=10)], tmp_path / "r2")
+    assert large["warnings"] == [] and "Read this first" not in (tmp_path / "r2" / "leaderboard.md").read_text()
+
+
+def test_rule_derived_module2_rows_are_marked_and_not_ranked(make_run, tmp_path, capsys):
+    run = make_run("20250106-000000_fff6666", {"3tier": 0.8}, tiered=("3tier",), module2=("3tier",), rule_labels=True)
+    result = write_report([run], tmp_path / "report")
+    assert [row["labels"] for row in result["module2"]] == ["rule-derived labels"]
+    assert set(pd.read_csv(tmp_path / "report" / "module2.csv")["labels"]) == {"rule-derived labels"}
+    assert set(pd.read_csv(tmp_path / "report" / "leaderboard.csv")["labels"]) == {"dataset"}
+    markdown = (tmp_path / "report" / "leaderboard.md").read_text()
+    module2 = markdown[markdown.index("## Module II") :]
+    assert "No row scored on the dataset's labels." in module2 and "(not ranked)" in module2
+    assert "| - | `3tier` | learned |" in module2 and "| rule-derived labels |" in module2
+    assert any("derived by the project's own severity rule" in w for w in result["warnings"])
+    print_module2(result["module2"], console=Console(width=120))
+    printed = capsys.readouterr().out
+    assert "rule-derived labels (circular: not a result, not ranked)" in printed and "rule-derived labels" in printed
+
+
+def test_rows_of_a_run_before_label_sources_are_marked_from_its_summary(make_run, tmp_path):
+    run = make_run("20250107-000000_aaa7777", {"3tier": 0.8}, tiered=("3tier",), module2=("3tier",), rule_labels=True)
+    metrics = pd.read_csv(run / "metrics.csv")
+    metrics.drop(columns=["n_rule_labels", "n_parents", "n_groups"]).to_csv(run / "metrics.csv", index=False)
+    (run / "summary.json").write_text(json.dumps({"severity_labels": {"test": {"known": 0, "derived": 12}}}))
+    result = write_report([run], tmp_path / "report")
+    assert [row["labels"] for row in result["module2"]] == ["rule-derived labels"]
+    assert result["leaderboard"][0]["n_test_parents"] == -1
+    assert "| 24 (?) |" in (tmp_path / "report" / "leaderboard.md").read_text()
+
+
+def test_terminal_leaderboard_names_parents_and_never_cuts_model_names(make_run, tmp_path, capsys):
+    run = make_run("20250108-000000_bbb8888", {"shortcut-background": 0.9, "efficientnet_b0": 0.5}, n_parents=2)
+    rows = write_report([run], tmp_path / "report")["leaderboard"]
+    print_leaderboard(rows, console=Console(width=80))
+    printed = capsys.readouterr().out
+    assert "Module I, test split: 6 samples from 2 parents" in printed
+    assert "shortcut-background" in printed and "efficientnet_b0" in printed and "…" not in printed

@@ -141,3 +141,20 @@ def test_read_predictions_rejects_bad_files(tmp_path, defect, phrase):
 def test_read_predictions_missing_file(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         read_predictions(tmp_path / "seed0_test.csv")
+
+
+def test_scores_say_how_many_parents_groups_and_rule_labels_they_rest_on(tmp_path):
+    table = fake_predictions(0.8, seed=0, n_parents=4, tiles=3)
+    table["group_id"] = table["parent_id"].map({"p0": "a", "p1": "a", "p2": "b", "p3": "b"})  # 2 patients
+    table.loc[table["label"] == 1, "label_source"] = "rule"
+    row = score_predictions(table, n_resamples=N_RESAMPLES).iloc[0]
+    assert (row["n"], row["n_parents"], row["n_groups"], row["n_rule_labels"]) == (12, 4, 2, 6)
+    older = score_predictions(table.drop(columns=["label_source"]), n_resamples=N_RESAMPLES).iloc[0]
+    assert pd.isna(older["n_rule_labels"])  # written before label sources existed: unknown, not zero
+
+
+def test_an_unknown_label_source_is_refused(tmp_path):
+    path = tmp_path / "seed0_test.csv"
+    fake_predictions(0.8, seed=0).assign(label_source="guessed").to_csv(path, index=False)
+    with pytest.raises(DataError, match="label_source.*'guessed'.*Fix: write dataset or rule"):
+        read_predictions(path)

@@ -55,6 +55,19 @@ def test_usage_errors_answer_before_torch_loads(tmp_path, args, phrase):
     assert time.perf_counter() - started < 15  # well under a second of work; the rest is starting Python
 
 
+def test_a_missing_data_folder_is_a_usage_error_before_torch_loads(tmp_path):
+    """No --preset: choosing the default asks torch for CUDA, so the path must be checked before that."""
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom cli import bench_app\n"
+        f"result = CliRunner().invoke(bench_app, ['run', '3tier', '--data', {str(tmp_path / 'nowhere')!r}])\n"
+        "print(result.exit_code, 'torch' in sys.modules)\nprint(result.output)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[0] == "2 False", done.stdout + done.stderr
+    output = " ".join(done.stdout.split())
+    assert "nowhere" in output and "rbc-dataset build" in output and "Traceback" not in output
+
+
 @pytest.fixture
 def partial_run(bench_build, tmp_path) -> Path:
     """An unfinished run folder as a stopped `rbc-bench run` leaves it: config.yaml and one finished case."""

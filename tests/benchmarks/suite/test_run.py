@@ -68,9 +68,26 @@ def test_a_run_writes_a_complete_run_folder(spied_run):
     assert tiers == {"tier1", "tier2", "tier3", "global"}
     assert {"accuracy", "balanced_accuracy", "roc_auc", "ece", "f1_1", "accuracy_ci_low"} <= set(metrics.columns)
     assert set(metrics["split"]) == {"validation", "test"}  # never a training-set metric
-    stages = json.loads((run / "summary.json").read_text())["cases"][0]["stages"]
+    summary = json.loads((run / "summary.json").read_text())
+    stages = summary["cases"][0]["stages"]
     assert [s["name"] for s in stages] == ["tier1", "tier2", "tier3", "fusion", "severity"]
     assert all(s["reached_threshold"] in (True, False) for s in stages[:3])  # reported either way
+    # The build's test split holds 2 of its 8 parents: every output says so and warns about the intervals.
+    test = metrics[(metrics["split"] == "test") & (metrics["task"] == "module1")]
+    assert set(test["n"]) == {24} and set(test["n_parents"]) == {2} and set(test["n_groups"]) == {2}
+    assert summary["test_split"][0] | {"heads": None} == {
+        "task": "module1",
+        "heads": None,
+        "n": 24,
+        "n_parents": 2,
+        "n_groups": 2,
+        "samples_per_class": {"healthy": 12, "anaemic": 12},
+    }
+    assert any("from 2 parent images" in w and "at most 3 distinct resamples" in w for w in summary["warnings"])
+    assert "warning: Module I test split" in (run / "log.txt").read_text()
+    # The synthetic build knows every severity: Module-II rows are on the dataset's labels.
+    predictions = pd.read_csv(run / "predictions" / "3tier" / "seed0_test.csv")
+    assert set(predictions["label_source"]) == {"dataset"} and set(test["n_rule_labels"]) == {0}
 
 
 def test_selection_sees_only_validation_and_each_case_sees_test_once(spied_run, bench_build):
@@ -109,7 +126,12 @@ def test_report_writes_leaderboard_and_plots(spied_run, tmp_path):
 def test_clear_errors_for_missing_data_unknown_model_and_missing_masks(bench_build, tmp_path):
     runner = CliRunner()
     missing = runner.invoke(bench_app, ["run", "3tier", "--data", str(tmp_path / "nowhere"), "--preset", "cpu-smoke"])
-    assert missing.exit_code == 1 and "rbc-dataset build" in missing.output
+    assert missing.exit_code == 2 and "no such folder" in missing.output and "rbc-dataset build" in missing.output
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a build")
+    not_a_build = runner.invoke(bench_app, ["run", "3tier", "--data", str(a_file), "--preset", "cpu-smoke"])
+    assert not_a_build.exit_code == 1 and "rbc-dataset build" in not_a_build.output
+    assert "Traceback" not in missing.output + not_a_build.output
     unknown = runner.invoke(bench_app, ["run", "3tier", "--data", str(bench_build), "--models", "resnet19"])
     assert unknown.exit_code == 2 and "resnet18" in unknown.output and "valid models" in unknown.output
     wrong_task = runner.invoke(bench_app, ["run", "3tier", "--data", str(bench_build), "--models", "unet"])
@@ -133,9 +155,10 @@ def test_ddp_on_two_cpu_processes_writes_one_complete_run(bench_build, tmp_path)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--no-python", str(rbc_bench)]
     command += ["run", "3tier", "--data", str(bench_build), "--preset", "cpu-smoke", "--config", str(config)]
     command += ["--models", "resnet18", "--out-dir", str(tmp_path / "runs"), "-q"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29517"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29517", "COLUMNS": "120"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Module I, test split") == 1 and done.stdout.count("run folder:") == 1  # rank 0 only
     runs = list((tmp_path / "runs" / "3tier").iterdir())
     assert len(runs) == 1 and not runs[0].name.startswith(".")
     assert json.loads((runs[0] / "env.json").read_text())["world_size"] == 2
@@ -196,3 +219,26 @@ def test_segmentation_suite_scores_the_cell_class_with_one_recorded_test_look(be
     assert metrics["dice"].between(0, 1).all() and "ap50" in metrics
     accesses = json.loads((result.path / "summary.json").read_text())["protocol"]["test_accesses"]
     assert [a["case"] for a in accesses] == ["segmentation/all"]
+
+
+def test_a_baseline_without_its_input_is_skipped_with_a_reason_for_its_user(bench_build, tmp_path):
+    """The CBC baseline on a build without CBC values: a user-facing reason in the terminal and summary.json."""
+    no_cbc = tmp_path / "no_cbc"
+    shutil.copytree(bench_build, no_cbc)
+    for path in (no_cbc / "hdf5").rglob("*.h5"):
+        with h5py.File(path, "a") as handle:
+            del handle["cbc"]
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "seeds": [0]}))
+    args = ["run", "3tier", "--data", str(no_cbc), "--preset", "cpu-smoke", "--config", str(config), "-q"]
+    args += ["--models", "shortcut-cbc,shortcut-background", "--out-dir", str(tmp_path / "runs")]
+    result = CliRunner().invoke(bench_app, args)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    reason = "no CBC values in this build's training split: it needs the CBC reports of the release"
+    assert f"[skipped] shortcut-cbc: {reason}" in output
+    assert "or leave shortcut-cbc out with --models" in output
+    run = next((tmp_path / "runs" / "3tier").iterdir())
+    skipped = json.loads((run / "summary.json").read_text())["skipped"]
+    assert skipped["shortcut-cbc"].startswith(reason)
+    assert not any(word in skipped["shortcut-cbc"] for word in ("NaN", "extract()", "column"))

@@ -1,5 +1,6 @@
 """rbc-bench on the real AneRBC-I sample (skips without ../shared/realdata): severity is unknown there, so
-Module-II trains on rule-derived labels and the rule itself is not scored; the raw release masks are found."""
+Module-II trains on rule-derived labels (marked in the report) and the rule itself is not scored; the raw release
+masks are found; the 2-parent test split is warned about."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from benchmarks.evaluation.report import write_report
 from benchmarks.suite.runner import RunRequest, run_suite
 from benchmarks.training.presets import PRESETS
 from rbc_dataset.build.config import BuildConfig
@@ -36,3 +38,14 @@ def test_real_anerbc1_runs_with_derived_severity_and_the_raw_mask_probe(tmp_path
     module2 = metrics[metrics["task"] == "module2"]
     assert "rule" not in set(module2["head"])  # scoring the rule against its own labels would be circular
     assert {"shortcut-raw-mask", "shortcut-background"} <= set(metrics["model"])
+    # The learned head is trained and scored on the rule's labels: marked, and kept out of the ranking.
+    learned = module2[(module2["head"] == "learned") & (module2["split"] == "test")]
+    assert len(learned) and (learned["n_rule_labels"] == learned["n"]).all()
+    # 2 of the 8 real parents are the test split: the leaderboard says so before any number.
+    report = write_report([result.path], tmp_path / "report")
+    markdown = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "Module I test split: 24 samples (12 healthy, 12 anaemic) from 2 parent images" in markdown
+    assert "at most 3 distinct resamples" in markdown and markdown.index("Read this first") < markdown.index("| # |")
+    assert [row["labels"] for row in report["module2"]] == ["rule-derived labels"]
+    assert "Scored on **rule-derived labels** (not ranked)" in markdown
+    assert summary["warnings"] == report["warnings"]
