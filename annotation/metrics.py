@@ -99,26 +99,36 @@ def instance_scores(true: np.ndarray, pred: np.ndarray) -> dict:
 def point_scores(labels: np.ndarray, points: list[tuple[int, int]]) -> dict:
     """How instances hold labelled cell points (x = column, y = row; points off the image are ignored).
 
-    Returns the share of points inside exactly one instance (that instance holds no other point), the share
-    of points on background, and the share of the instances that hold a point which hold two or more.
+    The merge rate (``merged_share``) is ``merged_instances / point_instances``: of the instances that hold at
+    least one point, the share that hold two or more (cells merged into one instance). It divides by the
+    instances that hold a point, not by all instances, because only those can be judged: an instance without a
+    point (an unlabelled cell, debris, a blob the labeller skipped) is neither merged nor not merged, and counting
+    it as "not merged" would lower the rate as the segmentation finds more unlabelled objects. This is the
+    stricter definition: its denominator is a subset of all instances, so it is never lower than
+    ``merged_instances / instances``.
+
+    Returns:
+        ``points`` (inside the image), ``one_point_share`` (points inside an instance that holds no other point),
+        ``background_share`` (points on background), ``merged_instances`` (instances holding >= 2 points),
+        ``point_instances`` (instances holding >= 1 point), ``instances`` (all), ``merged_share`` (merge rate,
+        NaN when no instance holds a point).
     """
     h, w = labels.shape
     inside = [(x, y) for x, y in points if 0 <= x < w and 0 <= y < h]
     ids = np.array([int(labels[y, x]) for x, y in inside], np.int64)
-    if not len(ids):
-        return {"points": 0, "one_point_share": float("nan"), "background_share": float("nan"), "merged_share": 0.0}
     on_cells = ids[ids > 0]
     holders, counts = np.unique(on_cells, return_counts=True)
     per_instance = dict(zip(holders.tolist(), counts.tolist(), strict=True))
     alone = sum(1 for i in ids.tolist() if i > 0 and per_instance[i] == 1)
-    n_instances = len(np.unique(labels[labels > 0]))
+    merged = int((counts >= 2).sum())
     return {
         "points": len(ids),
-        "one_point_share": alone / len(ids),
-        "background_share": float((ids == 0).mean()),
-        "merged_instances": int((counts >= 2).sum()),
-        "instances": n_instances,
-        "merged_share": float((counts >= 2).sum() / max(n_instances, 1)),
+        "one_point_share": alone / len(ids) if len(ids) else float("nan"),
+        "background_share": float((ids == 0).mean()) if len(ids) else float("nan"),
+        "merged_instances": merged,
+        "point_instances": len(holders),
+        "instances": len(np.unique(labels[labels > 0])),
+        "merged_share": merged / len(holders) if len(holders) else float("nan"),
     }
 
 

@@ -115,9 +115,13 @@ def bench_synthetic(items: list[tuple[Path, Path, Path]]) -> dict:
 
 
 def bench_chula(realdata: Path) -> dict | None:
-    """Cell points inside exactly one instance, and instances holding several points (ours vs plain)."""
+    """Cell points inside exactly one instance, and the merge rate (ours vs plain), pooled over images.
+
+    The merge rate is ``annotation.metrics.point_scores``'s: instances holding two or more points over the
+    instances holding at least one.
+    """
     root = realdata / "Chula-RBC-12-Dataset"
-    totals = {"ours": [0, 0.0, 0, 0], "plain": [0, 0.0, 0, 0]}  # points, alone, merged instances, instances
+    totals = {"ours": [0, 0.0, 0, 0], "plain": [0, 0.0, 0, 0]}  # points, alone, merged, instances with a point
     n_images = 0
     for image_path in sorted((root / "Dataset").glob("*.jpg")):
         label = root / "Label" / f"{image_path.stem}.txt"
@@ -134,12 +138,12 @@ def bench_chula(realdata: Path) -> dict | None:
             t[0] += s["points"]
             t[1] += s["one_point_share"] * s["points"]
             t[2] += s["merged_instances"]
-            t[3] += s["instances"]
+            t[3] += s["point_instances"]
     if not n_images:
         return None
     summary = {"images": n_images, "points": totals["ours"][0]}
-    for name, (points, alone, merged, instances) in totals.items():
-        summary[name] = {"one_point_share": alone / points, "merged_share_of_instances": merged / max(instances, 1)}
+    for name, (points, alone, merged, holders) in totals.items():
+        summary[name] = {"one_point_share": alone / points, "merged_share": merged / max(holders, 1)}
     return summary
 
 
@@ -211,7 +215,7 @@ def _rows(result: dict) -> list[tuple[str, str]]:
     rows.append(("synthetic propose Dice", f"{s['propose_dice']:.4f}"))
     c = result["chula"]
     if c:
-        for key in ("one_point_share", "merged_share_of_instances"):
+        for key in ("one_point_share", "merged_share"):
             rows.append(
                 (f"Chula {key} ({c['points']} points)", f"ours {c['ours'][key]:.4f} | plain {c['plain'][key]:.4f}")
             )
