@@ -154,7 +154,7 @@ def test_ddp_on_two_cpu_processes_writes_one_complete_run(bench_build, tmp_path)
     rbc_bench = Path(sys.executable).with_name("rbc-bench")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--no-python", str(rbc_bench)]
     command += ["run", "3tier", "--data", str(bench_build), "--preset", "cpu-smoke", "--config", str(config)]
-    command += ["--models", "resnet18", "--out-dir", str(tmp_path / "runs"), "-q"]
+    command += ["--models", "resnet18", "--out", str(tmp_path / "runs"), "-q"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29517", "COLUMNS": "120"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -231,7 +231,7 @@ def test_a_baseline_without_its_input_is_skipped_with_a_reason_for_its_user(benc
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "seeds": [0]}))
     args = ["run", "3tier", "--data", str(no_cbc), "--preset", "cpu-smoke", "--config", str(config), "-q"]
-    args += ["--models", "shortcut-cbc,shortcut-background", "--out-dir", str(tmp_path / "runs")]
+    args += ["--models", "shortcut-cbc,shortcut-background", "--out", str(tmp_path / "runs")]
     result = CliRunner().invoke(bench_app, args)
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
@@ -242,3 +242,16 @@ def test_a_baseline_without_its_input_is_skipped_with_a_reason_for_its_user(benc
     skipped = json.loads((run / "summary.json").read_text())["skipped"]
     assert skipped["shortcut-cbc"].startswith(reason)
     assert not any(word in skipped["shortcut-cbc"] for word in ("NaN", "extract()", "column"))
+
+
+def test_list_never_cuts_a_name_at_80_columns(capsys):
+    from rich.console import Console
+
+    from benchmarks.models.registry import list_models
+    from benchmarks.suite.listing import print_listing
+
+    print_listing(console=Console(width=80))
+    printed = capsys.readouterr().out
+    assert "…" not in printed and max(len(line) for line in printed.splitlines()) <= 80
+    words = set(printed.split())
+    assert {spec.name for spec in list_models()} <= words  # each name whole, on one line ("efficientnet_b0")
