@@ -121,6 +121,10 @@ def test_report_writes_leaderboard_and_plots(spied_run, tmp_path):
     assert list(out.glob("*.png"))
     board = pd.read_csv(out / "leaderboard.csv")
     assert {"3tier", "resnet18", "shortcut-cbc"} <= set(board["model"])
+    assert set(board["n_test_parents"]) == {2}
+    assert "warning: Module I test split: 24 samples (12 healthy, 12 anaemic) from 2 parent images" in " ".join(
+        result.output.split()
+    )
 
 
 def test_clear_errors_for_missing_data_unknown_model_and_missing_masks(bench_build, tmp_path):
