@@ -6,7 +6,7 @@ image, waits for it, and writes what it found into the DOM; ``--dump-dom`` print
 loaded when the browser decoded it (``complete`` and ``naturalWidth > 0``): a missing or corrupt file fails.
 
 Used by ``tests/test_browser_pages.py`` and, on the demo's output, by ``make browser-check``:
-``python -m tests.browser PAGE.html ... [--screenshots FOLDER]``.
+``python -m tests.browser PAGE.html ... [--screenshots FOLDER [--height PIXELS]]``.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def problems(result: dict) -> list[str]:
     return broken + scripts + frames
 
 
-def screenshot(page: Path, out: Path, width: int = 1200, height: int = 900, colours: int = 128) -> Path:
+def screenshot(page: Path, out: Path, width: int = 1280, height: int = 1400, colours: int = 64) -> Path:
     """A PNG of the page's first screen, as a browser window of ``width`` x ``height`` shows it.
 
     Stored with a palette of ``colours`` (about a quarter of the bytes of Chromium's PNG; text, outlines and the
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     """Check pages; exit 1 naming each broken image, 2 when there is no Chromium."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pages", nargs="+", type=Path)
-    parser.add_argument("--screenshots", type=Path, help="write <folder>/<page folder>-<page name>.png")
+    parser.add_argument("--screenshots", type=Path, help="write <folder>/<page name>.png (index.html: its folder's)")
+    parser.add_argument("--height", type=int, default=1400, help="screenshot height in pixels (width 1280)")
     args = parser.parse_args(argv)
     chromium = find_chromium()
     if chromium is None:
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         loaded = sum(image["loaded"] for image in result["images"])
         print(f"{page}: {loaded}/{len(result['images'])} images loaded" + "".join(f"\n  {p}" for p in found))
         if args.screenshots:
-            screenshot(page, args.screenshots / f"{page.parent.name}-{page.stem}.png")
+            name = page.resolve().parent.name if page.stem == "index" else page.stem
+            screenshot(page, args.screenshots / f"{name}.png", height=args.height)
     return 1 if failed else 0
 
 
