@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 DEMO_IMAGES := $(DEMO)/synthetic/AneRBC_dataset/AneRBC-I/Anemic_individuals/Original_images
+DEMO_TRUTH := $(DEMO)/synthetic/synthetic_truth/AneRBC-I/Anemic_individuals/instances
 REALDATA := ../shared/realdata/AneRBC-I
 
-.PHONY: install demo test lint docs bench clean
+.PHONY: install demo test lint docs bench clean browser-check
 
 install: $(STAMP)
 
@@ -30,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/rbc-dataset show $(DEMO)/dataset --config model
 	$(BIN)/rbc-dataset annotate propose $(DEMO_IMAGES) --out $(DEMO)/annotate/masks --overwrite
 	$(BIN)/rbc-dataset annotate instances $(DEMO_IMAGES) --out $(DEMO)/annotate/instances --overwrite
-	$(BIN)/rbc-dataset annotate review $(DEMO_IMAGES) --a $(DEMO)/annotate/instances --out $(DEMO)/annotate/review --overwrite
+	$(BIN)/rbc-dataset annotate review $(DEMO_IMAGES) --a $(DEMO_TRUTH) --b $(DEMO)/annotate/instances --out $(DEMO)/annotate/review --overwrite
 	@if [ -d $(REALDATA) ]; then \
 		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
 	fi
@@ -38,6 +39,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# After `make demo`: open its HTML reports in headless Chromium (every image must load) and refresh docs/img
+browser-check: $(STAMP)
+	$(BIN)/python -m tests.browser $(DEMO)/reports/validate-masks.html $(DEMO)/reports/audit.html --screenshots docs/img
+	$(BIN)/python -m tests.browser $(DEMO)/annotate/review/index.html --screenshots docs/img --height 800
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
