@@ -17,9 +17,10 @@ from rbc_dataset.audit import AuditConfig, audit
 from rbc_dataset.validate.config import ValidateConfig
 from rbc_dataset.validate.run import validate_masks
 from tests.browser import find_chromium, inspect_page, problems, screenshot
+from tests.conftest import PROJECT_ROOT
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium binary (chromium, chromium-browser, google-chrome) on PATH"
 )
 # A dataset folder and an image stem as a user may name them: markup characters, spaces, non-ASCII letters.
@@ -60,6 +61,7 @@ def pages(synthetic_root, tmp_path_factory) -> dict[str, Path]:
     }
 
 
+@needs_chromium
 @pytest.mark.parametrize("name", ["validate", "audit", "review"])
 def test_every_picture_loads_and_names_show_as_text(pages, name):
     result = inspect_page(pages[name], CHROMIUM)
@@ -70,11 +72,13 @@ def test_every_picture_loads_and_names_show_as_text(pages, name):
     assert shown in result["text"]  # the characters themselves, so not read as a tag or an entity
 
 
+@needs_chromium
 def test_the_review_gallery_compares_two_annotations(pages):
     text = inspect_page(pages["review"], CHROMIUM)["text"]
     assert "A: " in text and "B: " in text and "Dice" in text and "instance F1" in text
 
 
+@needs_chromium
 def test_a_deleted_or_corrupt_picture_is_caught(pages, tmp_path):
     copy = tmp_path / "reports"
     shutil.copytree(pages["validate"].parent, copy)
@@ -89,6 +93,14 @@ def test_a_deleted_or_corrupt_picture_is_caught(pages, tmp_path):
     )
 
 
+@needs_chromium
 def test_a_screenshot_is_written(pages, tmp_path):
     out = screenshot(pages["validate"], tmp_path / "validate.png", width=800, height=600)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_the_demo_gallery_compares_two_annotations_and_its_pages_are_checked():
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    (review_line,) = [line for line in makefile.splitlines() if "annotate review" in line]
+    assert "--a " in review_line and "--b " in review_line
+    assert "browser-check:" in makefile and "-m tests.browser" in makefile
