@@ -24,18 +24,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/rbc-dataset synth --out $(DEMO)/synthetic --n-images 10 --seed 0 --overwrite
 	$(BIN)/rbc-dataset ingest $(DEMO)/synthetic --out $(DEMO)/manifest.parquet
-	$(BIN)/rbc-dataset validate-masks $(DEMO)/manifest.parquet --out-dir $(DEMO)/reports --fix $(DEMO)/canonical_masks --overwrite
-	$(BIN)/rbc-dataset audit $(DEMO)/manifest.parquet --out-dir $(DEMO)/reports
+	$(BIN)/rbc-dataset validate-masks $(DEMO)/manifest.parquet --out $(DEMO)/reports --fix $(DEMO)/canonical_masks --overwrite
+	$(BIN)/rbc-dataset audit $(DEMO)/manifest.parquet --out $(DEMO)/reports
 	$(BIN)/rbc-dataset build $(DEMO)/manifest.parquet --out $(DEMO)/dataset --split-ratios 0.6,0.2,0.2 --overwrite
 	$(BIN)/rbc-dataset verify $(DEMO)/dataset
-	$(BIN)/rbc-dataset show $(DEMO)/dataset --config model
+	$(BIN)/rbc-dataset show $(DEMO)/dataset --data-config model
 	$(BIN)/rbc-dataset annotate propose $(DEMO_IMAGES) --out $(DEMO)/annotate/masks --overwrite
 	$(BIN)/rbc-dataset annotate instances $(DEMO_IMAGES) --out $(DEMO)/annotate/instances --overwrite
 	$(BIN)/rbc-dataset annotate review $(DEMO_IMAGES) --a $(DEMO_TRUTH) --b $(DEMO)/annotate/instances --out $(DEMO)/annotate/review --overwrite
 	@if [ -d $(REALDATA) ]; then \
 		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
 	fi
-	$(BIN)/rbc-bench run 3tier --data $(DEMO)/dataset --preset cpu-smoke --out-dir $(DEMO)/runs
+	$(BIN)/rbc-bench run 3tier --data $(DEMO)/dataset --preset cpu-smoke --out $(DEMO)/runs
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -49,7 +49,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 docs: $(STAMP)
-	$(BIN)/python -m rbc_dataset.cli_reference --write README.md
+	$(BIN)/python -m rbc_dataset.cli_reference --write docs/CLI.md
 
 bench: $(STAMP)
 	$(BIN)/rbc-bench synth-speed --n-images 500 --workers 2 --work-dir bench_out/full --json bench_out/synth_speed.json --keep
@@ -63,8 +63,8 @@ bench: $(STAMP)
 	$(BIN)/rbc-bench loader-speed --data bench_out/builds/build_gzip --fast-codec-dir bench_out/builds/build_lz4 --repeats 2 --json bench_out/loader_speed_tiles.json
 	$(BIN)/rbc-bench annotate-segment --json bench_out/annotate_segment.json
 	$(BIN)/rbc-bench annotate-morph --json bench_out/annotate_morph.json
-	$(BIN)/rbc-dataset build bench_out/full_manifest.parquet --out bench_out/builds/model_lz4 --configs model --formats hdf5 --hdf5-codec blosc-lz4 --overwrite
-	$(BIN)/rbc-bench train-speed --data bench_out/builds/model_lz4 --steps 25 --repeats 3 --num-workers 1 --torch-threads 1 --json bench_out/train_speed.json
+	$(BIN)/rbc-dataset build bench_out/full_manifest.parquet --out bench_out/builds/model_lz4 --data-configs model --formats hdf5 --hdf5-codec blosc-lz4 --overwrite
+	$(BIN)/rbc-bench train-speed --data bench_out/builds/model_lz4 --steps 25 --repeats 3 --loader-workers 1 --torch-threads 1 --json bench_out/train_speed.json
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench_out runs .pytest_cache .ruff_cache *.egg-info

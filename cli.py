@@ -2,7 +2,8 @@
 
 Thin by design: each command parses options, builds a config, calls one library function and prints a
 summary. Heavy libraries (torch, datasets) are imported inside commands so that ``--help`` is instant.
-Exit codes: 0 ok, 1 data problem found, 2 usage error.
+Exit codes: 0 ok, 1 data problem found, 2 usage error. The option words and their one meaning each are in
+``rbc_dataset/cli_options.py`` (docs/CLI.md).
 """
 
 from __future__ import annotations
@@ -13,20 +14,52 @@ from typing import Annotated
 
 import typer
 
+from rbc_dataset.cli_options import (
+    APP_SETTINGS,
+    BuildTileOrder,
+    ConfigOption,
+    DataConfig,
+    HbSource,
+    HDF5Codec,
+    Layout,
+    LoaderWorkersOption,
+    MaskStyle,
+    QuietOption,
+    Shortcut,
+    SourcePart,
+    SplitName,
+    TileOrder,
+    WorkersOption,
+    existing_path,
+    expand_path,
+    version_option,
+)
 from rbc_dataset.errors import RBCError
 
 dataset_app = typer.Typer(
     name="rbc-dataset",
     help="Curate red-blood-cell microscopy datasets (AneRBC and your own): synthesise, ingest, check, build.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings=APP_SETTINGS,
 )
 bench_app = typer.Typer(
     name="rbc-bench",
     help="Train and score models on built shards (run, list, score, report); benchmarks of the toolkit itself.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings=APP_SETTINGS,
 )
+
+
+@dataset_app.callback()
+def _dataset_options(version: Annotated[bool, version_option("rbc-dataset")] = False) -> None:
+    """Curate red-blood-cell microscopy datasets (AneRBC and your own): synthesise, ingest, check, build."""
+
+
+@bench_app.callback()
+def _bench_options(version: Annotated[bool, version_option("rbc-bench")] = False) -> None:
+    """Train and score models on built shards (run, list, score, report); benchmarks of the toolkit itself."""
 
 
 annotate_app = typer.Typer(
@@ -73,28 +106,35 @@ def _fail_cleanly(command):
     return wrapper
 
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file of options (CLI options win).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")]
+SourceArgument = Annotated[
+    Path,
+    typer.Argument(callback=existing_path, help="Dataset folder (ingested on the fly) or a manifest .parquet."),
+]
+BuildArgument = Annotated[Path, typer.Argument(callback=existing_path, help="A folder written by rbc-dataset build.")]
+JsonOption = Annotated[Path, typer.Option("--json", callback=expand_path, help="Results file.")]
+BenchWorkersOption = Annotated[int, typer.Option("--workers", help="Processes.")]
 
 
 @dataset_app.command()
 @_fail_cleanly
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Output folder (gets AneRBC_dataset/ and synthetic_truth/).")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", callback=expand_path, help="Output folder (gets AneRBC_dataset/ and synthetic_truth/)."),
+    ],
     n_images: Annotated[int | None, typer.Option("--n-images", help="AneRBC-I images per class (default 4).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed; same seed, same bytes (default 0).")] = None,
     mask_style: Annotated[
-        str | None, typer.Option("--mask-style", help="binary (clean 0/255) or anerbc (as released, default).")
+        MaskStyle | None, typer.Option("--mask-style", help="binary (clean 0/255) or anerbc (as released, default).")
     ] = None,
     defects: Annotated[
         float | None, typer.Option("--defects", help="Share of pairs given a known defect (default 0).")
     ] = None,
     shortcut: Annotated[
-        list[str] | None, typer.Option("--shortcut", help="Plant a confound: colour and/or mask (repeatable).")
+        list[Shortcut] | None, typer.Option("--shortcut", help="Plant a confound: colour and/or mask (repeatable).")
     ] = None,
     tile_order: Annotated[
-        str | None, typer.Option("--tile-order", help="AneRBC-II tile order: row-major or column-major.")
+        TileOrder | None, typer.Option("--tile-order", help="AneRBC-II tile order (default row-major).")
     ] = None,
     cbc_reuse: Annotated[
         float | None, typer.Option("--cbc-reuse", help="Share of CBC reports copied from another image.")
@@ -116,7 +156,7 @@ def synth(
         "seed": seed,
         "mask_style": mask_style,
         "defect_rate": defects,
-        "shortcuts": tuple(shortcut) if shortcut else None,
+        "shortcuts": tuple(s.value for s in shortcut) if shortcut else None,
         "tile_order": tile_order,
         "cbc_reuse": cbc_reuse,
         "with_tiles": False if no_tiles else None,
@@ -129,26 +169,29 @@ def synth(
 @dataset_app.command()
 @_fail_cleanly
 def ingest(
-    root: Annotated[Path, typer.Argument(help="Folder holding the dataset anywhere below it.")],
+    root: Annotated[Path, typer.Argument(callback=existing_path, help="Folder holding the dataset anywhere below it.")],
     out: Annotated[
-        Path, typer.Option("--out", help="Manifest to write (Parquet); a .report.json goes beside it.")
+        Path,
+        typer.Option("--out", callback=expand_path, help="Manifest to write (Parquet); a .report.json goes beside it."),
     ] = Path("manifest.parquet"),
-    layout: Annotated[str, typer.Option("--layout", help="auto, anerbc, folder or csv.")] = "auto",
+    layout: Annotated[Layout, typer.Option("--layout", help="How ROOT is organised (auto: detect).")] = "auto",
     metadata: Annotated[
         Path | None,
         typer.Option(
             "--metadata",
+            callback=existing_path,
             help="CSV with image, class[, mask, group, split, sample_id] columns; relative paths are read from the "
             "CSV's folder and every file must lie inside ROOT.",
         ),
     ] = None,
     tile_order: Annotated[
-        str | None, typer.Option("--tile-order", help="Override the detected AneRBC-II tile order.")
+        TileOrder | None, typer.Option("--tile-order", help="Override the detected AneRBC-II tile order.")
     ] = None,
     class_map: Annotated[
         str | None,
         typer.Option(
             "--class-map",
+            callback=expand_path,
             help="Labels of other class names: NAME=VALUE,... or a .yaml/.csv file; VALUE is healthy, anaemic, 0, 1 "
             "or unlabelled (e.g. normal_rbc=healthy,ida=anaemic). Unknown class names are errors.",
         ),
@@ -183,10 +226,16 @@ def ingest(
 @dataset_app.command("validate-masks")
 @_fail_cleanly
 def validate_masks_command(
-    source: Annotated[Path, typer.Argument(help="Dataset folder (ingested on the fly) or a manifest .parquet.")],
-    report: Annotated[Path | None, typer.Option("--report", help="JSON report path (.md/.html beside it).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Folder for the report (default: cwd).")] = None,
-    fix: Annotated[Path | None, typer.Option("--fix", help="Write canonical 0/255 masks + provenance here.")] = None,
+    source: SourceArgument,
+    report: Annotated[
+        Path | None, typer.Option("--report", callback=expand_path, help="JSON report path (.md/.html beside it).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", callback=expand_path, help="Folder for the reports (default: cwd).")
+    ] = None,
+    fix: Annotated[
+        Path | None, typer.Option("--fix", callback=expand_path, help="Write canonical 0/255 masks + provenance here.")
+    ] = None,
     remove_specks: Annotated[
         int | None, typer.Option("--remove-specks", help="With --fix: drop cell specks under N px.")
     ] = None,
@@ -206,7 +255,7 @@ def validate_masks_command(
         raise UsageError("--remove-specks and --fill-holes only apply with --fix OUT")
     settings = resolve_config(ValidateConfig, config, {"workers": workers})
     result = validate_masks(
-        source, report, out_dir, fix, remove_specks, fill_holes, settings, overwrite, show_progress=not quiet
+        source, report, out, fix, remove_specks, fill_holes, settings, overwrite, show_progress=not quiet
     )
     print_validation_summary(result)
     if result.counts["error"]:
@@ -216,14 +265,19 @@ def validate_masks_command(
 @dataset_app.command()
 @_fail_cleanly
 def audit(
-    source: Annotated[Path, typer.Argument(help="Dataset folder (ingested on the fly) or a manifest .parquet.")],
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for audit.json and audit.md.")] = Path("."),
-    splits: Annotated[Path | None, typer.Option("--splits", help="CSV/Parquet with sample_id, split columns.")] = None,
+    source: SourceArgument,
+    out: Annotated[
+        Path, typer.Option("--out", callback=expand_path, help="Folder for audit.json and audit.md.")
+    ] = Path("."),
+    splits: Annotated[
+        Path | None,
+        typer.Option("--splits", callback=existing_path, help="CSV/Parquet with sample_id, split columns."),
+    ] = None,
     hamming_radius: Annotated[
         int | None, typer.Option("--hamming-radius", help="Near-duplicate hash distance.")
     ] = None,
     hb_source: Annotated[
-        str | None, typer.Option("--hb-source", help="Hb band table: who2011_women or who2011_men.")
+        HbSource | None, typer.Option("--hb-source", help="Hb band table (default who2011_women).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the bootstrap intervals.")] = None,
     workers: WorkersOption = None,
@@ -237,7 +291,7 @@ def audit(
     from rbc_dataset.console import print_audit_summary
 
     cli_values = {"hamming_radius": hamming_radius, "hb_source": hb_source, "seed": seed, "workers": workers}
-    result = run_audit(source, out_dir, splits, resolve_config(AuditConfig, config, cli_values), not quiet)
+    result = run_audit(source, out, splits, resolve_config(AuditConfig, config, cli_values), not quiet)
     print_audit_summary(result)
     if result.has_errors:
         raise typer.Exit(1)
@@ -256,10 +310,10 @@ def _csv_list(value: str | None, cast=str, option: str = "the option") -> tuple 
 @dataset_app.command()
 @_fail_cleanly
 def tile(
-    source: Annotated[Path, typer.Argument(help="Dataset folder (ingested on the fly) or a manifest .parquet.")],
-    out: Annotated[Path, typer.Option("--out", help="New folder for the AneRBC-II-style tiles.")],
+    source: SourceArgument,
+    out: Annotated[Path, typer.Option("--out", callback=expand_path, help="New folder for the AneRBC-II-style tiles.")],
     order: Annotated[
-        str | None, typer.Option("--tile-order", help="row-major or column-major (default: as detected, else row).")
+        TileOrder | None, typer.Option("--tile-order", help="Tile numbering (default: as detected, else row-major).")
     ] = None,
     cols: Annotated[int, typer.Option("--tile-cols", help="Tiles across.")] = 4,
     rows: Annotated[int, typer.Option("--tile-rows", help="Tiles down.")] = 3,
@@ -285,24 +339,36 @@ def tile(
 @dataset_app.command()
 @_fail_cleanly
 def build(
-    source: Annotated[Path, typer.Argument(help="Dataset folder (AneRBC or folder layout) or a manifest .parquet.")],
-    out: Annotated[Path, typer.Option("--out", help="New dataset folder (docs/SHARDS.md).")],
+    source: Annotated[
+        Path,
+        typer.Argument(callback=existing_path, help="Dataset folder (AneRBC or folder layout) or a manifest .parquet."),
+    ],
+    out: Annotated[Path, typer.Option("--out", callback=expand_path, help="New dataset folder (docs/SHARDS.md).")],
     configs: Annotated[
-        str | None, typer.Option("--configs", help="full,tiles,model (default: all that apply).")
+        str | None,
+        typer.Option("--data-configs", help="Comma-separated: full, tiles, model (default: all that apply)."),
     ] = None,
-    formats: Annotated[str | None, typer.Option("--formats", help="hdf5,parquet (default both).")] = None,
+    formats: Annotated[
+        str | None, typer.Option("--formats", help="Comma-separated: hdf5, parquet (default both).")
+    ] = None,
     split_ratios: Annotated[
         str | None, typer.Option("--split-ratios", help="train,validation,test shares (default 0.8,0.1,0.1).")
     ] = None,
     folds: Annotated[int | None, typer.Option("--folds", help="Cross-validation folds (0 = none; default 5).")] = None,
     splits: Annotated[
-        Path | None, typer.Option("--splits", help="Import fixed splits: CSV/Parquet with sample_id, split.")
+        Path | None,
+        typer.Option(
+            "--splits", callback=existing_path, help="Import fixed splits: CSV/Parquet with sample_id, split."
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the split assignment.")] = None,
-    tile_order: Annotated[str | None, typer.Option("--tile-order", help="auto, row-major or column-major.")] = None,
+    tile_order: Annotated[
+        BuildTileOrder | None, typer.Option("--tile-order", help="Tile numbering (default auto: as detected).")
+    ] = None,
     model_size: Annotated[int | None, typer.Option("--model-size", help="Side of the model config (300).")] = None,
     hdf5_codec: Annotated[
-        str | None, typer.Option("--hdf5-codec", help="gzip (portable), blosc-lz4 (fast, needs hdf5plugin), none.")
+        HDF5Codec | None,
+        typer.Option("--hdf5-codec", help="gzip (portable, default), blosc-lz4 (fast, needs hdf5plugin) or none."),
     ] = None,
     allow_invalid: Annotated[
         bool | None, typer.Option("--allow-invalid", help="Build despite validation errors (recorded in the card).")
@@ -339,9 +405,11 @@ def build(
 @dataset_app.command()
 @_fail_cleanly
 def verify(
-    folder: Annotated[Path, typer.Argument(help="A folder written by rbc-dataset build.")],
+    folder: BuildArgument,
     quick: Annotated[bool, typer.Option("--quick", help="Checksums and counts only; no pixel hashes.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Also write the findings as JSON here.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", callback=expand_path, help="Also write the findings as JSON here.")
+    ] = None,
     workers: WorkersOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -362,29 +430,33 @@ def verify(
 @dataset_app.command()
 @_fail_cleanly
 def show(
-    folder: Annotated[Path, typer.Argument(help="A folder written by rbc-dataset build.")],
-    config: Annotated[
-        str | None, typer.Option("--config", help="Config to load (default: the card's default).")
+    folder: BuildArgument,
+    data_config: Annotated[
+        DataConfig | None, typer.Option("--data-config", help="Dataset config to load (default: tiles, else first).")
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch of the PyTorch loader.")] = 8,
-    workers: Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")] = 2,
+    loader_workers: LoaderWorkersOption = 2,
+    quiet: QuietOption = False,
 ) -> None:
     """Load a build back through datasets.load_dataset and the PyTorch HDF5 dataset; print what came out."""
     from rbc_dataset.console import print_load_back
     from rbc_dataset.loaders.check import load_back
+    from rbc_dataset.progress import library_bars
 
-    print_load_back(load_back(folder, config, batch_size, workers))
+    with library_bars(not quiet):
+        summary = load_back(folder, data_config, batch_size, loader_workers or 0)
+    print_load_back(summary)
 
 
 @bench_app.command("synth-speed")
 @_fail_cleanly
 def bench_synth_speed(
     n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (500 = full scale).")] = 20,
-    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
-    work_dir: Annotated[Path, typer.Option("--work-dir", help="Scratch folder for the generated data.")] = Path(
-        "bench_out/synth"
-    ),
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/synth_speed.json"),
+    workers: BenchWorkersOption = 2,
+    work_dir: Annotated[
+        Path, typer.Option("--work-dir", callback=expand_path, help="Scratch folder for the generated data.")
+    ] = Path("bench_out/synth"),
+    json_out: JsonOption = Path("bench_out/synth_speed.json"),
     keep: Annotated[bool, typer.Option("--keep", help="Keep the generated data (e.g. for ingest-speed).")] = False,
 ) -> None:
     """Time `synth` (images/s, peak memory) and write a JSON result."""
@@ -396,9 +468,12 @@ def bench_synth_speed(
 @bench_app.command("ingest-speed")
 @_fail_cleanly
 def bench_ingest_speed(
-    data: Annotated[Path, typer.Option("--data", help="A synthetic dataset written by `rbc-dataset synth`.")],
-    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/ingest_speed.json"),
+    data: Annotated[
+        Path,
+        typer.Option("--data", callback=existing_path, help="A synthetic dataset written by `rbc-dataset synth`."),
+    ],
+    workers: BenchWorkersOption = 2,
+    json_out: JsonOption = Path("bench_out/ingest_speed.json"),
 ) -> None:
     """Time `ingest` (files/s, hashing included, peak memory) and write a JSON result."""
     from benchmarks.speed import run_ingest_speed
@@ -411,9 +486,9 @@ def bench_ingest_speed(
 def bench_validate_quality(
     n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (tiles follow).")] = 25,
     defects: Annotated[float, typer.Option("--defects", help="Share of pairs with a planted defect.")] = 0.2,
-    mask_style: Annotated[str, typer.Option("--mask-style", help="binary or anerbc.")] = "anerbc",
+    mask_style: Annotated[MaskStyle, typer.Option("--mask-style", help="Masks of the synthetic set.")] = "anerbc",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic set.")] = 0,
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/validate_quality.json"),
+    json_out: JsonOption = Path("bench_out/validate_quality.json"),
 ) -> None:
     """Recall per planted defect type and false-positive rate of validate-masks on synthetic data."""
     from benchmarks.validate_bench import run_validate_quality
@@ -424,24 +499,35 @@ def bench_validate_quality(
 @bench_app.command("validate-speed")
 @_fail_cleanly
 def bench_validate_speed(
-    manifest: Annotated[Path, typer.Option("--manifest", help="Manifest of a (full-scale synthetic) dataset.")],
-    source: Annotated[list[str] | None, typer.Option("--source", help="AneRBC-I and/or AneRBC-II.")] = None,
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/validate_speed.json"),
+    manifest: Annotated[
+        Path,
+        typer.Option("--manifest", callback=existing_path, help="Manifest of a (full-scale synthetic) dataset."),
+    ],
+    source: Annotated[list[SourcePart] | None, typer.Option("--source", help="Part(s) to time (default both).")] = None,
+    json_out: JsonOption = Path("bench_out/validate_speed.json"),
 ) -> None:
     """validate-masks wall time against decoding the same files, with 1 and 2 processes."""
     from benchmarks.validate_bench import run_validate_speed
 
-    run_validate_speed(manifest, source or ["AneRBC-II", "AneRBC-I"], [1, 2], json_out)
+    parts = [part.value for part in source] if source else ["AneRBC-II", "AneRBC-I"]
+    run_validate_speed(manifest, parts, [1, 2], json_out)
 
 
 @bench_app.command("build-speed")
 @_fail_cleanly
 def bench_build_speed(
-    data: Annotated[Path, typer.Option("--data", help="Dataset folder or manifest to build (full-scale synthetic).")],
-    work_dir: Annotated[Path, typer.Option("--work-dir", help="Where the builds go.")] = Path("bench_out/builds"),
-    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", callback=existing_path, help="Dataset folder or manifest to build (full-scale synthetic)."
+        ),
+    ],
+    work_dir: Annotated[Path, typer.Option("--work-dir", callback=expand_path, help="Where the builds go.")] = Path(
+        "bench_out/builds"
+    ),
+    workers: BenchWorkersOption = 2,
     fast_codec: Annotated[bool, typer.Option("--fast-codec", help="Also build HDF5 with blosc-lz4.")] = False,
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/build_speed.json"),
+    json_out: JsonOption = Path("bench_out/build_speed.json"),
 ) -> None:
     """Build wall time per stage, peak memory and bytes per config and format."""
     from benchmarks.build_bench import run_build_speed
@@ -452,43 +538,52 @@ def bench_build_speed(
 @bench_app.command("loader-speed")
 @_fail_cleanly
 def bench_loader_speed(
-    data: Annotated[Path, typer.Option("--data", help="A folder written by rbc-dataset build.")],
-    config: Annotated[str, typer.Option("--config", help="Config to read.")] = "tiles",
-    split: Annotated[str, typer.Option("--split", help="Split to read.")] = "train",
+    data: Annotated[
+        Path, typer.Option("--data", callback=existing_path, help="A folder written by rbc-dataset build.")
+    ],
+    data_config: Annotated[DataConfig, typer.Option("--data-config", help="Dataset config to read.")] = "tiles",
+    split: Annotated[SplitName, typer.Option("--split", help="Split to read.")] = "train",
     max_items: Annotated[int, typer.Option("--max-items", help="Samples per pass.")] = 2000,
     fast_codec_dir: Annotated[
-        Path | None, typer.Option("--fast-codec-dir", help="A second build with --hdf5-codec blosc-lz4.")
+        Path | None,
+        typer.Option("--fast-codec-dir", callback=existing_path, help="A second build with --hdf5-codec blosc-lz4."),
     ] = None,
-    work_dir: Annotated[Path, typer.Option("--work-dir", help="Scratch folder (PNG export).")] = Path(
-        "bench_out/loader_work"
-    ),
+    work_dir: Annotated[
+        Path, typer.Option("--work-dir", callback=expand_path, help="Scratch folder (PNG export).")
+    ] = Path("bench_out/loader_work"),
     repeats: Annotated[int, typer.Option("--repeats", help="Passes per method; the fastest counts.")] = 1,
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/loader_speed.json"),
+    json_out: JsonOption = Path("bench_out/loader_speed.json"),
+    quiet: QuietOption = False,
 ) -> None:
     """Images/s into tensors per core: PNG folder, Hugging Face Parquet, HDF5 gzip, HDF5 blosc-lz4."""
     from benchmarks.loader_bench import run_loader_bench
+    from rbc_dataset.progress import library_bars
 
-    run_loader_bench(
-        data,
-        json_out=json_out,
-        config=config,
-        split=split,
-        max_items=max_items,
-        fast_codec_dir=fast_codec_dir,
-        work_dir=work_dir,
-        repeats=repeats,
-    )
+    with library_bars(not quiet):
+        run_loader_bench(
+            data,
+            json_out=json_out,
+            config=data_config,
+            split=split,
+            max_items=max_items,
+            fast_codec_dir=fast_codec_dir,
+            work_dir=work_dir,
+            repeats=repeats,
+        )
 
 
 @bench_app.command("annotate-segment")
 @_fail_cleanly
 def bench_annotate_segment(
-    realdata: Annotated[Path, typer.Option("--realdata", help="Folder with AneRBC-I, Chula, BCCD.")] = Path(
-        "../shared/realdata"
-    ),
+    realdata: Annotated[
+        Path,
+        typer.Option(
+            "--realdata", callback=expand_path, help="Folder with AneRBC-I, Chula, BCCD (parts may be absent)."
+        ),
+    ] = Path("../shared/realdata"),
     n_synthetic: Annotated[int, typer.Option("--n-synthetic", help="Synthetic images for instance AP.")] = 10,
-    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/annotate_segment.json"),
+    workers: BenchWorkersOption = 2,
+    json_out: JsonOption = Path("bench_out/annotate_segment.json"),
 ) -> None:
     """Proposal Dice, instance AP, Chula point recall, BCCD box recall, each next to its baseline; throughput."""
     from benchmarks.annotation_segment_bench import run_segment_bench
@@ -501,8 +596,8 @@ def bench_annotate_segment(
 def bench_annotate_morph(
     n_images: Annotated[int, typer.Option("--n-images", help="Synthetic images per class for cell types.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Evaluation seed (fitting uses another).")] = 100,
-    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 2,
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/annotate_morph.json"),
+    workers: BenchWorkersOption = 2,
+    json_out: JsonOption = Path("bench_out/annotate_morph.json"),
 ) -> None:
     """Cell-type macro-F1 with the confusion matrix, and severity accuracy, on synthetic truth."""
     from benchmarks.annotation_morph_bench import run_morph_bench
@@ -513,19 +608,19 @@ def bench_annotate_morph(
 @bench_app.command("realism")
 @_fail_cleanly
 def bench_realism(
-    real: Annotated[Path, typer.Option("--real", help="Real AneRBC-I folder.")] = Path("../shared/realdata/AneRBC-I"),
-    synthetic: Annotated[Path, typer.Option("--synthetic", help="Synthetic dataset folder.")] = Path("demo/synthetic"),
-    json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/realism.json"),
+    real: Annotated[Path, typer.Option("--real", callback=existing_path, help="Real AneRBC-I folder.")] = Path(
+        "../shared/realdata/AneRBC-I"
+    ),
+    synthetic: Annotated[
+        Path, typer.Option("--synthetic", callback=existing_path, help="Synthetic dataset folder.")
+    ] = Path("demo/synthetic"),
+    json_out: JsonOption = Path("bench_out/realism.json"),
     max_images: Annotated[int, typer.Option("--max-images", help="At most this many images per side.")] = 20,
 ) -> None:
     """Compare image statistics of synthetic and real AneRBC-I side by side."""
     from benchmarks.synth_realism import main
 
     main(["--real", str(real), "--synthetic", str(synthetic), "--json", str(json_out), "--max-images", str(max_images)])
-
-
-if __name__ == "__main__":
-    dataset_app()
 
 
 def _register_annotation_commands() -> None:
@@ -549,3 +644,7 @@ def _register_model_benchmark_commands() -> None:
 
 
 _register_model_benchmark_commands()
+
+
+if __name__ == "__main__":  # last: `python cli.py annotate ...` needs the commands registered above
+    dataset_app()

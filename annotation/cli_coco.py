@@ -11,9 +11,11 @@ from typing import Annotated
 
 import typer
 
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
-WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+from rbc_dataset.cli_options import OverwriteOption, QuietOption, WorkersOption, existing_path, expand_path
+
+ImagesArgument = Annotated[
+    Path, typer.Argument(callback=existing_path, help="Image folder (searched recursively) or manifest .parquet.")
+]
 ThresholdOption = Annotated[float, typer.Option("--iou-threshold", help="IoU at which two instances match.")]
 
 
@@ -59,11 +61,16 @@ def _print_agreement(result) -> None:
 
 
 def coco_export_command(
-    images: Annotated[Path, typer.Argument(help="Image folder (searched recursively) or manifest .parquet.")],
-    instances: Annotated[Path, typer.Option("--instances", help="Folder of 16-bit label maps <stem>.png.")],
-    out: Annotated[Path, typer.Option("--out", help="COCO JSON file to write.")],
+    images: ImagesArgument,
+    instances: Annotated[
+        Path, typer.Option("--instances", callback=existing_path, help="Folder of 16-bit label maps <stem>.png.")
+    ],
+    out: Annotated[Path, typer.Option("--out", callback=expand_path, help="COCO JSON file to write.")],
     cell_types: Annotated[
-        Path | None, typer.Option("--cell-types", help="Folder of <stem>.csv (cell_id,type): per-cell category.")
+        Path | None,
+        typer.Option(
+            "--cell-types", callback=existing_path, help="Folder of <stem>.csv (cell_id,type): per-cell category."
+        ),
     ] = None,
     category: Annotated[str, typer.Option("--category", help="Category of untyped cells.")] = "rbc",
     overwrite: OverwriteOption = False,
@@ -76,18 +83,32 @@ def coco_export_command(
 
 def coco_import_command(
     out: Annotated[
-        Path, typer.Option("--out", help="Label-map folder (from a COCO file) or COCO JSON (--points/--voc).")
+        Path,
+        typer.Option(
+            "--out", callback=expand_path, help="Label-map folder (from a COCO file) or COCO JSON (--points/--voc)."
+        ),
     ],
     source: Annotated[
         Path | None,
-        typer.Argument(metavar="FILE.json", help="COCO JSON to turn into label maps (omit with --points/--voc)."),
+        typer.Argument(
+            metavar="FILE.json",
+            callback=existing_path,
+            help="COCO JSON to turn into label maps (omit with --points/--voc).",
+        ),
     ] = None,
     points: Annotated[
-        Path | None, typer.Option("--points", help="Folder of Chula `x y class` label files -> COCO keypoints.")
+        Path | None,
+        typer.Option(
+            "--points", callback=existing_path, help="Folder of Chula `x y class` label files -> COCO keypoints."
+        ),
     ] = None,
-    voc: Annotated[Path | None, typer.Option("--voc", help="Folder of Pascal VOC XML boxes -> COCO boxes.")] = None,
+    voc: Annotated[
+        Path | None,
+        typer.Option("--voc", callback=existing_path, help="Folder of Pascal VOC XML boxes -> COCO boxes."),
+    ] = None,
     images: Annotated[
-        Path | None, typer.Option("--images", help="Images of --points (required) or --voc (sizes).")
+        Path | None,
+        typer.Option("--images", callback=existing_path, help="Images of --points (required) or --voc (sizes)."),
     ] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -109,10 +130,15 @@ def coco_import_command(
 
 
 def agree_command(
-    a: Annotated[Path, typer.Argument(help="Folder of masks or instance maps <stem>.png (side A).")],
-    b: Annotated[Path, typer.Argument(help="Folder of the other annotation of the same images (side B).")],
-    out_dir: Annotated[
-        Path | None, typer.Option("--out-dir", help="Write agreement.csv and agreement.json here.")
+    a: Annotated[
+        Path, typer.Argument(callback=existing_path, help="Folder of masks or instance maps <stem>.png (side A).")
+    ],
+    b: Annotated[
+        Path,
+        typer.Argument(callback=existing_path, help="Folder of the other annotation of the same images (side B)."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", callback=expand_path, help="Write agreement.csv and agreement.json here.")
     ] = None,
     iou_threshold: ThresholdOption = 0.5,
     overwrite: OverwriteOption = False,
@@ -122,15 +148,19 @@ def agree_command(
     """Cell-class Dice/IoU and instance F1 between two annotations, per image, worst first."""
     from annotation.agree import agree
 
-    result = agree(a, b, out_dir, overwrite, iou_threshold, workers or 0, show_progress=not quiet)
+    result = agree(a, b, out, overwrite, iou_threshold, workers or 0, show_progress=not quiet)
     _print_agreement(result)
 
 
 def review_command(
-    images: Annotated[Path, typer.Argument(help="Image folder (searched recursively) or manifest .parquet.")],
-    a: Annotated[Path, typer.Option("--a", help="Masks or instance maps <stem>.png (side A).")],
-    out: Annotated[Path, typer.Option("--out", help="Gallery folder to write (index.html, overlays/).")],
-    b: Annotated[Path | None, typer.Option("--b", help="Second annotation to compare with (side B).")] = None,
+    images: ImagesArgument,
+    a: Annotated[Path, typer.Option("--a", callback=existing_path, help="Masks or instance maps <stem>.png (side A).")],
+    out: Annotated[
+        Path, typer.Option("--out", callback=expand_path, help="Gallery folder to write (index.html, overlays/).")
+    ],
+    b: Annotated[
+        Path | None, typer.Option("--b", callback=existing_path, help="Second annotation to compare with (side B).")
+    ] = None,
     max_size: Annotated[
         int, typer.Option("--max-size", help="Longest side of the overlay PNGs in pixels (0: full size).")
     ] = 1600,

@@ -11,12 +11,15 @@ from typing import Annotated
 
 import typer
 
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
-WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+from rbc_dataset.cli_options import HbSource, OverwriteOption, QuietOption, WorkersOption, existing_path, expand_path
+
 InstancesOption = Annotated[
     Path | None,
-    typer.Option("--instances", help="Folder of 16-bit instance maps <stem>.png (default: segment the images)."),
+    typer.Option(
+        "--instances",
+        callback=existing_path,
+        help="Folder of 16-bit instance maps <stem>.png (default: segment the images).",
+    ),
 ]
 
 
@@ -38,8 +41,13 @@ def register(app: typer.Typer) -> None:
     @app.command("morphometry")
     @_fail_cleanly
     def morphometry(
-        images: Annotated[Path, typer.Argument(help="Image folder (searched recursively) or manifest .parquet.")],
-        out: Annotated[Path, typer.Option("--out", help="Output folder: cells/<stem>.csv and summary.csv.")],
+        images: Annotated[
+            Path,
+            typer.Argument(callback=existing_path, help="Image folder (searched recursively) or manifest .parquet."),
+        ],
+        out: Annotated[
+            Path, typer.Option("--out", callback=expand_path, help="Output folder: cells/<stem>.csv and summary.csv.")
+        ],
         instances: InstancesOption = None,
         um_per_px: Annotated[
             float | None, typer.Option("--um-per-px", help="Pixel size in micrometres (adds sizes in um).")
@@ -67,18 +75,24 @@ def register(app: typer.Typer) -> None:
     @_fail_cleanly
     def severity(
         images: Annotated[
-            Path, typer.Argument(help="Image folder (per-image CSV) or manifest .parquet (derived manifest).")
+            Path,
+            typer.Argument(
+                callback=existing_path, help="Image folder (per-image CSV) or manifest .parquet (derived manifest)."
+            ),
         ],
         out: Annotated[
             Path,
-            typer.Option("--out", help="Manifest: .parquet file or folder. Images: .csv file or folder."),
+            typer.Option(
+                "--out", callback=expand_path, help="Manifest: .parquet file or folder. Images: .csv file or folder."
+            ),
         ],
         config: Annotated[
-            Path | None, typer.Option("--config", help="Severity rule YAML (default: packaged severity_v1).")
+            Path | None,
+            typer.Option(
+                "--config", callback=existing_path, help="Severity rule YAML (default: packaged severity_v1)."
+            ),
         ] = None,
-        hb_source: Annotated[
-            str, typer.Option("--hb-source", help="Hb band table: who2011_women or who2011_men.")
-        ] = "who2011_women",
+        hb_source: Annotated[HbSource, typer.Option("--hb-source", help="Hb band table.")] = "who2011_women",
         instances: InstancesOption = None,
         overwrite: OverwriteOption = False,
         workers: WorkersOption = None,

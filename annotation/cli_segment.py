@@ -11,13 +11,16 @@ from typing import Annotated
 
 import typer
 
+from rbc_dataset.cli_options import OverwriteOption, QuietOption, WorkersOption, existing_path, expand_path
+
 ImagesArgument = Annotated[
-    Path, typer.Argument(help="Image folder (searched recursively) or manifest (.parquet from `rbc-dataset ingest`).")
+    Path,
+    typer.Argument(
+        callback=existing_path,
+        help="Image folder (searched recursively) or manifest (.parquet from `rbc-dataset ingest`).",
+    ),
 ]
-OutOption = Annotated[Path, typer.Option("--out", help="Output folder (written atomically).")]
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")]
-WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+OutOption = Annotated[Path, typer.Option("--out", callback=expand_path, help="Output folder (written atomically).")]
 
 
 def _print(text: str) -> None:
@@ -56,7 +59,11 @@ def register(app: typer.Typer) -> None:
         out: OutOption,
         masks: Annotated[
             Path | None,
-            typer.Option("--masks", help="Folder of cell masks <stem>.png to split (default: propose masks)."),
+            typer.Option(
+                "--masks",
+                callback=existing_path,
+                help="Folder of cell masks <stem>.png to split (default: propose masks).",
+            ),
         ] = None,
         overwrite: OverwriteOption = False,
         workers: WorkersOption = None,

@@ -90,6 +90,8 @@ def print_ingest_summary(result) -> None:
         )
     if result.issues:
         console.print(_issue_table(result.issues))
+    if result.release is not None:  # one line; the report has the per-folder counts and names
+        console.print(f"release check: {result.release['summary']}", highlight=False, markup=False)
     counts = count_by_severity(result.issues)
     console.print(
         f"{result.n_samples} samples in {result.seconds:.1f} s; issues: {counts['error']} errors, "
@@ -100,6 +102,32 @@ def print_ingest_summary(result) -> None:
         err_console.print("[red]errors were found: the manifest was written, but fix them before building.[/]")
 
 
+# Findings that masks made like AneRBC's released Binary_segmented raise by design (`synth --mask-style anerbc`
+# mimics them): RGB, near-binary with graded edges, specks and holes. When the masks are near-binary (the first
+# code), these counts are expected, not a problem; clean masks may have holes and specks of their own.
+RELEASE_STYLE_MASK_CODES = ("mask_near_binary", "mask_channels_disagree", "specks", "holes")
+
+
+def _count_phrase(n: int, noun: str, by_code: dict, severity: str) -> str:
+    """``"148 warnings (52 mask_near_binary, 47 specks, ...: expected of release-style masks; 2 other)"``."""
+    phrase = f"{n} {noun}"
+    codes = {code: e["count"] for code, e in by_code.items() if e["severity"] == severity}
+    expected = {code: k for code, k in codes.items() if code in RELEASE_STYLE_MASK_CODES}
+    if not expected or RELEASE_STYLE_MASK_CODES[0] not in by_code:
+        return phrase
+    listed = ", ".join(f"{k} {code}" for code, k in expected.items())
+    others = ", ".join(f"{k} {code}" for code, k in codes.items() if code not in expected)
+    return f"{phrase} ({listed}: expected of release-style masks{f'; {others}' if others else ''})"
+
+
+def _validation_counts_line(result) -> str:
+    counts, by_code = result.counts, result.by_code
+    return (
+        f"{counts['error']} errors, {_count_phrase(counts['warning'], 'warnings', by_code, 'warning')}, "
+        f"{_count_phrase(counts['info'], 'notes', by_code, 'info')} in {result.seconds:.1f} s."
+    )
+
+
 def print_validation_summary(result) -> None:
     table = Table(title=f"validate-masks: {result.n_samples} samples")
     for column in ("severity", "code", "count"):
@@ -108,12 +136,16 @@ def print_validation_summary(result) -> None:
     for code, entry in result.by_code.items():
         table.add_row(f"[{colours[entry['severity']]}]{entry['severity']}[/]", code, str(entry["count"]))
     console.print(table)
-    counts = result.counts
-    console.print(
-        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes in "
-        f"{result.seconds:.1f} s. Report: {result.report_path} (summary: {result.markdown_path}, "
-        f"{result.html_path})"
-    )
+    console.print(_validation_counts_line(result), highlight=False)
+    if RELEASE_STYLE_MASK_CODES[0] in result.by_code:
+        console.print(
+            "Release-style masks (AneRBC's Binary_segmented, and `synth --mask-style anerbc` made like them) are "
+            "near-binary RGB with graded edges, specks and holes by design, so those findings are expected. "
+            "--fix writes clean 0/255 masks (as build does for its shards); --remove-specks N and --fill-holes N "
+            "also clean specks and holes. Other findings are worth a look in the report.",
+            highlight=False,
+        )
+    console.print(f"Report: {result.report_path} (summary: {result.markdown_path}, {result.html_path})")
     if result.fix_dir is not None:
         console.print(f"canonical masks: {result.n_fixed} written to {result.fix_dir} (provenance.csv, skipped.csv)")
 

@@ -94,7 +94,7 @@ def test_ingest_names_every_bad_file(world):
 
 def test_validate_finds_each_defect_and_fixes_only_into_its_output(world):
     out = world / "out" / "validate"
-    args = ["validate-masks", str(world / "data"), "--out-dir", str(out), "--fix", str(out / "canonical"), "-q"]
+    args = ["validate-masks", str(world / "data"), "--out", str(out), "--fix", str(out / "canonical"), "-q"]
     result = _run(world, args, {1})
     report = (out / "validate-masks.json").read_text()
     for code in ("empty_file", "truncated_file", "too_many_pixels", "symlink_outside_root", "mask_palette"):
@@ -110,13 +110,23 @@ def test_validate_finds_each_defect_and_fixes_only_into_its_output(world):
 
 def test_audit_reports_without_decoding_the_bomb(world):
     out = world / "out" / "audit"
-    _run(world, ["audit", str(world / "data"), "--out-dir", str(out), "-q"], {0, 1})
+    _run(world, ["audit", str(world / "data"), "--out", str(out), "-q"], {0, 1})
     assert "001_h" in (out / "audit.json").read_text()
 
 
 def test_build_stops_then_builds_without_the_bad_pairs(world):
     out = world / "out" / "build"
-    args = ["build", str(world / "data"), "--out", str(out / "dataset"), "--configs", "model", "--folds", "0", "-q"]
+    args = [
+        "build",
+        str(world / "data"),
+        "--out",
+        str(out / "dataset"),
+        "--data-configs",
+        "model",
+        "--folds",
+        "0",
+        "-q",
+    ]
     _run(world, args, {1})
     assert not (out / "dataset").exists()
     _run(world, [*args, "--allow-invalid", "--split-ratios", "0.34,0.33,0.33"], {0})

@@ -6,11 +6,25 @@ Exit codes: 0 ok, 1 data problem (or a re-score that does not reproduce), 2 usag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+from benchmarks.suite.suites import SUITES
+from benchmarks.training.presets import DATA_MODES, DEVICES, PRESETS
+from rbc_dataset.cli_options import (
+    DataConfig,
+    LoaderWorkersOption,
+    QuietOption,
+    ShardFormat,
+    existing_path,
+    expand_path,
+)
+
+SuiteName = Literal[tuple(SUITES)]
+PresetName = Literal[tuple(PRESETS)]
+Device = Literal[DEVICES]
+DataMode = Literal[DATA_MODES]
 
 
 def _default_preset() -> str:
@@ -38,29 +52,41 @@ def _register_run(app: typer.Typer) -> None:
     @app.command("run")
     @_fail_cleanly
     def run(
-        suite: Annotated[str, typer.Argument(help="Suite to run: 3tier or segmentation (see `rbc-bench list`).")],
-        data: Annotated[Path, typer.Option("--data", help="A folder written by `rbc-dataset build`.")],
+        suite: Annotated[SuiteName, typer.Argument(help="Suite to run (see `rbc-bench list`).")],
+        data: Annotated[
+            Path, typer.Option("--data", callback=expand_path, help="A folder written by `rbc-dataset build`.")
+        ],
         preset: Annotated[
-            str | None, typer.Option("--preset", help="cpu-smoke or gpu (default: gpu when CUDA is visible).")
+            PresetName | None, typer.Option("--preset", help="Settings (default: gpu when CUDA is visible).")
         ] = None,
-        out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folders go to OUT_DIR/<suite>/.")] = Path("runs"),
+        out_dir: Annotated[
+            Path, typer.Option("--out", callback=expand_path, help="Run folders go to OUT/<suite>/.")
+        ] = Path("runs"),
         models: Annotated[str | None, typer.Option("--models", help="Models, comma-separated.")] = None,
         seeds: Annotated[str | None, typer.Option("--seeds", help="Comma-separated seeds.")] = None,
         epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of CNNs and of the fusion stage.")] = None,
         input_size: Annotated[int | None, typer.Option("--input-size", help="Side of the square model input.")] = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size per process.")] = None,
-        device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.")] = None,
-        num_workers: Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers.")] = None,
-        data_mode: Annotated[str | None, typer.Option("--data-mode", help="memory or loader.")] = None,
+        device: Annotated[Device | None, typer.Option("--device", help="Where to train.")] = None,
+        num_workers: LoaderWorkersOption = None,
+        data_mode: Annotated[DataMode | None, typer.Option("--data-mode", help="How batches are fed.")] = None,
         weights_dir: Annotated[
-            str | None, typer.Option("--weights-dir", help="Local ImageNet weights <model>.pth (no download).")
+            Path | None,
+            typer.Option(
+                "--weights-dir", callback=existing_path, help="Local ImageNet weights <model>.pth (no download)."
+            ),
         ] = None,
         compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile.")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="Shards to read: hdf5 or parquet.")] = "hdf5",
-        data_config: Annotated[str, typer.Option("--data-config", help="Dataset config to read.")] = "model",
+        fmt: Annotated[ShardFormat, typer.Option("--format", help="Shards to read.")] = "hdf5",
+        data_config: Annotated[DataConfig, typer.Option("--data-config", help="Dataset config to read.")] = "model",
         cv: Annotated[bool, typer.Option("--cv", help="k-fold CV over train+validation (all folds).")] = False,
-        resume: Annotated[Path | None, typer.Option("--resume", help="Unfinished run folder (.*.partial).")] = None,
-        config: Annotated[Path | None, typer.Option("--config", help="YAML of preset keys (CLI wins).")] = None,
+        resume: Annotated[
+            Path | None,
+            typer.Option("--resume", callback=existing_path, help="Unfinished run folder (.*.partial)."),
+        ] = None,
+        config: Annotated[
+            Path | None, typer.Option("--config", callback=existing_path, help="YAML of preset keys (CLI wins).")
+        ] = None,
         quiet: QuietOption = False,
     ) -> None:
         """Train and score a suite on a build's splits; writes a run folder and prints the leaderboard."""
@@ -80,7 +106,7 @@ def _register_run(app: typer.Typer) -> None:
             "device": device,
             "num_workers": num_workers,
             "data_mode": data_mode,
-            "weights_dir": weights_dir,
+            "weights_dir": None if weights_dir is None else str(weights_dir),
             "compile": compile_model,
         }
         check_built_dir(data)  # a mistyped --data answers before torch loads (the default preset asks torch)
@@ -90,8 +116,11 @@ def _register_run(app: typer.Typer) -> None:
         request = RunRequest(suite, data, resolved, out_dir, model_list, fmt, data_config, cv, resume, not quiet)
         check_request(request)
         from benchmarks.suite.runner import run_suite
+        from rbc_dataset.progress import library_bars
 
-        _print_result(run_suite(request))
+        with library_bars(not quiet):
+            result = run_suite(request)
+        _print_result(result)
 
 
 def _register_results(app: typer.Typer) -> None:
@@ -110,7 +139,9 @@ def _register_results(app: typer.Typer) -> None:
     @app.command("score")
     @_fail_cleanly
     def score(
-        run_dir: Annotated[Path, typer.Argument(help="A run folder (runs/<suite>/<timestamp>_<sha>).")],
+        run_dir: Annotated[
+            Path, typer.Argument(callback=existing_path, help="A run folder (runs/<suite>/<timestamp>_<sha>).")
+        ],
         resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 0,
     ) -> None:
         """Re-score a run from its prediction files and compare with its metrics.csv (exit 1 if they differ)."""
@@ -122,10 +153,11 @@ def _register_results(app: typer.Typer) -> None:
     @app.command("report")
     @_fail_cleanly
     def report(
-        run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
-        out: Annotated[Path, typer.Option("--out", help="Report folder (leaderboard.md/.csv, PNG plots).")] = Path(
-            "runs/report"
-        ),
+        run_dirs: Annotated[list[Path], typer.Argument(callback=existing_path, help="One or more run folders.")],
+        out: Annotated[
+            Path,
+            typer.Option("--out", callback=expand_path, help="Report folder (leaderboard.md/.csv, PNG plots)."),
+        ] = Path("runs/report"),
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report folder.")] = False,
     ) -> None:
         """Leaderboard (Markdown + CSV) and plots (confusion matrices, ROC curves, per-tier accuracy) of runs."""
@@ -147,17 +179,21 @@ def register_speed(app: typer.Typer) -> None:
     @app.command("train-speed")
     @_fail_cleanly
     def train_speed(
-        data: Annotated[Path, typer.Option("--data", help="A folder written by `rbc-dataset build`.")],
+        data: Annotated[
+            Path, typer.Option("--data", callback=existing_path, help="A folder written by `rbc-dataset build`.")
+        ],
         models: Annotated[
             str, typer.Option("--models", help="Torch models, comma-separated.")
         ] = "3tier,resnet18,mobilenet_v2",
-        preset: Annotated[str | None, typer.Option("--preset", help="cpu-smoke or gpu (default: by device).")] = None,
+        preset: Annotated[PresetName | None, typer.Option("--preset", help="Settings (default: by device).")] = None,
         steps: Annotated[int, typer.Option("--steps", help="Timed training steps per model and source.")] = 20,
         repeats: Annotated[int, typer.Option("--repeats", help="Passes per source; the fastest counts.")] = 1,
         torch_threads: Annotated[int, typer.Option("--torch-threads", help="Training threads (0: torch's).")] = 0,
-        num_workers: Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers.")] = None,
+        num_workers: LoaderWorkersOption = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
-        json_out: Annotated[Path, typer.Option("--json", help="Results file.")] = Path("bench_out/train_speed.json"),
+        json_out: Annotated[Path, typer.Option("--json", callback=expand_path, help="Results file.")] = Path(
+            "bench_out/train_speed.json"
+        ),
     ) -> None:
         """Training images/s per model fed by the shard loader and by in-memory tensors (target: >= 90 %)."""
         from benchmarks.train_speed_bench import run_train_speed

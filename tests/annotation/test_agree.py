@@ -15,6 +15,7 @@ from annotation.agree import agree, compare, match_instances, read_annotation
 from annotation.cli_coco import register
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import write_png
+from tests.test_cli import squeezed
 
 
 def _binary(rows: slice, cols: slice, shape=(20, 20)) -> np.ndarray:
@@ -134,8 +135,8 @@ def test_cli_agree(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     runner = CliRunner()
-    result = runner.invoke(app, ["agree", str(a_dir), str(b_dir), "--out-dir", str(tmp_path / "o"), "-q"])
+    result = runner.invoke(app, ["agree", str(a_dir), str(b_dir), "--out", str(tmp_path / "o"), "-q"])
     assert result.exit_code == 0, result.output
     assert "0.667" in result.output and (tmp_path / "o" / "agreement.csv").is_file()
     result = runner.invoke(app, ["agree", str(a_dir), str(tmp_path / "missing"), "-q"])
-    assert result.exit_code == 1 and "missing" in result.output
+    assert result.exit_code == 2 and squeezed("no such file or folder") in squeezed(result.output)

@@ -28,6 +28,7 @@ from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import encode_png, read_image
 from tests.annotation.test_propose import drawn_smear, synthetic_pair
 from tests.conftest import REALDATA
+from tests.test_cli import squeezed
 
 
 def discs(centres: list[tuple[int, int]], radius: int, size: int) -> np.ndarray:
@@ -143,7 +144,7 @@ def test_cli_instances(tmp_path: Path) -> None:
     with_masks = runner.invoke(_app(), [*args, "--masks", str(masks), "--overwrite"])
     assert with_masks.exit_code == 0, with_masks.output
     missing = runner.invoke(_app(), [*args, "--masks", str(tmp_path / "nope"), "--overwrite"])
-    assert missing.exit_code == 1 and "no such folder" in missing.output
+    assert missing.exit_code == 2 and squeezed("no such file or folder") in squeezed(missing.output)
 
 
 @pytest.mark.realdata

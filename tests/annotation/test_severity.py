@@ -26,6 +26,7 @@ from annotation.severity import (
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import read_image
 from rbc_dataset.manifest import read_manifest, report_path_for, write_manifest
+from tests.test_cli import squeezed
 
 SOURCE = "derived: annotation severity_v1 (rule)"
 ANAEMIC_I = Path("AneRBC_dataset/AneRBC-I/Anemic_individuals/Original_images")
@@ -238,4 +239,4 @@ def test_severity_images_and_cli(synthetic_root: Path, derive_setup: dict, tmp_p
     bad = runner.invoke(_app(), ["severity", str(images), "--out", str(tmp_path / "x.csv"), "--hb-source", "who"])
     assert bad.exit_code == 2 and "who2011_men" in bad.output
     missing = runner.invoke(_app(), ["severity", str(tmp_path / "none"), "--out", str(tmp_path / "y.csv")])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2 and squeezed("no such file or folder") in squeezed(missing.output)

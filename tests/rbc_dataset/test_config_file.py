@@ -24,17 +24,17 @@ CASES = {
     "synth shortcuts": (dataset_app, ["synth", "--out", "{out}"], "shortcuts: colour\n", "a list of text values"),
     "validate max_pixels": (
         dataset_app,
-        ["validate-masks", "{data}", "--out-dir", "{out}"],
+        ["validate-masks", "{data}", "--out", "{out}"],
         "max_pixels: lots\n",
         "key 'max_pixels' expects a whole number, found 'lots'",
     ),
     "audit hamming_radius": (
         dataset_app,
-        ["audit", "{data}", "--out-dir", "{out}"],
+        ["audit", "{data}", "--out", "{out}"],
         "hamming_radius: [1]\n",
         "key 'hamming_radius' expects a whole number, found [1] (a list)",
     ),
-    "audit seed": (dataset_app, ["audit", "{data}", "--out-dir", "{out}"], 'seed: "3"\n', "key 'seed'"),
+    "audit seed": (dataset_app, ["audit", "{data}", "--out", "{out}"], 'seed: "3"\n', "key 'seed'"),
     "build folds": (
         dataset_app,
         ["build", "{data}", "--out", "{out}"],
@@ -63,13 +63,13 @@ CASES = {
     ),
     "bench epochs": (
         bench_app,
-        ["run", "3tier", "--data", "{data}", "--preset", "cpu-smoke", "--out-dir", "{out}"],
+        ["run", "3tier", "--data", "{data}", "--preset", "cpu-smoke", "--out", "{out}"],
         "epochs: one\n",
         "key 'epochs' expects a whole number, found 'one' (text)",
     ),
     "bench seeds": (
         bench_app,
-        ["run", "3tier", "--data", "{data}", "--preset", "cpu-smoke", "--out-dir", "{out}"],
+        ["run", "3tier", "--data", "{data}", "--preset", "cpu-smoke", "--out", "{out}"],
         "seeds: 3\n",
         "key 'seeds' expects a list of whole numbers, found 3",
     ),
@@ -144,11 +144,11 @@ def test_a_cli_list_that_is_not_numbers_is_a_usage_error(tmp_path):
     ("app", "args", "phrase"),
     [
         (dataset_app, ["synth", "--out", "{out}", "--seed", "-1"], "--seed must be a whole number within 0..4294967"),
-        (dataset_app, ["audit", "{data}", "--out-dir", "{out}", "--seed", "5000000000"], "got 5000000000"),
+        (dataset_app, ["audit", "{data}", "--out", "{out}", "--seed", "5000000000"], "got 5000000000"),
         (dataset_app, ["build", "{data}", "--out", "{out}", "--seed", "-1"], "--seed must be a whole number"),
         (dataset_app, ["build", "{data}", "--out", "{out}", "--split-ratios", "nan,0.5,0.5"], "a finite number"),
         (dataset_app, ["build", "{data}", "--out", "{out}", "--split-ratios", "inf,0,0"], "a finite number"),
-        (dataset_app, ["validate-masks", "{data}", "--out-dir", "{out}", "--workers", "-1"], "--workers must be 0"),
+        (dataset_app, ["validate-masks", "{data}", "--out", "{out}", "--workers", "-1"], "--workers must be 0"),
         (bench_app, ["run", "3tier", "--data", "{data}", "--preset", "cpu-smoke", "--seeds", "0,-1"], "--seeds must"),
     ],
 )

@@ -18,6 +18,7 @@ from benchmarks.suite.request import RunRequest, check_request, run_config
 from benchmarks.training.presets import PRESETS
 from cli import bench_app
 from rbc_dataset.errors import DataError, UsageError
+from tests.test_cli import squeezed
 
 PRESET = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), input_size=32, epochs=1)
 runner = CliRunner()
@@ -32,12 +33,12 @@ def test_the_light_model_table_is_the_registry():
 @pytest.mark.parametrize(
     ("args", "phrase"),
     [
-        (["3tierx", "--preset", "cpu-smoke"], "unknown suite '3tierx'; valid choices: 3tier, segmentation"),
-        (["3tier", "--preset", "tpu"], "unknown preset 'tpu'; valid choices: cpu-smoke, gpu"),
+        (["3tierx", "--preset", "cpu-smoke"], "'3tierx' is not one of '3tier', 'segmentation'"),
+        (["3tier", "--preset", "tpu"], "'tpu' is not one of 'cpu-smoke', 'gpu'"),
         (["3tier", "--models", "resnet19"], "unknown model 'resnet19'; valid models: 3tier"),
         (["3tier", "--models", "unet"], "unet (segmentation) are not"),
-        (["3tier", "--format", "zarr"], "unknown format 'zarr'; valid choices: hdf5, parquet"),
-        (["3tier", "--data-config", "thumbs"], "unknown dataset config 'thumbs'; valid choices: full, tiles, model"),
+        (["3tier", "--format", "zarr"], "'zarr' is not one of 'hdf5', 'parquet'"),
+        (["3tier", "--data-config", "thumbs"], "'thumbs' is not one of 'full', 'tiles', 'model'"),
         (["3tier", "--seeds", "a,b"], "--seeds expects comma-separated whole numbers, got 'a,b'"),
     ],
 )
@@ -51,7 +52,7 @@ def test_usage_errors_answer_before_torch_loads(tmp_path, args, phrase):
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.splitlines()[0] == "2 False", done.stdout + done.stderr
-    assert phrase in " ".join(done.stdout.split()) and "Traceback" not in done.stdout
+    assert squeezed(phrase) in squeezed(done.stdout) and "Traceback" not in done.stdout  # typer's box may wrap it
     assert time.perf_counter() - started < 15  # well under a second of work; the rest is starting Python
 
 
@@ -132,7 +133,7 @@ def test_a_resume_on_another_build_is_refused_naming_both_builds(bench_build, pa
         "1",
         "--input-size",
         "32",
-        "--out-dir",
+        "--out",
         str(runs),
         "--resume",
         str(partial_run),

@@ -29,7 +29,7 @@ def test_refused_files_are_reported_by_name_never_decoded(clean_root, tmp_path, 
     forbid_decoding(monkeypatch, png_bomb())
     before = outside_output(tmp_path)
     out = tmp_path / "out"
-    result = runner.invoke(dataset_app, ["audit", str(root), "--out-dir", str(out), "--workers", "1", "-q"])
+    result = runner.invoke(dataset_app, ["audit", str(root), "--out", str(out), "--workers", "1", "-q"])
     assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
     assert outside_output(tmp_path) == before
     report = json.loads((out / "audit.json").read_text())

@@ -23,7 +23,7 @@ from tests.conftest import PROJECT_ROOT, tree_hashes
 
 CONFIG = BuildConfig(configs=("model",), split_ratios=(0.4, 0.3, 0.3), folds=0, workers=1, audit=False)
 CLI = [sys.executable, "-c", "from cli import dataset_app; dataset_app()"]
-BUILD_ARGS = ["--configs", "model", "--folds", "0", "--split-ratios", "0.4,0.3,0.3", "--no-audit", "-q"]
+BUILD_ARGS = ["--data-configs", "model", "--folds", "0", "--split-ratios", "0.4,0.3,0.3", "--no-audit", "-q"]
 
 # The HDF5 writer's file, filling up after a number of bytes like a full disk (run in a child process: a
 # write error that reached HDF5 crashed the interpreter at exit, exit code 139).
@@ -114,7 +114,7 @@ def test_validate_fix_on_a_full_disk_leaves_neither_masks_nor_report(synthetic_r
 
     monkeypatch.setattr(validate_run, "write_summaries", thumbnails_then_full)
     before = tree_hashes(synthetic_root)
-    args = ["validate-masks", str(synthetic_root), "--fix", str(tmp_path / "fixed"), "--out-dir", str(tmp_path / "r")]
+    args = ["validate-masks", str(synthetic_root), "--fix", str(tmp_path / "fixed"), "--out", str(tmp_path / "r")]
     result = CliRunner().invoke(dataset_app, args + ["--workers", "1", "-q"])
     assert result.exit_code == 1 and "full disk" in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"] and list((tmp_path / "r").iterdir()) == []
@@ -143,7 +143,7 @@ def test_a_real_full_disk_gives_one_line_and_leaves_nothing(command, size, synth
             args = ["build", str(synthetic_root), "--out", str(small / "dataset"), "--formats", "hdf5", *BUILD_ARGS]
             args += ["--workers", "2"]
         else:
-            args = ["validate-masks", str(synthetic_root), "--fix", str(small / "fixed"), "--out-dir", str(small)]
+            args = ["validate-masks", str(synthetic_root), "--fix", str(small / "fixed"), "--out", str(small)]
             args += ["--workers", "2", "-q"]
         done = subprocess.run(CLI + args, capture_output=True, text=True, cwd=PROJECT_ROOT, check=False, timeout=300)
         left = sorted(p.name for p in small.rglob("*"))

@@ -18,7 +18,7 @@ from rbc_dataset.layout import role_folder
 from tests.hostile_images import FILE_SAFE_HTML, HTML_NAMES, forbid_decoding, outside_output, png_bomb
 
 runner = CliRunner()
-ARGS = ["--configs", "full", "--formats", "parquet", "--folds", "0", "--split-ratios", "1,0,0", "--no-audit"]
+ARGS = ["--data-configs", "full", "--formats", "parquet", "--folds", "0", "--split-ratios", "1,0,0", "--no-audit"]
 SMALL_TEXT = ("README.md", "dataset.json", "build_config.yaml", "splits/split_report.md", "splits/split_report.json")
 
 

@@ -174,7 +174,7 @@ def test_build_refuses_impossible_splits_before_validation(tiny_manifest, tmp_pa
     monkeypatch.setattr("rbc_dataset.build.run.validate_masks", _never_validate)
     out = tmp_path / "dataset"
     started = time.perf_counter()
-    args = ["build", str(tiny_manifest), "--out", str(out), "--configs", "model", "--workers", "1", "-q", *options]
+    args = ["build", str(tiny_manifest), "--out", str(out), "--data-configs", "model", "--workers", "1", "-q", *options]
     result = CliRunner().invoke(dataset_app, args)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and str(tiny_manifest) in " ".join(result.output.split())

@@ -115,7 +115,10 @@ def test_a_non_utf8_card_is_a_clear_error(copy):
     (copy / "dataset.json").write_bytes((copy / "dataset.json").read_bytes() + b"\xff\xfe")
     with pytest.raises(DataError, match="not UTF-8"):
         _check(copy)
-    for args in (["verify", str(copy), "-q", "--quick", "--workers", "1"], ["show", str(copy), "--workers", "0"]):
+    for args in (
+        ["verify", str(copy), "-q", "--quick", "--workers", "1"],
+        ["show", str(copy), "--loader-workers", "0"],
+    ):
         result = CliRunner().invoke(dataset_app, args)
         assert result.exit_code == 1 and "not UTF-8" in result.output and "Traceback" not in result.output
 

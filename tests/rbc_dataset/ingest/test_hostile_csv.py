@@ -55,9 +55,7 @@ def test_cli_refuses_then_fix_and_build_never_write_the_users_mask(synthetic_roo
         "ingest", str(root), "--metadata", str(csv), "--allow-outside-root", "--out", str(out / "m.parquet")
     )
     assert code == 0, output
-    code, output = run_cli(
-        "validate-masks", str(out / "m.parquet"), "--out-dir", str(out / "v"), "--fix", str(out / "f")
-    )
+    code, output = run_cli("validate-masks", str(out / "m.parquet"), "--out", str(out / "v"), "--fix", str(out / "f"))
     assert code == 0, output
     provenance = pd.read_csv(out / "f/provenance.csv").set_index("sample_id")
     assert set(provenance["canonical_mask"]) == {"masks/folder_anaemic_a2.png", "masks/folder_healthy_h.png"}
@@ -92,7 +90,7 @@ def test_unsafe_ids_stop_validate_and_nothing_lands_outside_the_output(synthetic
     code, output = run_cli("ingest", str(root), "--metadata", str(csv), "--out", str(out / "m.parquet"))
     assert code == 1 and "unsafe_sample_id" in output
     deep = out / "a" / "b" / "c" / "v"
-    code, output = run_cli("validate-masks", str(out / "m.parquet"), "--out-dir", str(deep), "--fix", str(out / "f"))
+    code, output = run_cli("validate-masks", str(out / "m.parquet"), "--out", str(deep), "--fix", str(out / "f"))
     assert code == 1, output  # the ingest error is a validation error now
     inputs = files_under(root) | files_under(tmp_path / "outside")
     assert tree_hashes(root) == before and files_under(tmp_path) - files_under(out) == inputs
@@ -114,9 +112,7 @@ def test_one_mask_named_by_two_rows(synthetic_root: Path, tmp_path: Path) -> Non
     result = _ingest(root, csv, out)
     twice = {(i.path, i.sample_id) for i in result.issues if i.code == "file_named_twice" and i.severity == "error"}
     assert twice == {("meta.csv row 2", "folder_anaemic_a"), ("meta.csv row 3", "folder_anaemic_a2")}
-    code, output = run_cli(
-        "validate-masks", str(out / "m.parquet"), "--out-dir", str(out / "v"), "--fix", str(out / "f")
-    )
+    code, output = run_cli("validate-masks", str(out / "m.parquet"), "--out", str(out / "v"), "--fix", str(out / "f"))
     assert code == 1 and "file_named_twice" in (out / "v/validate-masks.json").read_text()
     skipped = pd.read_csv(out / "f/skipped.csv").set_index("sample_id")["reason"]
     assert {"folder_anaemic_a", "folder_anaemic_a2"} <= set(skipped.index)

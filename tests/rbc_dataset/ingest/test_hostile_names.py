@@ -47,7 +47,7 @@ def test_cli_ingest_and_validate_name_the_file(synthetic_root: Path, tmp_path: P
     before = tree_hashes(root)
     code, output = run_cli("ingest", str(root), "--out", str(tmp_path / "out" / "m.parquet"))
     assert code == 0 and "1 warnings" in output
-    code, output = run_cli("validate-masks", str(root), "--out-dir", str(tmp_path / "out" / "v"))
+    code, output = run_cli("validate-masks", str(root), "--out", str(tmp_path / "out" / "v"))
     assert code == 0, output
     document = json.loads((tmp_path / "out/v/validate-masks.json").read_text())
     assert any(i["code"] == "file_name_not_utf8" for i in document["ingest_issues"])
@@ -88,7 +88,7 @@ def test_duplicates_stop_validate_and_build(synthetic_root: Path, tmp_path: Path
     _duplicate(top, "unpadded")
     root, out = tmp_path / "root", tmp_path / "out"
     before = tree_hashes(root)
-    code, output = run_cli("validate-masks", str(root), "--out-dir", str(out / "v"))
+    code, output = run_cli("validate-masks", str(root), "--out", str(out / "v"))
     assert code == 1, output
     findings = json.loads((out / "v/validate-masks.json").read_text())["findings"]
     assert [(f["code"], f["severity"], f["sample_id"]) for f in findings if f["code"] == "duplicate_file"] == [
@@ -96,7 +96,7 @@ def test_duplicates_stop_validate_and_build(synthetic_root: Path, tmp_path: Path
     ]
     code, output = run_cli("ingest", str(root), "--out", str(out / "m.parquet"))
     assert code == 1
-    code, output = run_cli("validate-masks", str(out / "m.parquet"), "--out-dir", str(out / "v2"))
+    code, output = run_cli("validate-masks", str(out / "m.parquet"), "--out", str(out / "v2"))
     assert code == 1 and "duplicate_file" in (out / "v2/validate-masks.json").read_text()  # from m.report.json
     code, output = run_cli("build", str(root), "--out", str(out / "b"), *BUILD)
     assert code == 1 and "duplicate_file (1)" in output and not (out / "b").exists()
@@ -111,8 +111,8 @@ def test_a_manifest_with_a_broken_report_is_a_clear_error(synthetic_root: Path, 
     root = class_folders(synthetic_root, tmp_path / "root", {"anemic": (0,), "healthy": (2,)})
     ingest(root, tmp_path / "m.parquet", workers=1, show_progress=False)
     (tmp_path / "m.report.json").write_text('{"issues": [{"code": 1}]')
-    code, output = run_cli("validate-masks", str(tmp_path / "m.parquet"), "--out-dir", str(tmp_path / "v"))
+    code, output = run_cli("validate-masks", str(tmp_path / "m.parquet"), "--out", str(tmp_path / "v"))
     assert code == 1 and "m.report.json: expected the JSON report written by `rbc-dataset ingest`" in output
     (tmp_path / "m.report.json").unlink()  # a manifest copied without its report: nothing to add
-    code, output = run_cli("validate-masks", str(tmp_path / "m.parquet"), "--out-dir", str(tmp_path / "v"))
+    code, output = run_cli("validate-masks", str(tmp_path / "m.parquet"), "--out", str(tmp_path / "v"))
     assert code == 0, output

@@ -42,7 +42,7 @@ def _validate(tmp_path: Path, root: Path, *extra: str, expected: int = 1) -> tup
     out = tmp_path / "out"
     before = outside_output(tmp_path)
     result = runner.invoke(
-        dataset_app, ["validate-masks", str(root), "--out-dir", str(out), "-q", "--workers", "1", *extra]
+        dataset_app, ["validate-masks", str(root), "--out", str(out), "-q", "--workers", "1", *extra]
     )
     assert result.exit_code == expected, result.output
     assert "Traceback" not in result.output and (result.exception is None or isinstance(result.exception, SystemExit))

@@ -1,0 +1,200 @@
+"""The command line's shared vocabulary: one meaning per option word, paths, choices, ``--version``.
+
+Every command of ``rbc-dataset`` and ``rbc-bench`` takes its common options from here, and every path
+parameter goes through one of two callbacks, so ``~`` is expanded everywhere and a missing input is a usage
+error (exit 2) before any heavy library loads. ``VOCABULARY`` is the table of option words and what each
+means; ``docs/CLI.md`` shows it and ``tests/test_cli_vocabulary.py`` checks every command against it.
+
+Light on purpose: imported by ``cli.py`` for ``--help``, so only typer and small constant modules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from rbc_dataset.build.config import CONFIG_NAMES, FORMATS, HDF5_CODECS, SPLIT_NAMES
+from rbc_dataset.layout import TILE_ORDERS
+from rbc_dataset.synth.config import MASK_STYLES, SHORTCUTS
+
+# Choices shown by --help and checked by typer (exit 2). The library checks the same names again for values
+# that come from --config files. The two literal tuples mirror modules too heavy to import for --help
+# (rbc_dataset.ingest, rbc_dataset.audit); tests/test_cli_vocabulary.py checks that they agree.
+MaskStyle = Literal[MASK_STYLES]
+TileOrder = Literal[TILE_ORDERS]
+BuildTileOrder = Literal[("auto", *TILE_ORDERS)]
+Layout = Literal["auto", "anerbc", "folder", "csv"]
+HbSource = Literal["who2011_women", "who2011_men"]
+HDF5Codec = Literal[HDF5_CODECS]
+DataConfig = Literal[CONFIG_NAMES]
+ShardFormat = Literal[FORMATS]
+SplitName = Literal[SPLIT_NAMES]
+# typer takes no list of Literal: repeatable choices are str Enums (pass ``.value`` on to the library).
+Shortcut = Enum("Shortcut", {name: name for name in SHORTCUTS}, type=str)
+SourcePart = Enum("SourcePart", {name: name for name in ("AneRBC-I", "AneRBC-II")}, type=str)
+
+# Old spellings still accepted (with a note on stderr) until a later release; the Makefile, README and tests
+# use the new ones. Applied by click's token normaliser, so it works for every command at once.
+RENAMED_OPTIONS = {"out-dir": "out", "num-workers": "loader-workers", "configs": "data-configs"}
+
+# Option word -> (kind, meaning). kind is what the parameter's annotation gives: path, int, float, text, flag,
+# choice (a fixed set, listed by --help), with " (repeatable)" for options given several times.
+VOCABULARY: dict[str, tuple[str, str]] = {
+    "--out": ("path", "what the command writes: a new folder (or the file named), never inside the input"),
+    "--overwrite": ("flag", "replace an existing --out (otherwise an existing output is an error)"),
+    "--workers": ("int", "worker processes of the command's own pool (tools: default all cores)"),
+    "--loader-workers": ("int", "PyTorch DataLoader worker processes (reading shards while training)"),
+    "--quiet": ("flag", "no progress bars (also -q); summaries and errors are still printed"),
+    "--config": ("path", "a YAML file of the command's options; options given on the command line win"),
+    "--data-config": ("choice", "one dataset config of a build: full, tiles or model (docs/SHARDS.md)"),
+    "--data-configs": ("text", "dataset configs to build, comma-separated (full, tiles, model)"),
+    "--format": ("choice", "shard format to read: hdf5 or parquet"),
+    "--formats": ("text", "shard formats to write, comma-separated (hdf5, parquet)"),
+    "--data": ("path", "the dataset a benchmark reads (a build, or a source dataset for ingest/build timings)"),
+    "--work-dir": ("path", "scratch folder of a benchmark"),
+    "--json": ("path", "results file of a benchmark (JSON)"),
+    "--report": ("path", "also write the findings to this JSON file"),
+    "--fix": ("path", "folder for canonical masks (cell = 255) with provenance"),
+    "--n-images": ("int", "AneRBC-I images per class"),
+    "--seed": ("int", "random seed; the same seed gives the same result"),
+    "--seeds": ("text", "training seeds, comma-separated"),
+    "--mask-style": ("choice", "synthetic masks: binary (clean 0/255) or anerbc (as released)"),
+    "--defects": ("float", "share of synthetic pairs given a known defect"),
+    "--shortcut": ("choice (repeatable)", "confound planted in synthetic data"),
+    "--tile-order": ("choice", "AneRBC-II tile numbering: row-major or column-major (auto: as detected)"),
+    "--cbc-reuse": ("float", "share of synthetic CBC reports copied from another image"),
+    "--no-tiles": ("flag", "skip AneRBC-II"),
+    "--layout": ("choice", "how the input folder is organised"),
+    "--metadata": ("path", "CSV naming images, classes and masks"),
+    "--class-map": ("text", "labels of other class names: NAME=VALUE,... or a .yaml/.csv file"),
+    "--allow-outside-root": ("flag", "let --metadata name files outside ROOT"),
+    "--remove-specks": ("int", "with --fix: drop cell specks under N pixels"),
+    "--fill-holes": ("int", "with --fix: fill holes under N pixels"),
+    "--splits": ("path", "CSV/Parquet with sample_id, split columns"),
+    "--hamming-radius": ("int", "near-duplicate hash distance in bits"),
+    "--hb-source": ("choice", "haemoglobin band table (WHO 2011)"),
+    "--tile-cols": ("int", "tiles across"),
+    "--tile-rows": ("int", "tiles down"),
+    "--tile-width": ("int", "tile width in pixels"),
+    "--tile-height": ("int", "tile height in pixels"),
+    "--split-ratios": ("text", "train,validation,test shares of parent images"),
+    "--folds": ("int", "cross-validation folds (0 = none)"),
+    "--model-size": ("int", "side of the model config's square images"),
+    "--hdf5-codec": ("choice", "HDF5 compression"),
+    "--allow-invalid": ("flag", "build despite validation errors (recorded in the card)"),
+    "--no-audit": ("flag", "skip the audit"),
+    "--quick": ("flag", "checksums and counts only"),
+    "--batch-size": ("int", "samples per batch"),
+    "--keep": ("flag", "keep the generated data"),
+    "--manifest": ("path", "a manifest .parquet written by ingest"),
+    "--source": ("choice (repeatable)", "AneRBC part: AneRBC-I and/or AneRBC-II"),
+    "--fast-codec": ("flag", "also build HDF5 with blosc-lz4"),
+    "--fast-codec-dir": ("path", "a second build written with --hdf5-codec blosc-lz4"),
+    "--split": ("choice", "one split: train, validation or test"),
+    "--max-items": ("int", "at most this many samples"),
+    "--max-images": ("int", "at most this many images"),
+    "--repeats": ("int", "passes per method; the fastest counts"),
+    "--realdata": ("path", "folder of real data (AneRBC-I, Chula, BCCD); skipped parts when absent"),
+    "--n-synthetic": ("int", "synthetic images"),
+    "--real": ("path", "real AneRBC-I folder"),
+    "--synthetic": ("path", "synthetic dataset folder"),
+    "--masks": ("path", "folder of cell masks <stem>.png"),
+    "--instances": ("path", "folder of 16-bit instance label maps <stem>.png"),
+    "--um-per-px": ("float", "pixel size in micrometres"),
+    "--cell-types": ("path", "folder of <stem>.csv cell types"),
+    "--category": ("text", "COCO category of untyped cells"),
+    "--points": ("path", "folder of Chula point label files"),
+    "--voc": ("path", "folder of Pascal VOC XML boxes"),
+    "--images": ("path", "folder of the images annotations were drawn on"),
+    "--iou-threshold": ("float", "IoU at which two instances match"),
+    "--a": ("path", "annotation A: masks or instance maps <stem>.png"),
+    "--b": ("path", "annotation B, compared with A"),
+    "--max-size": ("int", "longest side of written images in pixels (0: full size)"),
+    "--preset": ("choice", "named settings of rbc-bench (cpu-smoke, gpu)"),
+    "--models": ("text", "model names, comma-separated (rbc-bench list)"),
+    "--epochs": ("int", "training epochs"),
+    "--input-size": ("int", "side of the square model input"),
+    "--device": ("choice", "where models train: auto, cpu or cuda"),
+    "--data-mode": ("choice", "memory (decode once) or loader (read shards per batch)"),
+    "--weights-dir": ("path", "folder of local ImageNet weights <model>.pth"),
+    "--compile": ("flag", "torch.compile the models (--no-compile: not)"),
+    "--cv": ("flag", "k-fold cross-validation over train+validation"),
+    "--resume": ("path", "an unfinished run folder to continue"),
+    "--resamples": ("int", "bootstrap resamples"),
+    "--steps": ("int", "timed training steps"),
+    "--torch-threads": ("int", "training threads (0: torch's default)"),
+    "--version": ("flag", "print the version and exit"),
+    "--install-completion": ("flag", "install shell completion for the current shell"),
+    "--show-completion": ("flag", "print the shell completion script"),
+}
+
+
+def _exists(path: str | os.PathLike) -> bool:
+    return os.path.lexists(path)  # a link is reported by the library (where it points), not called missing
+
+
+def expand_path(value):
+    """Callback of every path parameter: ``~`` and ``~user`` expanded (the shell leaves them inside quotes)."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return type(value)(expand_path(v) for v in value)
+    return type(value)(os.path.expanduser(value))
+
+
+def existing_path(value):
+    """Callback of every input path: ``~`` expanded, and a path with nothing there is a usage error (exit 2).
+
+    Runs while the command line is parsed, so the answer comes before any command loads torch or datasets.
+    """
+    value = expand_path(value)
+    for path in value if isinstance(value, list | tuple) else [value]:
+        if path is not None and not _exists(path):
+            where = "" if Path(path).is_absolute() else f" (relative to {Path.cwd()})"
+            raise typer.BadParameter(
+                f"no such file or folder: {path}{where}; expected an existing input. Fix: check the path "
+                "(quote a path that has spaces)"
+            )
+    return value
+
+
+def renamed_option(token: str) -> str:
+    """click's token normaliser: an old option spelling becomes the new one, with a note on stderr."""
+    new = RENAMED_OPTIONS.get(token)
+    if new is None:
+        return token
+    print(f"note: --{token} is now --{new}; the old name will be removed in a later release", file=sys.stderr)
+    return new
+
+
+APP_SETTINGS = {"token_normalize_func": renamed_option}
+
+
+def version_option(program: str):
+    """A ``--version`` option for the app callback of ``program``: prints ``program VERSION`` and exits 0."""
+
+    def show(value: bool) -> None:
+        if value:
+            from rbc_dataset import __version__
+
+            typer.echo(f"{program} {__version__}")
+            raise typer.Exit()
+
+    return typer.Option("--version", callback=show, is_eager=True, help="Print the version and exit.")
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", callback=existing_path, help="YAML file of options (options given here win)."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+LoaderWorkersOption = Annotated[
+    int | None, typer.Option("--loader-workers", help="PyTorch DataLoader worker processes.")
+]
