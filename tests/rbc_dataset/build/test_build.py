@@ -32,6 +32,7 @@ from rbc_dataset.layout import role_folder
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
 from tests.conftest import tree_hashes
+from tests.test_cli import squeezed
 
 CONFIG = BuildConfig(split_ratios=(0.6, 0.2, 0.2), folds=2, workers=2)
 
@@ -264,23 +265,26 @@ def test_imported_splits_are_used_as_given(built, source, tmp_path):
 def test_cli_build_verify_and_bad_config(source, tmp_path):
     runner = CliRunner()
     out = tmp_path / "dataset"
-    args = ["build", str(source), "--out", str(out), "--configs", "model", "--formats", "hdf5", "--folds", "0", "-q"]
+    args = ["build", str(source), "--out", str(out), "--data-configs", "model", "--formats", "hdf5", "--folds", "0"]
+    args.append("-q")
     result = runner.invoke(dataset_app, args + ["--no-audit", "--split-ratios", "0.6,0.2,0.2"])
     assert result.exit_code == 0, result.output
     assert list(_card(out)["configs"]) == ["model"] and not (out / "data").exists()
     assert runner.invoke(dataset_app, ["verify", str(out), "-q"]).exit_code == 0
-    bad = runner.invoke(dataset_app, ["build", str(source), "--out", str(tmp_path / "x"), "--configs", "thumbs"])
+    bad = runner.invoke(dataset_app, ["build", str(source), "--out", str(tmp_path / "x"), "--data-configs", "thumbs"])
     assert bad.exit_code == 2 and "full, tiles, model" in bad.output
     missing = runner.invoke(dataset_app, ["verify", str(tmp_path)])
     assert missing.exit_code == 1 and "dataset.json" in missing.output
 
 
 def test_cli_show_loads_both_formats_back(built):
-    result = CliRunner().invoke(dataset_app, ["show", str(built), "--config", "model", "--workers", "0"])
+    result = CliRunner().invoke(dataset_app, ["show", str(built), "--data-config", "model", "--loader-workers", "0"])
     assert result.exit_code == 0, result.output
     assert "HDF5RBCDataset" in result.output and "True" in result.output and "False" not in result.output
-    unknown = CliRunner().invoke(dataset_app, ["show", str(built), "--config", "thumbs"])
-    assert unknown.exit_code == 2 and "full, model, tiles" in unknown.output
+    unknown = CliRunner().invoke(dataset_app, ["show", str(built), "--data-config", "thumbs"])
+    assert unknown.exit_code == 2 and squeezed("'thumbs' is not one of 'full', 'tiles', 'model'") in squeezed(
+        unknown.output
+    )
 
 
 def test_model_config_alone_still_holds_the_resized_grid_tiles(source, built, tmp_path):
