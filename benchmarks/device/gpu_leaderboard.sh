@@ -31,14 +31,14 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu
 stamp "synth $N_IMAGES per class"
 rbc_dataset synth --out "$WORK/synthetic" --n-images "$N_IMAGES" --workers 16 --overwrite -q
 stamp "build model config (300x300), HDF5 gzip"
-rbc_dataset build "$WORK/synthetic" --out "$WORK/built" --configs model --formats hdf5 --folds "${FOLDS:-5}" --split-ratios "${SPLITS:-0.8,0.1,0.1}" \
+rbc_dataset build "$WORK/synthetic" --out "$WORK/built" --data-configs model --formats hdf5 --folds "${FOLDS:-5}" --split-ratios "${SPLITS:-0.8,0.1,0.1}" \
   --workers 16 --overwrite -q
 stamp "train-speed"
 rbc_bench train-speed --data "$WORK/built" --preset "$PRESET" --steps "${STEPS:-30}" --repeats 2 --json "$OUT/train_speed_gpu.json"
 stamp "run 3tier, $PRESET preset, $EPOCHS epochs"
 rbc_bench run 3tier --data "$WORK/built" --preset "$PRESET" --epochs "$EPOCHS" --seeds 0,1,2 \
   --models 3tier,resnet18,mobilenet_v2,efficientnet_b0,morphometric,shortcut-background,shortcut-cbc \
-  --out-dir "$WORK/runs" -q
+  --out "$WORK/runs" -q
 stamp "report"
 rbc_bench report "$WORK"/runs/3tier/* --out "$WORK/report" --overwrite
 run=$(ls -d "$WORK"/runs/3tier/*/ | head -1)

@@ -42,7 +42,7 @@ class RunFolder:
         final = parent / name
         partial = parent / f".{name}{PARTIAL_SUFFIX}"
         if final.exists() or partial.exists():
-            raise UsageError(f"run folder {final} already exists; wait a second or pass another --out-dir")
+            raise UsageError(f"run folder {final} already exists; wait a second or pass another --out")
         parent.mkdir(parents=True, exist_ok=True)
         return cls(partial, final)
 
