@@ -114,8 +114,8 @@ def applicable_configs(inputs: Inputs, config: BuildConfig, grid: TileGrid) -> t
                 Path(str(rows["root"].iloc[0])),
                 f"input that makes the '{name}' config",
                 reasons[name],
-                f"leave '{name}' out of --data-configs (without it, the configs that apply are chosen), or give a tile grid "
-                "that fits the images (tile_cols, tile_rows, tile_width, tile_height in --config FILE.yaml)",
+                f"leave '{name}' out of --data-configs (without it, the configs that apply are chosen), or give a "
+                "tile grid that fits the images (tile_cols, tile_rows, tile_width, tile_height in --config FILE.yaml)",
             )
     return tuple(name for name in CONFIG_NAMES if name in config.configs)
 

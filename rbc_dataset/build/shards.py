@@ -70,7 +70,8 @@ class ShardSet:
                 Path(str(odd["root"])) / str(odd["image_path"]),
                 "images of one size for the HDF5 'full' config (one array per split)",
                 f"{len(sizes)} sizes; {n} images are {w}x{h} while most are {sizes.index[0][0]}x{sizes.index[0][1]}",
-                "build the resized 'model' config only (--data-configs model), use --formats parquet, or resize the images",
+                "build the resized 'model' config only (--data-configs model), use --formats parquet, or resize the "
+                "images",
             )
 
     def _open_writers(self, writers: dict) -> None:
