@@ -1,4 +1,4 @@
-"""The README's commands work as written: every one parses, and the quick-start runs on a tiny AneRBC copy.
+"""The README's (and Makefile's) commands work as written: all parse; the quick-start runs on a tiny AneRBC copy.
 
 The first real-data command of the README once failed as written (`~` inside quotes); this keeps every
 `rbc-dataset ...` / `rbc-bench ...` line in its shell blocks honest: known commands, known options, valid
@@ -41,6 +41,14 @@ def _commands(block: str) -> list[list[str]]:
 
 
 README_COMMANDS = [words for block in _shell_blocks(README.read_text()) for words in _commands(block)]
+# The Makefile's commands (make demo, make bench), its variables replaced by placeholder paths.
+MAKE_VARIABLES = re.compile(r"\$\((\w+)\)")
+MAKEFILE_COMMANDS = _commands(
+    "\n".join(
+        MAKE_VARIABLES.sub(lambda m: {"BIN": ".venv/bin"}.get(m.group(1), m.group(1).lower()), line).rstrip("; \\")
+        for line in (PROJECT / "Makefile").read_text().splitlines()
+    )
+)
 
 
 def test_the_readme_has_commands_to_check() -> None:
@@ -50,8 +58,14 @@ def test_the_readme_has_commands_to_check() -> None:
     )
 
 
-@pytest.mark.parametrize("words", README_COMMANDS, ids=lambda words: " ".join(words)[:70])
-def test_every_readme_command_parses(words: list[str], monkeypatch) -> None:
+def test_the_makefile_has_commands_to_check() -> None:
+    assert len(MAKEFILE_COMMANDS) >= 25 and ["rbc-dataset", "show", "demo/dataset", "--data-config", "model"] in (
+        MAKEFILE_COMMANDS
+    )
+
+
+@pytest.mark.parametrize("words", README_COMMANDS + MAKEFILE_COMMANDS, ids=lambda words: " ".join(words)[:70])
+def test_every_readme_and_makefile_command_parses(words: list[str], monkeypatch) -> None:
     """Parsed by the real command (options, choices, required ones); paths are placeholders, so not checked."""
     monkeypatch.setattr(rbc_dataset.cli_options, "_exists", lambda path: True)
     command = typer.main.get_command(APPS[words[0]])
