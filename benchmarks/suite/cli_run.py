@@ -109,10 +109,12 @@ def _register_run(app: typer.Typer) -> None:
             "weights_dir": None if weights_dir is None else str(weights_dir),
             "compile": compile_model,
         }
-        check_built_dir(data)  # a mistyped --data answers before torch loads (the default preset asks torch)
         from_file = load_config_file(config)
         checked_values(Preset, from_file, values, config, exclude=("name",))
-        resolved = resolve_preset(preset or _default_preset(), from_file, values, config)
+        if preset is None:  # the default preset asks torch for CUDA: a mistyped --data answers before that
+            check_built_dir(data)
+        resolved = resolve_preset(preset or _default_preset(), from_file, values, config)  # checks value ranges
+        check_built_dir(data)  # command-line values first, then the data they apply to
         request = RunRequest(suite, data, resolved, out_dir, model_list, fmt, data_config, cv, resume, not quiet)
         check_request(request)
         from benchmarks.suite.runner import run_suite
