@@ -23,6 +23,7 @@ from rbc_dataset.ingest.classes import ClassMap, parse_class_map
 from rbc_dataset.ingest.file_facts import OUTSIDE_LINK, inspect_many
 from rbc_dataset.ingest.folder import group_folder
 from rbc_dataset.ingest.metadata_csv import read_metadata_csv
+from rbc_dataset.ingest.release import release_check
 from rbc_dataset.ingest.rows import build_rows
 from rbc_dataset.ingest.samples import Sample, group_anerbc
 from rbc_dataset.ingest.tiles import TileOrder, detect_tile_order
@@ -50,6 +51,7 @@ class IngestResult:
     tile_order: TileOrder | None
     n_unrecognised: int  # files under the root that are not part of the layout (listed in the report)
     seconds: float
+    release: dict | None = None  # the input against the published AneRBC release (ingest.release)
 
 
 def _check_root(root: Path) -> list[Path]:
@@ -210,12 +212,14 @@ def ingest(
     rows = build_rows(samples, infos, root, order, scan.issues)
     counts = _counts(rows)
     report = _report(root, layout, rows, scan, order, counts, time.perf_counter() - start)
+    report["release"] = release_check(layout, scan.entries, rows)
     metadata_fields = {"root": root.as_posix(), "layout": layout, "tool_version": __version__}
     write_manifest(rows, out, metadata_fields, report)
     seconds = time.perf_counter() - start
     return IngestResult(
-        out, report_path_for(out), layout, len(rows), counts, scan.issues, order, len(scan.unrecognised), seconds
-    )
+        out, report_path_for(out), layout, len(rows), counts, scan.issues, order, len(scan.unrecognised), seconds,
+        report["release"],
+    )  # fmt: skip
 
 
 def _counts(rows: list[dict]) -> dict:
