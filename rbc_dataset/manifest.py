@@ -3,6 +3,10 @@
 Stored as Parquet with a fixed schema (below) and a companion ``<name>.report.json`` listing what the
 importer could not use and why. Paths are relative to ``root`` (a column, the same on every row), so
 the manifest's content does not depend on where the data sits except through that one value.
+
+``rbc-dataset ingest`` writes ``root`` as an absolute folder. The copy inside a build is published, so its
+``root`` is the source folder's name only; readers find that folder again with ``locate_root`` (beside the
+build or in the working folder, accepted only when its files have the manifest's SHA-256).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rbc_dataset.errors import DataError
-from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.fileio import atomic_write_bytes, sha256_file
 from rbc_dataset.reports import CBC_TESTS
 
 MANIFEST_VERSION = "1"
@@ -41,7 +45,7 @@ _IDENTITY = [
     ("split", pa.string()),  # split folder of a pre-split release (train/val/test), else null
     ("severity", pa.string()),  # mild / chronic when known
     ("severity_source", pa.string()),  # where severity comes from (synthetic_truth, ...)
-    ("root", pa.string()),  # absolute folder the paths are relative to
+    ("root", pa.string()),  # absolute folder the paths are relative to (a build's copy: its folder name only)
 ]
 _FILES = [(f"{role}_path", pa.string()) for role in FILE_ROLES] + [
     (f"{role}_sha256", pa.string()) for role in FILE_ROLES
@@ -112,7 +116,44 @@ def read_manifest(path: Path) -> pd.DataFrame:
             "re-run `rbc-dataset ingest` to write a manifest",
         )
     # Nullable integer and boolean columns stay integers/booleans (with <NA>) instead of turning into floats.
-    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
+    rows = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
+    return locate_root(rows, path, [path.parent.parent, Path.cwd()])
+
+
+def _is_source(folder: Path, rows: pd.DataFrame) -> bool:
+    """Whether ``folder`` holds the files of ``rows``: the first image there has the manifest's SHA-256."""
+    known = rows.dropna(subset=["image_path", "image_sha256"])
+    if known.empty:
+        return folder.is_dir()
+    first = known.iloc[0]
+    candidate = folder / str(first["image_path"])
+    return candidate.is_file() and sha256_file(candidate) == first["image_sha256"]
+
+
+def locate_root(rows: pd.DataFrame, manifest: Path, candidates: list[Path | None]) -> pd.DataFrame:
+    """``rows`` with a root given by folder name only (a build's published manifest) made absolute again.
+
+    Each candidate is the source folder itself or a folder holding it; the first whose files match the
+    manifest's checksums is used, so a different folder of the same name is never mistaken for the source.
+
+    Raises:
+        DataError: no candidate holds the source folder (the message names where it looked).
+    """
+    names = [r for r in rows["root"].dropna().unique() if not Path(str(r)).is_absolute()]
+    for name in names:
+        mine = rows["root"] == name
+        places = [p for c in candidates if c is not None for p in (Path(c), Path(c) / name) if p.name == name]
+        found = next((p.resolve() for p in places if _is_source(p, rows[mine])), None)
+        if found is None:
+            raise DataError(
+                manifest,
+                f"the source folder {name!r} its paths are relative to (a build's manifest names it by name only)",
+                f"no folder of that name with the manifest's files in {', '.join(str(p.parent) for p in places)}",
+                "keep the build beside the source folder or run from the folder that holds it, or ingest the source "
+                "again (`rbc-dataset ingest SOURCE --out m.parquet`) and use that manifest",
+            )
+        rows = rows.assign(root=rows["root"].where(~mine, found.as_posix()))
+    return rows
 
 
 def absolute_path(row, role: str) -> Path | None:

@@ -114,12 +114,18 @@ class SplitView:
 
     @property
     def manifest(self) -> pd.DataFrame:
-        """The source manifest the build read (``root`` + ``mask_path`` lead to the raw release masks)."""
+        """The source manifest the build read (``root`` + ``mask_path`` lead to the raw release masks).
+
+        The build names its source folder by name only; it is looked for beside the build and in the working
+        folder, and accepted only when its files match the manifest's checksums (``rbc_dataset.manifest``).
+        """
         if self._manifest is None:
+            from rbc_dataset.manifest import locate_root
+
             path = self.built_dir / "manifest.parquet"
             if not path.is_file():
                 raise DataError(path, "the source manifest copied by `rbc-dataset build`", "no such file", BUILD_FIX)
-            self._manifest = pd.read_parquet(path)
+            self._manifest = locate_root(pd.read_parquet(path), path, [self.built_dir.parent, Path.cwd()])
         return self._manifest
 
     def dataset(self, with_mask: bool | None = None, transform=None, cache_dir: Path | None = None):

@@ -20,6 +20,18 @@ from rbc_dataset.fileio import atomic_write_bytes
 from rbc_dataset.markup import md_code, md_text
 
 CARD_SCHEMA_VERSION = 1
+FORMAT_VERSION = 2  # 2: Parquet masks hold class indices 0/1 like HDF5 (format 1 stored them as 0/255)
+MIN_PARENTS = 10  # a split with fewer parent images gives scores too uncertain to compare models by
+# Hugging Face's size_categories by number of examples (hub-docs datasetcard.md); above the last: "n>1T".
+SIZE_CATEGORIES = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+)
 # What an audit finding means for users of the shards (the audit reads the input, not the shards).
 AUDIT_MEANING = {
     "mask_encodes_label": "this concerns the input's raw masks; the shards hold canonical 0/1 masks without intensity",
@@ -44,12 +56,15 @@ ANERBC_CITATION = """@article{shahzad2024anerbc,
 
 
 def _origin(rows: pd.DataFrame) -> dict:
-    """Licence and citation by where the samples come from."""
+    """Licence, citation and Hugging Face provenance fields by where the samples come from."""
     sources = sorted(set(rows["source"].astype(str)))
     if bool(rows["synthetic"].fillna(False).all()):
         return {
             "kind": "synthetic",
             "license": "cc-by-4.0",
+            "source_datasets": ["original"],
+            "annotations_creators": ["machine-generated"],
+            "annotations": "labels and masks are the generator's ground truth",
             "text": "Synthetic smears written by `rbc-dataset synth` in the AneRBC layout; no patient data. The "
             "layout and known defects imitate AneRBC, so cite AneRBC when comparing with it.",
             "citation": ANERBC_CITATION,
@@ -58,6 +73,10 @@ def _origin(rows: pd.DataFrame) -> dict:
         return {
             "kind": "anerbc",
             "license": "cc-by-4.0",
+            "source_datasets": ["extended|AneRBC"],
+            "annotations_creators": ["found", "machine-generated"],
+            "annotations": "class labels come with the release (found); the canonical 0/1 masks are computed from "
+            "the release's Binary_segmented masks by `rbc-dataset validate-masks --fix` (machine-generated)",
             "text": "AneRBC (Shahzad et al., Database 2024, doi:10.1093/database/baae120; Mendeley Data hms3sjzt7f), "
             "released under CC BY 4.0. Reports are per parent image, not per patient; no patient id is released.",
             "citation": ANERBC_CITATION,
@@ -65,9 +84,47 @@ def _origin(rows: pd.DataFrame) -> dict:
     return {
         "kind": "folder",
         "license": "other",
+        "license_name": "data-owner-licence",
+        "license_link": "README.md",  # the "Licence and citation" section below, for the owner's terms
+        "source_datasets": ["original"],
+        "annotations_creators": ["found", "machine-generated"],
+        "annotations": "class labels come from the user's folder names or CSV (found); the canonical 0/1 masks are "
+        "computed from the user's masks by `rbc-dataset validate-masks --fix` (machine-generated)",
         "text": "Images brought by the user (folder layout); licence and citation are the data owner's to state.",
         "citation": "",
     }
+
+
+def size_category(n: int) -> str:
+    """Hugging Face's ``size_categories`` value for a dataset of ``n`` examples."""
+    return next((name for limit, name in SIZE_CATEGORIES if n < limit), "n>1T")
+
+
+def split_warnings(parents_per_split: dict[str, int], classes_per_split: dict[str, dict[str, int]]) -> list[dict]:
+    """One entry per split with fewer than ``MIN_PARENTS`` parent images or a single class, saying why it matters.
+
+    Args:
+        parents_per_split: split -> parent images (split_report's ``parents_per_split``).
+        classes_per_split: split -> class name -> samples (any config: tiles follow their parents).
+    """
+    found = []
+    for split, parents in parents_per_split.items():
+        if not parents:  # an empty split is neither written nor declared
+            continue
+        classes = sorted(name for name, n in classes_per_split.get(split, {}).items() if n)
+        reasons = []
+        if parents < MIN_PARENTS:
+            reasons.append(
+                f"{parents} parent image{'s' if parents != 1 else ''} (fewer than {MIN_PARENTS}): its tiles are not "
+                "independent samples, so scores on it are anecdotal and their intervals wide"
+            )
+        if len(classes) == 1:
+            reasons.append(
+                f"one class only ({classes[0]}): accuracy on it measures one class, and AUC cannot be computed"
+            )
+        if reasons:
+            found.append({"split": split, "parents": parents, "classes": classes, "warnings": reasons})
+    return found
 
 
 def dataset_document(source, config, shards, entries, split_report, validation, audit_result, inputs, tile_check):
@@ -75,7 +132,7 @@ def dataset_document(source, config, shards, entries, split_report, validation, 
     rows = inputs.rows
     return {
         "schema_version": CARD_SCHEMA_VERSION,
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "tool": f"rbc-dataset {__version__}",
         "source": {
             "path": Path(source).name,  # the name only: a card is published, the builder's folders are not
@@ -101,6 +158,7 @@ def dataset_document(source, config, shards, entries, split_report, validation, 
             for name in shards.configs
         },
         "splits": split_report,
+        "split_warnings": split_warnings(split_report["parents_per_split"], _classes_per_split(entries)),
         "validation": {
             "counts": validation.counts,
             "by_code": validation.by_code,
@@ -111,6 +169,11 @@ def dataset_document(source, config, shards, entries, split_report, validation, 
         "audit": None if audit_result is None else _audit_part(audit_result),
         "tile_check": None if tile_check is None else _tile_part(tile_check),
     }
+
+
+def _classes_per_split(entries: dict) -> dict[str, dict[str, int]]:
+    first = next(iter(entries.values()), {})  # every config holds the same parents in each split
+    return {split: entry["classes"] for split, entry in first.items()}
 
 
 def _audit_part(result) -> dict:
@@ -138,11 +201,17 @@ def _yaml_header(document: dict, shards) -> str:
     from huggingface_hub import DatasetCardData
 
     origin = _origin(shards.inputs_rows)
+    largest = max(sum(s["num_examples"] for s in entry["splits"].values()) for entry in document["configs"].values())
+    licence = {k: origin[k] for k in ("license_name", "license_link") if k in origin}  # only with license: other
     card = DatasetCardData(
         license=origin["license"],
         pretty_name="rbc-dataset build",
-        task_categories=["image-classification", "image-segmentation"],
+        task_categories=["image-classification"] + (["image-segmentation"] if shards.has_masks else []),
+        size_categories=[size_category(largest)],
+        source_datasets=origin["source_datasets"],
+        annotations_creators=origin["annotations_creators"],
         tags=["red-blood-cells", "anemia", "microscopy", "medical"],
+        **licence,
     )
     infos, configs = {}, []
     features = hf_features(shards.class_names, shards.severity_names, shards.cbc_tests, shards.has_masks)
@@ -200,6 +269,23 @@ def _known_issues(document: dict) -> list[str]:
     return lines or ["- none found by validate-masks and the audit"]
 
 
+def _split_warning_lines(warnings: list[dict]) -> list[str]:
+    lines = []
+    for entry in warnings:
+        lines += ["", f"**Warning: the {entry['split']} split** holds " + "; ".join(entry["warnings"]) + "."]
+    return lines
+
+
+def _licence_line(origin: dict) -> str:
+    if origin["license"] != "other":
+        return f"Licence: {origin['license']}."
+    return (
+        "Licence: other (`license_name: data-owner-licence`): the images' licence is their owner's, which "
+        "rbc-dataset cannot know. State the owner's terms here, or set `license_link` to their licence file, "
+        "before publishing this dataset."
+    )
+
+
 def render_readme(document: dict, shards) -> str:
     origin = _origin(shards.inputs_rows)
     split = document["splits"]
@@ -213,8 +299,10 @@ def render_readme(document: dict, shards) -> str:
         origin["text"],
         "",
         f"Built by {document['tool']} from {md_code(document['source']['path'])} (manifest SHA-256 "
-        f"`{document['source']['manifest_sha256'][:16]}...`). Masks are canonical 0/1 cell masks written by "
-        "`rbc-dataset validate-masks --fix`; the release's raw mask encoding never reaches a shard.",
+        f"`{document['source']['manifest_sha256'][:16]}...`). Masks are canonical cell masks written by "
+        "`rbc-dataset validate-masks --fix`, stored as class indices (0 background, 1 cell) in both formats (Parquet: "
+        "a single-channel PNG that `datasets` decodes to 0/1, ready for a segmentation loss); the release's raw mask "
+        f"encoding never reaches a shard. Annotations: {origin['annotations']}.",
         "",
         "## Configs",
         "",
@@ -237,6 +325,7 @@ def render_readme(document: dict, shards) -> str:
         f"largest deviation from the target shares: {split['max_deviation_pp']} percentage points. "
         f"Cross-validation folds ({split['folds']}) cover train+validation only (`fold` = -1 for test). "
         "Details: `splits/split_report.md`.",
+        *_split_warning_lines(document["split_warnings"]),
         "",
         "## Known issues",
         "",
@@ -244,16 +333,24 @@ def render_readme(document: dict, shards) -> str:
         "",
         "## Licence and citation",
         "",
-        f"Licence: {origin['license']}.",
+        _licence_line(origin),
     ]
     if origin["citation"]:
         text += ["", "```bibtex", origin["citation"], "```"]
     return "\n".join(text) + "\n"
 
 
-def write_cards(folder: Path, source, config, shards, entries, split_report, validation, audit, inputs, tile_check):
-    """Write ``dataset.json`` and ``README.md`` into the build folder."""
+def write_cards(
+    folder: Path, source, config, shards, entries, split_report, validation, audit, inputs, tile_check, names=None
+):
+    """Write ``dataset.json`` and ``README.md`` into the build folder.
+
+    ``names`` (a ``publish.PathNames``) rewrites the builder's folders in what the cards quote from the stages
+    (an imported split table's path, findings' file names) to paths relative to the source root.
+    """
     document = dataset_document(source, config, shards, entries, split_report, validation, audit, inputs, tile_check)
+    if names is not None:
+        document = names.rewrite_json(document)
     readme = _yaml_header(document, shards) + "\n" + render_readme(document, shards)
     atomic_write_bytes(folder / "README.md", readme.encode())
     # Last: the checksums of every other file (README.md, splits, reports ...) and of its own content.

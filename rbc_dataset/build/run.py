@@ -22,6 +22,7 @@ from rbc_dataset.audit.splits import read_splits
 from rbc_dataset.build.card import write_cards
 from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.plan import Inputs, attach_masks, class_names, parent_tasks
+from rbc_dataset.build.publish import PathNames, check_published, path_names, publish_file, publish_folder
 from rbc_dataset.build.shards import ShardSet
 from rbc_dataset.build.splits import (
     check_feasible,
@@ -61,7 +62,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _manifest(source: Path, folder: Path, workers: int, show_progress: bool) -> Path:
-    """The build's own copy of the source manifest (a folder source is ingested into it)."""
+    """A working copy of the source manifest in ``folder`` (a folder source is ingested into it)."""
     target = folder / "manifest.parquet"
     if source.is_dir():
         from rbc_dataset.ingest import ingest
@@ -72,6 +73,16 @@ def _manifest(source: Path, folder: Path, workers: int, show_progress: bool) -> 
         shutil.copyfile(source, target)
         if report_path_for(source).is_file():
             shutil.copyfile(report_path_for(source), report_path_for(target))
+    return target
+
+
+def _published_manifest(working: Path, tmp: Path, names: PathNames) -> Path:
+    """The build's ``manifest.parquet`` (and report): the working copy with paths relative to the source root."""
+    target = tmp / "manifest.parquet"
+    for source, copy in ((working, target), (report_path_for(working), report_path_for(target))):
+        if source.is_file():
+            shutil.copyfile(source, copy)
+            publish_file(copy, names)
     return target
 
 
@@ -211,16 +222,21 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
     with atomic_directory(out, overwrite) as tmp:
         work = tmp / ".work"
         work.mkdir()
-        manifest = _manifest(source, tmp, workers, show_progress)
+        # Stages read the working manifest (absolute root, in .work); the build holds a published copy.
+        manifest = _manifest(source, work, workers, show_progress)
         rows = read_manifest(manifest)
-        check_output_outside(out, sorted({Path(r) for r in rows["root"].dropna()}), replaced=True)
+        roots = sorted({Path(r) for r in rows["root"].dropna()})
+        check_output_outside(out, roots, replaced=True)
+        inputs_files = [p for p in (splits, source) if p is not None and not p.is_dir()]
+        names = path_names(roots, tmp, out, inputs_files, scratch=work)
+        published = _published_manifest(manifest, tmp, names)
         # Options the data cannot satisfy (empty splits, too many folds) fail now, not after validation.
         check_feasible(rows, config, str(source), split_table, str(splits))
         seconds["ingest"] = time.perf_counter() - start
         validation = _validate(manifest, tmp, work, config, out, show_progress)
         seconds["validate"] = validation.seconds
         inputs = attach_masks(rows, *_canonical_masks(work))
-        names = class_names(inputs.rows, str(source))
+        classes = class_names(inputs.rows, str(source))
         loaded = LoadedSource(rows, source, "folder" if source.is_dir() else "manifest", ())
         stage = time.perf_counter()
         audit_config = AuditConfig(workers=config.workers, seed=config.seed)
@@ -240,13 +256,15 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
         stage = time.perf_counter()
         grid = _grid(config, inputs.rows)
         tasks = parent_tasks(inputs, plan)
-        shards = ShardSet(tmp, config, grid, names, inputs, tasks, manifest)
+        shards = ShardSet(tmp, config, grid, classes, inputs, tasks, published)
         tile_check = _tile_check(inputs.rows, grid, shards.configs, config, show_progress)
         entries = shards.write(show_progress)
         seconds["shards"] = time.perf_counter() - stage
         atomic_write_bytes(tmp / "build_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=True).encode())
-        write_cards(tmp, source, config, shards, entries, report, validation, audit_result, inputs, tile_check)
+        publish_folder(tmp, names)  # reports name files by absolute path; a published build does not
+        write_cards(tmp, source, config, shards, entries, report, validation, audit_result, inputs, tile_check, names)
         shutil.rmtree(work)
+        check_published(tmp, names)
     seconds["total"] = time.perf_counter() - start
     counts = {c: {s: e["num_examples"] for s, e in splits_.items()} for c, splits_ in entries.items()}
     excluded = len(inputs.excluded)

@@ -67,7 +67,7 @@ class Sample:
     image: np.ndarray | None = None
     mask: np.ndarray | None = None  # 0/1
     image_png: bytes | None = None
-    mask_png: bytes | None = None  # 0/255
+    mask_png: bytes | None = None  # single-channel PNG of class indices 0/1, as Hugging Face segmentation datasets
     fields: dict = field(default_factory=dict)
 
 
@@ -104,7 +104,7 @@ def _sample(config, sid, task, tile, image, mask, options, source_png=None) -> S
         sample.image, sample.mask = image, mask
     if options.png:
         sample.image_png = source_png or encode_png(image)
-        sample.mask_png = None if mask is None else encode_png(mask * np.uint8(255))
+        sample.mask_png = None if mask is None else encode_png(mask)  # 0/1: what datasets' Image() decodes to
     return sample
 
 

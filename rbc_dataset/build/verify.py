@@ -3,9 +3,10 @@
 Checks the card's own checksums (an edited ``dataset.json``), the checksums of every listed file (shards,
 README.md, splits, reports, manifest), that ``data/`` and ``hdf5/`` hold no file the card does not list,
 sample counts, per-sample pixel hashes (HDF5's Fletcher-32 chunk checksums are checked by the library on
-every read), class counts, the README's declared configs and features against ``dataset.json``, that
-``datasets`` opens every config with the declared features and streams exactly the declared rows, and, from
-the shards themselves, that no parent image appears in two splits. Nothing is written into DIR.
+every read), that every mask holds class indices 0/1 only, class counts, the README's declared configs and
+features against ``dataset.json``, that ``datasets`` opens every config with the declared features and streams
+exactly the declared rows, and, from the shards themselves, that no parent image appears in two splits.
+Nothing is written into DIR.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def _check_hdf5(path: Path, entry: dict, deep: bool) -> dict:
             if deep:
                 masks = handle["mask"] if "mask" in handle else None
                 for i in range(len(stored)):
-                    actual = pixel_hash(handle["image"][i], None if masks is None else masks[i])
+                    mask = None if masks is None else masks[i]
+                    if mask is not None and (problem := _mask_problem(mask, path, i)):
+                        problems.append(problem)
+                    actual = pixel_hash(handle["image"][i], mask)
                     if actual != stored[i]:
                         problems.append(_issue(path, f"sample {i} pixels with hash {stored[i][:12]}", actual[:12]))
     except OSError as exc:  # unreadable file, or a chunk whose Fletcher-32 checksum fails
@@ -77,7 +81,7 @@ def _check_hdf5(path: Path, entry: dict, deep: bool) -> dict:
 def _check_parquet(path: Path, deep: bool) -> dict:
     import pyarrow.parquet as pq
 
-    from rbc_dataset.loaders.hf import decode_image, decode_mask  # the loader's decoding, so both agree
+    from rbc_dataset.loaders.hf import decode_image, decode_stored_mask  # the loader's decoding, so both agree
 
     problems, parents, hashes, labels = [], [], [], []
     try:
@@ -89,11 +93,24 @@ def _check_parquet(path: Path, deep: bool) -> dict:
             if not deep:
                 continue
             for k, image in enumerate(table["image"]):
-                mask = decode_mask(table["mask"][k]["bytes"], str(path)) if "mask" in table else None
+                mask = decode_stored_mask(table["mask"][k]["bytes"], str(path)) if "mask" in table else None
+                if mask is not None and (problem := _mask_problem(mask, path, len(hashes))):
+                    problems.append(problem)
                 hashes.append(pixel_hash(decode_image(image["bytes"], str(path)), mask))
     except (OSError, ValueError, DataError) as exc:
         return {"issues": [_issue(path, "a readable Parquet shard", f"an error: {exc}")], "parents": []}
     return {"issues": problems, "parents": parents, "hashes": hashes, "labels": labels}
+
+
+def _mask_problem(mask, path: Path, index: int) -> dict | None:
+    """A finding when a stored mask is not single-channel 8-bit class indices 0/1 (the loaders' ``check_mask``)."""
+    from rbc_dataset.loaders.hdf5 import check_mask
+
+    try:
+        check_mask(mask, path)
+    except DataError as error:
+        return _issue(path, f"sample {index}: {error.expected}", error.found, error.fix, code="verify_mask_values")
+    return None
 
 
 def check_file(task: tuple) -> dict:

@@ -91,11 +91,16 @@ def decode_mask(data: bytes, where: str | None = None) -> np.ndarray:
     The bytes are decoded as stored (no threshold): a mask that is not single-channel 8-bit 0/1 is refused by
     ``check_mask``, so the loaders and ``verify`` see exactly what ``datasets.load_dataset`` users see.
     """
+    return check_mask(decode_stored_mask(data, where), where)
+
+
+def decode_stored_mask(data: bytes, where: str | None = None) -> np.ndarray:
+    """The mask PNG's pixels exactly as stored (any channels, depth and values): what ``verify`` inspects."""
     _check_header(data, where, "PNG mask")
     mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise DataError(where, "PNG mask bytes", "bytes OpenCV cannot decode", BUILD_FIX)
-    return check_mask(mask, where)
+    return mask
 
 
 def _undecoded(dataset, with_mask: bool):

@@ -22,8 +22,12 @@ def bench_source(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def bench_build(tmp_path_factory, bench_source) -> Path:
-    """The model config (300x300) of ``bench_source``, split 0.5/0.25/0.25 by parent, 2 folds, HDF5 + Parquet."""
-    out = tmp_path_factory.mktemp("bench_build") / "dataset"
+    """The model config (300x300) of ``bench_source``, split 0.5/0.25/0.25 by parent, 2 folds, HDF5 + Parquet.
+
+    Written beside the source, as a user would: the build names its source folder by name only, and the raw-mask
+    probe finds it there again (``rbc_dataset.manifest.locate_root``).
+    """
+    out = bench_source.parent / "dataset"
     config = BuildConfig(configs=("model",), split_ratios=(0.5, 0.25, 0.25), folds=2, seed=0, workers=2)
     build(bench_source, out, config, show_progress=False)
     return out

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.realdata
 torch.set_num_threads(1)
 
 
-def test_real_anerbc1_runs_with_derived_severity_and_the_raw_mask_probe(tmp_path):
+def test_real_anerbc1_runs_with_derived_severity_and_the_raw_mask_probe(tmp_path, monkeypatch):
+    monkeypatch.chdir(REALDATA)  # the build names its source "AneRBC-I" only: the raw-mask probe finds it from here
     built = tmp_path / "real"
     config = BuildConfig(configs=("model",), formats=("hdf5",), split_ratios=(0.5, 0.25, 0.25), folds=0)
     build(REALDATA / "AneRBC-I", built, dataclasses.replace(config, allow_invalid=True, workers=2), show_progress=False)
