@@ -32,12 +32,15 @@ def md_text(value: object) -> str:
 def md_code(value: object) -> str:
     """A value as an inline code span (backticks included) that stays one span and one table cell.
 
-    The fence is longer than any run of backticks in the value, as CommonMark requires; ``|`` is escaped for
-    tables and HTML characters are entities, so no viewer can read a tag out of it.
+    The fence is longer than any run of backticks in the value, as CommonMark requires, and ``|`` is escaped for
+    tables. A value holding ``<``, ``>`` or ``&`` is written as escaped text (``md_text``) instead: entities are
+    shown literally inside a code span (a viewer would print ``&lt;``), and raw ``<`` is safe in a code span only
+    for viewers that follow CommonMark; escaped text is safe and readable in all of them.
     """
-    text = html.escape(_one_line(value), quote=False).replace("|", "\\|")
-    if not text.strip():
+    text = _one_line(value)
+    if not text.strip() or re.search(r"[<>&]", text):
         return md_text(value)
+    text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

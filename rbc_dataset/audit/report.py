@@ -6,7 +6,6 @@ turned off, so the entities ``markup.md_text`` wrote for data show as text), so 
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from pathlib import Path
@@ -101,19 +100,12 @@ PAGE_STYLE = (
 )
 
 
-def _code_span(renderer, tokens, index, options, env) -> str:
-    """A code span as the characters ``markup.md_code`` meant: it writes ``<`` and ``&`` as entities, which
-    CommonMark keeps literally inside code spans (a page would show ``&lt;``); decoded here, escaped once."""
-    return f"<code>{html_text(html.unescape(tokens[index].content))}</code>"
-
-
 def render_html(markdown: str, source_name: str) -> str:
     """``audit.md`` as a page a browser opens. Raw HTML in the Markdown is shown as text, never run: data only
     reaches the Markdown through ``markup`` (entities), and the renderer escapes whatever else looks like a tag."""
     from markdown_it import MarkdownIt
 
     renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
-    renderer.add_render_rule("code_inline", _code_span)
     body = renderer.render(markdown)
     return (
         f"<!doctype html><html lang='en'><meta charset='utf-8'><title>audit: {html_text(source_name)}</title>"

@@ -33,3 +33,15 @@ def test_code_spans_hold_any_backticks_and_pipes() -> None:
 def test_ordinary_text_is_unchanged() -> None:
     for text in ("anerbc1_a_001", "AneRBC_dataset/AneRBC-I/x.png", "re-export the file", "don't"):
         assert md_text(text) == text
+
+
+@pytest.mark.parametrize("name", HTML_NAMES)
+def test_a_viewer_shows_the_name_itself_not_its_entities(name: str) -> None:
+    # What GitHub or the hub shows is the rendered text: the characters of the name, never '&lt;' on screen.
+    import html
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(f"| id |\n|---|\n| {md_code(name)} |\n")
+    shown = html.unescape(rendered.replace("<p>", "").replace("</p>", "").strip())
+    assert name.replace("\n", " ") in shown and "&lt;" not in shown
