@@ -267,7 +267,7 @@ def validate_masks_command(
 def audit(
     source: SourceArgument,
     out: Annotated[
-        Path, typer.Option("--out", callback=expand_path, help="Folder for audit.json and audit.md.")
+        Path, typer.Option("--out", callback=expand_path, help="Folder for audit.json, audit.md and audit.html.")
     ] = Path("."),
     splits: Annotated[
         Path | None,

@@ -175,7 +175,7 @@ def print_audit_summary(result) -> None:
     counts = summary["issues"]
     console.print(
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes. "
-        f"Report: {result.report_path} (summary: {result.markdown_path})"
+        f"Report: {result.report_path} (summary: {result.markdown_path}, {result.html_path})"
     )
 
 
