@@ -134,10 +134,10 @@ def _grid(config: BuildConfig, rows: pd.DataFrame) -> TileGrid:
     return TileGrid(config.tile_cols, config.tile_rows, config.tile_width, config.tile_height, order)
 
 
-def _plan(inputs: Inputs, evidence, cbc_shared, config: BuildConfig, split_table, splits_source):
+def _plan(inputs: Inputs, rows, evidence, cbc_shared, config: BuildConfig, split_table, splits_source):
     units = parent_units(inputs.rows, config.stratify_severity)
     duplicates = evidence.duplicates.clusters if evidence is not None else []
-    units = units.assign(group_id=join_groups(units, inputs.rows, duplicates, cbc_shared))
+    units = units.assign(group_id=join_groups(units, rows, duplicates, cbc_shared))
     if split_table is not None:
         return import_plan(units, inputs.rows, split_table, splits_source, config.folds, config.seed)
     return make_plan(units, config.split_ratios, config.seed, config.folds)
@@ -152,11 +152,11 @@ def _write_splits(tmp: Path, plan, report: dict) -> None:
     (folder / "split_report.md").write_text(render_split_report(report))
 
 
-def _check_leaks(audit_result, tmp: Path) -> None:
+def _check_leaks(audit_result, out: Path) -> None:
     leaks = [i for i in audit_result.issues if i.code.startswith("split_leak") and i.severity == "error"]
     if leaks:  # the splitter keeps groups whole; a leak here is a bug, never a dataset to publish
         raise DataError(
-            tmp / "splits" / "splits.csv",
+            out / "splits" / "splits.csv",
             "no parent, group or duplicate in two splits",
             f"{len(leaks)} leaks, e.g. {leaks[0].found}",
             "report this as a bug of rbc-dataset build",
@@ -242,7 +242,7 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
         audit_config = AuditConfig(workers=config.workers, seed=config.seed)
         evidence = gather_evidence(rows, audit_config, show_progress) if config.audit else None
         cbc_shared = evidence.cbc.shared if evidence is not None else _shared_reports(rows, audit_config)
-        plan = _plan(inputs, evidence, cbc_shared, config, split_table, str(splits))
+        plan = _plan(inputs, rows, evidence, cbc_shared, config, split_table, str(splits))
         report = make_split_report(plan)
         _write_splits(tmp, plan, report)
         audit_result = None
@@ -251,7 +251,7 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
             audit_result = write_audit(
                 evidence, loaded, tmp / "reports", audit_config, table, "rbc-dataset build", stage
             )
-            _check_leaks(audit_result, tmp)
+            _check_leaks(audit_result, out)
         seconds["audit_and_splits"] = time.perf_counter() - stage
         stage = time.perf_counter()
         grid = _grid(config, inputs.rows)

@@ -80,15 +80,20 @@ def parent_units(rows: pd.DataFrame, stratify_severity: bool = True) -> pd.DataF
 
 
 def join_groups(units: pd.DataFrame, rows: pd.DataFrame, duplicates: list[dict], shared_cbc: list[dict]) -> pd.Series:
-    """Split group of every parent: given groups, shared CBC reports and duplicate clusters joined transitively."""
+    """Split group of every parent: given groups, shared CBC reports and duplicate clusters joined transitively.
+
+    ``rows`` is the whole manifest, samples a build leaves out included: a release tile left out for a defect
+    still ties its parent to the parent it duplicates, as the leakage check (which reads every row) expects.
+    """
     keys = pd.Series(parent_keys(rows), index=rows.index)
     parent_of = dict(zip(rows["sample_id"], keys, strict=True))
+    known = set(units["parent_id"])
     groups = _UnionFind(list(units["parent_id"]))
     given = units.dropna(subset=["given_group"])
     for _, members in given.groupby("given_group")["parent_id"]:
         groups.union(list(members))
     for unit_list in [c["sample_ids"] for c in duplicates] + [r["sample_ids"] for r in shared_cbc]:
-        parents = sorted({parent_of[s] for s in unit_list if s in parent_of})
+        parents = sorted({parent_of[s] for s in unit_list if s in parent_of} & known)
         if len(parents) > 1:
             groups.union(parents)
     return units["parent_id"].map(groups.find)

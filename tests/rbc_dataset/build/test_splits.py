@@ -99,6 +99,19 @@ def test_join_groups_follows_shared_reports_duplicates_and_given_groups():
     assert units.set_index("parent_id").loc["anerbc1_a_001", "stratum"] == "anemic/mild"
 
 
+def test_a_left_out_tile_still_joins_its_parent_to_the_one_it_duplicates():
+    # A release tile with a defect is left out of the build, but it copies another class's tile: its parent and the
+    # copied tile's parent must share a split, or the leakage check (which reads every row) finds a leak.
+    rows = _rows()
+    kept = rows[rows["sample_id"] != "anerbc2_a_0001_02"]
+    units = parent_units(kept)
+    duplicates = [{"sample_ids": ["anerbc2_a_0001_02", "anerbc1_h_002"]}]
+    groups = dict(zip(units["parent_id"], join_groups(units, rows, duplicates, shared_cbc=[]), strict=True))
+    assert groups["anerbc1_a_001"] == groups["anerbc1_h_002"]
+    alone = dict(zip(units["parent_id"], join_groups(units, kept, duplicates, shared_cbc=[]), strict=True))
+    assert alone["anerbc1_a_001"] != alone["anerbc1_h_002"]  # what the build did when it passed only kept rows
+
+
 def test_imported_splits_refuse_a_parent_in_two_splits():
     rows = _rows()
     units = parent_units(rows).assign(group_id=lambda u: u["parent_id"])
