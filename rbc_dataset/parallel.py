@@ -226,7 +226,25 @@ def process_pool(workers: int) -> Executor:
         return _InProcess()
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        _preload_quiet_hook(context)
     return _Pool(max_workers=workers, mp_context=context, initializer=_init_worker)
+
+
+_QUIET_MODULE = "rbc_dataset.forkserver_quiet"
+
+
+def _preload_quiet_hook(context) -> None:
+    """Have the forkserver import ``forkserver_quiet`` (no tracebacks from workers whose parent was interrupted).
+
+    Takes effect when this process starts its forkserver; the modules it already preloads (``__main__`` by
+    default) stay preloaded.
+    """
+    from multiprocessing import forkserver
+
+    current = list(getattr(forkserver._forkserver, "_preload_modules", ["__main__"]))
+    if _QUIET_MODULE not in current:
+        context.set_forkserver_preload([*current, _QUIET_MODULE])
 
 
 def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int, in_flight: int = 0) -> Iterator[R]:

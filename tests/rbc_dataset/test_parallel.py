@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
 from rbc_dataset.errors import DataError
 from rbc_dataset.parallel import bounded_map, process_pool
+from tests.conftest import PROJECT_ROOT
 
 
 def _square_or_fail(value: int) -> int:
@@ -56,3 +59,38 @@ def test_workers_leave_ctrl_c_to_the_main_process():
     with process_pool(2) as pool:
         states = list(pool.map(_worker_state, range(4)))
     assert all(ignored for ignored, _ in states) and os.getpid() not in {pid for _, pid in states}
+
+
+_HOOK_SCRIPT = """
+import sys
+from rbc_dataset.parallel import process_pool
+
+def hook_module(_):
+    return sys.excepthook.__module__
+
+if __name__ == "__main__":
+    with process_pool(2) as pool:
+        print(pool.submit(hook_module, 0).result(), sys.excepthook.__module__)
+"""
+
+_QUIET_SCRIPT = """
+import sys
+import rbc_dataset.forkserver_quiet  # what the forkserver imports; it installs the hook
+for error in (EOFError("Ran out of input"), ValueError("a real error")):
+    try:
+        raise error
+    except Exception:
+        sys.excepthook(*sys.exc_info())
+"""
+
+
+def test_forkserver_workers_stay_quiet_when_their_parent_is_gone_and_the_caller_keeps_its_hook(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    # A fresh process, so that its forkserver starts with the preload (one server per process).
+    script = tmp_path / "hook.py"
+    script.write_text(_HOOK_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["rbc_dataset.forkserver_quiet", "sys"], out.stderr
+    quiet = subprocess.run([sys.executable, "-c", _QUIET_SCRIPT], capture_output=True, text=True, env=env, timeout=60)
+    # What a worker meets when the interrupted parent never sends its task stays quiet; a real error does not.
+    assert "a real error" in quiet.stderr and "Ran out of input" not in quiet.stderr
