@@ -9,6 +9,7 @@ Exit codes: 0 ok, 1 data problem found, 2 usage error. The option words and thei
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -460,7 +461,7 @@ def bench_synth_speed(
     keep: Annotated[bool, typer.Option("--keep", help="Keep the generated data (e.g. for ingest-speed).")] = False,
 ) -> None:
     """Time `synth` (images/s, peak memory) and write a JSON result."""
-    from benchmarks.speed import run_synth_speed
+    from benchmarks.toolkit.synth_speed import run_synth_speed
 
     run_synth_speed(n_images, workers, work_dir, json_out, keep)
 
@@ -476,7 +477,7 @@ def bench_ingest_speed(
     json_out: JsonOption = Path("bench_out/ingest_speed.json"),
 ) -> None:
     """Time `ingest` (files/s, hashing included, peak memory) and write a JSON result."""
-    from benchmarks.speed import run_ingest_speed
+    from benchmarks.toolkit.ingest_speed import run_ingest_speed
 
     run_ingest_speed(data, workers, json_out)
 
@@ -491,7 +492,7 @@ def bench_validate_quality(
     json_out: JsonOption = Path("bench_out/validate_quality.json"),
 ) -> None:
     """Recall per planted defect type and false-positive rate of validate-masks on synthetic data."""
-    from benchmarks.validate_bench import run_validate_quality
+    from benchmarks.toolkit.validate_quality import run_validate_quality
 
     run_validate_quality(n_images, defects, mask_style, seed, json_out)
 
@@ -507,7 +508,7 @@ def bench_validate_speed(
     json_out: JsonOption = Path("bench_out/validate_speed.json"),
 ) -> None:
     """validate-masks wall time against decoding the same files, with 1 and 2 processes."""
-    from benchmarks.validate_bench import run_validate_speed
+    from benchmarks.toolkit.validate_speed import run_validate_speed
 
     parts = [part.value for part in source] if source else ["AneRBC-II", "AneRBC-I"]
     run_validate_speed(manifest, parts, [1, 2], json_out)
@@ -530,7 +531,7 @@ def bench_build_speed(
     json_out: JsonOption = Path("bench_out/build_speed.json"),
 ) -> None:
     """Build wall time per stage, peak memory and bytes per config and format."""
-    from benchmarks.build_bench import run_build_speed
+    from benchmarks.toolkit.build_speed import run_build_speed
 
     run_build_speed(data, work_dir, workers, fast_codec, json_out)
 
@@ -556,7 +557,7 @@ def bench_loader_speed(
     quiet: QuietOption = False,
 ) -> None:
     """Images/s into tensors per core: PNG folder, Hugging Face Parquet, HDF5 gzip, HDF5 blosc-lz4."""
-    from benchmarks.loader_bench import run_loader_bench
+    from benchmarks.toolkit.loader_speed import run_loader_bench
     from rbc_dataset.progress import library_bars
 
     with library_bars(not quiet):
@@ -586,7 +587,7 @@ def bench_annotate_segment(
     json_out: JsonOption = Path("bench_out/annotate_segment.json"),
 ) -> None:
     """Proposal Dice, instance AP, Chula point recall, BCCD box recall, each next to its baseline; throughput."""
-    from benchmarks.annotation_segment_bench import run_segment_bench
+    from benchmarks.toolkit.annotate_segment import run_segment_bench
 
     run_segment_bench(realdata, json_out, n_synthetic, workers)
 
@@ -598,11 +599,17 @@ def bench_annotate_morph(
     seed: Annotated[int, typer.Option("--seed", help="Evaluation seed (fitting uses another).")] = 100,
     workers: BenchWorkersOption = 2,
     json_out: JsonOption = Path("bench_out/annotate_morph.json"),
+    fit_only: Annotated[
+        bool, typer.Option("--fit-only", help="Print the re-fitted severity cut (fitting set only) and stop.")
+    ] = False,
 ) -> None:
     """Cell-type macro-F1 with the confusion matrix, and severity accuracy, on synthetic truth."""
-    from benchmarks.annotation_morph_bench import run_morph_bench
+    from benchmarks.toolkit import annotate_morph
 
-    run_morph_bench(json_out, n_images=n_images, seed=seed, workers=workers)
+    if fit_only:
+        typer.echo(json.dumps(annotate_morph.run_severity_fit(workers=workers), indent=1))
+        return
+    annotate_morph.run_morph_bench(json_out, n_images=n_images, seed=seed, workers=workers)
 
 
 @bench_app.command("realism")
@@ -618,9 +625,9 @@ def bench_realism(
     max_images: Annotated[int, typer.Option("--max-images", help="At most this many images per side.")] = 20,
 ) -> None:
     """Compare image statistics of synthetic and real AneRBC-I side by side."""
-    from benchmarks.synth_realism import main
+    from benchmarks.toolkit.realism import run_realism
 
-    main(["--real", str(real), "--synthetic", str(synthetic), "--json", str(json_out), "--max-images", str(max_images)])
+    run_realism(real, synthetic, json_out, max_images)
 
 
 def _register_annotation_commands() -> None:

@@ -28,5 +28,5 @@ def import_models() -> None:
     """Import every module that registers a model (explicitly, never by walking packages)."""
     import benchmarks.baselines.classical  # noqa: F401  morphometric + shortcut feature baselines
     import benchmarks.models.cnns  # noqa: F401  torchvision CNN baselines
+    import benchmarks.models.segmentation  # noqa: F401  U-Net-style segmenter, untrained propose
     import benchmarks.models.three_tier  # noqa: F401  3-TierDCFNet
-    import benchmarks.segmentation.models  # noqa: F401  U-Net-style segmenter, untrained propose

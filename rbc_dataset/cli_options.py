@@ -101,6 +101,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--repeats": ("int", "passes per method; the fastest counts"),
     "--realdata": ("path", "folder of real data (AneRBC-I, Chula, BCCD); skipped parts when absent"),
     "--n-synthetic": ("int", "synthetic images"),
+    "--fit-only": ("flag", "re-fit the severity cut on its fitting set, print it and stop"),
     "--real": ("path", "real AneRBC-I folder"),
     "--synthetic": ("path", "synthetic dataset folder"),
     "--masks": ("path", "folder of cell masks <stem>.png"),

@@ -164,8 +164,8 @@ def skip_reason(error: DataError) -> str:
 
 
 def run_segmentation_suite(request, specs: list[ModelSpec], train_view, val_view, run: RunFolder, log) -> SuiteOutcome:
-    """The segmentation suite (benchmarks/segmentation/suite.py) on the build's splits."""
-    from benchmarks.segmentation.suite import SegmentationSettings, run_segmentation
+    """The segmentation suite (benchmarks/suite/segmentation.py) on the build's splits."""
+    from benchmarks.suite.segmentation import SegmentationSettings, run_segmentation
 
     preset = request.preset
     settings = SegmentationSettings(

@@ -198,7 +198,7 @@ def register_speed(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Training images/s per model fed by the shard loader and by in-memory tensors (target: >= 90 %)."""
-        from benchmarks.train_speed_bench import run_train_speed
+        from benchmarks.toolkit.train_speed import run_train_speed
         from benchmarks.training.presets import resolve_preset
 
         values = {"num_workers": num_workers, "batch_size": batch_size}

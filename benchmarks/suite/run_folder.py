@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from benchmarks.results import environment, git_sha
+from benchmarks.environment import environment, git_sha
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import atomic_write_bytes
 

@@ -4,7 +4,7 @@ The model is Beer-Lambert: every cell adds optical density (thick rim, thin pale
 cells add up, and each pixel's colour is the background light attenuated per channel by the stain's
 absorption. Illumination fall-off, optical blur and camera noise are applied last. All numbers that
 set colours and optics were calibrated against the real AneRBC-I sample
-(``python -m benchmarks.synth_realism`` prints both side by side).
+(``rbc-bench realism`` prints both side by side).
 """
 
 from __future__ import annotations

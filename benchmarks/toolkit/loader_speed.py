@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.results import report
+from benchmarks.toolkit.results import report
 from rbc_dataset.errors import check_choice
 from rbc_dataset.fileio import path_inside, safe_name
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from benchmarks.segmentation import suite
-from benchmarks.segmentation.suite import SegmentationSettings, run_segmentation
+from benchmarks.suite import segmentation as suite
+from benchmarks.suite.segmentation import SegmentationSettings, run_segmentation
 from benchmarks.training.data import open_split
 from rbc_dataset.errors import DataError, UsageError
 

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from benchmarks.train_speed_bench import run_train_speed
+from benchmarks.toolkit.train_speed import run_train_speed
 from benchmarks.training.presets import PRESETS
 from rbc_dataset.errors import UsageError
 

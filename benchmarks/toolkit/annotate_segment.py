@@ -7,13 +7,11 @@ RBC labelling is incomplete, so only recall is meaningful). Baselines: "Otsu on 
 speck removal" (all holes filled, blobs under 20 px removed: fixed constants) for masks; "plain watershed"
 (distance transform, peaks at least 5 px apart, a fixed distance) on the same proposed masks for instances.
 
-Run: ``python -m benchmarks.annotation_segment_bench --realdata ../shared/realdata --json OUT.json``.
+Run: ``rbc-bench annotate-segment --realdata ../shared/realdata --json OUT.json``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from annotation.images import load_rgb
 from annotation.instances import plain_watershed, segment_instances, split_cells
 from annotation.metrics import box_recall, instance_scores, point_scores
 from annotation.propose import propose_mask
-from benchmarks.results import report
+from benchmarks.toolkit.results import report
 from rbc_dataset.fileio import read_image
 from rbc_dataset.masks import image_cell_map, to_gray
 
@@ -256,19 +254,3 @@ def run_segment_bench(realdata: Path, json_out: Path, n_synthetic: int = 10, wor
         }
     report("annotate propose / instances vs baselines", _rows(result), result, json_out)
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m benchmarks.annotation_segment_bench [--realdata DIR] [--json FILE] ...``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--realdata", type=Path, default=Path("../shared/realdata"))
-    parser.add_argument("--json", type=Path, default=Path("bench_out/annotation_segment.json"))
-    parser.add_argument("--n-synthetic", type=int, default=10, help="synthetic images scored and timed")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    run_segment_bench(args.realdata, args.json, args.n_synthetic, args.workers)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.segmentation.unet import SmallUNet
+from benchmarks.models.unet import SmallUNet
 
 torch.set_num_threads(1)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks.memory import PeakMemory
-from benchmarks.results import report
+from benchmarks.toolkit.memory import PeakMemory
+from benchmarks.toolkit.results import report
 from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.run import build
 

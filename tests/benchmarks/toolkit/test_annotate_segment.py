@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.annotation_segment_bench import run_segment_bench
+from benchmarks.toolkit.annotate_segment import run_segment_bench
 from rbc_dataset.fileio import encode_png, read_image
 
 VOC = """<annotation><object><name>RBC</name>

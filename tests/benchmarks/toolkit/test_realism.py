@@ -1,4 +1,4 @@
-"""Tests for benchmarks/synth_realism.py on a tiny generated dataset and, when present, the real AneRBC-I pairs."""
+"""Tests for benchmarks/toolkit/realism.py on a tiny generated dataset and, when present, the real AneRBC-I pairs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-import benchmarks.synth_realism as sr
+import benchmarks.toolkit.realism as sr
+from rbc_dataset.errors import DataError, UsageError
 from tests.conftest import REALDATA
 
 REAL_DIR = REALDATA / "AneRBC-I"
@@ -96,20 +97,25 @@ def test_summarise_and_compare() -> None:
     assert verdict == {"verdict": "no", "share_in_range": 0.5}
 
 
-def test_main_writes_json(tmp_path: Path) -> None:
+def test_run_realism_writes_json(tmp_path: Path) -> None:
     _write_dataset(tmp_path / "synth")
     out = tmp_path / "report.json"
-    argv = ["--real", str(tmp_path / "synth"), "--synthetic", str(tmp_path / "synth"), "--json", str(out)]
-    assert sr.main(argv) == 0
+    sr.run_realism(tmp_path / "synth", tmp_path / "synth", json_out=out)
     report = json.loads(out.read_text())
     assert report["n_real"] == report["n_synthetic"] == 2
-    assert report["command"].startswith("python -m benchmarks.synth_realism --real")
+    assert report["command"].startswith("rbc-bench realism --real")
     assert set(report["comparison"]) >= {"fg_fraction", "central_pallor", "noise_std"}
     assert len(report["rows"]["synthetic"]) == 2
 
 
-def test_main_fails_without_pairs(tmp_path: Path) -> None:
-    assert sr.main(["--real", str(tmp_path), "--synthetic", str(tmp_path)]) == 2
+def test_run_realism_refuses_a_side_without_pairs(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no measurable pair"):
+        sr.run_realism(tmp_path, tmp_path)
+
+
+def test_run_realism_refuses_max_images_below_one(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--max-images"):
+        sr.run_realism(tmp_path, tmp_path, max_images=0)
 
 
 @pytest.mark.realdata

@@ -1,6 +1,6 @@
 """The segmentation models of ``rbc-bench``: a trained U-Net-style network and the untrained ``annotate propose``.
 
-Both predict the cell class (cell = 1) of one image; ``benchmarks.segmentation.suite`` trains and scores them.
+Both predict the cell class (cell = 1) of one image; ``benchmarks.suite.segmentation`` trains and scores them.
 
 - ``unet``: ``build_unet(input_size=64, weights_path=None) -> SmallUNet``, logits (B, 1, S, S) of ImageNet-normalised
   RGB (B, 3, S, S).
@@ -22,7 +22,7 @@ from rbc_dataset.errors import UsageError
 
 if TYPE_CHECKING:
     from annotation.propose import ProposeConfig
-    from benchmarks.segmentation.unet import SmallUNet
+    from benchmarks.models.unet import SmallUNet
 
 # base_width is named: a checkpoint of another width differs from the network only in its shapes.
 WEIGHTS_FIX = (
@@ -45,8 +45,8 @@ def build_unet(input_size: int = 64, weights_path: str | Path | None = None, bas
         UsageError: ``input_size`` or ``base_width`` below 1.
         DataError: the weights file is missing, unreadable or does not fit the network.
     """
+    from benchmarks.models.unet import SmallUNet
     from benchmarks.models.weights import load_state_dict_file
-    from benchmarks.segmentation.unet import SmallUNet
 
     if input_size < 1 or base_width < 1:
         raise UsageError(f"unet: input_size and base_width must be >= 1, got {input_size} and {base_width}")

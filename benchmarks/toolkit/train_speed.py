@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from benchmarks.models.registry import get_model
-from benchmarks.results import report
+from benchmarks.toolkit.results import report
 from benchmarks.training.batches import LoaderSource, load_memory_source, model_input
 from benchmarks.training.data import open_split
 from benchmarks.training.distributed import pick_device

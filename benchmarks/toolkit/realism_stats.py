@@ -1,6 +1,6 @@
 """Per-image statistics of the realism benchmark: the same measures on real and synthetic image/mask pairs.
 
-The list of statistics and how to read the comparison are in ``benchmarks.synth_realism``.
+The list of statistics and how to read the comparison are in ``benchmarks.toolkit.realism``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import hdf5plugin
 import pytest
 import torch
 
-from benchmarks.loader_bench import PNGFolder, rewrite_hdf5, run_loader_bench
+from benchmarks.toolkit.loader_speed import PNGFolder, rewrite_hdf5, run_loader_bench
 from rbc_dataset.loaders import HDF5RBCDataset
 from tests.rbc_dataset.loaders.shards import write_build
 

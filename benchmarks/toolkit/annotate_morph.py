@@ -19,14 +19,13 @@ Baselines next to each number: "all normocyte" for cell types (macro-F1 of predi
 "majority severity" (the fitting set's majority) plus the published 3-TierDCFNet size rule (mean per-cell
 score, cut fitted on the fitting set) for severity.
 
-Run: ``python -m benchmarks.annotation_morph_bench --json bench_out/annotation_morph.json``.
+Run: ``rbc-bench annotate-morph --json bench_out/annotate_morph.json``; ``rbc-bench annotate-morph --fit-only``
+prints the re-fitted severity cut and stops.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -406,7 +405,7 @@ def _summary_rows(result: dict) -> list[tuple[str, str]]:
 
 
 def _print_and_write(result: dict, json_out: Path) -> None:
-    from benchmarks.results import report
+    from benchmarks.toolkit.results import report
 
     _print_confusion("cell types on TRUE instance maps", result["cell_types"]["true_instance_maps"])
     _print_confusion("cell types on segmented instances (matched cells)", result["cell_types"]["segmented_instances"])
@@ -415,36 +414,3 @@ def _print_and_write(result: dict, json_out: Path) -> None:
     report(
         "annotation morphometry: cell types and severity vs synthetic truth", _summary_rows(result), result, json_out
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m benchmarks.annotation_morph_bench [--fit-only] ...``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=Path("bench_out/annotation_morph.json"))
-    parser.add_argument("--n-images", type=int, default=10, help="images per class scored for cell types")
-    parser.add_argument("--seed", type=int, default=100, help="seed of the evaluation set")
-    parser.add_argument("--severity-images", type=int, default=30, help="images per class of the evaluation set")
-    parser.add_argument("--fit-seed", type=int, default=7, help="seed of the fitting set")
-    parser.add_argument("--fit-images", type=int, default=30, help="images per class of the fitting set")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--no-segment", action="store_true", help="score TRUE instance maps only")
-    parser.add_argument("--fit-only", action="store_true", help="print the fitted severity cut and stop")
-    args = parser.parse_args(argv)
-    if args.fit_only:
-        print(json.dumps(run_severity_fit(args.fit_images, args.fit_seed, args.workers), indent=1))
-        return 0
-    run_morph_bench(
-        args.json,
-        args.n_images,
-        args.seed,
-        args.workers,
-        args.severity_images,
-        args.fit_seed,
-        args.fit_images,
-        segment=not args.no_segment,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,8 +5,7 @@ min / max / median per side, printed as a table and (optionally) written to JSON
 
 Run::
 
-    .venv/bin/python -m benchmarks.synth_realism --real ../shared/realdata/AneRBC-I --synthetic DIR \
-        [--max-images 20] [--json OUT.json]
+    rbc-bench realism --real ../shared/realdata/AneRBC-I --synthetic DIR [--max-images 20] [--json OUT.json]
 
 Both folders are searched recursively for ``**/Original_images/NNN_{a,h}.png`` with the mask of the same name in
 the sibling ``Binary_segmented`` folder. AneRBC-II tiles (``NNNN_SS_a.png``) and anything under a
@@ -52,7 +51,6 @@ Statistics (one value per image; all computed the same way on both sides):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -69,9 +67,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.realism_stats import binarise_mask, measure_pair
+from benchmarks.toolkit.realism_stats import binarise_mask, measure_pair
+from rbc_dataset.errors import DataError, UsageError
 
-__all__ = ["binarise_mask", "compare", "find_pairs", "main", "measure_pair", "summarise"]
+__all__ = ["binarise_mask", "compare", "find_pairs", "measure_pair", "run_realism", "summarise"]
 
 IMAGE_NAME = re.compile(r"^(\d{3})_([ah])$")  # AneRBC-I only; AneRBC-II tiles are NNNN_SS_a
 IGNORED_DIR = "synthetic_truth"
@@ -347,63 +346,64 @@ def measure_folder(root: Path, max_images: int, console: Console) -> tuple[list[
     return rows, errors
 
 
-def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.synth_realism",
-        description="Compare image statistics of a synthetic AneRBC-I-style dataset with real AneRBC-I images.",
-    )
-    parser.add_argument("--real", type=Path, required=True, help="folder with real AneRBC-I pairs")
-    parser.add_argument("--synthetic", type=Path, required=True, help="folder with synthetic pairs (any depth)")
-    parser.add_argument("--max-images", type=int, default=20, help="pairs measured per side (default 20)")
-    parser.add_argument("--json", type=Path, default=None, help="write summary and per-image rows here")
-    args = parser.parse_args(argv)
-    if args.max_images < 1:
-        parser.error("--max-images must be at least 1")
-    return args
+def _check_sides(real_rows: list, synth_rows: list, real: Path, synthetic: Path) -> None:
+    """Refuse a comparison with no measurable pair on one side, naming that folder."""
+    for rows, folder in ((real_rows, real), (synth_rows, synthetic)):
+        if not rows:
+            raise DataError(
+                folder,
+                "AneRBC-I image/mask pairs (**/Original_images/NNN_a.png with Binary_segmented/NNN_a.png)",
+                "no measurable pair",
+                "point --real and --synthetic at folders holding AneRBC-I pairs (rbc-dataset synth writes some)",
+            )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the comparison, print the table and optionally write JSON.
+def run_realism(real: Path, synthetic: Path, json_out: Path | None = None, max_images: int = 20) -> dict:
+    """Compare real and synthetic AneRBC-I pairs, print the table and optionally write JSON.
 
     Args:
-        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+        real: Folder with real AneRBC-I pairs (searched recursively).
+        synthetic: Folder with synthetic pairs (any depth).
+        json_out: Where to write the summary and every per-image row (None: print only).
+        max_images: Pairs measured per side, at least 1.
 
     Returns:
-        0 on success, 2 when a side has no measurable pair.
+        The report written to ``json_out``: summaries, verdicts, per-image rows and skipped images.
+
+    Raises:
+        UsageError: ``max_images`` is below 1.
+        DataError: a side has no measurable pair.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parse_args(argv)
+    if max_images < 1:
+        raise UsageError(f"--max-images must be at least 1, got {max_images}")
+    real, synthetic = Path(real), Path(synthetic)
     # Piped output defaults to 80 columns, which wraps every row of the table.
     console = Console() if sys.stdout.isatty() else Console(width=140)
-    real_rows, real_errors = measure_folder(args.real, args.max_images, console)
-    synth_rows, synth_errors = measure_folder(args.synthetic, args.max_images, console)
-    if not real_rows or not synth_rows:
-        console.print("[red]no measurable AneRBC-I image/mask pairs on at least one side[/]")
-        return 2
-    real, synthetic = summarise(real_rows), summarise(synth_rows)
-    verdicts = compare(real, synthetic, synth_rows)
-    console.print(build_table(real, synthetic, verdicts))
-    console.print(f"mask styles: real {real['mask_styles']}, synthetic {synthetic['mask_styles']}")
-    if args.json is not None:
-        report = {
-            "command": shlex.join(["python", "-m", "benchmarks.synth_realism", *argv]),
-            "real_dir": str(args.real.resolve()),
-            "synthetic_dir": str(args.synthetic.resolve()),
-            "max_images": args.max_images,
-            "n_real": len(real_rows),
-            "n_synthetic": len(synth_rows),
-            "statistics": STAT_LABELS,
-            "summary": {"real": real, "synthetic": synthetic},
-            "comparison": verdicts,
-            "errors": {"real": real_errors, "synthetic": synth_errors},
-            "rows": {"real": real_rows, "synthetic": synth_rows},
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
-        console.print(f"wrote {args.json}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    real_rows, real_errors = measure_folder(real, max_images, console)
+    synth_rows, synth_errors = measure_folder(synthetic, max_images, console)
+    _check_sides(real_rows, synth_rows, real, synthetic)
+    real_summary, synthetic_summary = summarise(real_rows), summarise(synth_rows)
+    verdicts = compare(real_summary, synthetic_summary, synth_rows)
+    console.print(build_table(real_summary, synthetic_summary, verdicts))
+    console.print(f"mask styles: real {real_summary['mask_styles']}, synthetic {synthetic_summary['mask_styles']}")
+    command = ["rbc-bench", "realism", "--real", str(real), "--synthetic", str(synthetic)]
+    command += [] if json_out is None else ["--json", str(json_out)]
+    report = {
+        "command": shlex.join([*command, "--max-images", str(max_images)]),
+        "real_dir": str(real.resolve()),
+        "synthetic_dir": str(synthetic.resolve()),
+        "max_images": max_images,
+        "n_real": len(real_rows),
+        "n_synthetic": len(synth_rows),
+        "statistics": STAT_LABELS,
+        "summary": {"real": real_summary, "synthetic": synthetic_summary},
+        "comparison": verdicts,
+        "errors": {"real": real_errors, "synthetic": synth_errors},
+        "rows": {"real": real_rows, "synthetic": synth_rows},
+    }
+    if json_out is not None:
+        json_out = Path(json_out)
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+        console.print(f"wrote {json_out}")
+    return report

@@ -1,8 +1,10 @@
-"""Shared output of the benchmark scripts: environment facts, a console table and a JSON file."""
+"""Facts a benchmark number needs next to it: machine, versions, commit, date.
+
+Shared by the model benchmark (its run folders) and the toolkit benchmarks (``benchmarks.toolkit.results``).
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -10,11 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from rbc_dataset import __version__
-from rbc_dataset.fileio import atomic_write_bytes
 
 
 def _cpu_model() -> str:
@@ -55,18 +53,3 @@ def environment() -> dict:
         "device": "cpu",
         "command": " ".join(sys.argv),
     }
-
-
-def report(title: str, rows: list[tuple[str, str]], result: dict, json_out: Path) -> None:
-    """Print ``rows`` as a two-column table and write ``result`` (plus the environment) to ``json_out``."""
-    table = Table(title=title)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for name, value in rows:
-        table.add_row(name, value)
-    Console().print(table)
-    json_out = Path(json_out)
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**result, "environment": environment()}
-    atomic_write_bytes(json_out, (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode())
-    Console().print(f"wrote {json_out}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import benchmarks.annotation_morph_bench as bench
+import benchmarks.toolkit.annotate_morph as bench
 
 
 def test_match_to_truth_is_one_to_one_above_half_iou() -> None:

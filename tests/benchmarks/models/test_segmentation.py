@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from benchmarks.models.registry import get_model
-from benchmarks.segmentation.models import ProposeSegmenter, build_propose, build_unet
-from benchmarks.segmentation.unet import SmallUNet
+from benchmarks.models.segmentation import ProposeSegmenter, build_propose, build_unet
+from benchmarks.models.unet import SmallUNet
 from rbc_dataset.errors import DataError, UsageError
 
 torch.set_num_threads(1)

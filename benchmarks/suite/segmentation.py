@@ -209,7 +209,7 @@ def train_unet(
     train: SplitView, validation: SplitView, settings: SegmentationSettings, seed: int, log: Callable[[str], None]
 ) -> TrainedUNet:
     """Train one U-Net and keep the epoch with the best validation cell Dice (the test split is not touched)."""
-    from benchmarks.segmentation.models import build_unet
+    from benchmarks.models.segmentation import build_unet
 
     device = torch.device(settings.device)
     torch.manual_seed(seed)
@@ -355,7 +355,7 @@ def evaluate_test(
     test: SplitView, trained: list[TrainedUNet], settings: SegmentationSettings, log: Callable[[str], None]
 ) -> list[ModelScores]:
     """Open the test split once and score every selected U-Net and ``propose`` in a single pass over it."""
-    from benchmarks.segmentation.models import build_unet
+    from benchmarks.models.segmentation import build_unet
 
     device = torch.device(settings.device)
     models = {}

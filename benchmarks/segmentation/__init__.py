@@ -1,1 +1,0 @@
-"""See docs/RBC_BENCH.md."""
