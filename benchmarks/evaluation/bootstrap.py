@@ -4,7 +4,7 @@ The 12 tiles of one parent image (and the images of one patient proxy) are not i
 tiles would pretend a test set is 12 times larger than it is. The bootstrap therefore draws *groups*
 (``group_id``) with replacement and takes every sample of a drawn group along. A resample is a row of integer
 weights (how often each sample's group was drawn), so many resamples are scored at once by the ``weighted_*``
-metrics.
+metrics. The resampling is ``rbc_dataset.stats.group_resamples``, the one audit's probes use.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from benchmarks.evaluation.metrics import (
     weighted_roc_auc,
 )
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.stats import group_resamples, percentile_interval
 
 # The metrics whose intervals a run's metrics.csv holds (as <metric>_ci_low and <metric>_ci_high).
 CI_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "roc_auc")
@@ -33,17 +34,6 @@ _BOOTSTRAP_METRICS: dict[str, Callable[..., np.ndarray]] = {
     "balanced_accuracy": lambda y, prob, pred, w: weighted_balanced_accuracy(y, pred, w),
     "roc_auc": lambda y, prob, pred, w: weighted_roc_auc(y, prob, w),
 }
-
-# Upper bound on the elements of one (resamples, samples) weight block: keeps memory near 30 MB per block.
-_BLOCK_ELEMENTS = 4_000_000
-
-
-def _resample_weights(group_index: np.ndarray, n_groups: int, n_rows: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_rows`` resamples of groups as sample weights: weight = times the sample's group was drawn."""
-    draws = rng.integers(0, n_groups, size=(n_rows, n_groups))
-    offsets = (np.arange(n_rows) * n_groups)[:, None]
-    counts = np.bincount((draws + offsets).ravel(), minlength=n_rows * n_groups).reshape(n_rows, n_groups)
-    return counts[:, group_index].astype(np.float64)
 
 
 def bootstrap_distribution(
@@ -73,13 +63,8 @@ def bootstrap_distribution(
     check_same_length(y_true=y_true, prob=prob, pred=pred, groups=groups)
     if y_true.size == 0:
         raise DataError(None, "at least one sample to resample", "none", "check the predictions table")
-    _, group_index = np.unique(groups.astype(str), return_inverse=True)
-    n_groups = int(group_index.max()) + 1
-    rng = np.random.default_rng(seed)
-    block = max(1, _BLOCK_ELEMENTS // max(y_true.size, n_groups))
     values: dict[str, list[np.ndarray]] = {name: [] for name in metrics}
-    for start in range(0, n_resamples, block):
-        weights = _resample_weights(group_index, n_groups, min(block, n_resamples - start), rng)
+    for weights in group_resamples(groups, n_resamples, seed):
         for name in metrics:
             values[name].append(_BOOTSTRAP_METRICS[name](y_true, prob, pred, weights))
     return {name: np.concatenate(parts) for name, parts in values.items()}
@@ -117,16 +102,7 @@ def group_bootstrap_ci(
     if not 0.0 < level < 1.0:
         raise UsageError(f"level must lie strictly between 0 and 1 (e.g. 0.95), got {level}")
     distribution = bootstrap_distribution(y_true, prob, pred, groups, metrics, n_resamples, seed)
-    tail = 100.0 * (1.0 - level) / 2.0
-    intervals: dict[str, tuple[float, float]] = {}
-    for name, values in distribution.items():
-        defined = values[~np.isnan(values)]
-        if defined.size * 2 < values.size or defined.size == 0:
-            intervals[name] = (float("nan"), float("nan"))
-            continue
-        low, high = np.percentile(defined, [tail, 100.0 - tail])
-        intervals[name] = (float(low), float(high))
-    return intervals
+    return {name: percentile_interval(values, level, min_defined=0.5) for name, values in distribution.items()}
 
 
 def _require_columns(frame: pd.DataFrame, columns: Iterable[str], role: str) -> None:

@@ -3,7 +3,8 @@
 Class 1 is the class of interest: anaemic for Module I, chronic for Module II. The reference metrics come from
 scikit-learn; the ``weighted_*`` functions are vectorised numpy versions of accuracy, balanced accuracy and ROC-AUC
 that score many bootstrap resamples at once (a resample is a row of integer weights: how often each sample was
-drawn). ``fast_*`` are the same functions with every weight 1; the tests hold them equal to scikit-learn.
+drawn; ``weighted_roc_auc`` is ``rbc_dataset.stats``'s, which audit's probes use too). ``fast_*`` are the same
+functions with every weight 1; the tests hold them equal to scikit-learn.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sklearn.metrics import (
 )
 
 from rbc_dataset.errors import DataError
+from rbc_dataset.stats import as_weight_rows, weighted_roc_auc
 
 # The scalar metrics of one case, in the column order of a run's metrics.csv. The confusion matrix is written
 # flat (tn, fp, fn, tp) so that the CSV stays one value per cell.
@@ -157,18 +159,9 @@ def classification_metrics(y_true, prob, pred=None, n_bins: int = 10) -> dict:
     }
 
 
-def _as_weight_rows(weights, n: int) -> np.ndarray:
-    weights = np.ones((1, n)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if weights.ndim == 1:
-        weights = weights[None, :]
-    if weights.shape[1] != n:
-        raise DataError(None, f"weights of shape (R, {n})", f"shape {weights.shape}", "give one weight per sample")
-    return weights
-
-
 def weighted_accuracy(y_true: np.ndarray, pred: np.ndarray, weights=None) -> np.ndarray:
     """Accuracy under each row of sample weights (R, N) -> (R,); NaN where a row weighs nothing."""
-    weights = _as_weight_rows(weights, len(y_true))
+    weights = as_weight_rows(weights, len(y_true))
     total = weights.sum(axis=1)
     correct = weights @ (np.asarray(y_true) == np.asarray(pred)).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -178,34 +171,12 @@ def weighted_accuracy(y_true: np.ndarray, pred: np.ndarray, weights=None) -> np.
 def weighted_balanced_accuracy(y_true: np.ndarray, pred: np.ndarray, weights=None) -> np.ndarray:
     """Mean of the two class recalls under each row of weights; NaN where a row lacks a class."""
     y_true, pred = np.asarray(y_true), np.asarray(pred)
-    weights = _as_weight_rows(weights, len(y_true))
+    weights = as_weight_rows(weights, len(y_true))
     positive, negative = (y_true == 1).astype(np.float64), (y_true == 0).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         recall_1 = (weights @ (positive * (pred == 1))) / (weights @ positive)
         recall_0 = (weights @ (negative * (pred == 0))) / (weights @ negative)
     return (recall_0 + recall_1) / 2.0
-
-
-def weighted_roc_auc(y_true: np.ndarray, prob: np.ndarray, weights=None) -> np.ndarray:
-    """ROC-AUC as the Mann-Whitney statistic under each row of weights; NaN where a row lacks a class.
-
-    AUC = P(score of a positive > score of a negative) + P(tie) / 2, so tied scores count one half, as in
-    scikit-learn. Samples are sorted once; each row then needs a sum per distinct score and a cumulative sum.
-    """
-    y_true, prob = np.asarray(y_true), np.asarray(prob, dtype=np.float64)
-    weights = _as_weight_rows(weights, len(y_true))
-    if prob.size == 0:
-        return np.full(len(weights), np.nan)
-    order = np.argsort(prob, kind="stable")
-    sorted_prob, sorted_true, sorted_weights = prob[order], y_true[order], weights[:, order]
-    level_starts = np.flatnonzero(np.r_[True, sorted_prob[1:] != sorted_prob[:-1]])
-    positive = np.add.reduceat(sorted_weights * (sorted_true == 1), level_starts, axis=1)
-    negative = np.add.reduceat(sorted_weights * (sorted_true == 0), level_starts, axis=1)
-    negatives_below = np.cumsum(negative, axis=1) - negative
-    wins = (positive * (negatives_below + 0.5 * negative)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = wins / (positive.sum(axis=1) * negative.sum(axis=1))
-    return np.where(np.isfinite(auc), auc, np.nan)
 
 
 def fast_accuracy(y_true, pred) -> float:

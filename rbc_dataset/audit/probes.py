@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from rbc_dataset.stats import group_resamples, percentile_interval, weighted_roc_auc
+
 MAX_FOLDS = 5
 N_BOOTSTRAP = 1000
-_BOOT_BATCH = 100  # bootstrap replicates per vectorised batch (memory: batch x samples floats)
 
 
 @dataclass(frozen=True)
@@ -41,29 +42,10 @@ class ProbeResult:
         return asdict(self)
 
 
-def weighted_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC AUC of ``score`` for ``positive`` under each row of ``weights`` (reps, n); NaN without both classes.
-
-    One sort serves every replicate: ties count one half, as in the Mann-Whitney statistic.
-    """
-    order = np.argsort(score, kind="stable")
-    sorted_score, pos = score[order], positive[order].astype(bool)
-    w = np.atleast_2d(weights)[:, order]
-    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-    pos_w = np.add.reduceat(np.where(pos, w, 0.0), starts, axis=1)
-    neg_w = np.add.reduceat(np.where(pos, 0.0, w), starts, axis=1)
-    below = np.cumsum(neg_w, axis=1) - neg_w
-    total_pos, total_neg = pos_w.sum(axis=1), neg_w.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (total_pos * total_neg)
-    auc[(total_pos == 0) | (total_neg == 0)] = np.nan
-    return auc
-
-
-def _macro_auc(y: np.ndarray, scores: np.ndarray, classes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _macro_auc(y: np.ndarray, scores: np.ndarray, classes: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     if len(classes) == 2:
-        return weighted_auc(y == classes[1], scores[:, 1], weights)
-    return np.nanmean([weighted_auc(y == c, scores[:, k], weights) for k, c in enumerate(classes)], axis=0)
+        return weighted_roc_auc(y == classes[1], scores[:, 1], weights)
+    return np.nanmean([weighted_roc_auc(y == c, scores[:, k], weights) for k, c in enumerate(classes)], axis=0)
 
 
 def _fold_count(y: np.ndarray, groups: np.ndarray) -> int:
@@ -98,36 +80,23 @@ def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, s
 
 def _bootstrap_ci(y: np.ndarray, scores: np.ndarray, groups: np.ndarray, seed: int) -> tuple[float, float]:
     """95 % percentile interval of the AUC over bootstrap resamples of whole groups."""
-    rng = np.random.default_rng(seed)
-    codes, group_index = np.unique(groups, return_inverse=True)
     classes = np.unique(y)
-    aucs = []
-    for start in range(0, N_BOOTSTRAP, _BOOT_BATCH):
-        reps = min(_BOOT_BATCH, N_BOOTSTRAP - start)
-        draws = rng.integers(0, len(codes), (reps, len(codes)))
-        counts = np.zeros((reps, len(codes)))
-        np.add.at(counts, (np.repeat(np.arange(reps), len(codes)), draws.ravel()), 1.0)
-        aucs.append(_macro_auc(y, scores, classes, counts[:, group_index]))
-    values = np.concatenate(aucs)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return np.nan, np.nan
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
+    resamples = group_resamples(groups, N_BOOTSTRAP, seed)
+    values = np.concatenate([_macro_auc(y, scores, classes, weights) for weights in resamples])
+    return percentile_interval(values, 0.95)
 
 
 def feature_table(frame: pd.DataFrame, features: list[str], y: np.ndarray, class_names: dict) -> list[dict]:
     """Per feature: median per class and the feature's own AUC, most telling first."""
     classes = [int(c) for c in np.unique(y)]
     rows = []
-    ones = np.ones((1, len(y)))
     for name in features:
         values = frame[name].to_numpy(dtype=float)
         row: dict = {"feature": name}
         for c in classes:
             row[f"median_{class_names.get(c, c)}"] = float(np.median(values[y == c]))
         # The feature alone, in whichever direction separates better (the medians show the direction).
-        aucs = [float(weighted_auc(y == c, values, ones)[0]) for c in (classes[1:] if len(classes) == 2 else classes)]
+        aucs = [float(weighted_roc_auc(y == c, values)[0]) for c in (classes[1:] if len(classes) == 2 else classes)]
         row["auc"] = max(max(a, 1.0 - a) for a in aucs)
         rows.append(row)
     rows.sort(key=lambda r: -r["auc"])
@@ -168,7 +137,7 @@ def run_probe(
         reason = f"needs at least 2 groups in each of 2 classes; groups per class: {counts or 'none'}"
         return ProbeResult(**base, status="not_enough_samples", folds=folds, features=usable, reason=reason)
     scores = _out_of_fold(x, y, g, folds, seed)
-    auc = float(_macro_auc(y, scores, np.unique(y), np.ones((1, len(y))))[0])
+    auc = float(_macro_auc(y, scores, np.unique(y), None)[0])
     ci_low, ci_high = _bootstrap_ci(y, scores, g, seed)
     table = feature_table(frame.loc[keep], usable, y, class_names)
     status = _status(auc, ci_low, thresholds)

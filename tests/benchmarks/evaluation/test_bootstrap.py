@@ -77,7 +77,7 @@ def test_undefined_resamples_are_skipped_or_give_nan():
 def test_many_resamples_in_blocks_match_one_block(monkeypatch):
     y_true, prob, pred, groups = _normal_case()
     whole = bootstrap_distribution(y_true, prob, pred, groups, n_resamples=50)
-    monkeypatch.setattr("benchmarks.evaluation.bootstrap._BLOCK_ELEMENTS", 1000)  # 4 resamples per block
+    monkeypatch.setattr("rbc_dataset.stats.BLOCK_ELEMENTS", 1000)  # 4 resamples per block
     blocked = bootstrap_distribution(y_true, prob, pred, groups, n_resamples=50)
     for name in whole:  # the generator's stream does not depend on how the draws are blocked
         np.testing.assert_array_equal(whole[name], blocked[name])

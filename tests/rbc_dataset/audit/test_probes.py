@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from rbc_dataset.audit import audit
-from rbc_dataset.audit.probes import run_probe, weighted_auc
+from rbc_dataset.audit.probes import run_probe
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
 from tests.conftest import REALDATA
@@ -81,14 +80,3 @@ def test_two_groups_per_class_use_two_folds():
     result = run_probe("p", frame, ["f"], labels, groups, {0: "healthy", 1: "anemic"}, (0.65, 0.75), seed=0)
     assert result.folds == 2 and result.n_groups == 4
     assert result.auc == 1.0
-
-
-def test_weighted_auc_matches_sklearn_with_ties_and_weights():
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 200).astype(bool)
-    score = np.round(rng.normal(y * 0.7, 1.0), 1)  # rounding makes ties
-    weights = rng.integers(0, 4, (3, 200)).astype(float)
-    ours = weighted_auc(y, score, weights)
-    for row, value in zip(weights, ours, strict=True):
-        assert value == pytest.approx(roc_auc_score(y, score, sample_weight=row))
-    assert np.isnan(weighted_auc(y, score, np.where(y, 0.0, 1.0)[None, :])[0])
