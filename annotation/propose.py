@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from rbc_dataset.errors import UsageError
+from rbc_dataset.masks import fill_small_holes, remove_small_components
 
 FEATURES = ("colour", "fisher", "green")
 # Share of the mask area that discs of the typical cell radius still cover (see estimate_cell_radius): above one
@@ -87,21 +88,6 @@ def estimate_cell_radius(cells: np.ndarray, min_radius: float = 3.0, default: fl
             return r0 + (r1 - r0) * (s0 - GRANULOMETRY_SHARE) / max(s0 - share, 1e-9)
         previous = (float(rho), share)
     return float(radii[-1])
-
-
-def remove_small(cells: np.ndarray, max_px: float, connectivity: int = 8) -> np.ndarray:
-    """Clear the connected components of ``cells`` smaller than ``max_px`` pixels."""
-    if max_px <= 1:
-        return cells
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=connectivity)
-    small = stats[:, cv2.CC_STAT_AREA] < max_px
-    small[0] = False
-    return cells & ~small[labels]
-
-
-def fill_small_holes(cells: np.ndarray, max_px: float) -> np.ndarray:
-    """Fill background regions enclosed by cells that are smaller than ``max_px`` (pale centres, gaps)."""
-    return ~remove_small(~cells, max_px, connectivity=4) if max_px > 1 else cells
 
 
 def fill_open_rings(cells: np.ndarray, max_hull_px: float, max_solidity: float) -> np.ndarray:
@@ -204,9 +190,9 @@ def propose_mask_with_radius(image_rgb: np.ndarray, config: ProposeConfig | None
     cells = otsu_cells(cell_feature(image_rgb, first, radius, config))
     radius = max(radius, estimate_cell_radius(cells, config.min_radius_px, config.default_radius_px))
     area = np.pi * radius**2
-    cells = fill_small_holes(cells, config.fill_holes_cells * area)
+    cells = fill_small_holes(cells, config.fill_holes_cells * area)[0]
     cells = fill_open_rings(cells, config.ring_cells * area, config.ring_solidity)
-    cells = remove_small(cells, config.speck_cells * area)
+    cells = remove_small_components(cells, config.speck_cells * area)[0]
     return cells, radius
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from rbc_dataset.fileio import encode_png, path_inside, safe_name, sha256_bytes
+from rbc_dataset.masks import fill_small_holes, remove_small_components
 
 CURED_BY_CANONICAL = {
     "inverted_polarity",
@@ -44,25 +44,14 @@ class FixOptions:
         return data
 
 
-def _remove_small(cells: np.ndarray, max_px: int, connectivity: int) -> tuple[np.ndarray, int]:
-    """Clear components of ``cells`` under ``max_px`` (those touching the border are kept: cut cells, open gaps)."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=connectivity)
-    h, w = cells.shape
-    x, y, bw, bh, area = (stats[:, i] for i in range(5))
-    inner = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
-    small = (area < max_px) & inner
-    small[0] = False
-    return cells & ~small[labels], int(small.sum())
-
-
 def canonicalise(cells: np.ndarray, options: FixOptions) -> tuple[np.ndarray, dict]:
     """Apply the requested clean-up to a boolean cell map; return it and what was done."""
     done = {"specks_removed": 0, "holes_filled": 0}
+    # Components touching the border are kept: a cut cell at a tile's edge is no speck, an open gap no hole.
     if options.remove_specks_px:
-        cells, done["specks_removed"] = _remove_small(cells, options.remove_specks_px, 8)
+        cells, done["specks_removed"] = remove_small_components(cells, options.remove_specks_px, keep_border=True)
     if options.fill_holes_px:
-        background, done["holes_filled"] = _remove_small(~cells, options.fill_holes_px, 4)
-        cells = ~background
+        cells, done["holes_filled"] = fill_small_holes(cells, options.fill_holes_px, keep_border=True)
     return cells, done
 
 
