@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.cluster.hierarchy import DisjointSet
 
 from annotation.propose import ProposeConfig, estimate_cell_radius, overlay_contours, propose_mask
 from rbc_dataset.errors import DataError, UsageError
@@ -146,16 +147,10 @@ def merge_split_cells(labels: np.ndarray, dist: np.ndarray, max_area: float, min
             points[i] = np.stack([xs + sl[1].start, ys + sl[0].start], axis=1).astype(np.int32)
         return points[i]
 
-    parent = np.arange(len(areas))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return int(i)
-
+    merged = DisjointSet(range(len(areas)))
+    keeps = np.arange(len(areas))  # per group root: the label the merged instance keeps (its first pair's lower)
     for _, a, b in pairs:
-        ra, rb = root(a), root(b)
+        ra, rb = merged[a], merged[b]
         area = areas[ra] + areas[rb]
         if ra == rb or area > max_area:
             continue
@@ -164,8 +159,10 @@ def merge_split_cells(labels: np.ndarray, dist: np.ndarray, max_area: float, min
         # Pixel centres lie half a pixel inside the outline: add half the perimeter to the hull's area.
         hull_area = cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1.0
         if area / hull_area >= min_solidity:
-            parent[rb], areas[ra], points[ra] = ra, area, union
-    return _relabel(np.array([root(i) for i in range(len(parent))])[labels])
+            merged.merge(ra, rb)
+            root = merged[ra]
+            areas[root], points[root], keeps[root] = area, union, keeps[ra]
+    return _relabel(np.array([keeps[merged[i]] for i in range(len(areas))])[labels])
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:

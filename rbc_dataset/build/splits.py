@@ -44,22 +44,6 @@ class SplitPlan:
         return pd.Series(parent_keys(rows), index=rows.index).map(self.units.set_index("parent_id")["fold"])
 
 
-class _UnionFind:
-    def __init__(self, items: list[str]) -> None:
-        self.parent = {item: item for item in items}
-
-    def find(self, item: str) -> str:
-        while self.parent[item] != item:
-            self.parent[item] = self.parent[self.parent[item]]
-            item = self.parent[item]
-        return item
-
-    def union(self, items: list[str]) -> None:
-        roots = sorted({self.find(i) for i in items})
-        for root in roots[1:]:
-            self.parent[root] = roots[0]  # the smallest id names the group: stable across runs
-
-
 def parent_units(rows: pd.DataFrame, stratify_severity: bool = True) -> pd.DataFrame:
     """One row per parent image with its class, stratum and number of samples (itself and its tiles)."""
     frame = rows.assign(parent_id=parent_keys(rows))
@@ -85,18 +69,22 @@ def join_groups(units: pd.DataFrame, rows: pd.DataFrame, duplicates: list[dict],
     ``rows`` is the whole manifest, samples a build leaves out included: a release tile left out for a defect
     still ties its parent to the parent it duplicates, as the leakage check (which reads every row) expects.
     """
+    from scipy.cluster.hierarchy import DisjointSet
+
     keys = pd.Series(parent_keys(rows), index=rows.index)
     parent_of = dict(zip(rows["sample_id"], keys, strict=True))
     known = set(units["parent_id"])
-    groups = _UnionFind(list(units["parent_id"]))
+    groups = DisjointSet(units["parent_id"])
     given = units.dropna(subset=["given_group"])
-    for _, members in given.groupby("given_group")["parent_id"]:
-        groups.union(list(members))
+    joined = [list(members) for _, members in given.groupby("given_group")["parent_id"]]
     for unit_list in [c["sample_ids"] for c in duplicates] + [r["sample_ids"] for r in shared_cbc]:
-        parents = sorted({parent_of[s] for s in unit_list if s in parent_of} & known)
-        if len(parents) > 1:
-            groups.union(parents)
-    return units["parent_id"].map(groups.find)
+        joined.append(sorted({parent_of[s] for s in unit_list if s in parent_of} & known))
+    for parents in joined:
+        for other in parents[1:]:
+            groups.merge(parents[0], other)
+    # The smallest parent id names its group: stable across runs, whatever order the joins came in.
+    name = {parent: min(subset) for subset in groups.subsets() for parent in subset}
+    return units["parent_id"].map(name)
 
 
 def _targets(units: pd.DataFrame, ratios: tuple[float, ...]) -> pd.DataFrame:

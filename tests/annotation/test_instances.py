@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import typer
+from skimage.segmentation import watershed
 from typer.testing import CliRunner
 
-from annotation.cli_segment import register
+from annotation.commands import app as annotate_app
 from annotation.external import CHULA_DEFAULT_POINT, read_chula_points, read_voc_boxes
 from annotation.images import load_rgb
-from annotation.instances import InstanceConfig, instances_folder, segment_instances, split_cells
+from annotation.instances import InstanceConfig, instances_folder, merge_split_cells, segment_instances, split_cells
 from annotation.metrics import (
     aggregated_jaccard,
     average_precision,
@@ -56,6 +57,34 @@ def test_an_elongated_cell_stays_one_instance() -> None:
         cv2.circle(mask, c, 22, 1, -1)  # round cells set the typical size
     assert split_cells(mask.astype(bool), InstanceConfig(merge_solidity=0)).max() > 5  # the watershed alone splits it
     assert split_cells(mask.astype(bool)).max() == 5
+
+
+def _chained_pieces(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Six overlapping ellipses cut by 25 random watershed seeds: merges that chain through several pieces."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((120, 120), np.uint8)
+    for _ in range(6):
+        centre = tuple(int(v) for v in rng.integers(15, 105, 2))
+        axes = (int(rng.integers(8, 20)), int(rng.integers(5, 10)))
+        cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    cells = image.astype(bool)
+    dist = cv2.distanceTransform(image, cv2.DIST_L2, 5)
+    markers = np.zeros(image.shape, np.int32)
+    for k, (y, x) in enumerate(np.argwhere(cells)[rng.choice(int(cells.sum()), 25, replace=False)], 1):
+        markers[y, x] = k
+    return watershed(-dist, markers, mask=cells), dist
+
+
+# Digests of merge_split_cells' labels from its hand-written union-find, before scipy's DisjointSet replaced it
+# (numbering by each merged instance's smallest piece would change seeds 0, 2 and 3).
+@pytest.mark.parametrize(
+    ("seed", "n", "digest"),
+    [(0, 5, "b6a34301e500f9f8"), (1, 6, "5ae70ffdbc188504"), (2, 4, "ba0397db645949c7"), (3, 6, "1c6c952e438ba47d")],
+)
+def test_merged_pieces_are_numbered_as_before(seed: int, n: int, digest: str) -> None:
+    labels, dist = _chained_pieces(seed)
+    merged = merge_split_cells(labels, dist, 900, 0.8)
+    assert merged.max() == n and hashlib.sha256(merged.tobytes()).hexdigest()[:16] == digest
 
 
 def test_empty_mask_and_shape_mismatch() -> None:
@@ -127,23 +156,17 @@ def test_instances_folder_refuses_bad_masks(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
-
-
 def test_cli_instances(tmp_path: Path) -> None:
     images, masks = _folders(tmp_path, 1)
     runner = CliRunner()
     args = ["instances", str(images), "--out", str(tmp_path / "out"), "--quiet"]
-    result = runner.invoke(_app(), args)
+    result = runner.invoke(annotate_app, args)
     assert result.exit_code == 0, result.output
     assert "mean 19 cells per image" in result.output
-    assert runner.invoke(_app(), args).exit_code == 2
-    with_masks = runner.invoke(_app(), [*args, "--masks", str(masks), "--overwrite"])
+    assert runner.invoke(annotate_app, args).exit_code == 2
+    with_masks = runner.invoke(annotate_app, [*args, "--masks", str(masks), "--overwrite"])
     assert with_masks.exit_code == 0, with_masks.output
-    missing = runner.invoke(_app(), [*args, "--masks", str(tmp_path / "nope"), "--overwrite"])
+    missing = runner.invoke(annotate_app, [*args, "--masks", str(tmp_path / "nope"), "--overwrite"])
     assert missing.exit_code == 2 and squeezed("no such file or folder") in squeezed(missing.output)
 
 

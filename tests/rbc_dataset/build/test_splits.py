@@ -99,6 +99,16 @@ def test_join_groups_follows_shared_reports_duplicates_and_given_groups():
     assert units.set_index("parent_id").loc["anerbc1_a_001", "stratum"] == "anemic/mild"
 
 
+def test_a_group_is_named_by_its_smallest_parent_whatever_the_join_order():
+    ids = ["p1", "p2", "p3", "p4", "p5"]
+    units = pd.DataFrame({"parent_id": ids, "given_group": [None, None, None, "g", "g"]})
+    rows = pd.DataFrame({"sample_id": ids, "parent_id": ids, "group_id": [None] * 5})
+    chain = [{"sample_ids": ["p5", "p3"]}, {"sample_ids": ["p3", "p1", "p3"]}]  # p4-p5 (given), p5-p3, p3-p1
+    groups = join_groups(units, rows, duplicates=chain, shared_cbc=[]).tolist()
+    assert groups == ["p1", "p2", "p1", "p1", "p1"]
+    assert join_groups(units, rows, duplicates=chain[::-1], shared_cbc=[]).tolist() == groups
+
+
 def test_a_left_out_tile_still_joins_its_parent_to_the_one_it_duplicates():
     # A release tile with a defect is left out of the build, but it copies another class's tile: its parent and the
     # copied tile's parent must share a split, or the leakage check (which reads every row) finds a leak.
