@@ -84,18 +84,19 @@ def model_names(request: RunRequest) -> list[str]:
 
 def run_config(request: RunRequest) -> dict:
     """The ``config.yaml`` of a run of ``request``: the data's fingerprint, what runs and every preset value."""
-    from benchmarks.training.data import read_card
+    from benchmarks.training.data import check_built_dir
+    from rbc_dataset.dataset_card import read_card
     from rbc_dataset.fileio import sha256_file
 
-    card = read_card(request.data)
-    splits = card.get("configs", {}).get(request.config, {}).get("splits", {})
+    card = read_card(check_built_dir(request.data))
+    splits = card.configs[request.config].splits if request.config in card.configs else {}
     return {
         "suite": request.suite,
         "data": str(Path(request.data).resolve()),
         "data_config": request.config,
         "format": request.fmt,
         "dataset_json_sha256": sha256_file(Path(request.data) / "dataset.json"),
-        "split_content_sha256": {split: entry.get("content_sha256") for split, entry in splits.items()},
+        "split_content_sha256": {split: entry.content_sha256 for split, entry in splits.items()},
         "models": model_names(request),
         "protocol": "k-fold CV over train+validation, test once per case"
         if request.cv
@@ -113,9 +114,9 @@ def check_request(request: RunRequest) -> dict:
     """
     check_names(request.suite, request.preset.name, request.models, request.fmt, request.config)
     config = run_config(request)
-    from benchmarks.training.data import read_card
+    from rbc_dataset.dataset_card import read_card
 
-    available = sorted(read_card(request.data).get("configs", {}))
+    available = sorted(read_card(request.data).configs)
     if request.config not in available:
         raise DataError(
             request.data,

@@ -46,17 +46,6 @@ def check_built_dir(built_dir: str | Path) -> Path:
     return built_dir
 
 
-def read_card(built_dir: str | Path) -> dict:
-    """The build's ``dataset.json``."""
-    path = check_built_dir(built_dir) / "dataset.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise DataError(
-            path, "the JSON card written by `rbc-dataset build`", f"unreadable JSON ({error})", BUILD_FIX
-        ) from error
-
-
 def _hdf5_table(path: Path) -> tuple[pd.DataFrame, dict]:
     import h5py
 

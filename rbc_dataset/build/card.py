@@ -7,20 +7,17 @@ where the data comes from, how it was split and what validate-masks and the audi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from rbc_dataset import __version__
 from rbc_dataset.build.config import SPLIT_NAMES
-from rbc_dataset.build.integrity import file_checksums, seal
 from rbc_dataset.build.parquet_shards import hf_features
+from rbc_dataset.dataset_card import FORMAT_VERSION, SCHEMA_VERSION, DatasetCard, write_card
 from rbc_dataset.fileio import atomic_write_bytes
 from rbc_dataset.markup import md_code, md_text
 
-CARD_SCHEMA_VERSION = 1
-FORMAT_VERSION = 2  # 2: Parquet masks hold class indices 0/1 like HDF5 (format 1 stored them as 0/255)
 MIN_PARENTS = 10  # a split with fewer parent images gives scores too uncertain to compare models by
 # Hugging Face's size_categories by number of examples (hub-docs datasetcard.md); above the last: "n>1T".
 SIZE_CATEGORIES = (
@@ -55,44 +52,46 @@ ANERBC_CITATION = """@article{shahzad2024anerbc,
 }"""
 
 
-def _origin(rows: pd.DataFrame) -> dict:
-    """Licence, citation and Hugging Face provenance fields by where the samples come from."""
-    sources = sorted(set(rows["source"].astype(str)))
+def origin_kind(rows: pd.DataFrame) -> str:
+    """Where the samples come from: ``synthetic``, ``anerbc`` or a user's ``folder`` (licence and citation)."""
     if bool(rows["synthetic"].fillna(False).all()):
-        return {
-            "kind": "synthetic",
-            "license": "cc-by-4.0",
-            "source_datasets": ["original"],
-            "annotations_creators": ["machine-generated"],
-            "annotations": "labels and masks are the generator's ground truth",
-            "text": "Synthetic smears written by `rbc-dataset synth` in the AneRBC layout; no patient data. The "
-            "layout and known defects imitate AneRBC, so cite AneRBC when comparing with it.",
-            "citation": ANERBC_CITATION,
-        }
-    if any(s.startswith("AneRBC") for s in sources):
-        return {
-            "kind": "anerbc",
-            "license": "cc-by-4.0",
-            "source_datasets": ["extended|AneRBC"],
-            "annotations_creators": ["found", "machine-generated"],
-            "annotations": "class labels come with the release (found); the canonical 0/1 masks are computed from "
-            "the release's Binary_segmented masks by `rbc-dataset validate-masks --fix` (machine-generated)",
-            "text": "AneRBC (Shahzad et al., Database 2024, doi:10.1093/database/baae120; Mendeley Data hms3sjzt7f), "
-            "released under CC BY 4.0. Reports are per parent image, not per patient; no patient id is released.",
-            "citation": ANERBC_CITATION,
-        }
-    return {
-        "kind": "folder",
+        return "synthetic"
+    return "anerbc" if any(s.startswith("AneRBC") for s in set(rows["source"].astype(str))) else "folder"
+
+
+# Licence, citation and Hugging Face provenance fields by origin_kind.
+ORIGINS = {
+    "synthetic": {
+        "license": "cc-by-4.0",
+        "source_datasets": ["original"],
+        "annotations_creators": ["machine-generated"],
+        "annotations": "labels and masks are the generator's ground truth",
+        "text": "Synthetic smears written by `rbc-dataset synth` in the AneRBC layout; no patient data. The "
+        "layout and known defects imitate AneRBC, so cite AneRBC when comparing with it.",
+        "citation": ANERBC_CITATION,
+    },
+    "anerbc": {
+        "license": "cc-by-4.0",
+        "source_datasets": ["extended|AneRBC"],
+        "annotations_creators": ["found", "machine-generated"],
+        "annotations": "class labels come with the release (found); the canonical 0/1 masks are computed from "
+        "the release's Binary_segmented masks by `rbc-dataset validate-masks --fix` (machine-generated)",
+        "text": "AneRBC (Shahzad et al., Database 2024, doi:10.1093/database/baae120; Mendeley Data hms3sjzt7f), "
+        "released under CC BY 4.0. Reports are per parent image, not per patient; no patient id is released.",
+        "citation": ANERBC_CITATION,
+    },
+    "folder": {
         "license": "other",
         "license_name": "data-owner-licence",
         "license_link": "README.md",  # the "Licence and citation" section below, for the owner's terms
         "source_datasets": ["original"],
         "annotations_creators": ["found", "machine-generated"],
-        "annotations": "class labels come from the user's folder names or CSV (found); the canonical 0/1 masks are "
-        "computed from the user's masks by `rbc-dataset validate-masks --fix` (machine-generated)",
+        "annotations": "class labels come from the user's folder names or CSV (found); the canonical 0/1 masks "
+        "are computed from the user's masks by `rbc-dataset validate-masks --fix` (machine-generated)",
         "text": "Images brought by the user (folder layout); licence and citation are the data owner's to state.",
         "citation": "",
-    }
+    },
+}
 
 
 def size_category(n: int) -> str:
@@ -127,11 +126,25 @@ def split_warnings(parents_per_split: dict[str, int], classes_per_split: dict[st
     return found
 
 
-def dataset_document(source, config, shards, entries, split_report, validation, audit_result, inputs, tile_check):
-    """The content of ``dataset.json`` (no times, so that equal builds give equal cards)."""
+def dataset_card(
+    *, source: Path, config, shards, entries: dict, split_report: dict, validation, audit, inputs, tile_check
+) -> DatasetCard:
+    """The card of a build from what its stages produced (no times, so that equal builds give equal cards).
+
+    Args:
+        source: the folder or manifest the build read (the card names it by its name only).
+        config: the resolved ``BuildConfig``.
+        shards: the ``ShardSet`` that wrote the shards (names, sizes, grid, provenance).
+        entries: config -> split -> entry, as ``ShardSet.write`` returns them.
+        split_report: ``splits.split_report`` of the split plan.
+        validation: the build's ``ValidationResult``.
+        audit: the ``AuditResult``, or None when built without the audit.
+        inputs: the ``plan.Inputs`` (usable rows and the samples left out).
+        tile_check: the comparison of the input's tiles with the cut ones, or None.
+    """
     rows = inputs.rows
-    return {
-        "schema_version": CARD_SCHEMA_VERSION,
+    document = {
+        "schema_version": SCHEMA_VERSION,
         "format_version": FORMAT_VERSION,
         "tool": f"rbc-dataset {__version__}",
         "source": {
@@ -139,7 +152,7 @@ def dataset_document(source, config, shards, entries, split_report, validation, 
             "manifest": "manifest.parquet",
             "manifest_sha256": shards.provenance["source_manifest_sha256"],
             "n_input_samples": int(len(rows) + len(inputs.excluded)),
-            "origin": _origin(rows)["kind"],
+            "origin": origin_kind(rows),
         },
         "config": config.to_dict(),
         "class_names": list(shards.class_names),
@@ -166,9 +179,10 @@ def dataset_document(source, config, shards, entries, split_report, validation, 
             "excluded_samples": inputs.excluded.to_dict("records"),
             "report": "reports/validate-masks.json",
         },
-        "audit": None if audit_result is None else _audit_part(audit_result),
+        "audit": None if audit is None else _audit_part(audit),
         "tile_check": None if tile_check is None else _tile_part(tile_check),
     }
+    return DatasetCard.from_dict(document)  # typed and checked now: a wrong field is the build's bug, found here
 
 
 def _classes_per_split(entries: dict) -> dict[str, dict[str, int]]:
@@ -195,18 +209,18 @@ def _tile_part(check) -> dict:
     }
 
 
-def _yaml_header(document: dict, shards) -> str:
+def _yaml_header(card: DatasetCard) -> str:
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from huggingface_hub import DatasetCardData
 
-    origin = _origin(shards.inputs_rows)
-    largest = max(sum(s["num_examples"] for s in entry["splits"].values()) for entry in document["configs"].values())
+    origin = ORIGINS[card.source.origin]
+    largest = max(sum(s.num_examples for s in entry.splits.values()) for entry in card.configs.values())
     licence = {k: origin[k] for k in ("license_name", "license_link") if k in origin}  # only with license: other
-    card = DatasetCardData(
+    data = DatasetCardData(
         license=origin["license"],
         pretty_name="rbc-dataset build",
-        task_categories=["image-classification"] + (["image-segmentation"] if shards.has_masks else []),
+        task_categories=["image-classification"] + (["image-segmentation"] if card.has_masks else []),
         size_categories=[size_category(largest)],
         source_datasets=origin["source_datasets"],
         annotations_creators=origin["annotations_creators"],
@@ -214,65 +228,63 @@ def _yaml_header(document: dict, shards) -> str:
         **licence,
     )
     infos, configs = {}, []
-    features = hf_features(shards.class_names, shards.severity_names, shards.cbc_tests, shards.has_masks)
-    default = "tiles" if "tiles" in document["configs"] else next(iter(document["configs"]))
-    for name, entry in document["configs"].items():
+    features = hf_features(card.class_names, card.severity_names, card.cbc_tests, card.has_masks)
+    for name, entry in card.configs.items():
         splits = SplitDict()
         data_files = []
-        for split, info in entry["splits"].items():
-            splits.add(SplitInfo(name=split, num_bytes=info.get("num_bytes", 0), num_examples=info["num_examples"]))
+        for split, info in entry.splits.items():
+            splits.add(SplitInfo(name=split, num_bytes=info.num_bytes or 0, num_examples=info.num_examples))
             data_files.append({"split": split, "path": f"data/{name}/{split}-*.parquet"})
         infos[name] = DatasetInfo(features=features, splits=splits, config_name=name)
-        configs.append(
-            {"config_name": name, "data_files": data_files, **({"default": True} if name == default else {})}
-        )
-    DatasetInfosDict(infos).to_dataset_card_data(card)
-    card["configs"] = configs
-    return "---\n" + card.to_yaml() + "\n---\n"
+        default = {"default": True} if name == card.default_config else {}
+        configs.append({"config_name": name, "data_files": data_files, **default})
+    DatasetInfosDict(infos).to_dataset_card_data(data)
+    data["configs"] = configs
+    return "---\n" + data.to_yaml() + "\n---\n"
 
 
-def _count_table(document: dict) -> list[str]:
-    names = document["class_names"]
+def _count_table(card: DatasetCard) -> list[str]:
+    names = card.class_names
     header = " | ".join(md_text(name) for name in names)  # class names come from the data
     lines = ["| config | size | split | samples | " + header + " |", "|---" * (4 + len(names)) + "|"]
-    for name, entry in document["configs"].items():
+    for name, entry in card.configs.items():
         for split in SPLIT_NAMES:
-            info = entry["splits"].get(split)
+            info = entry.splits.get(split)
             if info is None:
                 continue
-            counts = " | ".join(str(info["classes"].get(c, 0)) for c in names)
-            size = "x".join(str(v) for v in entry["size"])
-            lines.append(f"| {name} | {size} | {split} | {info['num_examples']} | {counts} |")
+            counts = " | ".join(str(info.classes.get(c, 0)) for c in names)
+            size = "x".join(str(v) for v in entry.size)
+            lines.append(f"| {name} | {size} | {split} | {info.num_examples} | {counts} |")
     return lines
 
 
-def _known_issues(document: dict) -> list[str]:
+def _known_issues(card: DatasetCard) -> list[str]:
     lines = []
-    validation = document["validation"]
-    for code, entry in validation["by_code"].items():
-        if entry["severity"] in ("error", "warning"):
-            lines.append(f"- validate-masks {md_code(code)} ({entry['severity']}): {entry['count']} findings")
-    if validation["excluded_samples"]:
-        lines.append(f"- {len(validation['excluded_samples'])} samples left out (no usable mask); see dataset.json")
-    if validation["allowed_invalid"]:
+    validation = card.validation
+    for code, entry in validation.by_code.items():
+        if entry.severity in ("error", "warning"):
+            lines.append(f"- validate-masks {md_code(code)} ({entry.severity}): {entry.count} findings")
+    if validation.excluded_samples:
+        lines.append(f"- {len(validation.excluded_samples)} samples left out (no usable mask); see dataset.json")
+    if validation.allowed_invalid:
         lines.append("- **Built with --allow-invalid despite validation errors.**")
-    for code, entry in (document["audit"] or {}).get("by_code", {}).items():
+    for code, entry in (card.audit.by_code if card.audit else {}).items():
         meaning = f" **Note:** {AUDIT_MEANING[code]}." if code in AUDIT_MEANING else ""
-        example = md_text(entry["example"])  # quotes sample ids and file names
-        lines.append(f"- audit {md_code(code)} ({entry['severity']}, {entry['count']}): {example}.{meaning}")
-    tiles = document["tile_check"]
+        example = md_text(entry.example or "")  # quotes sample ids and file names
+        lines.append(f"- audit {md_code(code)} ({entry.severity}, {entry.count}): {example}.{meaning}")
+    tiles = card.tile_check
     if tiles is not None:
         lines.append(
-            f"- release tiles compared with the cut parents ({tiles['order']}): {tiles['matched']} of "
-            f"{tiles['compared']} identical, {tiles['mismatched']} differ"
+            f"- release tiles compared with the cut parents ({tiles.order}): {tiles.matched} of "
+            f"{tiles.compared} identical, {tiles.mismatched} differ"
         )
     return lines or ["- none found by validate-masks and the audit"]
 
 
-def _split_warning_lines(warnings: list[dict]) -> list[str]:
+def _split_warning_lines(warnings) -> list[str]:
     lines = []
     for entry in warnings:
-        lines += ["", f"**Warning: the {entry['split']} split** holds " + "; ".join(entry["warnings"]) + "."]
+        lines += ["", f"**Warning: the {entry.split} split** holds " + "; ".join(entry.warnings) + "."]
     return lines
 
 
@@ -286,11 +298,12 @@ def _licence_line(origin: dict) -> str:
     )
 
 
-def render_readme(document: dict, shards) -> str:
-    origin = _origin(shards.inputs_rows)
-    split = document["splits"]
-    configs = "\n".join(f"- `{n}`: {CONFIG_TEXT[n]}" for n in document["configs"])
-    first = next(iter(document["configs"]))
+def render_readme(card: DatasetCard) -> str:
+    """The text of the build's README.md below its YAML header: provenance, configs, splits, known issues."""
+    origin = ORIGINS[card.source.origin]
+    split = card.splits
+    configs = "\n".join(f"- `{n}`: {CONFIG_TEXT[n]}" for n in card.configs)
+    first = next(iter(card.configs))
     text = [
         "# RBC smear dataset (built by rbc-dataset)",
         "",
@@ -298,8 +311,8 @@ def render_readme(document: dict, shards) -> str:
         "",
         origin["text"],
         "",
-        f"Built by {document['tool']} from {md_code(document['source']['path'])} (manifest SHA-256 "
-        f"`{document['source']['manifest_sha256'][:16]}...`). Masks are canonical cell masks written by "
+        f"Built by {card.tool} from {md_code(card.source.path)} (manifest SHA-256 "
+        f"`{card.source.manifest_sha256[:16]}...`). Masks are canonical cell masks written by "
         "`rbc-dataset validate-masks --fix`, stored as class indices (0 background, 1 cell) in both formats (Parquet: "
         "a single-channel PNG that `datasets` decodes to 0/1, ready for a segmentation loss); the release's raw mask "
         f"encoding never reaches a shard. Annotations: {origin['annotations']}.",
@@ -315,7 +328,7 @@ def render_readme(document: dict, shards) -> str:
         f'train = HDF5RBCDataset.from_build("path/to/this/folder", "{first}", "train")',
         "```",
         "",
-        *_count_table(document),
+        *_count_table(card),
         "",
         "## Splits",
         "",
@@ -325,11 +338,11 @@ def render_readme(document: dict, shards) -> str:
         f"largest deviation from the target shares: {split['max_deviation_pp']} percentage points. "
         f"Cross-validation folds ({split['folds']}) cover train+validation only (`fold` = -1 for test). "
         "Details: `splits/split_report.md`.",
-        *_split_warning_lines(document["split_warnings"]),
+        *_split_warning_lines(card.split_warnings),
         "",
         "## Known issues",
         "",
-        *_known_issues(document),
+        *_known_issues(card),
         "",
         "## Licence and citation",
         "",
@@ -340,20 +353,15 @@ def render_readme(document: dict, shards) -> str:
     return "\n".join(text) + "\n"
 
 
-def write_cards(
-    folder: Path, source, config, shards, entries, split_report, validation, audit, inputs, tile_check, names=None
-):
-    """Write ``dataset.json`` and ``README.md`` into the build folder.
+def write_cards(folder: Path, card: DatasetCard, names=None) -> DatasetCard:
+    """Write ``README.md`` and, last, ``dataset.json`` into the build folder; return the card as written.
 
     ``names`` (a ``publish.PathNames``) rewrites the builder's folders in what the cards quote from the stages
     (an imported split table's path, findings' file names) to paths relative to the source root.
     """
-    document = dataset_document(source, config, shards, entries, split_report, validation, audit, inputs, tile_check)
     if names is not None:
-        document = names.rewrite_json(document)
-    readme = _yaml_header(document, shards) + "\n" + render_readme(document, shards)
+        card = DatasetCard.from_dict(names.rewrite_json(card.to_dict()))
+    readme = _yaml_header(card) + "\n" + render_readme(card)
     atomic_write_bytes(folder / "README.md", readme.encode())
     # Last: the checksums of every other file (README.md, splits, reports ...) and of its own content.
-    document["files"] = file_checksums(folder)
-    data = json.dumps(seal(document), indent=1, sort_keys=True) + "\n"
-    atomic_write_bytes(folder / "dataset.json", data.encode())
+    return write_card(folder, card)

@@ -1,10 +1,10 @@
-"""What makes a build folder checkable: the card's own checksums, and readers of both cards that never crash.
+"""What makes a build folder checkable: the card's own checksums, and a reader of README.md's header that never crashes.
 
 Trust runs from ``dataset.json`` outwards (docs/SHARDS.md, "What verify checks"): it lists the SHA-256 of
 every shard and of every other file of the build (README.md, splits, reports, manifest), and protects its own
 content with ``integrity.sections``: the SHA-256 of each top-level value as canonical JSON. README.md cannot
 hold its own checksum, and the two cards cannot hold each other's, so ``dataset.json`` is the root; its file
-checksum, published beside the dataset, pins everything.
+checksum, published beside the dataset, pins everything. ``rbc_dataset/dataset_card.py`` reads and writes it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ INTEGRITY = "integrity"
 SHARD_FOLDERS = ("data", "hdf5")  # every file under these must be a shard that dataset.json lists
 METHOD = "sha256 of each top-level value as JSON with sorted keys, separators (',', ':'), UTF-8"
 REBUILD = "rebuild with rbc-dataset build --overwrite, or restore the file from the original build"
-# The top-level fields verify reads, with their JSON types.
 # The header block as Hugging Face reads it (huggingface_hub's card parser): --- lines, either line ending.
 YAML_BLOCK = re.compile(r"^\s*---[\r\n]+([\S\s]*?)[\r\n]+---(?:\r\n|\n|$)")
-CARD_FIELDS = {"configs": dict, "class_names": list, "severity_names": list, "cbc_tests": list, "has_masks": bool}
 
 
 def canonical_sha256(value) -> str:
@@ -71,29 +69,6 @@ def file_checksums(folder: Path) -> dict[str, str]:
             continue
         files[relative.as_posix()] = sha256_file(path)
     return files
-
-
-def read_dataset_json(folder: Path) -> dict:
-    """The ``dataset.json`` of a build folder, refused with a DataError unless it is UTF-8 JSON of the right shape."""
-    path = Path(folder) / "dataset.json"
-    if not path.is_file():
-        raise DataError(path, "a folder written by rbc-dataset build", "no dataset.json", "run rbc-dataset build")
-    data = path.read_bytes()
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        found = f"bytes that are not UTF-8 (byte {exc.start} is 0x{data[exc.start]:02x})"
-        raise DataError(path, "UTF-8 JSON written by rbc-dataset build", found, REBUILD) from exc
-    except json.JSONDecodeError as exc:
-        raise DataError(path, "valid JSON", f"a syntax error: {exc}", REBUILD) from exc
-    if not isinstance(document, dict):
-        raise DataError(path, "a JSON object", f"a JSON {type(document).__name__}", REBUILD)
-    wrong = [f"{k} ({'missing' if k not in document else type(document[k]).__name__})" for k, kind in
-             CARD_FIELDS.items() if not isinstance(document.get(k), kind)]  # fmt: skip
-    if wrong:
-        expected = "the fields " + ", ".join(f"{k} ({kind.__name__})" for k, kind in CARD_FIELDS.items())
-        raise DataError(path, expected, "wrong or missing: " + ", ".join(wrong), REBUILD)
-    return document
 
 
 def read_readme_header(folder: Path) -> dict:

@@ -19,7 +19,7 @@ import yaml
 from rbc_dataset.audit.config import AuditConfig
 from rbc_dataset.audit.run import gather_evidence, write_audit
 from rbc_dataset.audit.splits import read_splits
-from rbc_dataset.build.card import write_cards
+from rbc_dataset.build.card import dataset_card, write_cards
 from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.plan import Inputs, attach_masks, class_names, parent_tasks
 from rbc_dataset.build.publish import PathNames, check_published, path_names, publish_file, publish_folder
@@ -262,7 +262,11 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
         seconds["shards"] = time.perf_counter() - stage
         atomic_write_bytes(tmp / "build_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=True).encode())
         publish_folder(tmp, names)  # reports name files by absolute path; a published build does not
-        write_cards(tmp, source, config, shards, entries, report, validation, audit_result, inputs, tile_check, names)
+        card = dataset_card(
+            source=source, config=config, shards=shards, entries=entries, split_report=report,
+            validation=validation, audit=audit_result, inputs=inputs, tile_check=tile_check,
+        )  # fmt: skip
+        write_cards(tmp, card, names)
         shutil.rmtree(work)
         check_published(tmp, names)
     seconds["total"] = time.perf_counter() - start

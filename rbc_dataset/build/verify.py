@@ -18,14 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rbc_dataset.build.hdf5_shards import FORMAT, content_hash
-from rbc_dataset.build.integrity import (
-    REBUILD,
-    SHARD_FOLDERS,
-    edited_sections,
-    read_dataset_json,
-    read_readme_header,
-)
+from rbc_dataset.build.integrity import REBUILD, SHARD_FOLDERS, read_readme_header
 from rbc_dataset.build.samples import pixel_hash
+from rbc_dataset.dataset_card import DatasetCard, SplitEntry, read_card
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import sha256_file
 from rbc_dataset.issues import Issue
@@ -51,7 +46,7 @@ def _issue(path, expected, found, fix="rebuild with rbc-dataset build --overwrit
     return Issue(code, "error", str(path), expected, found, fix).to_dict()
 
 
-def _check_hdf5(path: Path, entry: dict, deep: bool) -> dict:
+def _check_hdf5(path: Path, deep: bool) -> dict:
     import h5py
 
     problems, parents = [], []
@@ -81,7 +76,7 @@ def _check_hdf5(path: Path, entry: dict, deep: bool) -> dict:
 def _check_parquet(path: Path, deep: bool) -> dict:
     import pyarrow.parquet as pq
 
-    from rbc_dataset.loaders.hf import decode_image, decode_stored_mask  # the loader's decoding, so both agree
+    from rbc_dataset.loaders.decode import decode_image, decode_stored_mask  # the loaders' decoding: both agree
 
     problems, parents, hashes, labels = [], [], [], []
     try:
@@ -102,9 +97,14 @@ def _check_parquet(path: Path, deep: bool) -> dict:
     return {"issues": problems, "parents": parents, "hashes": hashes, "labels": labels}
 
 
+def _class_name(card: DatasetCard, label: int) -> str:
+    """The name of a label read from a shard; an index the card has no name for is shown as such."""
+    return card.class_names[label] if 0 <= label < len(card.class_names) else f"label {label} (no such class)"
+
+
 def _mask_problem(mask, path: Path, index: int) -> dict | None:
     """A finding when a stored mask is not single-channel 8-bit class indices 0/1 (the loaders' ``check_mask``)."""
-    from rbc_dataset.loaders.hdf5 import check_mask
+    from rbc_dataset.loaders.decode import check_mask
 
     try:
         check_mask(mask, path)
@@ -115,14 +115,14 @@ def _mask_problem(mask, path: Path, index: int) -> dict | None:
 
 def check_file(task: tuple) -> dict:
     """Verify one shard file (worker entry point): checksum, readability, pixels."""
-    folder, fmt, entry, deep = task
-    path = Path(folder) / entry["path"]
+    folder, fmt, shard, deep = task
+    path = Path(folder) / shard.path
     if not path.is_file():
         return {"issues": [_issue(path, "a shard listed in dataset.json", "no such file")], "parents": []}
     issues = []
-    if sha256_file(path) != entry["sha256"]:
-        issues.append(_issue(path, f"SHA-256 {entry['sha256'][:16]}... (dataset.json)", "another checksum"))
-    result = _check_hdf5(path, entry, deep) if fmt == "hdf5" else _check_parquet(path, deep)
+    if sha256_file(path) != shard.sha256:
+        issues.append(_issue(path, f"SHA-256 {shard.sha256[:16]}... (dataset.json)", "another checksum"))
+    result = _check_hdf5(path, deep) if fmt == "hdf5" else _check_parquet(path, deep)
     result["issues"] = issues + result["issues"]
     return result
 
@@ -144,15 +144,15 @@ def _readme_configs(folder: Path) -> tuple[dict, list[dict]]:
     return declared, []
 
 
-def _card_checks(folder: Path, card: dict) -> list[dict]:
+def _card_checks(folder: Path, card: DatasetCard) -> list[dict]:
     """The card's own checksums, and those of every non-shard file it lists (README.md, splits, reports ...)."""
     path = folder / "dataset.json"
-    changed, problem = edited_sections(card)
+    changed, problem = card.edited_fields()
     issues = [_issue(path, "the card's own checksums (integrity.sections)", problem)] if problem else []
     if changed:
         expected = "the content the build wrote (integrity.sections)"
         issues.append(_issue(path, expected, f"edited fields: {', '.join(changed)}", code="verify_card_edited"))
-    for name, sha in card.get("files", {}).items():
+    for name, sha in card.files.items():
         target = folder / name
         if not target.is_file():
             issues.append(_issue(target, f"the file as built (SHA-256 {sha[:16]}...)", "no such file"))
@@ -164,7 +164,7 @@ def _card_checks(folder: Path, card: dict) -> list[dict]:
 
 def _unlisted(folder: Path, tasks: list[tuple]) -> list[dict]:
     """Files under data/ and hdf5/ that the card does not list: loaders would read an extra shard as data."""
-    listed = {task[4][2]["path"] for task in tasks}
+    listed = {task[4][2].path for task in tasks}
     issues = []
     for top in SHARD_FOLDERS:
         for path in sorted((folder / top).rglob("*")) if (folder / top).is_dir() else []:
@@ -180,33 +180,35 @@ def _unlisted(folder: Path, tasks: list[tuple]) -> list[dict]:
     return issues
 
 
-def _tasks(folder: Path, card: dict, deep: bool) -> list[tuple]:
+def _tasks(folder: Path, card: DatasetCard, deep: bool) -> list[tuple]:
     tasks = []
-    for name, config in card["configs"].items():
-        for split, entry in config["splits"].items():
-            if "hdf5" in entry:
-                tasks.append((name, split, "hdf5", entry, (str(folder), "hdf5", entry["hdf5"], deep)))
-            for shard in entry.get("parquet", []):
+    for name, config in card.configs.items():
+        for split, entry in config.splits.items():
+            if entry.hdf5 is not None:
+                tasks.append((name, split, "hdf5", entry, (str(folder), "hdf5", entry.hdf5, deep)))
+            for shard in entry.parquet or ():
                 tasks.append((name, split, "parquet", entry, (str(folder), "parquet", shard, deep)))
     return tasks
 
 
-def _compare_split(name: str, split: str, entry: dict, results: dict, card: dict, deep: bool) -> list[dict]:
+def _compare_split(
+    name: str, split: str, entry: SplitEntry, results: dict, card: DatasetCard, deep: bool
+) -> list[dict]:
     """Counts, class counts and content hashes of one config/split, per format, against the card."""
     issues = []
     where = f"{name}/{split}"
     for fmt, parts in results.items():
         parents = [p for part in parts for p in part["parents"]]
-        if len(parents) != entry["num_examples"]:
-            issues.append(_issue(where, f"{entry['num_examples']} samples ({fmt})", f"{len(parents)} samples"))
+        if len(parents) != entry.num_examples:
+            issues.append(_issue(where, f"{entry.num_examples} samples ({fmt})", f"{len(parents)} samples"))
         labels = [label for part in parts for label in part.get("labels", [])]
-        classes = {card["class_names"][k]: labels.count(k) for k in sorted(set(labels))}
-        if classes != entry["classes"]:
-            issues.append(_issue(where, f"class counts {entry['classes']} ({fmt})", f"{classes}"))
+        classes = {_class_name(card, k): labels.count(k) for k in sorted(set(labels))}
+        if classes != entry.classes:
+            issues.append(_issue(where, f"class counts {entry.classes} ({fmt})", f"{classes}"))
         if deep:
             hashes = [h for part in parts for h in part.get("hashes", [])]
-            if len(hashes) == len(parents) and content_hash(hashes) != entry["content_sha256"]:
-                issues.append(_issue(where, f"content hash {entry['content_sha256'][:16]}... ({fmt})", "another"))
+            if len(hashes) == len(parents) and content_hash(hashes) != entry.content_sha256:
+                issues.append(_issue(where, f"content hash {entry.content_sha256[:16]}... ({fmt})", "another"))
     return issues
 
 
@@ -228,20 +230,18 @@ def _leaks(parents_by_split: dict[str, dict[str, set]]) -> list[dict]:
     return issues
 
 
-def _check_datasets(folder: Path, card: dict) -> list[dict]:
+def _check_datasets(folder: Path, card: DatasetCard) -> list[dict]:
     """Open every config and split with ``datasets`` (streaming: nothing is cached) and compare features."""
     from datasets import load_dataset
 
     from rbc_dataset.build.parquet_shards import hf_features
 
-    expected = hf_features(
-        tuple(card["class_names"]), tuple(card["severity_names"]), tuple(card["cbc_tests"]), card["has_masks"]
-    )
+    expected = hf_features(card.class_names, card.severity_names, card.cbc_tests, card.has_masks)
     issues = []
-    for name, config in card["configs"].items():
-        if not any("parquet" in e for e in config["splits"].values()):
+    for name, config in card.configs.items():
+        if not any(e.parquet is not None for e in config.splits.values()):
             continue
-        for split, entry in config["splits"].items():
+        for split, entry in config.splits.items():
             try:
                 stream = load_dataset(str(folder), name, split=split, streaming=True)
                 next(iter(stream))
@@ -252,7 +252,7 @@ def _check_datasets(folder: Path, card: dict) -> list[dict]:
                 continue
             if stream.features != expected:
                 issues.append(_issue(folder, f"the declared features for {name}", f"{stream.features}"))
-            issues += _stream_counts(folder, f"{name}/{split}", entry["num_examples"], ids)
+            issues += _stream_counts(folder, f"{name}/{split}", entry.num_examples, ids)
     return issues
 
 
@@ -284,23 +284,18 @@ def verify(folder: Path, deep: bool = True, workers: int = 0, show_progress: boo
     """
     start = time.perf_counter()
     folder = Path(folder)
-    card = read_dataset_json(folder)
+    card = read_card(folder)  # a card whose fields are not what the build writes is refused here, field by field
     issues = _card_checks(folder, card)
-    try:
-        checked, found = _checks(folder, card, deep, workers, show_progress)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a card whose fields lost their shape
-        edited = f"; {issues[0]['found']}" if issues else ""
-        found_text = f"a missing or mistyped field ({type(exc).__name__}: {exc}){edited}"
-        raise DataError(folder / "dataset.json", "the fields rbc-dataset build writes", found_text, REBUILD) from exc
+    checked, found = _checks(folder, card, deep, workers, show_progress)
     issues += found
     found = [Issue(**{k: v for k, v in i.items() if k in Issue.__dataclass_fields__}) for i in issues]
     return VerifyResult(folder, checked, found, time.perf_counter() - start)
 
 
-def _checks(folder: Path, card: dict, deep: bool, workers: int, show_progress: bool) -> tuple[list[dict], list]:
+def _checks(folder: Path, card: DatasetCard, deep: bool, workers: int, show_progress: bool) -> tuple[list[dict], list]:
     """Every check that reads the card's fields: the README, the shards, counts, leaks, ``datasets``."""
     declared, issues = _readme_configs(folder)
-    actual = {n: {s: e["num_examples"] for s, e in c["splits"].items()} for n, c in card["configs"].items()}
+    actual = {n: {s: e.num_examples for s, e in c.splits.items()} for n, c in card.configs.items()}
     if declared and declared != actual:
         issues.append(_issue(folder / "README.md", f"configs and split sizes {actual}", f"{declared}"))
     tasks = _tasks(folder, card, deep)
@@ -313,9 +308,9 @@ def _checks(folder: Path, card: dict, deep: bool, workers: int, show_progress: b
         grouped.setdefault((name, split), {}).setdefault(fmt, []).append(result)
         parents_by_split.setdefault(name, {}).setdefault(split, set()).update(result["parents"])
         status = "ok" if not result["issues"] else "error"
-        checked.append({"config": name, "split": split, "format": fmt, "file": task[2]["path"], "status": status})
+        checked.append({"config": name, "split": split, "format": fmt, "file": task[2].path, "status": status})
     for (name, split), results_by_format in grouped.items():
-        entry = card["configs"][name]["splits"][split]
+        entry = card.configs[name].splits[split]
         issues += _compare_split(name, split, entry, results_by_format, card, deep)
     issues += _leaks(parents_by_split) + _check_datasets(folder, card)
     return checked, issues

@@ -12,12 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rbc_dataset.build.integrity import read_dataset_json
+from rbc_dataset.dataset_card import read_card
 from rbc_dataset.errors import check_choice
-
-
-def _card(built_dir: Path) -> dict:
-    return read_dataset_json(built_dir)  # refuses a missing, non-UTF-8 or malformed card with a DataError
+from rbc_dataset.extras import require
 
 
 def _hdf5_batch(built_dir: Path, config: str, split: str, batch_size: int, workers: int) -> tuple[int, dict]:
@@ -41,22 +38,22 @@ def _hdf5_batch(built_dir: Path, config: str, split: str, batch_size: int, worke
 
 def load_back(built_dir: Path, config: str | None = None, batch_size: int = 8, workers: int = 2) -> dict:
     """Load every split of ``config`` (default: the card's default) through both formats; return a summary."""
+    built_dir = Path(built_dir)
+    card = read_card(built_dir)  # a missing, non-UTF-8 or mistyped card: a DataError before torch loads
+    require("torch", "torchvision", extra="torch", for_what="rbc-dataset show")
     from rbc_dataset.loaders.hf import HFRBCDataset
 
-    built_dir = Path(built_dir)
-    card = _card(built_dir)
-    configs = list(card["configs"])
-    config = config or ("tiles" if "tiles" in configs else configs[0])
-    check_choice("config", config, configs)
+    config = config or card.default_config
+    check_choice("config", config, list(card.configs))
     rows = []
     with tempfile.TemporaryDirectory(prefix="rbc-show-") as cache:
-        for split, entry in card["configs"][config]["splits"].items():
-            row = {"split": split, "card": entry["num_examples"]}
-            if "parquet" in entry:
+        for split, entry in card.configs[config].splits.items():
+            row = {"split": split, "card": entry.num_examples}
+            if entry.parquet is not None:
                 hf = HFRBCDataset(built_dir, config, split, cache_dir=cache)  # datasets.load_dataset underneath
                 row["datasets"] = len(hf)
                 first_hf = hf[0]
-            if "hdf5" in entry:
+            if entry.hdf5 is not None:
                 row["hdf5"], batch = _hdf5_batch(built_dir, config, split, batch_size, workers)
                 row["batch"] = {
                     "image": f"{tuple(batch['image'].shape)} {batch['image'].dtype}",
@@ -65,8 +62,8 @@ def load_back(built_dir: Path, config: str | None = None, batch_size: int = 8, w
                     else "none",
                     "labels": batch["label"].tolist(),
                 }
-                if "parquet" in entry:
+                if entry.parquet is not None:
                     first = {k: batch[k][0] for k in ("image", "mask") if k in batch}
                     row["formats_agree"] = all(np.array_equal(first[k].numpy(), first_hf[k].numpy()) for k in first)
             rows.append(row)
-    return {"folder": str(built_dir), "config": config, "class_names": card["class_names"], "splits": rows}
+    return {"folder": str(built_dir), "config": config, "class_names": list(card.class_names), "splits": rows}

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from rbc_dataset.errors import DataError, check_choice
+from rbc_dataset.loaders.decode import check_mask
 
 HDF5_FORMAT = "rbc-dataset-hdf5"
 HDF5_FORMAT_VERSION = 1
@@ -43,28 +44,6 @@ def to_chw(image: np.ndarray) -> np.ndarray:
     if not np.may_share_memory(planes[0], out):  # OpenCV allocated new planes instead of filling ours
         out = np.ascontiguousarray(image.transpose(2, 0, 1))
     return out
-
-
-def check_mask(mask: np.ndarray, where: str | Path | None) -> np.ndarray:
-    """``mask`` if it is an (H, W) uint8 array of class indices 0 (background) and 1 (cell); a DataError otherwise.
-
-    Every mask a loader returns (and every mask ``verify`` hashes) passes here: a mask of 0/255, of three
-    channels or of 16 bits would make a segmentation loss fail ("Target 255 is out of bounds") or, with
-    ``ignore_index=255``, silently ignore every cell pixel.
-    """
-    if mask.ndim == 2 and mask.dtype == np.uint8 and (mask.size == 0 or int(mask.max()) <= 1):
-        return mask
-    if mask.ndim != 2 or mask.dtype != np.uint8:
-        found = f"a {mask.dtype} array of shape {mask.shape}"
-    else:
-        found = "values " + ", ".join(str(v) for v in np.unique(mask)[:8].tolist())
-    raise DataError(
-        where,
-        "a single-channel 8-bit mask of class indices 0 (background) and 1 (cell)",
-        found,
-        "rebuild with `rbc-dataset build ROOT --out DIR --overwrite` (builds before format 2 stored Parquet masks "
-        "as 0/255)",
-    )
 
 
 def to_sample(image: np.ndarray, mask: np.ndarray | None, **fields) -> dict:

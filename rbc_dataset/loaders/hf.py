@@ -10,19 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 from torch.utils.data import Dataset
 
 from rbc_dataset.build.integrity import read_readme_header
 from rbc_dataset.errors import DataError, check_choice
-from rbc_dataset.fileio import ImageRefused, image_header
-from rbc_dataset.loaders.hdf5 import Transform, check_mask, check_with_mask, to_sample
+from rbc_dataset.loaders.decode import PARQUET_FIX, decode_image, decode_mask
+from rbc_dataset.loaders.hdf5 import Transform, check_with_mask, to_sample
 
 COLUMNS = ("image", "mask", "label", "severity", "fold", "sample_id", "parent_id")
-BUILD_FIX = "run `rbc-dataset build ROOT --out DIR` (with the parquet format) and pass DIR"
-# OpenCV >= 4.10 decodes straight to RGB; older versions decode to BGR and need a conversion.
-_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
+BUILD_FIX = PARQUET_FIX
 
 
 def read_card_configs(built_dir: str | Path) -> dict[str, dict[str, list[str]]]:
@@ -61,46 +57,6 @@ def _check_request(built_dir: str | Path, config: str, split: str) -> None:
     for name, patterns in configs[config].items():
         if not any(any(Path(built_dir).glob(pattern)) for pattern in patterns):
             raise DataError(built_dir, f"Parquet files {' or '.join(patterns)} for {config}/{name}", "none", BUILD_FIX)
-
-
-def _check_header(data: bytes, where: str | None, what: str) -> None:
-    """The project's check before every decode (empty data, not an image, decompression bombs)."""
-    try:
-        image_header(data, where)
-    except ImageRefused as refused:
-        raise DataError(where, f"{what} bytes", refused.found, BUILD_FIX) from refused
-
-
-def decode_image(data: bytes, where: str | None = None) -> np.ndarray:
-    """(H, W, 3) RGB uint8 from encoded image bytes (``where`` names the sample in errors)."""
-    _check_header(data, where, "PNG image")
-    buffer = np.frombuffer(data, np.uint8)
-    if _IMREAD_RGB is not None:
-        image = cv2.imdecode(buffer, _IMREAD_RGB)
-    else:
-        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-        image = image if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image is None:
-        raise DataError(where, "PNG image bytes", "bytes OpenCV cannot decode", BUILD_FIX)
-    return image
-
-
-def decode_mask(data: bytes, where: str | None = None) -> np.ndarray:
-    """(H, W) uint8 of class indices 0/1 from the PNG bytes of a mask (``where`` names the sample in errors).
-
-    The bytes are decoded as stored (no threshold): a mask that is not single-channel 8-bit 0/1 is refused by
-    ``check_mask``, so the loaders and ``verify`` see exactly what ``datasets.load_dataset`` users see.
-    """
-    return check_mask(decode_stored_mask(data, where), where)
-
-
-def decode_stored_mask(data: bytes, where: str | None = None) -> np.ndarray:
-    """The mask PNG's pixels exactly as stored (any channels, depth and values): what ``verify`` inspects."""
-    _check_header(data, where, "PNG mask")
-    mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise DataError(where, "PNG mask bytes", "bytes OpenCV cannot decode", BUILD_FIX)
-    return mask
 
 
 def _undecoded(dataset, with_mask: bool):

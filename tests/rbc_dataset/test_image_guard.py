@@ -120,8 +120,8 @@ def test_link_leaves_only_for_links_out_of_the_root(tmp_path: Path) -> None:
 
 
 def test_shard_bytes_go_through_the_same_check(monkeypatch) -> None:
-    from rbc_dataset.loaders.hf import decode_image as decode_shard_image
-    from rbc_dataset.loaders.hf import decode_mask
+    from rbc_dataset.loaders.decode import decode_image as decode_shard_image
+    from rbc_dataset.loaders.decode import decode_mask
 
     forbid_decoding(monkeypatch, png_bomb())
     for data in (b"", png_bomb()):  # an empty cell was an OpenCV assertion; a bomb was decoded

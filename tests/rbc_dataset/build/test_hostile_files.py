@@ -14,6 +14,16 @@ from typer.testing import CliRunner
 from cli import dataset_app
 from rbc_dataset.build.card import _count_table, _known_issues
 from rbc_dataset.build.splits import render_split_report
+from rbc_dataset.dataset_card import (
+    AuditInfo,
+    ConfigEntry,
+    DatasetCard,
+    FindingCount,
+    SourceInfo,
+    SplitEntry,
+    TileGridInfo,
+    ValidationInfo,
+)
 from rbc_dataset.layout import role_folder
 from tests.hostile_images import FILE_SAFE_HTML, HTML_NAMES, forbid_decoding, outside_output, png_bomb
 
@@ -72,16 +82,27 @@ def test_the_card_holds_no_local_path_and_no_raw_html(source: Path, tmp_path: Pa
 
 
 def test_class_names_and_audit_examples_are_escaped_in_the_card() -> None:
-    names = list(HTML_NAMES)
-    split = {"num_examples": 3, "classes": {name: 1 for name in names}}
-    document = {
-        "class_names": names,
-        "configs": {"full": {"size": [1, 1], "splits": {"train": split}}},
-        "validation": {"by_code": {}, "excluded_samples": [], "allowed_invalid": False},
-        "audit": {"by_code": {"duplicate_across_classes": {"severity": "error", "count": 1, "example": names[1]}}},
-        "tile_check": None,
-    }
-    text = "\n".join(_count_table(document) + _known_issues(document))
+    names = tuple(HTML_NAMES)
+    split = SplitEntry(num_examples=3, classes={name: 1 for name in names}, content_sha256="0" * 64)
+    card = DatasetCard(
+        schema_version=1,
+        format_version=2,
+        tool="rbc-dataset test",
+        source=SourceInfo("data", "manifest.parquet", "0" * 64, 3, "folder"),
+        config={},
+        class_names=names,
+        severity_names=(),
+        cbc_tests=(),
+        has_masks=False,
+        tile_grid=TileGridInfo(4, 3, 306, 320, "row-major"),
+        configs={"full": ConfigEntry("whole images", (1, 1), {"train": split})},
+        splits={},
+        split_warnings=(),
+        validation=ValidationInfo({}, {}, False, (), "reports/validate-masks.json"),
+        audit=AuditInfo({}, {"duplicate_across_classes": FindingCount("error", 1, names[1])}, "reports/audit.json"),
+        tile_check=None,
+    )
+    text = "\n".join(_count_table(card) + _known_issues(card))
     assert "<script" not in text and "<img" not in text and "<iframe" not in text
     assert text.count("&lt;") >= 4
 

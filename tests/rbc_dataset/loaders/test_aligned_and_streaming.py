@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.loaders import HDF5RBCDataset, HFRBCDataset, StreamingRBCDataset, iter_streaming
-from rbc_dataset.loaders.hf import decode_mask
+from rbc_dataset.loaders.decode import decode_mask
 from tests.rbc_dataset.loaders.shards import _png, make_samples, write_card, write_hdf5, write_parquet
 
 

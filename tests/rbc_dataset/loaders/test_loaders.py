@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader
 
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.loaders import HDF5RBCDataset, HFRBCDataset, iter_streaming
+from rbc_dataset.loaders.decode import decode_image, decode_mask
 from rbc_dataset.loaders.hdf5 import import_hdf5plugin, to_chw
-from rbc_dataset.loaders.hf import decode_image, decode_mask
 from tests.rbc_dataset.loaders.shards import CLASS_NAMES, SEVERITY_NAMES, make_samples, write_build, write_hdf5
 
 KEYS = ["image", "mask", "label", "severity", "fold", "sample_id", "parent_id"]
