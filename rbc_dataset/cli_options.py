@@ -1,15 +1,17 @@
-"""The command line's shared vocabulary: one meaning per option word, paths, choices, ``--version``.
+"""The command line's shared vocabulary: one meaning per option word, paths, choices, ``--version``, errors.
 
 Every command of ``rbc-dataset`` and ``rbc-bench`` takes its common options from here, and every path
 parameter goes through one of two callbacks, so ``~`` is expanded everywhere and a missing input is a usage
 error (exit 2) before any heavy library loads. ``VOCABULARY`` is the table of option words and what each
 means; ``docs/CLI.md`` shows it and ``tests/test_cli_vocabulary.py`` checks every command against it.
+``fail_cleanly`` wraps every command: the toolkit's errors become one paragraph and the documented exit code.
 
-Light on purpose: imported by ``cli.py`` for ``--help``, so only typer and small constant modules.
+Light on purpose: imported by every commands module for ``--help``, so only typer and small constant modules.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from enum import Enum
@@ -19,6 +21,7 @@ from typing import Annotated, Literal
 import typer
 
 from rbc_dataset.build.config import CONFIG_NAMES, FORMATS, HDF5_CODECS, SPLIT_NAMES
+from rbc_dataset.errors import RBCError, UsageError
 from rbc_dataset.layout import TILE_ORDERS
 from rbc_dataset.synth.config import MASK_STYLES, SHORTCUTS
 
@@ -199,3 +202,58 @@ OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an e
 LoaderWorkersOption = Annotated[
     int | None, typer.Option("--loader-workers", help="PyTorch DataLoader worker processes.")
 ]
+
+# Parameter names of the commands' output options: a full disk names the first one given.
+OUTPUT_OPTIONS = ("out", "fix", "out_dir", "report")
+
+
+def fail_cleanly(command):
+    """Turn the toolkit's own errors, a full disk and SIGINT/SIGTERM into one message and the documented exit code.
+
+    Exit codes: 1 data problem or full disk, 2 usage error or a missing extra (torch ...), 130 Ctrl-C, 143 SIGTERM.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from rbc_dataset.console import print_error, print_interrupted
+        from rbc_dataset.extras import missing_extra
+        from rbc_dataset.faults import disk_full_error, signals_as_interrupt
+
+        try:
+            with signals_as_interrupt():
+                return command(*args, **kwargs)
+        except RBCError as exc:
+            print_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (faults.Interrupted)
+            print_interrupted(exc)
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+        except Exception as exc:
+            outputs = [kwargs[k] for k in OUTPUT_OPTIONS if isinstance(kwargs.get(k), Path)]
+            error = missing_extra(exc) or disk_full_error(exc, outputs)  # a missing extra: which one to install
+            if error is None:
+                raise
+            print_error(error)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+def csv_list(value: str | None, cast=str, option: str = "the option") -> tuple | None:
+    """A comma-separated option value as a tuple of ``cast`` values (None when the option was not given).
+
+    Raises:
+        UsageError: a value ``cast`` refuses, naming ``option`` and what it expects.
+    """
+    try:
+        return None if value is None else tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        kind = {int: "whole numbers", float: "numbers"}.get(cast, "values")
+        raise UsageError(f"{option} expects comma-separated {kind}, got {value!r}") from None
+
+
+def print_text(text: str) -> None:
+    """Print a line as plain text: no markup (``[skipped]`` and names stay as written), no highlighting."""
+    from rich.console import Console
+
+    Console().print(text, highlight=False, soft_wrap=True, markup=False)

@@ -1,17 +1,21 @@
 """Generate docs/CLI.md's reference from the live typer apps, so the two never drift apart.
 
-``python -m rbc_dataset.cli_reference --write docs/CLI.md`` (``make docs``) replaces the text between the
-markers below with the option vocabulary and every command's parameters; a test fails when the file is out
-of date. ``commands()`` and ``describe()`` are also what tests/test_cli_vocabulary.py walks.
+``python -m rbc_dataset.cli_reference --apps cli:APPS --write docs/CLI.md`` (``make docs``) replaces the text
+between the markers below with the option vocabulary and every command's parameters; a test fails when the file
+is out of date. ``commands()`` and ``describe()`` are also what tests/test_cli_vocabulary.py walks.
+
+The apps are passed in (``{"rbc-dataset": app, "rbc-bench": app}``, assembled by ``cli.py``): a library module
+never imports ``cli``.
 """
 
 from __future__ import annotations
 
 import argparse
 import enum
+import importlib
 import sys
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import typer
@@ -21,9 +25,11 @@ END = "<!-- cli-reference:end -->"
 KINDS = {Path: "path", bool: "flag", int: "int", float: "float", str: "text"}
 
 
-def commands() -> Iterator[tuple[str, object]]:
-    """``("rbc-dataset annotate propose", click_command)`` for every command of both apps, groups walked."""
-    from cli import bench_app, dataset_app
+Apps = Mapping[str, typer.Typer]  # program name -> its typer app
+
+
+def commands(apps: Apps) -> Iterator[tuple[str, object]]:
+    """``("rbc-dataset annotate propose", click_command)`` for every command of ``apps``, groups walked."""
 
     def walk(name: str, command) -> Iterator[tuple[str, object]]:
         subcommands = getattr(command, "commands", None)  # a group such as `annotate`
@@ -33,15 +39,13 @@ def commands() -> Iterator[tuple[str, object]]:
         for sub, subcommand in subcommands.items():
             yield from walk(f"{name} {sub}", subcommand)
 
-    for program, app in (("rbc-dataset", dataset_app), ("rbc-bench", bench_app)):
+    for program, app in apps.items():
         yield from walk(program, typer.main.get_command(app))
 
 
-def app_options() -> Iterator[tuple[str, object]]:
-    """The options of the two programs themselves (``--version``, completion)."""
-    from cli import bench_app, dataset_app
-
-    for program, app in (("rbc-dataset", dataset_app), ("rbc-bench", bench_app)):
+def app_options(apps: Apps) -> Iterator[tuple[str, object]]:
+    """The options of the programs themselves (``--version``, completion)."""
+    for program, app in apps.items():
         for param in typer.main.get_command(app).params:
             if param.name != "help":
                 yield program, param
@@ -95,11 +99,11 @@ def _command_section(name: str, command) -> list[str]:
     return lines + [""]
 
 
-def _vocabulary() -> list[str]:
+def _vocabulary(apps: Apps) -> list[str]:
     from rbc_dataset.cli_options import RENAMED_OPTIONS, VOCABULARY
 
     users: dict[str, list[str]] = {}
-    for name, command in commands():
+    for name, command in commands(apps):
         for param in command.params:
             for opt in param.opts:
                 users.setdefault(opt, []).append(name.split(" ", 1)[1])
@@ -118,15 +122,13 @@ def _vocabulary() -> list[str]:
     return lines + ["", f"Old spellings still accepted, with a note on stderr: {renamed}.", ""]
 
 
-def render() -> str:
-    """Markdown of the option vocabulary and of every registered command of both apps."""
-    from cli import bench_app, dataset_app
-
-    lines = [START, ""] + _vocabulary()
-    sections: dict[str, list[str]] = {"rbc-dataset": [], "rbc-bench": []}
-    for name, command in commands():
+def render(apps: Apps) -> str:
+    """Markdown of the option vocabulary and of every registered command of ``apps``."""
+    lines = [START, ""] + _vocabulary(apps)
+    sections: dict[str, list[str]] = {program: [] for program in apps}
+    for name, command in commands(apps):
         sections[name.split(" ", 1)[0]] += _command_section(name, command)
-    for program, app in (("rbc-dataset", dataset_app), ("rbc-bench", bench_app)):
+    for program, app in apps.items():
         help_text = (typer.main.get_command(app).help or "").strip()
         lines += [f"## `{program}`", "", help_text, ""] + sections[program]
     return "\n".join(lines + [END])
@@ -141,11 +143,21 @@ def replace_section(text: str, section: str) -> str:
     return head + section + tail
 
 
+def load_apps(spec: str) -> Apps:
+    """The apps named by ``MODULE:ATTRIBUTE`` (e.g. ``cli:APPS``), imported on demand like an entry point."""
+    module, _, attribute = spec.partition(":")
+    if not module or not attribute:
+        raise SystemExit(f"--apps expects MODULE:ATTRIBUTE such as cli:APPS, got {spec!r}")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``--apps cli:APPS [--write docs/CLI.md]``: print the reference, or replace it in the file."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--apps", required=True, help="MODULE:ATTRIBUTE of the apps by program name: cli:APPS")
     parser.add_argument("--write", type=Path, help="Markdown file to update in place: docs/CLI.md (default: print)")
     args = parser.parse_args(argv)
-    section = render()
+    section = render(load_apps(args.apps))
     if args.write is None:
         sys.stdout.write(section + "\n")
         return 0

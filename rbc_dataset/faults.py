@@ -1,6 +1,6 @@
 """Faults at the command boundary: a full disk and a termination signal, each answered by one clear message.
 
-Every command runs inside ``signals_as_interrupt`` (``cli._fail_cleanly``): SIGTERM, like Ctrl-C, raises an
+Every command runs inside ``signals_as_interrupt`` (``cli_options.fail_cleanly``): SIGTERM, like Ctrl-C, raises an
 ``Interrupted``, which is a ``KeyboardInterrupt`` so that the cleanup every output already has for Ctrl-C
 (``atomic_directory``, the shard writers, the worker pools) runs for both. ``disk_full_error`` recognises a
 full disk whatever library reported it and names what was left, so one check at the boundary serves every

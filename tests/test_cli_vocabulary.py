@@ -12,12 +12,12 @@ import typing
 import pytest
 from typer.testing import CliRunner
 
-from cli import bench_app, dataset_app
+from cli import APPS, bench_app, dataset_app
 from rbc_dataset.cli_options import RENAMED_OPTIONS, VOCABULARY, existing_path, expand_path
 from rbc_dataset.cli_reference import app_options, commands, describe
 from tests.test_cli import squeezed
 
-COMMANDS = dict(commands())
+COMMANDS = dict(commands(APPS))
 # Commands that draw no progress bar: no --quiet. Every other command must take -q/--quiet.
 WITHOUT_PROGRESS = {
     "rbc-dataset annotate coco-export": "one JSON write, no per-image loop shown",
@@ -70,7 +70,7 @@ def test_every_option_is_in_the_vocabulary_with_its_kind(name: str) -> None:
 
 def test_every_vocabulary_word_is_used_and_no_old_spelling_is() -> None:
     used = {o for command in COMMANDS.values() for p in _options(command) for o in p.opts + list(p.secondary_opts)}
-    used |= {o for _, p in app_options() for o in p.opts}
+    used |= {o for _, p in app_options(APPS) for o in p.opts}
     assert set(VOCABULARY) - used == set(), "VOCABULARY lists words no command uses"
     assert not {f"--{old}" for old in RENAMED_OPTIONS} & used
 

@@ -1,16 +1,14 @@
 """One registry for every model ``rbc-bench`` can run: torch classifiers, feature baselines, segmenters.
 
-Models register by explicit import (``benchmarks/catalog.py`` lists the modules); a duplicate name is an error,
-as in torchvision's ``register_model``.
+Each model module calls ``register_model`` when it is imported; a duplicate name is an error, as in torchvision's
+``register_model``. Look models up through ``benchmarks.catalog`` (``get_model``, ``list_models``): it imports
+every model module first. This module imports none of them, so the two never import each other.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from rbc_dataset.errors import UsageError
 
 FAMILIES = ("tiered", "cnn", "features", "shortcut", "segmentation")
 TASKS = ("classification", "segmentation")
@@ -45,25 +43,6 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _load_catalog() -> None:
-    from benchmarks.catalog import import_models
-
-    import_models()
-
-
-def list_models(pattern: str = "*", family: str | None = None) -> list[ModelSpec]:
-    """Registered models whose name matches the fnmatch ``pattern`` (and ``family``), sorted by name."""
-    _load_catalog()
-    return [
-        spec
-        for name, spec in sorted(_REGISTRY.items())
-        if fnmatch.fnmatchcase(name, pattern) and (family is None or spec.family == family)
-    ]
-
-
-def get_model(name: str) -> ModelSpec:
-    """The spec registered as ``name``; a UsageError listing the valid names otherwise."""
-    _load_catalog()
-    if name not in _REGISTRY:
-        raise UsageError(f"unknown model {name!r}; valid models: {', '.join(sorted(_REGISTRY))} (see `rbc-bench list`)")
-    return _REGISTRY[name]
+def registered_models() -> dict[str, ModelSpec]:
+    """The models registered so far, by name (only the modules imported so far: see ``benchmarks.catalog``)."""
+    return dict(_REGISTRY)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchmarks.models.registry import list_models
+from benchmarks.catalog import list_models
 from benchmarks.suite.suites import SUITES
 from benchmarks.training.presets import PRESETS
 from rbc_dataset.errors import DataError

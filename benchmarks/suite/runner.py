@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.models.registry import ModelSpec, get_model
+from benchmarks.catalog import get_model
+from benchmarks.models.registry import ModelSpec
 from benchmarks.suite.classification import SuiteOutcome, run_classification, run_segmentation_suite
 from benchmarks.suite.request import RunRequest, check_request, run_config
 from benchmarks.suite.run_folder import SUMMARY_SCHEMA_VERSION, RunFolder, run_environment

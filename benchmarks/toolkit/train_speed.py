@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.models.registry import get_model
+from benchmarks.catalog import get_model
 from benchmarks.toolkit.results import report
 from benchmarks.training.batches import LoaderSource, load_memory_source, model_input
 from benchmarks.training.data import open_split

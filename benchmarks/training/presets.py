@@ -109,6 +109,13 @@ PRESETS = {
 }
 
 
+def default_preset_name() -> str:
+    """The preset used when none is named: ``gpu`` when CUDA is visible, else ``cpu-smoke`` (imports torch)."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu-smoke"
+
+
 def get_preset(name: str) -> Preset:
     """The preset called ``name`` (a UsageError listing the presets otherwise)."""
     check_choice("preset", name, sorted(PRESETS))

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from annotation.agree import agree, compare, match_instances, read_annotation
-from annotation.cli_coco import register
+from annotation.commands import app as annotate_app
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import write_png
 from tests.test_cli import squeezed
@@ -132,11 +131,9 @@ def test_cli_agree(tmp_path: Path) -> None:
     a_dir, b_dir = _folders(
         tmp_path, {"x": _binary(slice(0, 10), slice(0, 10))}, {"x": _binary(slice(0, 10), slice(0, 5))}
     )
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
-    result = runner.invoke(app, ["agree", str(a_dir), str(b_dir), "--out", str(tmp_path / "o"), "-q"])
+    result = runner.invoke(annotate_app, ["agree", str(a_dir), str(b_dir), "--out", str(tmp_path / "o"), "-q"])
     assert result.exit_code == 0, result.output
     assert "0.667" in result.output and (tmp_path / "o" / "agreement.csv").is_file()
-    result = runner.invoke(app, ["agree", str(a_dir), str(tmp_path / "missing"), "-q"])
+    result = runner.invoke(annotate_app, ["agree", str(a_dir), str(tmp_path / "missing"), "-q"])
     assert result.exit_code == 2 and squeezed("no such file or folder") in squeezed(result.output)

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from annotation.cli_coco import register
 from annotation.coco import (
     decode_counts,
     encode_counts,
@@ -21,6 +19,7 @@ from annotation.coco import (
     rle_to_mask,
 )
 from annotation.coco_external import boxes_to_coco, points_to_coco
+from annotation.commands import app as annotate_app
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import read_image, write_png
 
@@ -326,43 +325,39 @@ def test_real_bccd_boxes_are_all_read(realdata: Path, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------------ CLI
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
-
-
 def test_cli_export_import_and_errors(synthetic_root: Path, tmp_path: Path) -> None:
-    runner, app = CliRunner(), _app()
+    runner = CliRunner()
     out = tmp_path / "a.json"
     args = ["coco-export", str(_images(synthetic_root)), "--instances", str(_truth(synthetic_root, "instances"))]
-    result = runner.invoke(app, [*args, "--out", str(out)])
+    result = runner.invoke(annotate_app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "2 images" in result.output
-    result = runner.invoke(app, [*args, "--out", str(out)])
+    result = runner.invoke(annotate_app, [*args, "--out", str(out)])
     assert result.exit_code == 2 and "--overwrite" in result.output
-    result = runner.invoke(app, ["coco-import", str(out), "--out", str(tmp_path / "labels")])
+    result = runner.invoke(annotate_app, ["coco-import", str(out), "--out", str(tmp_path / "labels")])
     assert result.exit_code == 0 and "wrote label maps" in result.output
     bad = _write(tmp_path, _document(images=[]))
-    result = runner.invoke(app, ["coco-import", str(bad), "--out", str(tmp_path / "x")])
+    result = runner.invoke(annotate_app, ["coco-import", str(bad), "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "image_id 1" in result.output
-    result = runner.invoke(app, ["coco-import", "--out", str(tmp_path / "y")])
+    result = runner.invoke(annotate_app, ["coco-import", "--out", str(tmp_path / "y")])
     assert result.exit_code == 2 and "exactly one of" in result.output
 
 
 def test_cli_points_and_voc(tmp_path: Path) -> None:
-    runner, app = CliRunner(), _app()
+    runner = CliRunner()
     _tiny_image(tmp_path / "Dataset", "1.jpg")
     (tmp_path / "Label").mkdir()
     (tmp_path / "Label" / "1.txt").write_text("10 20 3\n")
     points = ["coco-import", "--points", str(tmp_path / "Label"), "--out", str(tmp_path / "p.json")]
-    result = runner.invoke(app, points)
+    result = runner.invoke(annotate_app, points)
     assert result.exit_code == 2 and "--images" in result.output
-    result = runner.invoke(app, [*points, "--images", str(tmp_path / "Dataset")])
+    result = runner.invoke(annotate_app, [*points, "--images", str(tmp_path / "Dataset")])
     assert result.exit_code == 0 and "1 annotations" in result.output
     (tmp_path / "xml").mkdir()
     (tmp_path / "xml" / "b.xml").write_text(VOC.format(name="b.jpg"))
-    result = runner.invoke(app, ["coco-import", "--voc", str(tmp_path / "xml"), "--out", str(tmp_path / "b.json")])
+    result = runner.invoke(
+        annotate_app, ["coco-import", "--voc", str(tmp_path / "xml"), "--out", str(tmp_path / "b.json")]
+    )
     assert result.exit_code == 0 and "RBC, WBC, Platelets" in result.output
 
 
@@ -416,7 +411,7 @@ def test_hostile_coco_is_refused_before_anything_is_rasterised(tmp_path: Path, c
     text, phrase = HOSTILE_COCO[case]
     path = tmp_path / "hostile.json"
     path.write_text(text)
-    result = CliRunner().invoke(_app(), ["coco-import", str(path), "--out", str(tmp_path / "labels")])
+    result = CliRunner().invoke(annotate_app, ["coco-import", str(path), "--out", str(tmp_path / "labels")])
     message = " ".join(result.output.split())
     assert result.exit_code == 1 and phrase in message and str(path) in message, result.output
     assert "Traceback" not in result.output and not (tmp_path / "labels").exists()
@@ -468,7 +463,7 @@ def test_hostile_voc_xml_is_refused_naming_the_file(tmp_path: Path, case: str) -
     (tmp_path / "xml").mkdir()
     (tmp_path / "xml" / "a.xml").write_text(text)
     out = tmp_path / "boxes.json"
-    result = CliRunner().invoke(_app(), ["coco-import", "--voc", str(tmp_path / "xml"), "--out", str(out)])
+    result = CliRunner().invoke(annotate_app, ["coco-import", "--voc", str(tmp_path / "xml"), "--out", str(out)])
     message = " ".join(result.output.split())
     assert result.exit_code == 1 and phrase in message and "a.xml" in message, result.output
     assert "Traceback" not in result.output and not out.exists()

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from annotation.cell_types import CELL_TYPES, classify_cells, normal_reference
+from annotation.commands import app as annotate_app
 from annotation.morphometry import cell_features, image_summary, morphometry_folder
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import write_png
@@ -237,23 +237,15 @@ def test_morphometry_folder_segments_without_instances(tmp_path: Path) -> None:
     assert result.n_cells > 100
 
 
-def _app() -> typer.Typer:
-    from annotation.cli_morph import register
-
-    app = typer.Typer()
-    register(app)
-    return app
-
-
 def test_cli_morphometry(tmp_path: Path) -> None:
     images, instances = _write_folder(tmp_path)
     runner = CliRunner()
     args = ["morphometry", str(images), "--out", str(tmp_path / "m"), "--instances", str(instances), "--quiet"]
-    result = runner.invoke(_app(), [*args, "--um-per-px", "0.3", "--workers", "1"])
+    result = runner.invoke(annotate_app, [*args, "--um-per-px", "0.3", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "2 images" in result.output and (tmp_path / "m" / "summary.csv").is_file()
-    again = runner.invoke(_app(), args)
+    again = runner.invoke(annotate_app, args)
     assert again.exit_code == 2 and "overwrite" in again.output
     (tmp_path / "empty").mkdir()
-    empty = runner.invoke(_app(), ["morphometry", str(tmp_path / "empty"), "--out", str(tmp_path / "x"), "-q"])
+    empty = runner.invoke(annotate_app, ["morphometry", str(tmp_path / "empty"), "--out", str(tmp_path / "x"), "-q"])
     assert empty.exit_code == 1 and "no images" in empty.output

@@ -9,10 +9,9 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from annotation.cli_segment import register
+from annotation.commands import app as annotate_app
 from annotation.propose import (
     ProposeConfig,
     estimate_cell_radius,
@@ -153,22 +152,16 @@ def test_unreadable_image_fails_cleanly_and_writes_nothing(tmp_path: Path) -> No
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
-
-
 def test_cli_propose(tmp_path: Path) -> None:
     folder = _image_folder(tmp_path, 1)
     runner = CliRunner()
-    result = runner.invoke(_app(), ["propose", str(folder), "--out", str(tmp_path / "out"), "--quiet"])
+    result = runner.invoke(annotate_app, ["propose", str(folder), "--out", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "proposed 1 masks" in result.output and (tmp_path / "out" / "s0.png").is_file()
-    again = runner.invoke(_app(), ["propose", str(folder), "--out", str(tmp_path / "out"), "--quiet"])
+    again = runner.invoke(annotate_app, ["propose", str(folder), "--out", str(tmp_path / "out"), "--quiet"])
     assert again.exit_code == 2 and "--overwrite" in again.output
     (tmp_path / "empty").mkdir()
-    empty = runner.invoke(_app(), ["propose", str(tmp_path / "empty"), "--out", str(tmp_path / "o2"), "-q"])
+    empty = runner.invoke(annotate_app, ["propose", str(tmp_path / "empty"), "--out", str(tmp_path / "o2"), "-q"])
     assert empty.exit_code == 1 and "no images" in empty.output
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from annotation.cli_coco import register
+from annotation.commands import app as annotate_app
 from annotation.review import COLOURS, boundaries, review
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import read_image, write_png
@@ -92,13 +91,11 @@ def test_boundaries_outline_each_instance() -> None:
 
 
 def test_cli_review(tiny: dict[str, Path]) -> None:
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
     out = tiny["root"] / "gallery"
     args = ["review", str(tiny["images"]), "--a", str(tiny["a"]), "--b", str(tiny["b"]), "--out", str(out), "-q"]
-    result = runner.invoke(app, [*args, "--workers", "1"])
+    result = runner.invoke(annotate_app, [*args, "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "gallery of 3 images" in result.output and (out / "index.html").is_file()
-    result = runner.invoke(app, [*args, "--workers", "1"])
+    result = runner.invoke(annotate_app, [*args, "--workers", "1"])
     assert result.exit_code == 2 and "--overwrite" in result.output

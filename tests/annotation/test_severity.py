@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from annotation.commands import app as annotate_app
 from annotation.severity import (
     cell_scores,
     derive_severity,
@@ -206,14 +206,6 @@ def test_derive_with_nothing_to_derive(synthetic_root: Path, derive_setup: dict,
     pd.testing.assert_frame_equal(read_manifest(full), read_manifest(tmp_path / "same.parquet"))
 
 
-def _app() -> typer.Typer:
-    from annotation.cli_morph import register
-
-    app = typer.Typer()
-    register(app)
-    return app
-
-
 def test_severity_images_and_cli(synthetic_root: Path, derive_setup: dict, tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
@@ -226,17 +218,17 @@ def test_severity_images_and_cli(synthetic_root: Path, derive_setup: dict, tmp_p
 
     runner = CliRunner()
     inst = ["--instances", str(derive_setup["instances"]), "--quiet"]
-    done = runner.invoke(_app(), ["severity", str(images), "--out", str(tmp_path / "dir"), *inst])
+    done = runner.invoke(annotate_app, ["severity", str(images), "--out", str(tmp_path / "dir"), *inst])
     assert done.exit_code == 0, done.output
     assert (tmp_path / "dir" / "severity.csv").is_file()
-    again = runner.invoke(_app(), ["severity", str(images), "--out", str(tmp_path / "dir"), *inst])
+    again = runner.invoke(annotate_app, ["severity", str(images), "--out", str(tmp_path / "dir"), *inst])
     assert again.exit_code == 2 and "overwrite" in again.output
     manifest = runner.invoke(
-        _app(), ["severity", str(derive_setup["manifest"]), "--out", str(tmp_path / "m"), "--workers", "1", *inst]
+        annotate_app, ["severity", str(derive_setup["manifest"]), "--out", str(tmp_path / "m"), "--workers", "1", *inst]
     )
     assert manifest.exit_code == 0, manifest.output
     assert "13 rows derived" in manifest.output and (tmp_path / "m" / "partial.parquet").is_file()
-    bad = runner.invoke(_app(), ["severity", str(images), "--out", str(tmp_path / "x.csv"), "--hb-source", "who"])
+    bad = runner.invoke(annotate_app, ["severity", str(images), "--out", str(tmp_path / "x.csv"), "--hb-source", "who"])
     assert bad.exit_code == 2 and "who2011_men" in bad.output
-    missing = runner.invoke(_app(), ["severity", str(tmp_path / "none"), "--out", str(tmp_path / "y.csv")])
+    missing = runner.invoke(annotate_app, ["severity", str(tmp_path / "none"), "--out", str(tmp_path / "y.csv")])
     assert missing.exit_code == 2 and squeezed("no such file or folder") in squeezed(missing.output)

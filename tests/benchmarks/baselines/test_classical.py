@@ -8,7 +8,7 @@ from sklearn.metrics import log_loss
 
 from benchmarks.baselines.classical import DEFAULT_C_GRID, FeatureBaseline
 from benchmarks.baselines.features import FeatureTable
-from benchmarks.models.registry import get_model
+from benchmarks.catalog import get_model
 from rbc_dataset.errors import DataError, UsageError
 
 

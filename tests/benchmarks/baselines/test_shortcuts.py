@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.baselines.classical import FeatureBaseline
 from benchmarks.baselines.features import background_colour_features
-from benchmarks.models.registry import get_model
+from benchmarks.catalog import get_model
 from benchmarks.training.data import open_split
 
 CONFOUNDED = 0.9  # accuracy on held-out parents from which a probe counts as having found a shortcut

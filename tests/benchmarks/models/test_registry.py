@@ -7,7 +7,8 @@ import fnmatch
 import pytest
 import torch
 
-from benchmarks.models.registry import ModelSpec, get_model, list_models, register_model
+from benchmarks.catalog import get_model, list_models
+from benchmarks.models.registry import ModelSpec, register_model
 from benchmarks.models.three_tier import ThreeTierDCFNet
 from rbc_dataset.errors import UsageError
 

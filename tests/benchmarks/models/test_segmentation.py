@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.models.registry import get_model
+from benchmarks.catalog import get_model
 from benchmarks.models.segmentation import ProposeSegmenter, build_propose, build_unet
 from benchmarks.models.unet import SmallUNet
 from rbc_dataset.errors import DataError, UsageError

@@ -25,7 +25,7 @@ runner = CliRunner()
 
 
 def test_the_light_model_table_is_the_registry():
-    from benchmarks.models.registry import list_models
+    from benchmarks.catalog import list_models
 
     assert MODEL_TASKS == {spec.name: spec.task for spec in list_models()}
 

@@ -251,7 +251,7 @@ def test_a_baseline_without_its_input_is_skipped_with_a_reason_for_its_user(benc
 def test_list_never_cuts_a_name_at_80_columns(capsys):
     from rich.console import Console
 
-    from benchmarks.models.registry import list_models
+    from benchmarks.catalog import list_models
     from benchmarks.suite.listing import print_listing
 
     print_listing(console=Console(width=80))

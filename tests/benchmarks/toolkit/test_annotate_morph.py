@@ -1,4 +1,4 @@
-"""Tests for benchmarks/annotation_morph_bench.py: its metrics, and a run on the tiny session dataset."""
+"""Tests for benchmarks/toolkit/annotate_morph.py: its metrics, and a run on the tiny session dataset."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""benchmarks/annotation_segment_bench.py on a tiny stand-in for ../shared/realdata."""
+"""benchmarks/toolkit/annotate_segment.py on a tiny stand-in for ../shared/realdata."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for benchmarks/loader_bench.py on the tiny build of the loader tests."""
+"""Tests for benchmarks/toolkit/loader_speed.py on the tiny build of the loader tests."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""``rbc-dataset annotate`` commands for COCO exchange, annotator agreement and the review gallery.
+"""``rbc-dataset annotate``: propose, instances, morphometry, severity, coco-export, coco-import, agree, review.
 
-Thin: each command parses options, calls one library function (``annotation.coco``, ``annotation.agree``,
-``annotation.review``) and prints a summary. Exit codes: 0 ok, 1 data problem, 2 usage error.
+Thin: each command parses options, calls one library function of this package (``annotation.propose``,
+``instances``, ``morphometry``, ``severity``, ``coco``, ``agree``, ``review``) and prints a summary.
+Exit codes: 0 ok, 1 data problem, 2 usage error. ``cli.py`` adds ``app`` to ``rbc-dataset`` as ``annotate``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,172 @@ from typing import Annotated
 
 import typer
 
-from rbc_dataset.cli_options import OverwriteOption, QuietOption, WorkersOption, existing_path, expand_path
+from rbc_dataset.cli_options import (
+    HbSource,
+    OverwriteOption,
+    QuietOption,
+    WorkersOption,
+    existing_path,
+    expand_path,
+    fail_cleanly,
+    print_text,
+)
+
+app = typer.Typer(
+    name="annotate",
+    help="Make new ground truth: mask proposals, instances, morphometry, severity, COCO, agreement, review.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 ImagesArgument = Annotated[
-    Path, typer.Argument(callback=existing_path, help="Image folder (searched recursively) or manifest .parquet.")
+    Path,
+    typer.Argument(
+        callback=existing_path,
+        help="Image folder (searched recursively) or manifest (.parquet from `rbc-dataset ingest`).",
+    ),
 ]
+OutOption = Annotated[Path, typer.Option("--out", callback=expand_path, help="Output folder (written atomically).")]
 ThresholdOption = Annotated[float, typer.Option("--iou-threshold", help="IoU at which two instances match.")]
+InstancesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--instances",
+        callback=existing_path,
+        help="Folder of 16-bit instance maps <stem>.png (default: segment the images).",
+    ),
+]
+
+
+def _manifest_out(manifest: Path, out: Path) -> Path:
+    """``--out`` for a manifest: a ``.parquet`` file as given, or a folder that gets the manifest's name."""
+    return out if out.suffix.lower() == ".parquet" else out / manifest.name
+
+
+@app.command("propose")
+@fail_cleanly
+def propose(
+    images: ImagesArgument,
+    out: OutOption,
+    overwrite: OverwriteOption = False,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Propose cell masks (cell = 255) with no training: OUT/<stem>.png plus OUT/overlays/."""
+    from annotation.propose import propose_folder
+
+    result = propose_folder(images, out, overwrite=overwrite, workers=workers, show_progress=not quiet)
+    radii = [p["radius_px"] for p in result.per_image]
+    print_text(
+        f"proposed {result.n_images} masks in {result.out} ({result.seconds:.1f} s); "
+        f"mean {result.mean_blobs:.0f} blobs per image, cell radius {min(radii):.1f}-{max(radii):.1f} px"
+    )
+
+
+@app.command("instances")
+@fail_cleanly
+def instances(
+    images: ImagesArgument,
+    out: OutOption,
+    masks: Annotated[
+        Path | None,
+        typer.Option(
+            "--masks",
+            callback=existing_path,
+            help="Folder of cell masks <stem>.png to split (default: propose masks).",
+        ),
+    ] = None,
+    overwrite: OverwriteOption = False,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Split cells into instances: OUT/<stem>.png (16-bit labels, 0 = background) plus OUT/overlays/."""
+    from annotation.instances import instances_folder
+
+    result = instances_folder(images, out, masks=masks, overwrite=overwrite, workers=workers, show_progress=not quiet)
+    print_text(
+        f"wrote instances of {result.n_images} images to {result.out} ({result.seconds:.1f} s); "
+        f"mean {result.mean_cells:.0f} cells per image"
+    )
+
+
+@app.command("morphometry")
+@fail_cleanly
+def morphometry(
+    images: Annotated[
+        Path,
+        typer.Argument(callback=existing_path, help="Image folder (searched recursively) or manifest .parquet."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", callback=expand_path, help="Output folder: cells/<stem>.csv and summary.csv.")
+    ],
+    instances: InstancesOption = None,
+    um_per_px: Annotated[
+        float | None, typer.Option("--um-per-px", help="Pixel size in micrometres (adds sizes in um).")
+    ] = None,
+    overwrite: OverwriteOption = False,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Measure every cell (size, shape, central pallor, colour) and give it a rule-based cell type."""
+    from annotation.morphometry import morphometry_folder
+
+    result = morphometry_folder(images, out, instances, um_per_px, overwrite, workers, not quiet)
+    summary = result.summary
+    print_text(
+        f"wrote {result.out}: {result.n_images} images, {result.n_cells} cells away from the border "
+        f"({result.seconds:.1f} s)"
+    )
+    if len(summary):
+        print_text(
+            f"  mean diameter {summary['mean_diameter_px'].mean():.1f} px, "
+            f"RDW-like size spread {summary['rdw_cv_pct'].mean():.1f} % (means over images)"
+        )
+
+
+@app.command("severity")
+@fail_cleanly
+def severity(
+    images: Annotated[
+        Path,
+        typer.Argument(
+            callback=existing_path, help="Image folder (per-image CSV) or manifest .parquet (derived manifest)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", callback=expand_path, help="Manifest: .parquet file or folder. Images: .csv file or folder."
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", callback=existing_path, help="Severity rule YAML (default: packaged severity_v1)."),
+    ] = None,
+    hb_source: Annotated[HbSource, typer.Option("--hb-source", help="Hb band table.")] = "who2011_women",
+    instances: InstancesOption = None,
+    overwrite: OverwriteOption = False,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Mild vs chronic from cell morphology: fill unknown severities of a manifest, or score images."""
+    from annotation.severity import check_hb_table, derive_severity, load_severity_config, severity_images
+
+    check_hb_table(hb_source)
+    rule = load_severity_config(config)
+    if images.is_file() and images.suffix.lower() == ".parquet":
+        result = derive_severity(
+            images, _manifest_out(images, out), rule, instances, hb_source, overwrite, workers, not quiet
+        )
+        print_text(
+            f"wrote {result.out}: {result.n_derived} rows derived ({rule.source_label}), "
+            f"{result.n_kept} known severities kept, {result.n_inherited} tiles inherited a known parent "
+            f"severity, {result.n_unscored} anaemic rows left unknown; derived counts {result.counts}"
+        )
+        return
+    result = severity_images(images, out, rule, instances, hb_source, overwrite, workers, not quiet)
+    counts = result.table["severity"].value_counts().to_dict() if len(result.table) else {}
+    print_text(f"wrote {result.out}: {len(result.table)} images scored with {rule.version}; {counts}")
 
 
 def _print_coco(result, verb: str) -> None:
@@ -60,7 +221,9 @@ def _print_agreement(result) -> None:
         console.print(f"tables written to {result.out_dir}", highlight=False, soft_wrap=True)
 
 
-def coco_export_command(
+@app.command("coco-export")
+@fail_cleanly
+def coco_export(
     images: ImagesArgument,
     instances: Annotated[
         Path, typer.Option("--instances", callback=existing_path, help="Folder of 16-bit label maps <stem>.png.")
@@ -81,7 +244,9 @@ def coco_export_command(
     _print_coco(export_coco(images, instances, out, cell_types, category, overwrite), "wrote")
 
 
-def coco_import_command(
+@app.command("coco-import")
+@fail_cleanly
+def coco_import(
     out: Annotated[
         Path,
         typer.Option(
@@ -129,6 +294,8 @@ def coco_import_command(
         _print_coco(coco_external.boxes_to_coco(voc, out, images, overwrite), "wrote")
 
 
+@app.command("agree")
+@fail_cleanly
 def agree_command(
     a: Annotated[
         Path, typer.Argument(callback=existing_path, help="Folder of masks or instance maps <stem>.png (side A).")
@@ -152,6 +319,8 @@ def agree_command(
     _print_agreement(result)
 
 
+@app.command("review")
+@fail_cleanly
 def review_command(
     images: ImagesArgument,
     a: Annotated[Path, typer.Option("--a", callback=existing_path, help="Masks or instance maps <stem>.png (side A).")],
@@ -183,13 +352,3 @@ def review_command(
     ):
         if names:
             console.print(f"  note: {len(names)} {label}", highlight=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``coco-export``, ``coco-import``, ``agree`` and ``review`` to the ``annotate`` app."""
-    from cli import _fail_cleanly
-
-    app.command("coco-export")(_fail_cleanly(coco_export_command))
-    app.command("coco-import")(_fail_cleanly(coco_import_command))
-    app.command("agree")(_fail_cleanly(agree_command))
-    app.command("review")(_fail_cleanly(review_command))

@@ -1,0 +1,181 @@
+"""``rbc-bench``: the model benchmark's commands (run, list, score, report) and the toolkit benchmarks' panel.
+
+Thin: each command checks its names and values before torch loads, then calls ``benchmarks.suite`` or
+``benchmarks.evaluation``. The toolkit benchmarks (``benchmarks.toolkit.commands``) are listed in their own
+help panel. Exit codes: 0 ok, 1 data problem (or a re-score that does not reproduce), 2 usage error.
+``cli.py`` exposes ``app`` as the ``rbc-bench`` entry point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from benchmarks.suite.suites import SUITES
+from benchmarks.toolkit import commands as toolkit_commands
+from benchmarks.training.presets import DATA_MODES, DEVICES, PRESETS, default_preset_name
+from rbc_dataset.cli_options import (
+    APP_SETTINGS,
+    DataConfig,
+    LoaderWorkersOption,
+    QuietOption,
+    ShardFormat,
+    csv_list,
+    existing_path,
+    expand_path,
+    fail_cleanly,
+    print_text,
+    version_option,
+)
+
+SuiteName = Literal[tuple(SUITES)]
+PresetName = Literal[tuple(PRESETS)]
+Device = Literal[DEVICES]
+DataMode = Literal[DATA_MODES]
+MODEL_PANEL = "Model benchmark"
+
+HELP = "Train and score models on built shards (run, list, score, report); benchmarks of the toolkit itself."
+app = typer.Typer(name="rbc-bench", help=HELP, no_args_is_help=True, add_completion=True, context_settings=APP_SETTINGS)
+
+
+@app.callback()
+def _options(version: Annotated[bool, version_option("rbc-bench")] = False) -> None:
+    """Train and score models on built shards (run, list, score, report); benchmarks of the toolkit itself."""
+
+
+@app.command("run", rich_help_panel=MODEL_PANEL)
+@fail_cleanly
+def run(
+    suite: Annotated[SuiteName, typer.Argument(help="Suite to run (see `rbc-bench list`).")],
+    data: Annotated[
+        Path, typer.Option("--data", callback=expand_path, help="A folder written by `rbc-dataset build`.")
+    ],
+    preset: Annotated[
+        PresetName | None, typer.Option("--preset", help="Settings (default: gpu when CUDA is visible).")
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", callback=expand_path, help="Run folders go to OUT/<suite>/.")
+    ] = Path("runs"),
+    models: Annotated[str | None, typer.Option("--models", help="Models, comma-separated.")] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Comma-separated seeds.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of CNNs and of the fusion stage.")] = None,
+    input_size: Annotated[int | None, typer.Option("--input-size", help="Side of the square model input.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size per process.")] = None,
+    device: Annotated[Device | None, typer.Option("--device", help="Where to train.")] = None,
+    num_workers: LoaderWorkersOption = None,
+    data_mode: Annotated[DataMode | None, typer.Option("--data-mode", help="How batches are fed.")] = None,
+    weights_dir: Annotated[
+        Path | None,
+        typer.Option("--weights-dir", callback=existing_path, help="Local ImageNet weights <model>.pth (no download)."),
+    ] = None,
+    compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile.")] = None,
+    fmt: Annotated[ShardFormat, typer.Option("--format", help="Shards to read.")] = "hdf5",
+    data_config: Annotated[DataConfig, typer.Option("--data-config", help="Dataset config to read.")] = "model",
+    cv: Annotated[bool, typer.Option("--cv", help="k-fold CV over train+validation (all folds).")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", callback=existing_path, help="Unfinished run folder (.*.partial)."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", callback=existing_path, help="YAML of preset keys (CLI wins).")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train and score a suite on a build's splits; writes a run folder and prints the leaderboard."""
+    from benchmarks.suite.request import RunRequest, check_names, check_request
+    from benchmarks.training.data import check_built_dir
+    from benchmarks.training.presets import Preset, resolve_preset
+    from rbc_dataset.config_file import checked_values, load_config_file
+
+    # Every name and value is checked before torch loads (seconds) or anything trains.
+    model_list = csv_list(models, option="--models") or ()
+    check_names(suite, preset, model_list, fmt, data_config)
+    values = {
+        "seeds": csv_list(seeds, int, option="--seeds"),
+        "epochs": epochs,
+        "input_size": input_size,
+        "batch_size": batch_size,
+        "device": device,
+        "num_workers": num_workers,
+        "data_mode": data_mode,
+        "weights_dir": None if weights_dir is None else str(weights_dir),
+        "compile": compile_model,
+    }
+    from_file = load_config_file(config)
+    checked_values(Preset, from_file, values, config, exclude=("name",))
+    if preset is None:  # the default preset asks torch for CUDA: a mistyped --data answers before that
+        check_built_dir(data)
+    resolved = resolve_preset(preset or default_preset_name(), from_file, values, config)  # checks value ranges
+    check_built_dir(data)  # command-line values first, then the data they apply to
+    request = RunRequest(suite, data, resolved, out_dir, model_list, fmt, data_config, cv, resume, not quiet)
+    check_request(request)
+    from benchmarks.suite.runner import run_suite
+    from rbc_dataset.progress import library_bars
+
+    with library_bars(not quiet):
+        result = run_suite(request)
+    _print_result(result)
+
+
+@app.command("list", rich_help_panel=MODEL_PANEL)
+@fail_cleanly
+def list_command(
+    pattern: Annotated[str, typer.Argument(help="fnmatch pattern of model names, e.g. 'res*'.")] = "*",
+) -> None:
+    """Registered models, suites and presets."""
+    from benchmarks.suite.listing import print_listing
+
+    print_listing(pattern)
+
+
+@app.command("score", rich_help_panel=MODEL_PANEL)
+@fail_cleanly
+def score(
+    run_dir: Annotated[
+        Path, typer.Argument(callback=existing_path, help="A run folder (runs/<suite>/<timestamp>_<sha>).")
+    ],
+    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 0,
+) -> None:
+    """Re-score a run from its prediction files and compare with its metrics.csv (exit 1 if they differ)."""
+    from benchmarks.suite.listing import rescore
+
+    if not rescore(run_dir, resamples or None):
+        raise typer.Exit(1)
+
+
+@app.command("report", rich_help_panel=MODEL_PANEL)
+@fail_cleanly
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(callback=existing_path, help="One or more run folders.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", callback=expand_path, help="Report folder (leaderboard.md/.csv, PNG plots)."),
+    ] = Path("runs/report"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report folder.")] = False,
+) -> None:
+    """Leaderboard (Markdown + CSV) and plots (confusion matrices, ROC curves, per-tier accuracy) of runs."""
+    from benchmarks.evaluation.report import write_report
+
+    written = write_report(list(run_dirs), out, overwrite=overwrite)
+    print_text(f"wrote {out}: {', '.join(sorted(written['files']))}")
+    for sentence in written["shortcuts"]:
+        print_text(f"confounded: {sentence}")
+    from benchmarks.evaluation.terminal import print_warnings
+
+    print_warnings(written["warnings"])
+
+
+def _print_result(result) -> None:
+    from benchmarks.suite.listing import print_run_leaderboard
+
+    if not result.is_main:  # under torchrun every process returns here; one leaderboard is enough
+        return
+    print_run_leaderboard(result.path)
+    for model, reason in result.skipped.items():
+        print_text(f"[skipped] {model}: {reason}")
+    print_text(f"run folder: {result.path}")
+
+
+toolkit_commands.register(app)  # after the model benchmark: its panel comes second in --help

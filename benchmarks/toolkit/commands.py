@@ -1,0 +1,241 @@
+"""The toolkit benchmarks' commands of ``rbc-bench`` (synth-speed ... train-speed), in their own help panel.
+
+Each command runs one module of this package, named after it (``loader-speed`` runs ``loader_speed.py``), and
+writes a JSON result; the figures are in docs/BENCHMARKS.md. ``benchmarks.commands`` registers them after the
+model benchmark's commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from benchmarks.training.presets import PRESETS, default_preset_name
+from rbc_dataset.cli_options import (
+    DataConfig,
+    LoaderWorkersOption,
+    MaskStyle,
+    QuietOption,
+    SourcePart,
+    SplitName,
+    csv_list,
+    existing_path,
+    expand_path,
+    fail_cleanly,
+)
+
+PANEL = "Toolkit benchmarks"
+PresetName = Literal[tuple(PRESETS)]
+JsonOption = Annotated[Path, typer.Option("--json", callback=expand_path, help="Results file.")]
+BenchWorkersOption = Annotated[int, typer.Option("--workers", help="Processes.")]
+
+
+def synth_speed(
+    n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (500 = full scale).")] = 20,
+    workers: BenchWorkersOption = 2,
+    work_dir: Annotated[
+        Path, typer.Option("--work-dir", callback=expand_path, help="Scratch folder for the generated data.")
+    ] = Path("bench_out/synth"),
+    json_out: JsonOption = Path("bench_out/synth_speed.json"),
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the generated data (e.g. for ingest-speed).")] = False,
+) -> None:
+    """Time `synth` (images/s, peak memory) and write a JSON result."""
+    from benchmarks.toolkit.synth_speed import run_synth_speed
+
+    run_synth_speed(n_images, workers, work_dir, json_out, keep)
+
+
+def ingest_speed(
+    data: Annotated[
+        Path,
+        typer.Option("--data", callback=existing_path, help="A synthetic dataset written by `rbc-dataset synth`."),
+    ],
+    workers: BenchWorkersOption = 2,
+    json_out: JsonOption = Path("bench_out/ingest_speed.json"),
+) -> None:
+    """Time `ingest` (files/s, hashing included, peak memory) and write a JSON result."""
+    from benchmarks.toolkit.ingest_speed import run_ingest_speed
+
+    run_ingest_speed(data, workers, json_out)
+
+
+def validate_quality(
+    n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (tiles follow).")] = 25,
+    defects: Annotated[float, typer.Option("--defects", help="Share of pairs with a planted defect.")] = 0.2,
+    mask_style: Annotated[MaskStyle, typer.Option("--mask-style", help="Masks of the synthetic set.")] = "anerbc",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic set.")] = 0,
+    json_out: JsonOption = Path("bench_out/validate_quality.json"),
+) -> None:
+    """Recall per planted defect type and false-positive rate of validate-masks on synthetic data."""
+    from benchmarks.toolkit.validate_quality import run_validate_quality
+
+    run_validate_quality(n_images, defects, mask_style, seed, json_out)
+
+
+def validate_speed(
+    manifest: Annotated[
+        Path,
+        typer.Option("--manifest", callback=existing_path, help="Manifest of a (full-scale synthetic) dataset."),
+    ],
+    source: Annotated[list[SourcePart] | None, typer.Option("--source", help="Part(s) to time (default both).")] = None,
+    json_out: JsonOption = Path("bench_out/validate_speed.json"),
+) -> None:
+    """validate-masks wall time against decoding the same files, with 1 and 2 processes."""
+    from benchmarks.toolkit.validate_speed import run_validate_speed
+
+    parts = [part.value for part in source] if source else ["AneRBC-II", "AneRBC-I"]
+    run_validate_speed(manifest, parts, [1, 2], json_out)
+
+
+def build_speed(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", callback=existing_path, help="Dataset folder or manifest to build (full-scale synthetic)."
+        ),
+    ],
+    work_dir: Annotated[Path, typer.Option("--work-dir", callback=expand_path, help="Where the builds go.")] = Path(
+        "bench_out/builds"
+    ),
+    workers: BenchWorkersOption = 2,
+    fast_codec: Annotated[bool, typer.Option("--fast-codec", help="Also build HDF5 with blosc-lz4.")] = False,
+    json_out: JsonOption = Path("bench_out/build_speed.json"),
+) -> None:
+    """Build wall time per stage, peak memory and bytes per config and format."""
+    from benchmarks.toolkit.build_speed import run_build_speed
+
+    run_build_speed(data, work_dir, workers, fast_codec, json_out)
+
+
+def loader_speed(
+    data: Annotated[
+        Path, typer.Option("--data", callback=existing_path, help="A folder written by rbc-dataset build.")
+    ],
+    data_config: Annotated[DataConfig, typer.Option("--data-config", help="Dataset config to read.")] = "tiles",
+    split: Annotated[SplitName, typer.Option("--split", help="Split to read.")] = "train",
+    max_items: Annotated[int, typer.Option("--max-items", help="Samples per pass.")] = 2000,
+    fast_codec_dir: Annotated[
+        Path | None,
+        typer.Option("--fast-codec-dir", callback=existing_path, help="A second build with --hdf5-codec blosc-lz4."),
+    ] = None,
+    work_dir: Annotated[
+        Path, typer.Option("--work-dir", callback=expand_path, help="Scratch folder (PNG export).")
+    ] = Path("bench_out/loader_work"),
+    repeats: Annotated[int, typer.Option("--repeats", help="Passes per method; the fastest counts.")] = 1,
+    json_out: JsonOption = Path("bench_out/loader_speed.json"),
+    quiet: QuietOption = False,
+) -> None:
+    """Images/s into tensors per core: PNG folder, Hugging Face Parquet, HDF5 gzip, HDF5 blosc-lz4."""
+    from benchmarks.toolkit.loader_speed import run_loader_bench
+    from rbc_dataset.progress import library_bars
+
+    with library_bars(not quiet):
+        run_loader_bench(
+            data,
+            json_out=json_out,
+            config=data_config,
+            split=split,
+            max_items=max_items,
+            fast_codec_dir=fast_codec_dir,
+            work_dir=work_dir,
+            repeats=repeats,
+        )
+
+
+def annotate_segment(
+    realdata: Annotated[
+        Path,
+        typer.Option(
+            "--realdata", callback=expand_path, help="Folder with AneRBC-I, Chula, BCCD (parts may be absent)."
+        ),
+    ] = Path("../shared/realdata"),
+    n_synthetic: Annotated[int, typer.Option("--n-synthetic", help="Synthetic images for instance AP.")] = 10,
+    workers: BenchWorkersOption = 2,
+    json_out: JsonOption = Path("bench_out/annotate_segment.json"),
+) -> None:
+    """Proposal Dice, instance AP, Chula point recall, BCCD box recall, each next to its baseline; throughput."""
+    from benchmarks.toolkit.annotate_segment import run_segment_bench
+
+    run_segment_bench(realdata, json_out, n_synthetic, workers)
+
+
+def annotate_morph(
+    n_images: Annotated[int, typer.Option("--n-images", help="Synthetic images per class for cell types.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Evaluation seed (fitting uses another).")] = 100,
+    workers: BenchWorkersOption = 2,
+    json_out: JsonOption = Path("bench_out/annotate_morph.json"),
+    fit_only: Annotated[
+        bool, typer.Option("--fit-only", help="Print the re-fitted severity cut (fitting set only) and stop.")
+    ] = False,
+) -> None:
+    """Cell-type macro-F1 with the confusion matrix, and severity accuracy, on synthetic truth."""
+    from benchmarks.toolkit import annotate_morph as bench
+
+    if fit_only:
+        typer.echo(json.dumps(bench.run_severity_fit(workers=workers), indent=1))
+        return
+    bench.run_morph_bench(json_out, n_images=n_images, seed=seed, workers=workers)
+
+
+def realism(
+    real: Annotated[Path, typer.Option("--real", callback=existing_path, help="Real AneRBC-I folder.")] = Path(
+        "../shared/realdata/AneRBC-I"
+    ),
+    synthetic: Annotated[
+        Path, typer.Option("--synthetic", callback=existing_path, help="Synthetic dataset folder.")
+    ] = Path("demo/synthetic"),
+    json_out: JsonOption = Path("bench_out/realism.json"),
+    max_images: Annotated[int, typer.Option("--max-images", help="At most this many images per side.")] = 20,
+) -> None:
+    """Compare image statistics of synthetic and real AneRBC-I side by side."""
+    from benchmarks.toolkit.realism import run_realism
+
+    run_realism(real, synthetic, json_out, max_images)
+
+
+def train_speed(
+    data: Annotated[
+        Path, typer.Option("--data", callback=existing_path, help="A folder written by `rbc-dataset build`.")
+    ],
+    models: Annotated[
+        str, typer.Option("--models", help="Torch models, comma-separated.")
+    ] = "3tier,resnet18,mobilenet_v2",
+    preset: Annotated[PresetName | None, typer.Option("--preset", help="Settings (default: by device).")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Timed training steps per model and source.")] = 20,
+    repeats: Annotated[int, typer.Option("--repeats", help="Passes per source; the fastest counts.")] = 1,
+    torch_threads: Annotated[int, typer.Option("--torch-threads", help="Training threads (0: torch's).")] = 0,
+    num_workers: LoaderWorkersOption = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
+    json_out: JsonOption = Path("bench_out/train_speed.json"),
+) -> None:
+    """Training images/s per model fed by the shard loader and by in-memory tensors (target: >= 90 %)."""
+    from benchmarks.toolkit.train_speed import run_train_speed
+    from benchmarks.training.presets import resolve_preset
+
+    values = {"num_workers": num_workers, "batch_size": batch_size}
+    resolved = resolve_preset(preset or default_preset_name(), {}, values)
+    run_train_speed(data, csv_list(models), resolved, steps, json_out, repeats, torch_threads=torch_threads)
+
+
+# In the order `rbc-bench --help` lists them: data tools first, then annotate, realism, training.
+COMMANDS = (
+    ("synth-speed", synth_speed),
+    ("ingest-speed", ingest_speed),
+    ("validate-quality", validate_quality),
+    ("validate-speed", validate_speed),
+    ("build-speed", build_speed),
+    ("loader-speed", loader_speed),
+    ("annotate-segment", annotate_segment),
+    ("annotate-morph", annotate_morph),
+    ("realism", realism),
+    ("train-speed", train_speed),
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the toolkit benchmarks to ``app`` (``rbc-bench``) under the help panel "Toolkit benchmarks"."""
+    for name, command in COMMANDS:
+        app.command(name, rich_help_panel=PANEL)(fail_cleanly(command))
