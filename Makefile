@@ -49,7 +49,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 docs: $(STAMP)
-	$(BIN)/python -m rbc_dataset.cli_reference --write docs/CLI.md
+	$(BIN)/python -m rbc_dataset.cli_reference --apps cli:APPS --write docs/CLI.md
 
 bench: $(STAMP)
 	$(BIN)/rbc-bench synth-speed --n-images 500 --workers 2 --work-dir bench_out/full --json bench_out/synth_speed.json --keep
