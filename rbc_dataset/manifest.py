@@ -71,6 +71,14 @@ _PROBLEMS = [("problems", pa.list_(pa.string()))]  # codes of the issues of this
 MANIFEST_SCHEMA = pa.schema(_IDENTITY + _FILES + _IMAGES + _CBC + _MORPHOLOGY + _PROBLEMS)
 
 
+def parent_keys(rows: pd.DataFrame) -> list[str]:
+    """The unit a sample was cut from: parent_id, else group_id, else the sample itself."""
+    keys = []
+    for parent, group, sample in zip(rows["parent_id"], rows["group_id"], rows["sample_id"], strict=True):
+        keys.append(next((v for v in (parent, group, sample) if isinstance(v, str) and v), str(sample)))
+    return keys
+
+
 def report_path_for(manifest_path: Path) -> Path:
     """Companion report of a manifest: ``manifest.parquet`` -> ``manifest.report.json``."""
     manifest_path = Path(manifest_path)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rbc_dataset.audit.config import HbBands
-from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.issues import Issue
+from rbc_dataset.manifest import parent_keys
 from rbc_dataset.reports import CBC_TESTS, PLAUSIBLE_BOUNDS
 
 _NOT_TRUTH = "CBC reports are not per-image truth and not patient ids"

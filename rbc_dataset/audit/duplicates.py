@@ -23,6 +23,7 @@ import pandas as pd
 from rbc_dataset.audit.features import HASH_VARIANTS
 from rbc_dataset.errors import UsageError
 from rbc_dataset.issues import Issue
+from rbc_dataset.manifest import parent_keys
 
 MIN_IMAGES_TO_CENTRE = 16  # fewer images give an unstable median block (and too few pairs for chance matches)
 _FULL, _CENTRE = 0, 1
@@ -121,14 +122,6 @@ def _exact_pairs(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     first = positions.groupby(sha[known].to_numpy()).transform("min")
     copies = first != positions
     return first[copies].to_numpy(np.int64), positions[copies].to_numpy(np.int64)
-
-
-def parent_keys(rows: pd.DataFrame) -> list[str]:
-    """The unit a sample was cut from: parent_id, else group_id, else the sample itself."""
-    keys = []
-    for parent, group, sample in zip(rows["parent_id"], rows["group_id"], rows["sample_id"], strict=True):
-        keys.append(next((v for v in (parent, group, sample) if isinstance(v, str) and v), str(sample)))
-    return keys
 
 
 def find_duplicates(rows: pd.DataFrame, coefficients: np.ndarray, radius: int) -> DuplicateFindings:

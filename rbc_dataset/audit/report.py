@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.manifest import parent_keys
 from rbc_dataset.markup import html_text, md_code, md_text
 
 MAX_ROWS = 50  # rows per Markdown table; audit.json has them all

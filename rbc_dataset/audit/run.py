@@ -17,7 +17,7 @@ import pandas as pd
 from rbc_dataset import __version__
 from rbc_dataset.audit.cbc import CBCFindings, audit_cbc
 from rbc_dataset.audit.config import AuditConfig, AuditResult
-from rbc_dataset.audit.duplicates import DuplicateFindings, find_duplicates, parent_keys
+from rbc_dataset.audit.duplicates import DuplicateFindings, find_duplicates
 from rbc_dataset.audit.features import ACQUISITION_FEATURES, MASK_FEATURES, compute_features
 from rbc_dataset.audit.probes import ProbeResult, describe_top, run_probe
 from rbc_dataset.audit.report import build_report, write_outputs
@@ -25,6 +25,7 @@ from rbc_dataset.audit.splits import SplitFindings, check_splits, manifest_split
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import check_output_outside
 from rbc_dataset.issues import Issue, count_by_severity
+from rbc_dataset.manifest import parent_keys
 from rbc_dataset.sources import load_source
 
 REPORT_SCHEMA_VERSION = 1

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.errors import DataError
 from rbc_dataset.issues import Issue
+from rbc_dataset.manifest import parent_keys
 
 SPLIT_COLUMNS = ("sample_id", "split")
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.build.config import CONFIG_NAMES, BuildConfig
 from rbc_dataset.build.samples import ParentTask, SourceImage
 from rbc_dataset.build.splits import SplitPlan
 from rbc_dataset.build.tiling import TileGrid
 from rbc_dataset.errors import DataError
-from rbc_dataset.manifest import absolute_path
+from rbc_dataset.manifest import absolute_path, parent_keys
 from rbc_dataset.reports import CBC_TESTS
 
 SEVERITY_NAMES = ("mild", "chronic")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rbc_dataset.audit.duplicates import parent_keys
 from rbc_dataset.build.config import SPLIT_NAMES
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.manifest import parent_keys
 from rbc_dataset.markup import md_text
 
 SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
