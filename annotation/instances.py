@@ -220,15 +220,14 @@ def read_cell_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
 
 def _instances_one(task: tuple) -> dict:
     """Worker: split one image into instances and write the 16-bit labels and an overlay."""
+    from annotation.folder_runner import write_image_outputs
     from annotation.images import load_rgb
-    from rbc_dataset.fileio import encode_png
 
     tmp, item, config, mask_path = task
     image = load_rgb(item)
     cells = read_cell_mask(mask_path, image.shape[:2]) if mask_path is not None else None
     labels = segment_instances(image, cells, config)
-    (Path(tmp) / f"{item.stem}.png").write_bytes(encode_png(labels))
-    (Path(tmp) / "overlays" / f"{item.stem}.png").write_bytes(encode_png(overlay_contours(image, labels)))
+    write_image_outputs(tmp, item.stem, labels, overlay_contours(image, labels))
     return {
         "stem": item.stem,
         "image": str(item.path),
@@ -284,8 +283,8 @@ def instances_folder(
         DataError: no images, an unreadable image, or a missing/mis-sized mask (nothing is written then).
         UsageError: ``out`` exists without ``overwrite``, or overlaps the input.
     """
+    from annotation.folder_runner import run_per_image
     from annotation.images import list_images
-    from annotation.propose import run_per_image
 
     config = config or InstanceConfig()
     start = time.perf_counter()

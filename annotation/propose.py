@@ -12,7 +12,6 @@ cell are removed. Every size is a multiple of the cell radius estimated from the
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -208,15 +207,14 @@ def overlay_contours(image_rgb: np.ndarray, labels: np.ndarray, colour=(255, 255
 
 def _propose_one(task: tuple) -> dict:
     """Worker: propose, encode and write one image's mask and overlay; return its summary."""
+    from annotation.folder_runner import write_image_outputs
     from annotation.images import load_rgb
-    from rbc_dataset.fileio import encode_png
     from rbc_dataset.masks import canonical_mask
 
     tmp, item, config = task
     image = load_rgb(item)
     cells, radius = propose_mask_with_radius(image, config)
-    (Path(tmp) / f"{item.stem}.png").write_bytes(encode_png(canonical_mask(cells)))
-    (Path(tmp) / "overlays" / f"{item.stem}.png").write_bytes(encode_png(overlay_contours(image, cells)))
+    write_image_outputs(tmp, item.stem, canonical_mask(cells), overlay_contours(image, cells))
     n_blobs = int(ndi.label(cells)[1])
     return {
         "stem": item.stem,
@@ -255,6 +253,7 @@ def propose_folder(
         DataError: no images, or an unreadable image (nothing is written then).
         UsageError: ``out`` exists and is not empty without ``overwrite``, or overlaps the input.
     """
+    from annotation.folder_runner import run_per_image
     from annotation.images import list_images
 
     config = config or ProposeConfig()
@@ -274,39 +273,3 @@ def propose_folder(
     )
     blobs = [p["blobs"] for p in per_image]
     return ProposeResult(Path(out), len(items), float(np.mean(blobs)), time.perf_counter() - start, tuple(per_image))
-
-
-def check_outside_inputs(out: Path, source: Path, items: list) -> None:
-    """Refuse an output folder inside the input, or one that holds the input (``--overwrite`` would delete it)."""
-    from rbc_dataset.fileio import check_output_outside
-
-    inputs = [source] if source.is_dir() else sorted({item.path.parent for item in items}, key=str)
-    check_output_outside(out, inputs, replaced=True)
-
-
-def run_per_image(worker, tasks, source, out, overwrite, workers, show_progress, description, sidecar) -> list:
-    """Run ``worker((tmp, *task))`` for each task into a temporary folder that becomes ``out`` when all succeed.
-
-    Tasks start with an ``ImageItem``. ``sidecar`` is ``(file name, dict)``: the dict, plus ``images`` (the
-    workers' summaries), is written as JSON into the folder before it is renamed.
-    """
-    from rbc_dataset.fileio import atomic_directory
-    from rbc_dataset.parallel import bounded_map, worker_count
-    from rbc_dataset.progress import track
-
-    check_outside_inputs(Path(out), Path(source), [task[0] for task in tasks])
-    with atomic_directory(Path(out), overwrite) as tmp:
-        (tmp / "overlays").mkdir()
-        jobs = [(tmp, *task) for task in tasks]
-        n_workers = min(worker_count(workers), max(1, len(jobs)))
-        results = list(track(bounded_map(worker, jobs, n_workers), len(jobs), description, show_progress))
-        name, payload = sidecar
-        write_json(tmp / name, {**payload, "images": results})
-    return results
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write a JSON file through a temporary name."""
-    from rbc_dataset.fileio import atomic_write_bytes
-
-    atomic_write_bytes(path, (json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n").encode())
