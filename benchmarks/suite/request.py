@@ -16,6 +16,7 @@ from benchmarks.suite.suites import get_suite
 from benchmarks.training.presets import Preset, get_preset
 from rbc_dataset.build.config import CONFIG_NAMES, FORMATS
 from rbc_dataset.errors import DataError, UsageError, check_choice
+from rbc_dataset.extras import require
 
 PROTOCOLS = {False: "train / validation / test", True: "k-fold CV over train+validation, test once per case"}
 # Preset values that only change speed, never a result: a resumed run may differ in them.
@@ -109,7 +110,8 @@ def check_request(request: RunRequest) -> dict:
     """Check a request before anything trains; returns the run's config (the saved one when resuming).
 
     Raises:
-        UsageError: an unknown name, or a resumed run asked to continue with other data or settings.
+        UsageError: an unknown name, a resumed run asked to continue with other data or settings, or no torch
+            (the ``bench`` extra).
         DataError: no build at ``request.data``, no such dataset config in it, or an unreadable resumed run.
     """
     check_names(request.suite, request.preset.name, request.models, request.fmt, request.config)
@@ -124,6 +126,7 @@ def check_request(request: RunRequest) -> dict:
             f"only {', '.join(available) or 'none'}",
             f"pass --data-config {available[0]}" if available else "rebuild with `rbc-dataset build`",
         )
+    require("torch", "torchvision", extra="bench", for_what="rbc-bench run")  # names and data first: they are quick
     if request.resume is None:
         return config
     saved = saved_config(request.resume)
