@@ -4,7 +4,6 @@ escaped in the review gallery."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +37,8 @@ def test_a_refused_image_stops_annotate_with_its_name(tmp_path: Path, monkeypatc
     (images / "b.png").write_bytes(png_bomb() if bad == "bomb" else b"")
     forbid_decoding(monkeypatch, png_bomb())
     before = outside_output(tmp_path)
-    start = time.perf_counter()
     args = ["annotate", command, str(images), "--out", str(tmp_path / "out" / "p"), "--workers", "1", "-q"]
     result = runner.invoke(dataset_app, args)
-    assert time.perf_counter() - start < 30
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     message = " ".join(result.output.split())
     assert "b.png" in message and ("30000x30000" in message if bad == "bomb" else "0 bytes" in message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -95,12 +94,11 @@ def test_a_wrong_type_in_any_config_file_is_one_message_before_any_work(syntheti
     before = sorted(synthetic_root.rglob("*"))
     out = tmp_path / "out"
     filled = [a.format(out=out, data=synthetic_root) for a in args]
-    started = time.perf_counter()
     result = runner.invoke(app, [*filled, "--config", str(config)])
     message = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
     assert phrase in message and str(config) in message and "Traceback" not in result.output
-    assert time.perf_counter() - started < 5 and not out.exists()  # nothing ran, nothing written
+    assert not out.exists()  # nothing ran, nothing written
     assert sorted(synthetic_root.rglob("*")) == before
 
 

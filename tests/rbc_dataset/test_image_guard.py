@@ -4,7 +4,6 @@ with a DataError naming the file, never an OpenCV traceback; links out of a data
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import cv2
@@ -53,9 +52,7 @@ def test_bomb_is_refused_from_its_header_without_decoding(tmp_path: Path, monkey
         path = tmp_path / f"bomb{side}.png"
         path.write_bytes(png_bomb(side))
         forbid_decoding(monkeypatch, png_bomb(side))
-        start = time.perf_counter()
         refused = _refused(path)
-        assert time.perf_counter() - start < 1.0
         assert refused.code == "too_many_pixels" and f"{side}x{side}" in refused.found
         assert f"{MAX_PIXELS:,}" in refused.expected
 

@@ -6,7 +6,6 @@ import dataclasses
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -49,11 +48,9 @@ def test_usage_errors_answer_before_torch_loads(tmp_path, args, phrase):
         f"result = CliRunner().invoke(bench_app, {['run', *args, '--data', str(tmp_path)]!r})\n"
         "print(result.exit_code, 'torch' in sys.modules)\nprint(result.output)\n"
     )
-    started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.splitlines()[0] == "2 False", done.stdout + done.stderr
     assert squeezed(phrase) in squeezed(done.stdout) and "Traceback" not in done.stdout  # typer's box may wrap it
-    assert time.perf_counter() - started < 15  # well under a second of work; the rest is starting Python
 
 
 def test_a_missing_data_folder_is_a_usage_error_before_torch_loads(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -196,14 +195,13 @@ def _never_validate(*args, **kwargs):
 def test_build_refuses_impossible_splits_before_validation(tiny_manifest, tmp_path, monkeypatch, options, phrases):
     monkeypatch.setattr("rbc_dataset.build.run.validate_masks", _never_validate)
     out = tmp_path / "dataset"
-    started = time.perf_counter()
     args = ["build", str(tiny_manifest), "--out", str(out), "--data-configs", "model", "--workers", "1", "-q", *options]
     result = CliRunner().invoke(dataset_app, args)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and str(tiny_manifest) in " ".join(result.output.split())
     for phrase in phrases:
         assert phrase in " ".join(result.output.split())
-    assert time.perf_counter() - started < 10 and not out.exists()
+    assert not out.exists()
 
 
 def test_imported_splits_with_too_few_groups_for_the_folds_fail_before_validation(tiny_manifest, tmp_path, monkeypatch):

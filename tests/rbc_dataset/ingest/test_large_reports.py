@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,9 +25,7 @@ def test_huge_and_absurd_cbc_reports(synthetic_root: Path, tmp_path: Path) -> No
     rows = [("HGB,1e308 g/dL,12 --- 15" if r.startswith("HGB") else r) for r in absurd.read_text().splitlines()]
     absurd.write_text("\n".join(rows) + "\n")
     before = tree_hashes(root)
-    start = time.perf_counter()
     result = ingest(root, tmp_path / "m.parquet", workers=1, show_progress=False)
-    assert time.perf_counter() - start < 10
     df = read_manifest(result.manifest_path).set_index("sample_id")
     issue = next(i for i in result.issues if i.code == "report_too_large")
     assert issue.severity == "warning" and issue.sample_id == "anerbc1_h_001" and "3,000,0" in issue.found

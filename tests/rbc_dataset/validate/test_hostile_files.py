@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +81,7 @@ def test_bombs_are_refused_from_the_header_never_decoded(
     (root / "healthy/masks/a.png").write_bytes(png_bomb(side))
     (root / "healthy/images/b.png").write_bytes(png_bomb(side))
     forbid_decoding(monkeypatch, png_bomb(side))  # the thumbnails too: they decoded refused files before
-    start = time.perf_counter()
     document, out = _validate(tmp_path, root)
-    assert time.perf_counter() - start < 30
     assert _errors(document)["too_many_pixels"] == {"healthy/masks/a.png", "healthy/images/b.png"}
     message = next(f["message"] for f in document["findings"] if f["code"] == "too_many_pixels")
     assert f"{side}x{side}" in message and f"{MAX_PIXELS:,}" in message
