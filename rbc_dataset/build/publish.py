@@ -79,7 +79,7 @@ class PathNames:
         return None
 
 
-def path_names(roots, build: Path, out: Path, files=(), scratch: Path | None = None) -> PathNames:
+def path_names(roots, build: Path, *, out: Path, files=(), scratch: Path | None = None) -> PathNames:
     """The folders to hide: source roots (-> their folder name), the build's own folders (-> relative), and
     single input files such as a ``--splits`` table (-> their file name).
 
@@ -94,13 +94,18 @@ def path_names(roots, build: Path, out: Path, files=(), scratch: Path | None = N
     for path, name in [*((Path(r), Path(r).name) for r in roots), *((Path(f), Path(f).name) for f in files)]:
         if not name:  # "/" has no name to stand for it; replacing it would cut every absolute path
             continue
-        for form in {str(path), str(path.resolve()), path.as_posix()}:
-            if Path(form).is_absolute() or len(Path(form).parts) > 1:
-                names.setdefault(form, name)
+        for form in filter(_names_a_place, {str(path), str(path.resolve()), path.as_posix()}):
+            names.setdefault(form, name)
     for folder in (Path(build), Path(out), *([Path(scratch)] if scratch is not None else [])):
-        for form in {str(folder), str(folder.resolve())}:
+        for form in filter(_names_a_place, {str(folder), str(folder.resolve())}):
             names[form] = ""
     return PathNames(tuple(sorted(names.items(), key=lambda item: -len(item[0]))))
+
+
+def _names_a_place(form: str) -> bool:
+    """Whether a spelling says where a folder lies: absolute, or with a parent. A bare relative name (``--out ds``)
+    says nothing about the builder's machine, and searching for it would find ordinary words ("ds" in "builds")."""
+    return Path(form).is_absolute() or len(Path(form).parts) > 1
 
 
 def _strings(value, rewrite):
