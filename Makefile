@@ -42,8 +42,8 @@ test: $(STAMP)
 
 # After `make demo`: open its HTML reports in headless Chromium (every image must load) and refresh docs/img
 browser-check: $(STAMP)
-	$(BIN)/python -m tests.browser $(DEMO)/reports/validate-masks.html $(DEMO)/reports/audit.html --screenshots docs/img
-	$(BIN)/python -m tests.browser $(DEMO)/annotate/review/index.html --screenshots docs/img --height 800
+	$(BIN)/python -m tests.helpers.browser $(DEMO)/reports/validate-masks.html $(DEMO)/reports/audit.html --screenshots docs/img
+	$(BIN)/python -m tests.helpers.browser $(DEMO)/annotate/review/index.html --screenshots docs/img --height 800
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

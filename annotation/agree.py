@@ -11,7 +11,6 @@ matching on the candidate pairs; the convention of ``annotation.metrics``). Two 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rbc_dataset.errors import DataError
+from rbc_dataset.fileio import write_json
 
 SCHEMA_VERSION = 1
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
@@ -121,7 +121,7 @@ def _binary_cells(array: np.ndarray) -> np.ndarray:
     return gray < 128  # graded mask with an exact white background: cells are the dark side
 
 
-def match_instances(a: np.ndarray, b: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, list[float]]:
+def match_instances(a: np.ndarray, b: np.ndarray, *, threshold: float = 0.5) -> tuple[int, int, int, list[float]]:
     """One-to-one matching of two instance maps at IoU > ``threshold`` (Hungarian assignment of the candidates).
 
     Strictly above the threshold, as ``annotation.metrics.average_precision`` counts matches.
@@ -149,7 +149,7 @@ def match_instances(a: np.ndarray, b: np.ndarray, threshold: float = 0.5) -> tup
     return n_a, n_b, len(ious), ious
 
 
-def compare(a: Annotation, b: Annotation, stem: str = "", threshold: float = 0.5) -> ImageAgreement:
+def compare(a: Annotation, b: Annotation, *, stem: str = "", threshold: float = 0.5) -> ImageAgreement:
     """Agreement numbers of two annotations of one image.
 
     Raises:
@@ -165,18 +165,31 @@ def compare(a: Annotation, b: Annotation, stem: str = "", threshold: float = 0.5
     iou = inter / union if union else 1.0
     f1 = matched = mean_iou = None
     if a.instances is not None and b.instances is not None:
-        n_a, n_b, matched, ious = match_instances(a.instances, b.instances, threshold)
+        n_a, n_b, matched, ious = match_instances(a.instances, b.instances, threshold=threshold)
         f1 = 2 * matched / (n_a + n_b) if n_a + n_b else 1.0
         mean_iou = float(np.mean(ious)) if ious else None
         cells_a, cells_b = n_a, n_b
     else:
         cells_a, cells_b = a.n_cells, b.n_cells
-    return ImageAgreement(stem, dice, iou, f1, matched, mean_iou, cells_a, cells_b, fa, fb, str(a.path), str(b.path))
+    return ImageAgreement(
+        stem,
+        dice,
+        iou=iou,
+        instance_f1=f1,
+        matched=matched,
+        mean_matched_iou=mean_iou,
+        cells_a=cells_a,
+        cells_b=cells_b,
+        foreground_a=fa,
+        foreground_b=fb,
+        path_a=str(a.path),
+        path_b=str(b.path),
+    )
 
 
 def _compare_files(task: tuple[str, Path, Path, float]) -> ImageAgreement:
     stem, path_a, path_b, threshold = task
-    return compare(read_annotation(path_a), read_annotation(path_b), stem, threshold)
+    return compare(read_annotation(path_a), read_annotation(path_b), stem=stem, threshold=threshold)
 
 
 def summarise(rows: list[ImageAgreement]) -> dict:
@@ -201,6 +214,7 @@ def summarise(rows: list[ImageAgreement]) -> dict:
 def agree(
     a_dir: Path,
     b_dir: Path,
+    *,
     out_dir: Path | None = None,
     overwrite: bool = False,
     threshold: float = 0.5,
@@ -234,20 +248,22 @@ def agree(
     if not common:
         raise DataError(b_dir, f"masks named like those in {a_dir}", "no stem in common", "compare the same images")
     tasks = [(stem, files_a[stem], files_b[stem], threshold) for stem in common]
-    results = bounded_map(_compare_files, tasks, worker_count(workers))
-    rows = sorted(track(results, len(tasks), "comparing", show_progress), key=lambda r: (-r.disagreement, r.stem))
+    results = bounded_map(_compare_files, tasks, workers=worker_count(workers))
+    rows = sorted(
+        track(results, len(tasks), description="comparing", show=show_progress), key=lambda r: (-r.disagreement, r.stem)
+    )
     only_a, only_b = sorted(set(files_a) - set(files_b)), sorted(set(files_b) - set(files_a))
     notes = [f"{len(s)} images only in {side}" for s, side in ((only_a, "A"), (only_b, "B")) if s]
     result = AgreementResult(
         tuple(rows),
         tuple(only_a),
-        tuple(only_b),
-        summarise(rows),
-        Path(a_dir),
-        Path(b_dir),
-        None,
-        threshold,
-        tuple(notes),
+        only_b=tuple(only_b),
+        summary=summarise(rows),
+        a_dir=Path(a_dir),
+        b_dir=Path(b_dir),
+        out_dir=None,
+        iou_threshold=threshold,
+        notes=tuple(notes),
     )
     if out_dir is None:
         return result
@@ -306,4 +322,4 @@ def write_agreement(result: AgreementResult, folder: Path) -> None:
         for stem in stems:
             writer.writerow({"stem": stem, "status": side})
     (Path(folder) / "agreement.csv").write_text(buffer.getvalue())
-    (Path(folder) / "agreement.json").write_text(json.dumps(agreement_record(result), indent=2) + "\n")
+    write_json(Path(folder) / "agreement.json", agreement_record(result), indent=2)

@@ -47,7 +47,7 @@ class CocoResult:
 # ---------------------------------------------------------------------------------------------------- RLE codec
 
 
-def runs_from_flat(flat: np.ndarray, offset: int = 0, total: int | None = None) -> list[int]:
+def runs_from_flat(flat: np.ndarray, *, offset: int = 0, total: int | None = None) -> list[int]:
     """COCO run lengths (zeros first) of a boolean vector placed at ``offset`` in a vector of length ``total``."""
     total = len(flat) + offset if total is None else total
     padded = np.concatenate(([False], flat.astype(bool, copy=False), [False]))
@@ -162,6 +162,7 @@ def instance_annotations(labels: np.ndarray) -> list[dict]:
 def export_coco(
     images: Path,
     instances: Path,
+    *,
     out: Path,
     cell_types: Path | None = None,
     category: str = DEFAULT_CATEGORY,
@@ -182,17 +183,23 @@ def export_coco(
         DataError: a label map that is unreadable, not an integer map, or not the size of its image; a bad CSV.
         UsageError: ``out`` exists without ``overwrite`` or lies inside an input folder.
     """
-    check_json_out(out, overwrite, [Path(images), Path(instances)])
-    document, notes = build_export(images, instances, cell_types, category)
+    check_json_out(out, overwrite, inputs=[Path(images), Path(instances)])
+    document, notes = build_export(images, instances, cell_types=cell_types, category=category)
     write_json_file(out, document)
     names = tuple(c["name"] for c in document["categories"])
-    return CocoResult(Path(out), len(document["images"]), len(document["annotations"]), names, tuple(notes))
+    return CocoResult(
+        Path(out),
+        len(document["images"]),
+        n_annotations=len(document["annotations"]),
+        categories=names,
+        notes=tuple(notes),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------- import
 
 
-def import_coco(coco_json: Path, out: Path, overwrite: bool = False) -> CocoResult:
+def import_coco(coco_json: Path, out: Path, *, overwrite: bool = False) -> CocoResult:
     """Turn a COCO instance JSON into ``out/<image stem>.png`` 16-bit label maps (0 = background).
 
     Instances are numbered 1..n per image in annotation order; where masks overlap the later annotation wins.
@@ -231,7 +238,7 @@ def import_coco(coco_json: Path, out: Path, overwrite: bool = False) -> CocoResu
             f"{totals['hidden']} instances fully hidden by later ones"
         )
     names = tuple(categories[k] for k in sorted(categories))
-    return CocoResult(Path(out), len(images), totals["instances"], names, tuple(notes))
+    return CocoResult(Path(out), len(images), n_annotations=totals["instances"], categories=names, notes=tuple(notes))
 
 
 def _write_cell_types(path: Path, types: list[str]) -> None:
@@ -274,8 +281,8 @@ def _annotation_indices(path: Path, image: dict, ann: dict) -> np.ndarray | None
     if not segmentation:
         return None
     if isinstance(segmentation, list):
-        return _polygon_indices(path, where, segmentation, h, w)
-    check_segmentation_size(path, where, segmentation, h, w)
+        return _polygon_indices(path, where, polygons=segmentation, h=h, w=w)
+    check_segmentation_size(path, where, segmentation=segmentation, h=h, w=w)
     counts = segmentation["counts"]
     try:
         runs = decode_counts(counts) if isinstance(counts, str) else [int(c) for c in counts]
@@ -286,7 +293,7 @@ def _annotation_indices(path: Path, image: dict, ann: dict) -> np.ndarray | None
         ) from exc
 
 
-def _polygon_indices(path: Path, where: str, polygons: list, h: int, w: int) -> np.ndarray:
+def _polygon_indices(path: Path, where: str, *, polygons: list, h: int, w: int) -> np.ndarray:
     """Rasterise COCO polygons exactly as the COCO tools do (pycocotools), merged into one mask."""
     try:
         from pycocotools import mask as mask_utils
@@ -365,7 +372,7 @@ def _file_names(items, images: Path) -> list[str]:
     return names
 
 
-def build_export(images: Path, instances: Path, cell_types: Path | None, category: str) -> tuple[dict, list[str]]:
+def build_export(images: Path, instances: Path, *, cell_types: Path | None, category: str) -> tuple[dict, list[str]]:
     from annotation.images import list_images
 
     items = list_images(Path(images))
@@ -403,10 +410,10 @@ def build_export(images: Path, instances: Path, cell_types: Path | None, categor
     if untyped_files:
         notes.append(f"{untyped_files} labelled images have no cell-type CSV: their cells are {category!r}")
     return coco_document(
-        coco_images, annotations, [{"id": ids[n], "name": n, "supercategory": "cell"} for n in names]
+        coco_images, annotations, categories=[{"id": ids[n], "name": n, "supercategory": "cell"} for n in names]
     ), notes
 
 
-def coco_document(images: list[dict], annotations: list[dict], categories: list[dict]) -> dict:
+def coco_document(images: list[dict], annotations: list[dict], *, categories: list[dict]) -> dict:
     info = {"description": "written by rbc-dataset annotate", "version": str(SCHEMA_VERSION)}
     return {"info": info, "licenses": [], "images": images, "annotations": annotations, "categories": categories}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.fileio import write_json
 
 # Annotation files are capped before they are read: an AneRBC-scale COCO export (1,000 smears of ~1,500 cells as
 # RLE) is a few hundred MB; parsing costs several times the file size in memory.
@@ -43,7 +44,7 @@ def max_pixels() -> int:
     return ValidateConfig().max_pixels
 
 
-def read_capped(path: Path, what: str, limit: int) -> bytes:
+def read_capped(path: Path, what: str, *, limit: int) -> bytes:
     """The bytes of ``path``; DataError when it is missing, unreadable or larger than ``limit`` bytes."""
     path = Path(path)
     try:
@@ -74,7 +75,7 @@ def _finite_float(text: str) -> float:
 
 def read_json(path: Path) -> object:
     """Parsed JSON of a file; DataError naming the file when it is not JSON, too large, too deep or not finite."""
-    data = read_capped(Path(path), "a COCO JSON file", MAX_JSON_BYTES)
+    data = read_capped(Path(path), "a COCO JSON file", limit=MAX_JSON_BYTES)
     try:
         return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
     except _NotFinite as exc:
@@ -90,7 +91,7 @@ def read_json(path: Path) -> object:
         raise DataError(path, "JSON numbers of ordinary size", f"invalid JSON ({exc})", REEXPORT) from exc
 
 
-def check_json_out(out: Path, overwrite: bool, inputs: list[Path]) -> None:
+def check_json_out(out: Path, overwrite: bool, *, inputs: list[Path]) -> None:
     """Refuse a JSON output that exists (without ``overwrite``), is a folder, or lies inside an input folder."""
     from rbc_dataset.fileio import check_output_outside
 
@@ -104,10 +105,8 @@ def check_json_out(out: Path, overwrite: bool, inputs: list[Path]) -> None:
 
 def write_json_file(out: Path, document: dict) -> None:
     """Write ``document`` to ``out`` through a temporary name and a rename."""
-    from rbc_dataset.fileio import atomic_write_bytes
-
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(Path(out), json.dumps(document, separators=(",", ":")).encode())
+    write_json(Path(out), document, indent=None)
 
 
 def _bad(path: Path, entry: str, expected: str, found: str, fix: str) -> DataError:
@@ -182,7 +181,7 @@ def check_coco_document(path: Path, document) -> tuple[dict[int, dict], dict[int
                 f"category_id {ann['category_id']}",
                 "add the category or correct the annotation",
             )
-        check_geometry(path, f"annotations[{index}] (id {ann['id']})", ann, images[ann["image_id"]])
+        check_geometry(path, f"annotations[{index}] (id {ann['id']})", ann=ann, image=images[ann["image_id"]])
         by_image.setdefault(ann["image_id"], []).append(ann)
     return images, by_image, categories
 
@@ -212,7 +211,7 @@ def edge_margin(side: int) -> float:
     return max(MIN_EDGE_PX, EDGE_MARGIN * side)
 
 
-def check_inside(path: Path, where: str, what: str, xs, ys, width: int, height: int) -> None:
+def check_inside(path: Path, where: str, *, what: str, xs, ys, width: int, height: int) -> None:
     """Refuse coordinates further outside the image than ``edge_margin`` (a wrong image, size or scale)."""
     xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
     mx, my = edge_margin(width), edge_margin(height)
@@ -228,7 +227,7 @@ def check_inside(path: Path, where: str, what: str, xs, ys, width: int, height: 
         )
 
 
-def check_geometry(path: Path, where: str, ann: dict, image: dict) -> None:
+def check_geometry(path: Path, where: str, *, ann: dict, image: dict) -> None:
     """Polygons, RLE and box of one annotation: well formed, finite (parsing saw to that) and inside the image."""
     h, w = image["height"], image["width"]
     where = f"{where}, image {image['id']} ({image['file_name']})"
@@ -239,17 +238,19 @@ def check_geometry(path: Path, where: str, ann: dict, image: dict) -> None:
             found = f"{len(bad)} malformed polygon(s)"
             raise _bad(path, where, "polygons of at least 3 (x, y) pairs", found, "fix or delete that annotation")
         flat = np.concatenate([np.asarray(p, np.float64) for p in segmentation])
-        check_inside(path, where, "polygon points", flat[0::2], flat[1::2], w, h)
+        check_inside(path, where, what="polygon points", xs=flat[0::2], ys=flat[1::2], width=w, height=h)
     elif segmentation:
-        check_segmentation_size(path, where, segmentation, h, w)
+        check_segmentation_size(path, where, segmentation=segmentation, h=h, w=w)
     box = ann.get("bbox")
     if box not in (None, []):
         if not (isinstance(box, list) and len(box) == 4 and all(map(_is_number, box)) and min(box[2:]) >= 0):
             raise _bad(path, where, "a bbox [x, y, width, height] of numbers", f"bbox {box!r:.60}", "fix or delete it")
-        check_inside(path, where, "the bbox", [box[0], box[0] + box[2]], [box[1], box[1] + box[3]], w, h)
+        check_inside(
+            path, where, what="the bbox", xs=[box[0], box[0] + box[2]], ys=[box[1], box[1] + box[3]], width=w, height=h
+        )
 
 
-def check_segmentation_size(path: Path, where: str, segmentation, h: int, w: int) -> None:
+def check_segmentation_size(path: Path, where: str, *, segmentation, h: int, w: int) -> None:
     """An RLE segmentation must be a dict with ``size`` equal to its image's ``[height, width]`` and ``counts``."""
     if not isinstance(segmentation, dict) or "counts" not in segmentation or "size" not in segmentation:
         raise _bad(

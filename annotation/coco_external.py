@@ -14,7 +14,7 @@ from annotation.coco_checks import check_inside, check_json_out, max_pixels, wri
 from rbc_dataset.errors import DataError
 
 
-def points_to_coco(labels: Path, images: Path, out: Path, overwrite: bool = False) -> CocoResult:
+def points_to_coco(labels: Path, images: Path, *, out: Path, overwrite: bool = False) -> CocoResult:
     """Chula-style point labels (``<stem>.txt``, ``x y class`` per line) as a COCO Keypoints JSON file.
 
     Each labelled cell becomes one annotation with a single keypoint ``center`` (``keypoints: [x, y, 2]``,
@@ -25,14 +25,20 @@ def points_to_coco(labels: Path, images: Path, out: Path, overwrite: bool = Fals
     Raises:
         DataError: a malformed label file (names file and line), a point outside its image.
     """
-    check_json_out(out, overwrite, [Path(labels), Path(images)])
+    check_json_out(out, overwrite, inputs=[Path(labels), Path(images)])
     document, notes = build_points(Path(labels), Path(images))
     write_json_file(out, document)
     names = tuple(c["name"] for c in document["categories"])
-    return CocoResult(Path(out), len(document["images"]), len(document["annotations"]), names, tuple(notes))
+    return CocoResult(
+        Path(out),
+        len(document["images"]),
+        n_annotations=len(document["annotations"]),
+        categories=names,
+        notes=tuple(notes),
+    )
 
 
-def boxes_to_coco(xml_dir: Path, out: Path, images: Path | None = None, overwrite: bool = False) -> CocoResult:
+def boxes_to_coco(xml_dir: Path, out: Path, *, images: Path | None = None, overwrite: bool = False) -> CocoResult:
     """Pascal VOC XML boxes (BCCD) as a COCO detection JSON file (categories RBC, WBC, Platelets, then others).
 
     VOC corners are 1-based and inclusive, so ``bbox = [xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1]``,
@@ -42,11 +48,17 @@ def boxes_to_coco(xml_dir: Path, out: Path, images: Path | None = None, overwrit
     Raises:
         DataError: malformed XML, an XML without a usable size and no image to measure.
     """
-    check_json_out(out, overwrite, [Path(xml_dir)] + ([] if images is None else [Path(images)]))
+    check_json_out(out, overwrite, inputs=[Path(xml_dir)] + ([] if images is None else [Path(images)]))
     document, notes = build_boxes(Path(xml_dir), None if images is None else Path(images))
     write_json_file(out, document)
     names = tuple(c["name"] for c in document["categories"])
-    return CocoResult(Path(out), len(document["images"]), len(document["annotations"]), names, tuple(notes))
+    return CocoResult(
+        Path(out),
+        len(document["images"]),
+        n_annotations=len(document["annotations"]),
+        categories=names,
+        notes=tuple(notes),
+    )
 
 
 def voc_image_info(path: Path) -> tuple[str | None, int | None, int | None]:
@@ -147,7 +159,7 @@ def build_points(labels: Path, images: Path) -> tuple[dict, list[str]]:
         {"id": k + 1, "name": name, "supercategory": "cell", "keypoints": ["center"], "skeleton": []}
         for k, name in enumerate(CHULA_CLASSES)
     ]
-    return coco_document(coco_images, annotations, categories), notes
+    return coco_document(coco_images, annotations, categories=categories), notes
 
 
 def _pairing_notes(stems: set[str], what: str) -> list[str]:
@@ -182,8 +194,9 @@ def build_boxes(xml_dir: Path, images: Path | None) -> tuple[dict, list[str]]:
             {"id": image_id, "file_name": file_name or f"{xml.stem}.jpg", "width": width, "height": height}
         )
         for index, box in enumerate(read_voc_boxes(xml), start=1):
-            corners = ([box["xmin"] - 1, box["xmax"]], [box["ymin"] - 1, box["ymax"]])
-            check_inside(xml, f"<object> {index} ({box['name']})", "box corners", *corners, width, height)
+            xs, ys = [box["xmin"] - 1, box["xmax"]], [box["ymin"] - 1, box["ymax"]]
+            where = f"<object> {index} ({box['name']})"
+            check_inside(xml, where, what="box corners", xs=xs, ys=ys, width=width, height=height)
             x0, y0 = max(box["xmin"] - 1, 0), max(box["ymin"] - 1, 0)
             x1, y1 = min(box["xmax"], width), min(box["ymax"], height)
             clipped += (x0, y0, x1, y1) != (box["xmin"] - 1, box["ymin"] - 1, box["xmax"], box["ymax"])
@@ -210,5 +223,5 @@ def build_boxes(xml_dir: Path, images: Path | None) -> tuple[dict, list[str]]:
     notes = [f"{skipped} zero-area boxes skipped"] if skipped else []
     notes += [f"{clipped} boxes clipped to their image"] if clipped else []
     return coco_document(
-        coco_images, annotations, [{"id": ids[n], "name": n, "supercategory": "cell"} for n in names]
+        coco_images, annotations, categories=[{"id": ids[n], "name": n, "supercategory": "cell"} for n in names]
     ), notes

@@ -122,7 +122,15 @@ def morphometry(
     """Measure every cell (size, shape, central pallor, colour) and give it a rule-based cell type."""
     from annotation.morphometry import morphometry_folder
 
-    result = morphometry_folder(images, out, instances, um_per_px, overwrite, workers, not quiet)
+    result = morphometry_folder(
+        images,
+        out,
+        instances_dir=instances,
+        um_per_px=um_per_px,
+        overwrite=overwrite,
+        workers=workers,
+        show_progress=not quiet,
+    )
     summary = result.summary
     print_text(
         f"wrote {result.out}: {result.n_images} images, {result.n_cells} cells away from the border "
@@ -167,7 +175,14 @@ def severity(
     rule = load_severity_config(config)
     if images.is_file() and images.suffix.lower() == ".parquet":
         result = derive_severity(
-            images, _manifest_out(images, out), rule, instances, hb_source, overwrite, workers, not quiet
+            images,
+            _manifest_out(images, out),
+            config=rule,
+            instances_dir=instances,
+            hb_source=hb_source,
+            overwrite=overwrite,
+            workers=workers,
+            show_progress=not quiet,
         )
         print_text(
             f"wrote {result.out}: {result.n_derived} rows derived ({rule.source_label}), "
@@ -175,7 +190,16 @@ def severity(
             f"severity, {result.n_unscored} anaemic rows left unknown; derived counts {result.counts}"
         )
         return
-    result = severity_images(images, out, rule, instances, hb_source, overwrite, workers, not quiet)
+    result = severity_images(
+        images,
+        out,
+        config=rule,
+        instances_dir=instances,
+        hb_source=hb_source,
+        overwrite=overwrite,
+        workers=workers,
+        show_progress=not quiet,
+    )
     counts = result.table["severity"].value_counts().to_dict() if len(result.table) else {}
     print_text(f"wrote {result.out}: {len(result.table)} images scored with {rule.version}; {counts}")
 
@@ -241,7 +265,9 @@ def coco_export(
     """Export instance label maps as COCO instance segmentation (RLE masks) for CVAT and similar tools."""
     from annotation.coco import export_coco
 
-    _print_coco(export_coco(images, instances, out, cell_types, category, overwrite), "wrote")
+    _print_coco(
+        export_coco(images, instances, out=out, cell_types=cell_types, category=category, overwrite=overwrite), "wrote"
+    )
 
 
 @app.command("coco-import")
@@ -285,13 +311,13 @@ def coco_import(
     if len(given) != 1:
         raise UsageError(f"give exactly one of FILE.json, --points or --voc (got {', '.join(given) or 'none'})")
     if source is not None:
-        _print_coco(coco.import_coco(source, out, overwrite), "wrote label maps to")
+        _print_coco(coco.import_coco(source, out, overwrite=overwrite), "wrote label maps to")
     elif points is not None:
         if images is None:
             raise UsageError("--points needs --images (the images the points were drawn on, for their sizes)")
-        _print_coco(coco_external.points_to_coco(points, images, out, overwrite), "wrote")
+        _print_coco(coco_external.points_to_coco(points, images, out=out, overwrite=overwrite), "wrote")
     else:
-        _print_coco(coco_external.boxes_to_coco(voc, out, images, overwrite), "wrote")
+        _print_coco(coco_external.boxes_to_coco(voc, out, images=images, overwrite=overwrite), "wrote")
 
 
 @app.command("agree")
@@ -315,7 +341,9 @@ def agree_command(
     """Cell-class Dice/IoU and instance F1 between two annotations, per image, worst first."""
     from annotation.agree import agree
 
-    result = agree(a, b, out, overwrite, iou_threshold, workers or 0, show_progress=not quiet)
+    result = agree(
+        a, b, out_dir=out, overwrite=overwrite, threshold=iou_threshold, workers=workers or 0, show_progress=not quiet
+    )
     _print_agreement(result)
 
 
@@ -343,7 +371,17 @@ def review_command(
 
     from annotation.review import review
 
-    result = review(images, a, b, out, overwrite, max_size, iou_threshold, workers or 0, not quiet)
+    result = review(
+        images,
+        a,
+        b_dir=b,
+        out=out,
+        overwrite=overwrite,
+        max_size=max_size,
+        threshold=iou_threshold,
+        workers=workers or 0,
+        show_progress=not quiet,
+    )
     console = Console()
     console.print(f"gallery of {len(result.entries)} images: {result.index}", highlight=False, soft_wrap=True)
     for label, names in (

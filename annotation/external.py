@@ -42,7 +42,7 @@ def read_chula_points(path: Path) -> list[tuple[int, int, int]]:
     """
     path = Path(path)
     try:
-        text = read_capped(path, "a Chula label file", MAX_TEXT_BYTES).decode("utf-8", errors="strict")
+        text = read_capped(path, "a Chula label file", limit=MAX_TEXT_BYTES).decode("utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise DataError(path, "a text file of `x y class` lines", f"unreadable bytes ({exc})", "replace it") from exc
     points = []
@@ -118,7 +118,7 @@ def parse_xml(path: Path, what: str) -> ET.Element:
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
-    data = read_capped(Path(path), what, MAX_TEXT_BYTES)
+    data = read_capped(Path(path), what, limit=MAX_TEXT_BYTES)
     try:
         return fromstring(data)
     except DefusedXmlException as exc:

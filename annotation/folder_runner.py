@@ -7,13 +7,14 @@ the settings and the workers' per-image summaries. An output inside the input, o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from rbc_dataset.fileio import write_json
 
-def check_outside_inputs(out: Path, source: Path, items: list) -> None:
+
+def check_outside_inputs(out: Path, source: Path, *, items: list) -> None:
     """Refuse an output folder inside the input, or one that holds the input (``--overwrite`` would delete it)."""
     from rbc_dataset.fileio import check_output_outside
 
@@ -21,7 +22,7 @@ def check_outside_inputs(out: Path, source: Path, items: list) -> None:
     check_output_outside(out, inputs, replaced=True)
 
 
-def run_per_image(worker, tasks, source, out, overwrite, workers, show_progress, description, sidecar) -> list:
+def run_per_image(worker, tasks, *, source, out, overwrite, workers, show_progress, description, sidecar) -> list:
     """Run ``worker((tmp, *task))`` for each task into a temporary folder that becomes ``out`` when all succeed.
 
     Tasks start with an ``ImageItem``. ``sidecar`` is ``(file name, dict)``: the dict, plus ``images`` (the
@@ -31,26 +32,22 @@ def run_per_image(worker, tasks, source, out, overwrite, workers, show_progress,
     from rbc_dataset.parallel import bounded_map, worker_count
     from rbc_dataset.progress import track
 
-    check_outside_inputs(Path(out), Path(source), [task[0] for task in tasks])
+    check_outside_inputs(Path(out), Path(source), items=[task[0] for task in tasks])
     with atomic_directory(Path(out), overwrite) as tmp:
         (tmp / "overlays").mkdir()
         jobs = [(tmp, *task) for task in tasks]
         n_workers = min(worker_count(workers), max(1, len(jobs)))
-        results = list(track(bounded_map(worker, jobs, n_workers), len(jobs), description, show_progress))
+        results = list(
+            track(bounded_map(worker, jobs, workers=n_workers), len(jobs), description=description, show=show_progress)
+        )
         name, payload = sidecar
-        _write_json(tmp / name, {**payload, "images": results})
+        write_json(tmp / name, {**payload, "images": results}, sort_keys=True, default=str)
     return results
 
 
-def write_image_outputs(tmp: Path, stem: str, result: np.ndarray, overlay: np.ndarray) -> None:
+def write_image_outputs(tmp: Path, stem: str, *, result: np.ndarray, overlay: np.ndarray) -> None:
     """A worker's two files: ``<stem>.png`` (its mask or labels) and ``overlays/<stem>.png``."""
     from rbc_dataset.fileio import encode_png
 
     (Path(tmp) / f"{stem}.png").write_bytes(encode_png(result))
     (Path(tmp) / "overlays" / f"{stem}.png").write_bytes(encode_png(overlay))
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    from rbc_dataset.fileio import atomic_write_bytes
-
-    atomic_write_bytes(path, (json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n").encode())

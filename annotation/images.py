@@ -102,7 +102,9 @@ def _manifest_items(path: Path) -> list[ImageItem]:
         )
     records.sort(key=lambda r: (r[0], str(r[1])))
     stems = unique_stems([r[1] for r in records])
-    return [ImageItem(s, r[1], r[0], r[2], r[3]) for s, r in zip(stems, records, strict=True)]
+    return [
+        ImageItem(s, r[1], sample_id=r[0], class_name=r[2], mask_path=r[3]) for s, r in zip(stems, records, strict=True)
+    ]
 
 
 def unique_stems(paths: list[Path]) -> list[str]:

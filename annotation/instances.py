@@ -42,7 +42,7 @@ class InstanceConfig:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
-def watershed_from_peaks(cells: np.ndarray, dist: np.ndarray, min_distance: int) -> np.ndarray:
+def watershed_from_peaks(cells: np.ndarray, dist: np.ndarray, *, min_distance: int) -> np.ndarray:
     """Watershed of ``-dist`` inside ``cells`` from the distance peaks at least ``min_distance`` px apart.
 
     Blobs the watershed does not reach (no peak in them) become one instance each; labels are consecutive.
@@ -68,19 +68,21 @@ def split_cells(cells: np.ndarray, config: InstanceConfig | None = None) -> np.n
     if not cells.any():
         return np.zeros(cells.shape, np.uint16)
     radius = config.radius_px or estimate_cell_radius(
-        cells, config.propose.min_radius_px, config.propose.default_radius_px
+        cells, min_radius=config.propose.min_radius_px, default=config.propose.default_radius_px
     )
     dist = cv2.distanceTransform(cells.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     if config.smooth_radii > 0:
         dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, config.smooth_radii * radius))
-    labels = watershed_from_peaks(cells, dist, round(config.min_distance_radii * radius))
+    labels = watershed_from_peaks(cells, dist, min_distance=round(config.min_distance_radii * radius))
     if config.merge_solidity > 0 and config.merge_area_cells > 0:
         area = typical_cell_area(cells, radius)
-        labels = merge_split_cells(labels, dist, config.merge_area_cells * area, config.merge_solidity)
+        labels = merge_split_cells(
+            labels, dist, max_area=config.merge_area_cells * area, min_solidity=config.merge_solidity
+        )
     return labels
 
 
-def typical_cell_area(cells: np.ndarray, radius: float, min_solidity: float = 0.9) -> float:
+def typical_cell_area(cells: np.ndarray, radius: float, *, min_solidity: float = 0.9) -> float:
     """Median area (px) of the convex blobs at least half a radius across: mostly single, free cells.
 
     The granulometric radius measures a cell's width; elongated cells (elliptocytes) are wider than that
@@ -125,7 +127,7 @@ def adjacent_pairs(labels: np.ndarray, dist: np.ndarray) -> list[tuple[float, in
     return sorted(zip(saddles.tolist(), firsts, seconds, strict=True), reverse=True)
 
 
-def merge_split_cells(labels: np.ndarray, dist: np.ndarray, max_area: float, min_solidity: float) -> np.ndarray:
+def merge_split_cells(labels: np.ndarray, dist: np.ndarray, *, max_area: float, min_solidity: float) -> np.ndarray:
     """Merge touching instances whose union is small (<= ``max_area`` px) and convex (>= ``min_solidity``).
 
     An elongated cell (elliptocyte, teardrop) has several distance peaks along its axis and is split by the
@@ -176,7 +178,7 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def segment_instances(
-    image_rgb: np.ndarray, cells: np.ndarray | None = None, config: InstanceConfig | None = None
+    image_rgb: np.ndarray, *, cells: np.ndarray | None = None, config: InstanceConfig | None = None
 ) -> np.ndarray:
     """Cell instances of one RGB image (uint16, 0 = background), from ``cells`` or from a proposed mask."""
     config = config or InstanceConfig()
@@ -191,7 +193,7 @@ def plain_watershed(cells: np.ndarray, min_distance: int = 5) -> np.ndarray:
     """Baseline: the same watershed with a fixed peak distance in pixels (no per-image cell size)."""
     cells = np.asarray(cells, bool)
     dist = cv2.distanceTransform(cells.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return watershed_from_peaks(cells, dist, min_distance)
+    return watershed_from_peaks(cells, dist, min_distance=min_distance)
 
 
 def read_cell_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -226,8 +228,8 @@ def _instances_one(task: tuple) -> dict:
     tmp, item, config, mask_path = task
     image = load_rgb(item)
     cells = read_cell_mask(mask_path, image.shape[:2]) if mask_path is not None else None
-    labels = segment_instances(image, cells, config)
-    write_image_outputs(tmp, item.stem, labels, overlay_contours(image, labels))
+    labels = segment_instances(image, cells=cells, config=config)
+    write_image_outputs(tmp, item.stem, result=labels, overlay=overlay_contours(image, labels))
     return {
         "stem": item.stem,
         "image": str(item.path),
@@ -265,6 +267,7 @@ class InstancesResult:
 def instances_folder(
     source: Path,
     out: Path,
+    *,
     masks: Path | None = None,
     config: InstanceConfig | None = None,
     overwrite: bool = False,
@@ -296,13 +299,19 @@ def instances_folder(
     per_image = run_per_image(
         _instances_one,
         tasks,
-        Path(source),
-        out,
-        overwrite,
-        workers,
-        show_progress,
-        "instances",
+        source=Path(source),
+        out=out,
+        overwrite=overwrite,
+        workers=workers,
+        show_progress=show_progress,
+        description="instances",
         sidecar=("instances_config.json", sidecar),
     )
     cells = [p["cells"] for p in per_image]
-    return InstancesResult(Path(out), len(items), float(np.mean(cells)), time.perf_counter() - start, tuple(per_image))
+    return InstancesResult(
+        Path(out),
+        len(items),
+        mean_cells=float(np.mean(cells)),
+        seconds=time.perf_counter() - start,
+        per_image=tuple(per_image),
+    )

@@ -43,10 +43,12 @@ def overlaps(true: np.ndarray, pred: np.ndarray) -> Overlaps:
     pairs = true[both].astype(np.int64) * (int(pred.max()) + 1) + pred[both].astype(np.int64)
     keys, counts = np.unique(pairs, return_counts=True)
     base = int(pred.max()) + 1
-    return Overlaps(keys // base, keys % base, counts.astype(float), _areas(true), _areas(pred))
+    return Overlaps(
+        keys // base, keys % base, intersection=counts.astype(float), true_areas=_areas(true), pred_areas=_areas(pred)
+    )
 
 
-def average_precision(true: np.ndarray, pred: np.ndarray, thresholds=(0.5, 0.75)) -> dict:
+def average_precision(true: np.ndarray, pred: np.ndarray, *, thresholds=(0.5, 0.75)) -> dict:
     """``TP / (TP + FP + FN)`` at each IoU threshold (>= 0.5), with TP, FP and FN."""
     ov = overlaps(true, pred)
     iou = ov.iou()
@@ -154,7 +156,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1)
 
 
-def box_recall(labels: np.ndarray, true_boxes: np.ndarray, threshold: float = 0.5) -> dict:
+def box_recall(labels: np.ndarray, true_boxes: np.ndarray, *, threshold: float = 0.5) -> dict:
     """Share of true boxes matched one-to-one by an instance's box at IoU >= ``threshold`` (optimal matching).
 
     True boxes use VOC's 1-based inclusive coordinates; they are shifted to 0-based here.

@@ -12,7 +12,6 @@ summary table (MCV-like mean size, RDW-like size spread, share of each cell type
 from __future__ import annotations
 
 import io
-import json
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -24,7 +23,7 @@ import pandas as pd
 from skimage.measure import regionprops
 
 from rbc_dataset.errors import DataError, UsageError
-from rbc_dataset.fileio import check_output_outside
+from rbc_dataset.fileio import check_output_outside, write_json
 from rbc_dataset.parallel import opencv_single_thread
 
 BACKGROUND_BLOCK_PX = 32  # side of the blocks whose median background gives the local light level
@@ -63,7 +62,7 @@ def _check_inputs(image_rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return image[..., :3].astype(np.float32)
 
 
-def background_level(channel: np.ndarray, cells: np.ndarray, block: int = BACKGROUND_BLOCK_PX) -> np.ndarray:
+def background_level(channel: np.ndarray, cells: np.ndarray, *, block: int = BACKGROUND_BLOCK_PX) -> np.ndarray:
     """Local light level: median of the background pixels of each block, smoothly interpolated.
 
     Args:
@@ -248,7 +247,7 @@ def _cell_row(prop, image: np.ndarray, od: np.ndarray, shape: tuple[int, int]) -
     }
 
 
-def cell_features(image_rgb: np.ndarray, labels: np.ndarray, um_per_px: float | None = None) -> pd.DataFrame:
+def cell_features(image_rgb: np.ndarray, labels: np.ndarray, *, um_per_px: float | None = None) -> pd.DataFrame:
     """One row of morphometry per instance (columns: FEATURE_COLUMNS, plus µm sizes when ``um_per_px`` is given).
 
     Args:
@@ -323,7 +322,7 @@ def load_instances(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return labels
 
 
-def measure_image(item, instances_dir: Path | None = None, um_per_px: float | None = None) -> pd.DataFrame:
+def measure_image(item, *, instances_dir: Path | None = None, um_per_px: float | None = None) -> pd.DataFrame:
     """Classified cell features of one ``annotation.images.ImageItem``.
 
     The instances come from ``instances_dir/<stem>.png`` when given, else from
@@ -339,14 +338,14 @@ def measure_image(item, instances_dir: Path | None = None, um_per_px: float | No
         from annotation.instances import segment_instances
 
         labels = segment_instances(image)
-    return classify_cells(cell_features(image, labels, um_per_px))
+    return classify_cells(cell_features(image, labels, um_per_px=um_per_px))
 
 
 @opencv_single_thread()
 def _measure_job(job: tuple) -> tuple[str, bytes, dict]:
     """Worker: one image's cell table as CSV bytes, and its summary row."""
     item, instances_dir, um_per_px = job
-    features = measure_image(item, instances_dir, um_per_px)
+    features = measure_image(item, instances_dir=instances_dir, um_per_px=um_per_px)
     buffer = io.StringIO()
     features.to_csv(buffer, index=False, float_format="%.6g")
     row = {"stem": item.stem, "sample_id": item.sample_id, "class_name": item.class_name, "image": str(item.path)}
@@ -383,6 +382,7 @@ def _settings(source: Path, instances_dir: Path | None, um_per_px: float | None,
 def morphometry_folder(
     source: Path,
     out: Path,
+    *,
     instances_dir: Path | None = None,
     um_per_px: float | None = None,
     overwrite: bool = False,
@@ -426,13 +426,17 @@ def morphometry_folder(
     with atomic_directory(Path(out), overwrite) as tmp:
         (tmp / "cells").mkdir()
         rows = []
-        results = track(bounded_map(_measure_job, jobs, n_workers), len(jobs), "morphometry", show_progress)
+        results = track(
+            bounded_map(_measure_job, jobs, workers=n_workers), len(jobs), description="morphometry", show=show_progress
+        )
         for stem, csv_bytes, row in results:
             (tmp / "cells" / f"{stem}.csv").write_bytes(csv_bytes)
             rows.append(row)
         summary = pd.DataFrame(rows)
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         settings = _settings(source, instances_dir, um_per_px, len(rows))
-        (tmp / "morphometry.json").write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+        write_json(tmp / "morphometry.json", settings, sort_keys=True)
     n_cells = int(summary["n_cells"].sum()) if len(summary) else 0
-    return MorphometryResult(Path(out), len(rows), n_cells, time.perf_counter() - start, summary)
+    return MorphometryResult(
+        Path(out), len(rows), n_cells=n_cells, seconds=time.perf_counter() - start, summary=summary
+    )

@@ -59,7 +59,7 @@ def otsu_cells(channel: np.ndarray) -> np.ndarray:
     return cells.astype(bool)
 
 
-def estimate_cell_radius(cells: np.ndarray, min_radius: float = 3.0, default: float = 10.0) -> float:
+def estimate_cell_radius(cells: np.ndarray, *, min_radius: float = 3.0, default: float = 10.0) -> float:
     """Typical cell radius in pixels, by granulometry of the mask (holes filled first).
 
     The opening of the mask by a disc of radius rho keeps the pixels covered by some disc of radius rho that
@@ -89,7 +89,7 @@ def estimate_cell_radius(cells: np.ndarray, min_radius: float = 3.0, default: fl
     return float(radii[-1])
 
 
-def fill_open_rings(cells: np.ndarray, max_hull_px: float, max_solidity: float) -> np.ndarray:
+def fill_open_rings(cells: np.ndarray, max_hull_px: float, *, max_solidity: float) -> np.ndarray:
     """Fill cell-sized C-shaped blobs (a pale cell whose rim is broken) to their convex hull.
 
     Only blobs whose hull is smaller than ``max_hull_px`` and whose area / hull area is below
@@ -127,7 +127,7 @@ def _background_field(image: np.ndarray, background: np.ndarray, sigma: float) -
     return cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def cell_feature(image_rgb: np.ndarray, first: np.ndarray, radius: float, config: ProposeConfig) -> np.ndarray:
+def cell_feature(image_rgb: np.ndarray, first: np.ndarray, *, radius: float, config: ProposeConfig) -> np.ndarray:
     """8-bit map where cells are dark: flat-fielded colour projected on this image's background-to-cell axis."""
     image = image_rgb.astype(np.float32)
     background = ~ndi.binary_dilation(first, iterations=max(1, round(radius * 0.2)))
@@ -183,19 +183,19 @@ def propose_mask_with_radius(image_rgb: np.ndarray, config: ProposeConfig | None
         image_rgb = np.repeat(image_rgb[..., None], 3, axis=2)
     image_rgb = image_rgb[..., :3]
     first = otsu_cells(image_rgb[..., 1])
-    radius = estimate_cell_radius(first, config.min_radius_px, config.default_radius_px)
+    radius = estimate_cell_radius(first, min_radius=config.min_radius_px, default=config.default_radius_px)
     # Pale cells break the first map into rings and fragments, which makes the radius too small: refine it once
     # from the colour-feature map (holes filled) before the size-dependent clean-up.
-    cells = otsu_cells(cell_feature(image_rgb, first, radius, config))
-    radius = max(radius, estimate_cell_radius(cells, config.min_radius_px, config.default_radius_px))
+    cells = otsu_cells(cell_feature(image_rgb, first, radius=radius, config=config))
+    radius = max(radius, estimate_cell_radius(cells, min_radius=config.min_radius_px, default=config.default_radius_px))
     area = np.pi * radius**2
     cells = fill_small_holes(cells, config.fill_holes_cells * area)[0]
-    cells = fill_open_rings(cells, config.ring_cells * area, config.ring_solidity)
+    cells = fill_open_rings(cells, config.ring_cells * area, max_solidity=config.ring_solidity)
     cells = remove_small_components(cells, config.speck_cells * area)[0]
     return cells, radius
 
 
-def overlay_contours(image_rgb: np.ndarray, labels: np.ndarray, colour=(255, 255, 0)) -> np.ndarray:
+def overlay_contours(image_rgb: np.ndarray, labels: np.ndarray, *, colour=(255, 255, 0)) -> np.ndarray:
     """The image with the outline of each labelled region (or of a boolean mask) drawn on it."""
     labels = labels.astype(np.int32)
     edge = labels != ndi.grey_erosion(labels, size=3)
@@ -214,7 +214,7 @@ def _propose_one(task: tuple) -> dict:
     tmp, item, config = task
     image = load_rgb(item)
     cells, radius = propose_mask_with_radius(image, config)
-    write_image_outputs(tmp, item.stem, canonical_mask(cells), overlay_contours(image, cells))
+    write_image_outputs(tmp, item.stem, result=canonical_mask(cells), overlay=overlay_contours(image, cells))
     n_blobs = int(ndi.label(cells)[1])
     return {
         "stem": item.stem,
@@ -239,6 +239,7 @@ class ProposeResult:
 def propose_folder(
     source: Path,
     out: Path,
+    *,
     config: ProposeConfig | None = None,
     overwrite: bool = False,
     workers: int | None = None,
@@ -263,13 +264,19 @@ def propose_folder(
     per_image = run_per_image(
         _propose_one,
         tasks,
-        Path(source),
-        out,
-        overwrite,
-        workers,
-        show_progress,
-        "proposing",
+        source=Path(source),
+        out=out,
+        overwrite=overwrite,
+        workers=workers,
+        show_progress=show_progress,
+        description="proposing",
         sidecar=("propose_config.json", {"config": asdict(config)}),
     )
     blobs = [p["blobs"] for p in per_image]
-    return ProposeResult(Path(out), len(items), float(np.mean(blobs)), time.perf_counter() - start, tuple(per_image))
+    return ProposeResult(
+        Path(out),
+        len(items),
+        mean_blobs=float(np.mean(blobs)),
+        seconds=time.perf_counter() - start,
+        per_image=tuple(per_image),
+    )

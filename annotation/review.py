@@ -10,7 +10,6 @@ contour per instance, so splits and merges show. The whole folder is written to 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -19,6 +18,7 @@ import numpy as np
 
 from annotation.agree import Annotation, ImageAgreement, compare, read_annotation
 from rbc_dataset.errors import DataError
+from rbc_dataset.fileio import write_json
 
 SCHEMA_VERSION = 1
 COLOURS = {"a": (0, 170, 255), "b": (255, 176, 0), "both": (40, 200, 40)}  # RGB: azure, amber, green
@@ -64,7 +64,7 @@ def boundaries(labels: np.ndarray) -> np.ndarray:
     return edge & (labels > 0)
 
 
-def overlay(image: np.ndarray, a: Annotation | None, b: Annotation | None, max_size: int | None) -> np.ndarray:
+def overlay(image: np.ndarray, a: Annotation | None, *, b: Annotation | None, max_size: int | None) -> np.ndarray:
     """The image (scaled so its longer side is at most ``max_size``) with the contours of A and B drawn on it."""
     import cv2
 
@@ -111,20 +111,29 @@ def _render(task: tuple) -> ReviewEntry:
                 "pair masks with the images they were drawn on",
             )
     a, b = anns
-    write_png(Path(out_png), overlay(image, a, b, max_size))
-    agreement = compare(a, b, stem, threshold) if a is not None and b is not None else None
+    write_png(Path(out_png), overlay(image, a, b=b, max_size=max_size))
+    agreement = compare(a, b, stem=stem, threshold=threshold) if a is not None and b is not None else None
     if agreement is not None:
         cells_a, cells_b = agreement.cells_a, agreement.cells_b
     else:
         cells_a, cells_b = (ann.n_cells if ann is not None else None for ann in anns)
     disagreement = agreement.disagreement if agreement is not None else (1.0 if two_sides else 0.0)
     relative = f"overlays/{Path(out_png).name}"
-    return ReviewEntry(stem, str(image_path), relative, cells_a, cells_b, agreement, disagreement)
+    return ReviewEntry(
+        stem,
+        str(image_path),
+        overlay=relative,
+        cells_a=cells_a,
+        cells_b=cells_b,
+        agreement=agreement,
+        disagreement=disagreement,
+    )
 
 
 def review(
     images: Path,
     a_dir: Path,
+    *,
     b_dir: Path | None = None,
     out: Path = Path("review"),
     overwrite: bool = False,
@@ -180,9 +189,15 @@ def review(
             for s in annotated
         ]
         entries = _render_all(tasks, workers, show_progress, two_sides=b_dir is not None)
-        result = ReviewResult(Path(out), Path(out) / "index.html", tuple(entries), without, orphans)
-        _write_tables(tmp, result, Path(a_dir), b_dir, threshold)
-        (tmp / "index.html").write_text(render_html(result, Path(a_dir), b_dir), encoding="utf-8")
+        result = ReviewResult(
+            Path(out),
+            Path(out) / "index.html",
+            entries=tuple(entries),
+            images_without_annotation=without,
+            annotations_without_image=orphans,
+        )
+        _write_tables(tmp, result, a_dir=Path(a_dir), b_dir=b_dir, threshold=threshold)
+        (tmp / "index.html").write_text(render_html(result, Path(a_dir), b_dir=b_dir), encoding="utf-8")
     return result
 
 
@@ -190,13 +205,20 @@ def _render_all(tasks: list[tuple], workers: int, show_progress: bool, two_sides
     from rbc_dataset.parallel import bounded_map, worker_count
     from rbc_dataset.progress import track
 
-    entries = list(track(bounded_map(_render, tasks, worker_count(workers)), len(tasks), "overlays", show_progress))
+    entries = list(
+        track(
+            bounded_map(_render, tasks, workers=worker_count(workers)),
+            len(tasks),
+            description="overlays",
+            show=show_progress,
+        )
+    )
     if two_sides:
         return sorted(entries, key=lambda e: (-e.disagreement, e.stem))
     return sorted(entries, key=lambda e: e.stem)
 
 
-def _write_tables(folder: Path, result: ReviewResult, a_dir: Path, b_dir: Path | None, threshold: float) -> None:
+def _write_tables(folder: Path, result: ReviewResult, *, a_dir: Path, b_dir: Path | None, threshold: float) -> None:
     from annotation.agree import AgreementResult, summarise, write_agreement
 
     rows = [e.agreement for e in result.entries if e.agreement is not None]
@@ -206,12 +228,12 @@ def _write_tables(folder: Path, result: ReviewResult, a_dir: Path, b_dir: Path |
         agreement = AgreementResult(
             tuple(rows),
             tuple(sorted(stems_a - stems_b)),
-            tuple(sorted(stems_b - stems_a)),
-            summarise(rows),
-            a_dir,
-            Path(b_dir),
-            folder,
-            threshold,
+            only_b=tuple(sorted(stems_b - stems_a)),
+            summary=summarise(rows),
+            a_dir=a_dir,
+            b_dir=Path(b_dir),
+            out_dir=folder,
+            iou_threshold=threshold,
         )
         write_agreement(agreement, folder)
     record = {
@@ -224,7 +246,7 @@ def _write_tables(folder: Path, result: ReviewResult, a_dir: Path, b_dir: Path |
         "images_without_annotation": list(result.images_without_annotation),
         "annotations_without_image": list(result.annotations_without_image),
     }
-    (folder / "review.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(folder / "review.json", record, indent=2)
 
 
 CSS = """
@@ -280,7 +302,7 @@ def _header(result: ReviewResult, a_dir: Path, b_dir: Path | None) -> str:
     return f"<h1>Annotation review</h1>\n<p>{legend}</p>\n<p>{len(result.entries)} images, {order}.</p>\n"
 
 
-def render_html(result: ReviewResult, a_dir: Path, b_dir: Path | None) -> str:
+def render_html(result: ReviewResult, a_dir: Path, *, b_dir: Path | None) -> str:
     """The gallery page: a header with the legend, one card per image, then what was left out."""
     cards = []
     for rank, entry in enumerate(result.entries, start=1):

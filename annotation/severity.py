@@ -54,7 +54,7 @@ def _number(data: dict, section: str, key: str, path: Path) -> float:
     block = data.get(section)
     if not isinstance(block, dict) or key not in block:
         raise DataError(path, f"a number at {section}.{key}", "no such key", "see annotation/configs/severity_v1.yaml")
-    value = check_value(path, f"{section}.{key}", block[key], float)
+    value = check_value(path, f"{section}.{key}", value=block[key], hint=float)
     if not math.isfinite(value) or value < 0:
         raise DataError(path, f"a non-negative number at {section}.{key}", str(value), "fix the value")
     return value
@@ -101,7 +101,7 @@ def load_severity_config(path: Path | None = None) -> SeverityConfig:
     return config
 
 
-def published_size_score(size: np.ndarray, roundness: np.ndarray, rule: tuple[float, float, float, float]):
+def published_size_score(size: np.ndarray, roundness: np.ndarray, *, rule: tuple[float, float, float, float]):
     """3-TierDCFNet's per-cell size rule: 1 - |0.8 - size| SR inside (0.66, 0.96), else 1 - |1.6 - size| SR."""
     low, high, small, large = rule
     size = np.asarray(size, float)
@@ -130,7 +130,7 @@ def cell_scores(cells: pd.DataFrame, config: SeverityConfig) -> pd.DataFrame:
     terms = terms.fillna(0.0)
     terms["score"] = terms.max(axis=1)
     terms["abnormal"] = terms["score"] >= 1.0
-    terms["published_score"] = published_size_score(cells["size"], roundness, config.published_size_rule)
+    terms["published_score"] = published_size_score(cells["size"], roundness, rule=config.published_size_rule)
     return terms
 
 
@@ -153,7 +153,7 @@ def image_severity(cells: pd.DataFrame, config: SeverityConfig) -> dict:
     return result
 
 
-def severity_from_image(image_rgb: np.ndarray, labels: np.ndarray, config: SeverityConfig | None = None) -> dict:
+def severity_from_image(image_rgb: np.ndarray, labels: np.ndarray, *, config: SeverityConfig | None = None) -> dict:
     """``image_severity`` of an RGB image and its instance map."""
     from annotation.cell_types import classify_cells
     from annotation.morphometry import cell_features
@@ -165,7 +165,7 @@ def check_hb_table(table: str) -> str:
     """``table`` if it names an Hb band table (rbc_dataset.audit.config.HB_BAND_TABLES); else a UsageError."""
     from rbc_dataset.audit.config import HB_BAND_TABLES
 
-    return check_choice("Hb band table", table, tuple(HB_BAND_TABLES))
+    return check_choice("Hb band table", table, choices=tuple(HB_BAND_TABLES))
 
 
 def hb_band(hb_g_dl: float | None, table: str = "who2011_women") -> str | None:
@@ -203,18 +203,18 @@ def _score_unit(job: tuple) -> dict:
     from annotation.morphometry import measure_image
 
     key, items, instances_dir, config = job
-    cells = pd.concat([measure_image(item, instances_dir) for item in items], ignore_index=True)
+    cells = pd.concat([measure_image(item, instances_dir=instances_dir) for item in items], ignore_index=True)
     return {"key": key, "n_images": len(items), **image_severity(cells, config)}
 
 
-def score_units(units: dict, instances_dir, config, workers, show_progress, what: str) -> dict[str, dict]:
+def score_units(units: dict, instances_dir, *, config, workers, show_progress, what: str) -> dict[str, dict]:
     """Run ``_score_unit`` over ``{key: [ImageItem, ...]}``; returns ``{key: result}``."""
     from rbc_dataset.parallel import bounded_map, worker_count
     from rbc_dataset.progress import track
 
     jobs = [(key, items, instances_dir, config) for key, items in units.items()]
     n_workers = min(worker_count(workers), max(1, len(jobs)))
-    results = track(bounded_map(_score_unit, jobs, n_workers), len(jobs), what, show_progress)
+    results = track(bounded_map(_score_unit, jobs, workers=n_workers), len(jobs), description=what, show=show_progress)
     return {row["key"]: row for row in results}
 
 
@@ -251,6 +251,7 @@ class SeverityImagesResult:
 def severity_images(
     source: Path,
     out: Path,
+    *,
     config: SeverityConfig | None = None,
     instances_dir: Path | None = None,
     hb_source: str = "who2011_women",
@@ -288,7 +289,12 @@ def severity_images(
     if csv_path.exists() and not overwrite:
         raise UsageError(f"output {csv_path} already exists; pass --overwrite to replace it")
     results = score_units(
-        {item.stem: [item] for item in items}, instances_dir, config, workers, show_progress, "severity"
+        {item.stem: [item] for item in items},
+        instances_dir,
+        config=config,
+        workers=workers,
+        show_progress=show_progress,
+        what="severity",
     )
     hb = _manifest_hb(source)
     rows = []
@@ -434,6 +440,7 @@ def _derivation_report(config: SeverityConfig, manifest_in: Path, instances_dir,
 def derive_severity(
     manifest_in: Path,
     manifest_out: Path,
+    *,
     config: SeverityConfig | None = None,
     instances_dir: Path | None = None,
     hb_source: str = "who2011_women",
@@ -469,7 +476,9 @@ def derive_severity(
     if (anaemic & rows["severity"].map(_is_unknown)).any():
         items = {str(item.sample_id): item for item in list_images(manifest_in)}
     units, unit_of_row, inherited = plan_units(rows, items)
-    scored = score_units(units, instances_dir, config, workers, show_progress, "severity")
+    scored = score_units(
+        units, instances_dir, config=config, workers=workers, show_progress=show_progress, what="severity"
+    )
     derived = [i for i, key in unit_of_row.items() if scored[key]["severity"] is not None]
     for index in derived:
         rows.at[index, "severity"] = scored[unit_of_row[index]]["severity"]
@@ -488,7 +497,13 @@ def derive_severity(
         "hb_source": hb_source,
         "severity_vs_hb_band": _hb_agreement(rows, derived, hb_source),
     }
-    write_manifest(_records(rows), manifest_out, {**metadata, "severity_rule": config.version}, report)
+    write_manifest(_records(rows), manifest_out, metadata={**metadata, "severity_rule": config.version}, report=report)
     return DeriveResult(
-        manifest_out, len(derived), len(inherited), n_kept, n_unscored, counts, time.perf_counter() - start
+        manifest_out,
+        len(derived),
+        n_inherited=len(inherited),
+        n_kept=n_kept,
+        n_unscored=n_unscored,
+        counts=counts,
+        seconds=time.perf_counter() - start,
     )

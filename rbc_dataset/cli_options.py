@@ -230,7 +230,7 @@ def fail_cleanly(command):
             raise typer.Exit(getattr(exc, "exit_code", 130)) from None
         except Exception as exc:
             outputs = [kwargs[k] for k in OUTPUT_OPTIONS if isinstance(kwargs.get(k), Path)]
-            error = missing_extra(exc) or disk_full_error(exc, outputs)  # a missing extra: which one to install
+            error = missing_extra(exc) or disk_full_error(exc, outputs=outputs)  # a missing extra: which one to install
             if error is None:
                 raise
             print_error(error)
@@ -239,7 +239,7 @@ def fail_cleanly(command):
     return wrapper
 
 
-def csv_list(value: str | None, cast=str, option: str = "the option") -> tuple | None:
+def csv_list(value: str | None, *, cast=str, option: str = "the option") -> tuple | None:
     """A comma-separated option value as a tuple of ``cast`` values (None when the option was not given).
 
     Raises:

@@ -99,7 +99,9 @@ def synth(
         "with_tiles": False if no_tiles else None,
         "workers": workers,
     }
-    summary = synthesize(resolve_config(SynthConfig, config, cli_values), out, overwrite, show_progress=not quiet)
+    summary = synthesize(
+        resolve_config(SynthConfig, config, cli_values=cli_values), out, overwrite=overwrite, show_progress=not quiet
+    )
     print_synth_summary(summary)
 
 
@@ -146,11 +148,11 @@ def ingest(
 
     result = run_ingest(
         root,
-        out,
-        layout,
-        metadata,
-        tile_order,
-        workers or 0,
+        out=out,
+        layout=layout,
+        metadata=metadata,
+        tile_order=tile_order,
+        workers=workers or 0,
         show_progress=not quiet,
         class_map=class_map,
         allow_outside_root=allow_outside_root,
@@ -190,9 +192,17 @@ def validate_masks_command(
 
     if fix is None and (remove_specks or fill_holes):
         raise UsageError("--remove-specks and --fill-holes only apply with --fix OUT")
-    settings = resolve_config(ValidateConfig, config, {"workers": workers})
+    settings = resolve_config(ValidateConfig, config, cli_values={"workers": workers})
     result = validate_masks(
-        source, report, out, fix, remove_specks, fill_holes, settings, overwrite, show_progress=not quiet
+        source,
+        report=report,
+        out_dir=out,
+        fix_out=fix,
+        remove_specks_px=remove_specks,
+        fill_holes_px=fill_holes,
+        config=settings,
+        overwrite=overwrite,
+        show_progress=not quiet,
     )
     print_validation_summary(result)
     if result.counts["error"]:
@@ -228,7 +238,13 @@ def audit(
     from rbc_dataset.console import print_audit_summary
 
     cli_values = {"hamming_radius": hamming_radius, "hb_source": hb_source, "seed": seed, "workers": workers}
-    result = run_audit(source, out, splits, resolve_config(AuditConfig, config, cli_values), not quiet)
+    result = run_audit(
+        source,
+        out_dir=out,
+        splits=splits,
+        config=resolve_config(AuditConfig, config, cli_values=cli_values),
+        show_progress=not quiet,
+    )
     print_audit_summary(result)
     if result.has_errors:
         raise typer.Exit(1)
@@ -254,10 +270,10 @@ def tile(
     from rbc_dataset.build.tiling import TileGrid, tile_dataset
     from rbc_dataset.console import print_tile_summary
 
-    grid = None if order is None else TileGrid(cols, rows, width, height, order)
+    grid = None if order is None else TileGrid(cols, rows, width=width, height=height, order=order)
     if grid is None and (cols, rows, width, height) != (4, 3, 306, 320):
         raise typer.BadParameter("give --tile-order with a custom grid")
-    result = tile_dataset(source, out, grid, overwrite, workers or 0, not quiet)
+    result = tile_dataset(source, out, grid=grid, overwrite=overwrite, workers=workers or 0, show_progress=not quiet)
     print_tile_summary(result)
     if result.comparison is not None and result.comparison.mismatched:
         raise typer.Exit(1)
@@ -315,7 +331,7 @@ def build(
     cli_values = {
         "configs": csv_list(configs),
         "formats": csv_list(formats),
-        "split_ratios": csv_list(split_ratios, float, "--split-ratios"),
+        "split_ratios": csv_list(split_ratios, cast=float, option="--split-ratios"),
         "folds": folds,
         "seed": seed,
         "tile_order": tile_order,
@@ -325,7 +341,14 @@ def build(
         "audit": False if no_audit else None,
         "workers": workers,
     }
-    result = run_build(source, out, resolve_config(BuildConfig, config, cli_values), splits, overwrite, not quiet)
+    result = run_build(
+        source,
+        out=out,
+        config=resolve_config(BuildConfig, config, cli_values=cli_values),
+        splits=splits,
+        overwrite=overwrite,
+        show_progress=not quiet,
+    )
     print_build_summary(result)
 
 
@@ -371,5 +394,5 @@ def show(
     from rbc_dataset.progress import library_bars
 
     with library_bars(not quiet):
-        summary = load_back(folder, data_config, batch_size, loader_workers or 0)
+        summary = load_back(folder, config=data_config, batch_size=batch_size, workers=loader_workers or 0)
     print_load_back(summary)

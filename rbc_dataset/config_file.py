@@ -52,7 +52,7 @@ def load_config_file(path: Path | None) -> dict:
     return data
 
 
-def resolve_config(cls: type[C], config_file: Path | None, cli_values: dict) -> C:
+def resolve_config(cls: type[C], config_file: Path | None, *, cli_values: dict) -> C:
     """Build a frozen config: CLI values that were given win over the file, the file over the defaults.
 
     Raises:
@@ -60,11 +60,11 @@ def resolve_config(cls: type[C], config_file: Path | None, cli_values: dict) -> 
             a value the dataclass refuses (its range checks).
     """
     from_file = load_config_file(config_file)
-    values = checked_values(cls, from_file, cli_values, config_file)
-    return construct(cls, values, config_file if from_file else None)
+    values = checked_values(cls, from_file, cli_values=cli_values, config_file=config_file)
+    return construct(cls, values, config_file=config_file if from_file else None)
 
 
-def construct(make: Callable[..., C], values: dict, config_file: Path | None = None) -> C:
+def construct(make: Callable[..., C], values: dict, *, config_file: Path | None = None) -> C:
     """``make(**values)``; a range error of the dataclass says which config file the values came from."""
     try:
         return make(**values)
@@ -75,7 +75,7 @@ def construct(make: Callable[..., C], values: dict, config_file: Path | None = N
 
 
 def checked_values(
-    cls: type, from_file: dict, cli_values: dict, config_file: Path | None, exclude: tuple[str, ...] = ()
+    cls: type, from_file: dict, *, cli_values: dict, config_file: Path | None, exclude: tuple[str, ...] = ()
 ) -> dict:
     """The file's values with the given CLI values over them, each checked against its field's type.
 
@@ -100,7 +100,7 @@ def checked_values(
     values = {}
     for key, value in {**from_file, **given}.items():
         source = COMMAND_LINE if key in given else str(config_file or "the config file")
-        values[key] = check_value(source, key, value, hints[key], _example(cls, key))
+        values[key] = check_value(source, key, value=value, hint=hints[key], example=_example(cls, key))
     return values
 
 
@@ -118,7 +118,7 @@ def _adapter(hint):
     return TypeAdapter(hint, config=ConfigDict(strict=True, allow_inf_nan=False))
 
 
-def check_value(source: str | Path, key: str, value, hint, example: str | None = None):
+def check_value(source: str | Path, key: str, *, value, hint, example: str | None = None):
     """``value`` validated as ``hint`` (strict; a list where a tuple is expected is taken as the tuple).
 
     Raises:

@@ -28,7 +28,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from rbc_dataset.build.integrity import INTEGRITY, edited_sections, file_checksums, seal
 from rbc_dataset.errors import DataError
-from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.fileio import atomic_write_bytes, json_bytes
 
 CARD_NAME = "dataset.json"
 SCHEMA_VERSION = 1
@@ -327,7 +327,7 @@ def write_card(folder: str | Path, card: DatasetCard) -> DatasetCard:
     document.pop(INTEGRITY, None)
     document["files"] = file_checksums(folder)
     sealed = seal(document)
-    text = json.dumps(sealed, indent=1, sort_keys=True) + "\n"
+    text = json_bytes(sealed, sort_keys=True).decode()
     written = _parse(text, sealed, folder / CARD_NAME)  # the writer's own bug would show here, not in a reader
     atomic_write_bytes(folder / CARD_NAME, text.encode())
     return written

@@ -40,7 +40,7 @@ def check_seed(name: str, value: int) -> int:
     return value
 
 
-def check_choice(name: str, value: str, choices: list[str] | tuple[str, ...]) -> str:
+def check_choice(name: str, value: str, *, choices: list[str] | tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; else raise a UsageError listing them."""
     if value not in choices:
         raise UsageError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")

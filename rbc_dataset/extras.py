@@ -31,7 +31,7 @@ def installed(module: str) -> bool:
         return False
 
 
-def extra_message(missing: list[str], extras: list[str], for_what: str) -> str:
+def extra_message(missing: list[str], extras: list[str], *, for_what: str) -> str:
     """The one-paragraph answer: what needs what, why it is not there, the pip command that adds it."""
     names = " and ".join(missing)
     fixes = "; ".join(f'pip install "rbc-dataset[{extra}]" for {EXTRA_USE[extra]}' for extra in extras)
@@ -52,7 +52,7 @@ def require(*modules: str, extra: str, for_what: str) -> None:
     """
     missing = [name for name in modules if not installed(name)]
     if missing:
-        raise UsageError(extra_message(missing, [extra], for_what))
+        raise UsageError(extra_message(missing, [extra], for_what=for_what))
 
 
 def missing_extra(error: BaseException, for_what: str = "this command") -> UsageError | None:
@@ -62,4 +62,4 @@ def missing_extra(error: BaseException, for_what: str = "this command") -> Usage
     root = error.name.partition(".")[0]
     if root not in EXTRAS:
         return None
-    return UsageError(extra_message([root], list(EXTRAS[root]), for_what))
+    return UsageError(extra_message([root], list(EXTRAS[root]), for_what=for_what))

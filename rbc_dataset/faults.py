@@ -103,7 +103,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def disk_full_error(
-    exc: BaseException, outputs: list[Path] = (), expected: str = "free disk space to write the output"
+    exc: BaseException, *, outputs: list[Path] = (), expected: str = "free disk space to write the output"
 ) -> DataError | None:
     """A ``DataError`` naming the output for a full disk anywhere in ``exc``'s chain; ``None`` for anything else.
 

@@ -7,6 +7,7 @@ import errno
 import functools
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
@@ -146,7 +147,7 @@ def _orientation(image) -> int:
     return int(exif.get(EXIF_ORIENTATION, 1) or 1)
 
 
-def image_header(data: bytes, path: str | Path | None, max_pixels: int = MAX_PIXELS) -> ImageHeader:
+def image_header(data: bytes, path: str | Path | None, *, max_pixels: int = MAX_PIXELS) -> ImageHeader:
     """The check before every decode: empty, unknown, truncated, unreadable or too large files are refused.
 
     Width and height come from the header alone, so a small file that would expand to gigabytes (a
@@ -181,16 +182,18 @@ def image_header(data: bytes, path: str | Path | None, max_pixels: int = MAX_PIX
             "check where the file comes from; for trusted data validate-masks can raise the limit "
             "(`max_pixels` in its --config file)",
         )
-    return ImageHeader(fmt, width, height, mode, orientation)
+    return ImageHeader(fmt, width, height=height, mode=mode, orientation=orientation)
 
 
-def decode_image(data: bytes, path: str | Path | None, flags: int = cv2.IMREAD_UNCHANGED, max_pixels: int = MAX_PIXELS):
+def decode_image(
+    data: bytes, path: str | Path | None, *, flags: int = cv2.IMREAD_UNCHANGED, max_pixels: int = MAX_PIXELS
+):
     """Decode image bytes after ``image_header``'s check; RGB channel order for colour images.
 
     Raises:
         ImageRefused: the header check failed, or OpenCV could not decode the data.
     """
-    header = image_header(data, path, max_pixels)
+    header = image_header(data, path, max_pixels=max_pixels)
     try:
         array = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:
@@ -220,14 +223,14 @@ def read_file(path: str | Path) -> bytes:
         ) from exc
 
 
-def read_image(path: str | Path, flags: int = cv2.IMREAD_UNCHANGED, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | Path, *, flags: int = cv2.IMREAD_UNCHANGED, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode an image file through ``image_header``'s check; RGB channel order for colour images.
 
     Raises:
         ImageRefused: (a ``DataError``) the file is missing, empty, not an image, truncated, too large or
             undecodable; the message names the file.
     """
-    return decode_image(read_file(path), path, flags, max_pixels)
+    return decode_image(read_file(path), path, flags=flags, max_pixels=max_pixels)
 
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -278,7 +281,7 @@ def link_leaves(path: str | Path, root: str | Path) -> bool:
     return real_root not in target.parents
 
 
-def check_output_outside(out: Path, inputs: list[Path], replaced: bool = False) -> None:
+def check_output_outside(out: Path, inputs: list[Path], *, replaced: bool = False) -> None:
     """Refuse an output folder inside an input folder: outputs must never land in the data they describe.
 
     With ``replaced`` (an output folder that ``--overwrite`` replaces as a whole), also refuse one that holds
@@ -423,3 +426,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def json_bytes(data, *, indent: int | None = 1, sort_keys: bool = False, default=None) -> bytes:
+    """The project's JSON text: UTF-8, a final newline; ``indent=None`` for the compact form."""
+    separators = (",", ":") if indent is None else None
+    text = json.dumps(
+        data, indent=indent, sort_keys=sort_keys, default=default, ensure_ascii=False, separators=separators
+    )
+    return (text + "\n").encode()
+
+
+def write_json(path: Path, data, *, indent: int | None = 1, sort_keys: bool = False, default=None) -> None:
+    """Write ``data`` as JSON atomically (``atomic_write_bytes``): the one JSON writer of the project."""
+    atomic_write_bytes(Path(path), json_bytes(data, indent=indent, sort_keys=sort_keys, default=default))

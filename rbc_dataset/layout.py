@@ -59,6 +59,7 @@ class TileBox:
 
 def tile_box(
     index: int,
+    *,
     order: str = "row-major",
     cols: int = TILE_COLS,
     rows: int = TILE_ROWS,
@@ -71,15 +72,15 @@ def tile_box(
         row, col = divmod(k, cols)
     else:
         col, row = divmod(k, rows)
-    return TileBox(index, row, col, col * width, row * height, width, height)
+    return TileBox(index, row, col=col, x=col * width, y=row * height, width=width, height=height)
 
 
 def tile_boxes(order: str = "row-major") -> list[TileBox]:
     """All 12 default tile boxes in file-name order."""
-    return [tile_box(i, order) for i in range(1, TILE_COLS * TILE_ROWS + 1)]
+    return [tile_box(i, order=order) for i in range(1, TILE_COLS * TILE_ROWS + 1)]
 
 
-def image_stem(kind: str, cls: str, number: int, tile: int | None = None) -> str:
+def image_stem(kind: str, cls: str, *, number: int, tile: int | None = None) -> str:
     """File stem as in the release: ``007_a`` (AneRBC-I) or ``0007_05_a`` (AneRBC-II)."""
     suffix = CLASS_SUFFIX[cls]
     if kind == "I":
@@ -87,13 +88,13 @@ def image_stem(kind: str, cls: str, number: int, tile: int | None = None) -> str
     return f"{number:04d}_{tile:02d}_{suffix}"
 
 
-def report_stem(kind: str, cls: str, number: int) -> str:
+def report_stem(kind: str, cls: str, *, number: int) -> str:
     """Report file stem: per AneRBC-I image, also in AneRBC-II (reports are per parent there)."""
     width = 3 if kind == "I" else 4
     return f"{number:0{width}d}_{CLASS_SUFFIX[cls]}"
 
 
-def sample_id(kind: str, cls: str, number: int, tile: int | None = None) -> str:
+def sample_id(kind: str, cls: str, *, number: int, tile: int | None = None) -> str:
     """Stable, readable id: ``anerbc1_a_001`` or ``anerbc2_a_0001_05``."""
     suffix = CLASS_SUFFIX[cls]
     if kind == "I":
@@ -101,11 +102,11 @@ def sample_id(kind: str, cls: str, number: int, tile: int | None = None) -> str:
     return f"anerbc2_{suffix}_{number:04d}_{tile:02d}"
 
 
-def role_folder(root: Path, kind: str, cls: str, role: str) -> Path:
+def role_folder(root: Path, kind: str, *, cls: str, role: str) -> Path:
     """Folder of one role (image, mask, rgb_mask, cbc, morphology) of one class in AneRBC-I or -II."""
     return root / DATASET_FOLDER / KIND_FOLDERS[kind] / CLASS_FOLDERS[cls] / ROLE_FOLDERS[role]
 
 
-def truth_folder(root: Path, kind: str, cls: str, role: str) -> Path:
+def truth_folder(root: Path, kind: str, *, cls: str, role: str) -> Path:
     """Sidecar folder of one truth role (instances, cells, meta) written by the synthetic generator."""
     return root / TRUTH_FOLDER / KIND_FOLDERS[kind] / CLASS_FOLDERS[cls] / TRUTH_ROLE_FOLDERS[role]

@@ -11,7 +11,6 @@ build or in the working folder, accepted only when its files have the manifest's
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rbc_dataset.errors import DataError
-from rbc_dataset.fileio import atomic_write_bytes, sha256_file
+from rbc_dataset.fileio import atomic_write_bytes, sha256_file, write_json
 from rbc_dataset.reports import CBC_TESTS
 
 MANIFEST_VERSION = "1"
@@ -85,7 +84,7 @@ def report_path_for(manifest_path: Path) -> Path:
     return manifest_path.with_name(manifest_path.stem + ".report.json")
 
 
-def write_manifest(rows: list[dict], path: Path, metadata: dict[str, str], report: dict) -> None:
+def write_manifest(rows: list[dict], path: Path, *, metadata: dict[str, str], report: dict) -> None:
     """Write the Parquet manifest and its report, each through a temporary name and a rename."""
     table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
     meta = {b"rbc_dataset.manifest_version": MANIFEST_VERSION.encode()}
@@ -95,7 +94,7 @@ def write_manifest(rows: list[dict], path: Path, metadata: dict[str, str], repor
     pq.write_table(table, sink, compression="zstd")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(report_path_for(path), (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
+    write_json(report_path_for(path), report, sort_keys=True)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
@@ -125,7 +124,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
         )
     # Nullable integer and boolean columns stay integers/booleans (with <NA>) instead of turning into floats.
     rows = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
-    return locate_root(rows, path, [path.parent.parent, Path.cwd()])
+    return locate_root(rows, path, candidates=[path.parent.parent, Path.cwd()])
 
 
 def _is_source(folder: Path, rows: pd.DataFrame) -> bool:
@@ -138,7 +137,7 @@ def _is_source(folder: Path, rows: pd.DataFrame) -> bool:
     return candidate.is_file() and sha256_file(candidate) == first["image_sha256"]
 
 
-def locate_root(rows: pd.DataFrame, manifest: Path, candidates: list[Path | None]) -> pd.DataFrame:
+def locate_root(rows: pd.DataFrame, manifest: Path, *, candidates: list[Path | None]) -> pd.DataFrame:
     """``rows`` with a root given by folder name only (a build's published manifest) made absolute again.
 
     Each candidate is the source folder itself or a folder holding it; the first whose files match the

@@ -60,14 +60,18 @@ def classify_encoding(mask: np.ndarray) -> MaskEncoding:
     histogram = np.bincount(gray.ravel(), minlength=256)
     values = np.flatnonzero(histogram)
     if len(values) == 1:
-        return MaskEncoding("constant", channels, bit_depth, 1, 0.0, agree)
+        return MaskEncoding(
+            "constant", channels, bit_depth=bit_depth, n_values=1, ambiguous_fraction=0.0, channels_agree=agree
+        )
     if len(values) == 2:
         kind = {(0, 1): "binary_0_1", (0, 255): "binary_0_255"}.get((int(values[0]), int(values[1])), "binary_other")
-        return MaskEncoding(kind, channels, bit_depth, 2, 0.0, agree)
-    return _graded_encoding(histogram, values, channels, bit_depth, agree)
+        return MaskEncoding(
+            kind, channels, bit_depth=bit_depth, n_values=2, ambiguous_fraction=0.0, channels_agree=agree
+        )
+    return _graded_encoding(histogram, values, channels=channels, bit_depth=bit_depth, agree=agree)
 
 
-def _graded_encoding(histogram: np.ndarray, values: np.ndarray, channels: int, bit_depth: int, agree: bool):
+def _graded_encoding(histogram: np.ndarray, values: np.ndarray, *, channels: int, bit_depth: int, agree: bool):
     """Near-binary when one side is a single exact value and few pixels lie between the sides; else multi-valued."""
     total = float(histogram.sum())
     low, high = int(values[0]), int(values[-1])
@@ -78,7 +82,14 @@ def _graded_encoding(histogram: np.ndarray, values: np.ndarray, channels: int, b
     else:
         exact_share, ambiguous = share_low, histogram[low + 1 : threshold].sum() / total
     kind = "near_binary" if exact_share > 0.2 and ambiguous < 0.1 else "multi_valued"
-    return MaskEncoding(kind, channels, bit_depth, len(values), float(ambiguous), agree)
+    return MaskEncoding(
+        kind,
+        channels,
+        bit_depth=bit_depth,
+        n_values=len(values),
+        ambiguous_fraction=float(ambiguous),
+        channels_agree=agree,
+    )
 
 
 def low_side(mask: np.ndarray) -> np.ndarray:

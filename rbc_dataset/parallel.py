@@ -247,7 +247,7 @@ def _preload_quiet_hook(context) -> None:
         context.set_forkserver_preload([*current, _QUIET_MODULE])
 
 
-def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int, in_flight: int = 0) -> Iterator[R]:
+def bounded_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, in_flight: int = 0) -> Iterator[R]:
     """``map(fn, items)`` in order over a worker pool, with at most ``in_flight`` tasks pending.
 
     ``ProcessPoolExecutor.map`` submits every task at once, so results pile up in memory whenever the consumer

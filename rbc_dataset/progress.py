@@ -17,7 +17,7 @@ def _console() -> Console:
 
 
 def track(
-    items: Iterable[T], total: int, description: str, show: bool = True, sizes: Iterable[int] | None = None
+    items: Iterable[T], total: int, *, description: str, show: bool = True, sizes: Iterable[int] | None = None
 ) -> Iterator[T]:
     """Yield ``items`` while drawing a progress bar on stderr (nothing when ``show`` is false).
 

@@ -59,7 +59,7 @@ def _is_missing(value: float | None) -> bool:
 
 
 def format_cbc_report(
-    values: dict[str, float | None], rng: np.random.Generator, quirk_rate: float = 0.0
+    values: dict[str, float | None], rng: np.random.Generator, *, quirk_rate: float = 0.0
 ) -> tuple[str, list[str]]:
     """Write one CBC report in the AneRBC text format.
 
@@ -153,7 +153,7 @@ def _loses_decimal(test: str, result: str) -> bool:
     return not low <= float(number.replace(".", "")) <= high
 
 
-def format_morphology_report(findings: dict[str, float], rng: np.random.Generator, note: str | None = None) -> str:
+def format_morphology_report(findings: dict[str, float], rng: np.random.Generator, *, note: str | None = None) -> str:
     """Write one morphology report in the AneRBC free-text style.
 
     Args:

@@ -307,7 +307,17 @@ def parse_cbc_text(text: str, source: str | None = None) -> CBCResult:
     unknown: dict[str, str] = {}
     body = text.lstrip("\ufeff")
     if not body.strip():
-        return CBCResult(values, flagged, units, ranges, raw_names, unknown, ("empty",), text, source)
+        return CBCResult(
+            values,
+            flagged,
+            units=units,
+            ranges=ranges,
+            raw_names=raw_names,
+            unknown_tests=unknown,
+            problems=("empty",),
+            raw_text=text,
+            source=source,
+        )
 
     problems: list[str] = []
     absurd: set[str] = set()
@@ -330,7 +340,7 @@ def parse_cbc_text(text: str, source: str | None = None) -> CBCResult:
             if row.value is not None and not _is_sane(row.value):
                 absurd.add(test)
                 problems.append(f"absurd:{test}")
-                row = _Row(None, row.flagged, row.unit, row.range, row.shifted)
+                row = _Row(None, row.flagged, unit=row.unit, range=row.range, shifted=row.shifted)
             raw_names[test], values[test], flagged[test], ranges[test] = raw_name, row.value, row.flagged, row.range
             if row.unit:
                 units[test] = row.unit
@@ -338,7 +348,17 @@ def parse_cbc_text(text: str, source: str | None = None) -> CBCResult:
                 problems.append(f"column_shift:{test}")
     problems = (["no_header"] if not has_header else []) + problems
     problems += _check_values(values, flagged, ranges, absurd) + _check_consistency(values)
-    return CBCResult(values, flagged, units, ranges, raw_names, unknown, _capped(problems), text, source)
+    return CBCResult(
+        values,
+        flagged,
+        units=units,
+        ranges=ranges,
+        raw_names=raw_names,
+        unknown_tests=unknown,
+        problems=_capped(problems),
+        raw_text=text,
+        source=source,
+    )
 
 
 def _is_sane(value: float) -> bool:

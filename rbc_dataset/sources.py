@@ -31,13 +31,13 @@ class LoadedSource:
     ingest_issues: tuple = ()  # issues ingest found (the on-the-fly ingest, or the manifest's .report.json)
 
 
-def load_source(source: Path, workers: int = 0, show_progress: bool = False) -> LoadedSource:
+def load_source(source: Path, *, workers: int = 0, show_progress: bool = False) -> LoadedSource:
     """Rows of a manifest file, or of a folder ingested into a temporary manifest."""
     source = Path(source)
     if source.is_file():
         rows = read_manifest(source)
         roots = tuple(sorted({Path(r) for r in rows["root"].dropna().unique()}))
-        return LoadedSource(rows, source, "manifest", roots, read_ingest_issues(source))
+        return LoadedSource(rows, source, kind="manifest", roots=roots, ingest_issues=read_ingest_issues(source))
     if not source.exists():
         raise DataError(
             source,
@@ -48,9 +48,9 @@ def load_source(source: Path, workers: int = 0, show_progress: bool = False) -> 
     from rbc_dataset.ingest import ingest
 
     with tempfile.TemporaryDirectory(prefix="rbc-ingest-") as tmp:
-        result = ingest(source, Path(tmp) / "manifest.parquet", workers=workers, show_progress=show_progress)
+        result = ingest(source, out=Path(tmp) / "manifest.parquet", workers=workers, show_progress=show_progress)
         rows = read_manifest(result.manifest_path)
-    return LoadedSource(rows, source, "folder", (source.resolve(),), tuple(result.issues))
+    return LoadedSource(rows, source, kind="folder", roots=(source.resolve(),), ingest_issues=tuple(result.issues))
 
 
 def read_ingest_issues(manifest: Path) -> tuple[Issue, ...]:

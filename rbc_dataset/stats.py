@@ -29,7 +29,7 @@ def as_weight_rows(weights, n: int) -> np.ndarray:
     return weights
 
 
-def weighted_roc_auc(y_true, score, weights=None) -> np.ndarray:
+def weighted_roc_auc(y_true, score, *, weights=None) -> np.ndarray:
     """ROC AUC of ``score`` as the Mann-Whitney statistic under each row of ``weights`` (R, N) -> (R,).
 
     AUC = P(score of a positive > score of a negative) + P(tie) / 2, so tied scores count one half, as in
@@ -59,7 +59,7 @@ def weighted_roc_auc(y_true, score, weights=None) -> np.ndarray:
     return np.where(np.isfinite(auc), auc, np.nan)
 
 
-def group_resamples(groups, n_resamples: int, seed: int, block_elements: int | None = None) -> Iterator[np.ndarray]:
+def group_resamples(groups, n_resamples: int, *, seed: int, block_elements: int | None = None) -> Iterator[np.ndarray]:
     """Blocks of bootstrap resamples of whole groups, as sample weights of shape (rows, samples).
 
     A sample's weight is how often its group was drawn. Together the blocks hold ``n_resamples`` rows; the
@@ -84,7 +84,7 @@ def group_resamples(groups, n_resamples: int, seed: int, block_elements: int | N
         yield counts[:, group_index].astype(np.float64)
 
 
-def percentile_interval(values: np.ndarray, level: float = 0.95, min_defined: float = 0.0) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, *, level: float = 0.95, min_defined: float = 0.0) -> tuple[float, float]:
     """Percentile interval of the defined (non-NaN) ``values``; (NaN, NaN) when too few are defined.
 
     Args:

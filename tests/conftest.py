@@ -1,17 +1,18 @@
-"""Shared fixtures: a tiny synthetic AneRBC dataset in the real layout, and the real-data location."""
+"""Shared fixtures and hooks: a tiny synthetic AneRBC dataset in the real layout, the real-data location, torch on one
+thread and global random generators restored after every test. Helpers live in tests/helpers/."""
 
 from __future__ import annotations
 
-import hashlib
+import random
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
+from tests.helpers import REALDATA
 
 
 def pytest_collection_modifyitems(config, items):
@@ -30,13 +31,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="no CUDA device"))
 
 
-def tree_hashes(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under root, by relative path."""
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Torch on one thread when the collected test modules loaded it (the machines are shared, and results do not
+    vary with the core count). Session scope: it runs before any module fixture that trains a model."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_random_state():
+    """Give back numpy's, ``random``'s and torch's global generators as they were: a test that seeds them (or runs
+    code that does, like rbc-bench's cases) cannot change what the next test draws."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    torch = sys.modules.get("torch")
+    torch_state = torch.random.get_rng_state() if torch is not None else None
+    yield
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        # Loaded by this test: back to the state a fresh import has (a new generator's default seed).
+        torch.random.set_rng_state(torch_state if torch_state is not None else torch.Generator().get_state())
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from annotation.review import review
 from rbc_dataset.audit import AuditConfig, audit
 from rbc_dataset.validate.config import ValidateConfig
 from rbc_dataset.validate.run import validate_masks
-from tests.browser import find_chromium, inspect_page, problems, screenshot
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.browser import find_chromium, inspect_page, problems, screenshot
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
@@ -51,9 +51,9 @@ def pages(synthetic_root, tmp_path_factory) -> dict[str, Path]:
     shutil.copytree(synthetic_root, data)
     reports = base / "reports"
     validate_masks(data, out_dir=reports, config=ValidateConfig(workers=1), show_progress=False)
-    audit(data, reports, config=AuditConfig(workers=1), show_progress=False)
+    audit(data, out_dir=reports, config=AuditConfig(workers=1), show_progress=False)
     images, truth, masks = _review_inputs(data, base)
-    review(images, truth, masks, out=base / "review", workers=1)
+    review(images, truth, b_dir=masks, out=base / "review", workers=1)
     return {
         "validate": reports / "validate-masks.html",
         "audit": reports / "audit.html",
@@ -103,4 +103,4 @@ def test_the_demo_gallery_compares_two_annotations_and_its_pages_are_checked():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     (review_line,) = [line for line in makefile.splitlines() if "annotate review" in line]
     assert "--a " in review_line and "--b " in review_line
-    assert "browser-check:" in makefile and "-m tests.browser" in makefile
+    assert "browser-check:" in makefile and "-m tests.helpers.browser" in makefile

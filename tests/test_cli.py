@@ -10,13 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from cli import bench_app, dataset_app
+from tests.helpers import squeezed
 
 runner = CliRunner()
-
-
-def squeezed(text: str) -> str:
-    """Output without whitespace and rich's box borders: phrases match however the terminal wrapped them."""
-    return "".join(ch for ch in text if not ch.isspace() and ch not in "│╭╮╰╯─")
 
 
 def test_help_lists_the_commands() -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli import bench_app, dataset_app
 from rbc_dataset import __version__
-from tests.test_cli import squeezed
+from tests.helpers import squeezed
 
 PROJECT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cli import APPS, bench_app, dataset_app
 from rbc_dataset.cli_options import RENAMED_OPTIONS, VOCABULARY, existing_path, expand_path
 from rbc_dataset.cli_reference import app_options, commands, describe
-from tests.test_cli import squeezed
+from tests.helpers import squeezed
 
 COMMANDS = dict(commands(APPS))
 # Commands that draw no progress bar: no --quiet. Every other command must take -q/--quiet.

@@ -18,7 +18,7 @@ from cli import dataset_app
 from rbc_dataset.fileio import read_image, write_png
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 runner = CliRunner()

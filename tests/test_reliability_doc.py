@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "RELIABILITY.md"
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?")

@@ -105,6 +105,7 @@ class FeatureBaseline:
         self,
         name: str,
         extractor: Callable[[SplitView, int], FeatureTable],
+        *,
         c_grid: tuple[float, ...] = DEFAULT_C_GRID,
         workers: int = 1,
         needs: BaselineInput = GENERIC_INPUT,
@@ -134,7 +135,7 @@ class FeatureBaseline:
     def _column_name(self, k: int) -> str:
         return self.feature_names[k] if k < len(self.feature_names) else f"column_{k}"
 
-    def fit(self, train_X, train_y, val_X, val_y, seed: int = 0) -> dict:
+    def fit(self, train_X, train_y, *, val_X, val_y, seed: int = 0) -> dict:
         """Choose ``C`` by validation log-loss, keep the model fitted on train with it, and return the choice.
 
         Args:
@@ -274,7 +275,11 @@ def _register_baselines() -> None:
     """Register every entry of BASELINES; ``factory()`` builds a fresh, unfitted FeatureBaseline."""
     for name, family, needs_mask, extractor, description, needs in BASELINES:
         factory = partial(FeatureBaseline, name, extractor, needs=needs)
-        register_model(ModelSpec(name, family, "classification", needs_mask, description, factory))
+        register_model(
+            ModelSpec(
+                name, family, task="classification", needs_mask=needs_mask, description=description, factory=factory
+            )
+        )
 
 
 _register_baselines()

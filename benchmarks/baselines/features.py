@@ -201,7 +201,7 @@ def _has_value(value) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def raw_mask_path(rows: pd.DataFrame, sample_id: str, parent_id: str, manifest_path: Path) -> Path:
+def raw_mask_path(rows: pd.DataFrame, sample_id: str, *, parent_id: str, manifest_path: Path) -> Path:
     """The raw release mask of a sample: ``root / mask_path`` of its own manifest row, else of its parent's.
 
     Raises:
@@ -249,7 +249,7 @@ def raw_mask_intensity_features(view: SplitView) -> FeatureTable:
     cache: dict[Path, np.ndarray] = {}
     vectors = []
     for sample_id, parent_id in zip(view.table["sample_id"], view.table["parent_id"], strict=True):
-        path = raw_mask_path(rows, str(sample_id), str(parent_id), manifest_path)
+        path = raw_mask_path(rows, str(sample_id), parent_id=str(parent_id), manifest_path=manifest_path)
         if path not in cache:
             cache[path] = raw_mask_intensity_vector(read_raw_mask(path))
         vectors.append(cache[path])
@@ -355,5 +355,5 @@ def morphometric_features(view: SplitView, workers: int = 1) -> FeatureTable:
     from rbc_dataset.parallel import bounded_map
 
     require_masks(view, "the morphometric baseline")
-    rows = list(bounded_map(_morphometric_job, _masked_samples(view), max(1, workers)))
+    rows = list(bounded_map(_morphometric_job, _masked_samples(view), workers=max(1, workers)))
     return _stack(rows, MORPHOMETRIC_NAMES)

@@ -64,7 +64,7 @@ def _score_one(job: tuple) -> dict:
 
     image, mask, config = job
     with single_threaded_opencv():  # the same values in this process as in workers
-        result = severity_from_image(image, split_cells(np.asarray(mask) > 0), config)
+        result = severity_from_image(image, split_cells(np.asarray(mask) > 0), config=config)
     share = result["abnormal_share"]
     pred = NO_PREDICTION if result["severity"] is None else int(result["severity"] == "chronic")
     return {"abnormal_share": float(share), "prob": float(share), "pred": pred, "n_cells": int(result["n_cells"])}
@@ -72,6 +72,7 @@ def _score_one(job: tuple) -> dict:
 
 def rule_severity(
     view: SplitView,
+    *,
     indices: Sequence[int] | None = None,
     workers: int = 1,
     config: SeverityConfig | None = None,
@@ -108,7 +109,7 @@ def rule_severity(
             image = sample["image"].numpy().transpose(1, 2, 0)
             yield image, sample["mask"].numpy()[0], config
 
-    rows = list(bounded_map(_score_one, jobs(), max(1, workers)))
+    rows = list(bounded_map(_score_one, jobs(), workers=max(1, workers)))
     table = pd.DataFrame(rows, columns=list(RULE_COLUMNS[1:]))
     table.insert(0, "sample_id", view.table["sample_id"].iloc[positions].astype(str).to_numpy())
     table["pred"] = table["pred"].astype(np.int64)

@@ -30,14 +30,14 @@ CI_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "roc_auc")
 
 # Each takes (y_true, prob, pred, weights (R, N)) and returns (R,) values, NaN where a resample cannot define it.
 _BOOTSTRAP_METRICS: dict[str, Callable[..., np.ndarray]] = {
-    "accuracy": lambda y, prob, pred, w: weighted_accuracy(y, pred, w),
-    "balanced_accuracy": lambda y, prob, pred, w: weighted_balanced_accuracy(y, pred, w),
-    "roc_auc": lambda y, prob, pred, w: weighted_roc_auc(y, prob, w),
+    "accuracy": lambda y, prob, pred, w: weighted_accuracy(y, pred, weights=w),
+    "balanced_accuracy": lambda y, prob, pred, w: weighted_balanced_accuracy(y, pred, weights=w),
+    "roc_auc": lambda y, prob, pred, w: weighted_roc_auc(y, prob, weights=w),
 }
 
 
 def bootstrap_distribution(
-    y_true, prob, pred, groups, metrics: Sequence[str] = CI_METRICS, n_resamples: int = 1000, seed: int = 0
+    y_true, prob, *, pred, groups, metrics: Sequence[str] = CI_METRICS, n_resamples: int = 1000, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """The value of each metric on each group resample (NaN where a resample cannot define it).
 
@@ -64,7 +64,7 @@ def bootstrap_distribution(
     if y_true.size == 0:
         raise DataError(None, "at least one sample to resample", "none", "check the predictions table")
     values: dict[str, list[np.ndarray]] = {name: [] for name in metrics}
-    for weights in group_resamples(groups, n_resamples, seed):
+    for weights in group_resamples(groups, n_resamples, seed=seed):
         for name in metrics:
             values[name].append(_BOOTSTRAP_METRICS[name](y_true, prob, pred, weights))
     return {name: np.concatenate(parts) for name, parts in values.items()}
@@ -73,6 +73,7 @@ def bootstrap_distribution(
 def group_bootstrap_ci(
     y_true,
     prob,
+    *,
     pred,
     groups,
     metrics: Sequence[str] = CI_METRICS,
@@ -101,8 +102,10 @@ def group_bootstrap_ci(
     """
     if not 0.0 < level < 1.0:
         raise UsageError(f"level must lie strictly between 0 and 1 (e.g. 0.95), got {level}")
-    distribution = bootstrap_distribution(y_true, prob, pred, groups, metrics, n_resamples, seed)
-    return {name: percentile_interval(values, level, min_defined=0.5) for name, values in distribution.items()}
+    distribution = bootstrap_distribution(
+        y_true, prob, pred=pred, groups=groups, metrics=metrics, n_resamples=n_resamples, seed=seed
+    )
+    return {name: percentile_interval(values, level=level, min_defined=0.5) for name, values in distribution.items()}
 
 
 def _require_columns(frame: pd.DataFrame, columns: Iterable[str], role: str) -> None:
@@ -112,7 +115,7 @@ def _require_columns(frame: pd.DataFrame, columns: Iterable[str], role: str) -> 
         raise UsageError(f"{role} column(s) {', '.join(missing)} not in the table; valid columns: {valid}")
 
 
-def seed_summary(frame: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+def seed_summary(frame: pd.DataFrame, keys: Sequence[str], *, metrics: Sequence[str]) -> pd.DataFrame:
     """Mean and standard deviation (ddof=1) of each metric over the rows of each ``keys`` group.
 
     The rows of a group are expected to be its seeds (and folds, where a run has them). A group of one row has

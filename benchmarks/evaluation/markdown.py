@@ -121,6 +121,7 @@ def _shortcut_section(module1: list[dict], shortcuts: list[str], threshold: floa
 def render_markdown(
     runs: list[RunRecord],
     tables: dict[str, list[dict]],
+    *,
     shortcuts: list[str],
     threshold: float,
     command: str,

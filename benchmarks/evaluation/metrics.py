@@ -73,7 +73,7 @@ def check_same_length(**arrays: np.ndarray) -> None:
         raise DataError(None, "arrays of one length per sample", found, "pass one value per sample in each array")
 
 
-def expected_calibration_error(y_true, prob, pred=None, n_bins: int = 10) -> float:
+def expected_calibration_error(y_true, prob, *, pred=None, n_bins: int = 10) -> float:
     """Expected calibration error (ECE) of the predicted class.
 
     The confidence of a sample is the predicted probability of the class it was assigned: ``prob`` when
@@ -105,7 +105,7 @@ def expected_calibration_error(y_true, prob, pred=None, n_bins: int = 10) -> flo
     return float(gap[count > 0].sum() / y_true.size)
 
 
-def classification_metrics(y_true, prob, pred=None, n_bins: int = 10) -> dict:
+def classification_metrics(y_true, prob, *, pred=None, n_bins: int = 10) -> dict:
     """Every metric of one binary case (class 1 = anaemic, or chronic in Module II).
 
     Metrics that a case cannot define are NaN, never an exception: ``roc_auc`` and ``balanced_accuracy`` when
@@ -149,7 +149,7 @@ def classification_metrics(y_true, prob, pred=None, n_bins: int = 10) -> dict:
         "f1_0": float(f1[0]),
         "f1_1": float(f1[1]),
         "roc_auc": float(roc_auc_score(y_true, prob)) if both_classes else float("nan"),
-        "ece": expected_calibration_error(y_true, prob, pred, n_bins),
+        "ece": expected_calibration_error(y_true, prob, pred=pred, n_bins=n_bins),
         "brier": float(brier),
         "confusion": [[tn, fp], [fn, tp]],
         "tn": tn,
@@ -159,7 +159,7 @@ def classification_metrics(y_true, prob, pred=None, n_bins: int = 10) -> dict:
     }
 
 
-def weighted_accuracy(y_true: np.ndarray, pred: np.ndarray, weights=None) -> np.ndarray:
+def weighted_accuracy(y_true: np.ndarray, pred: np.ndarray, *, weights=None) -> np.ndarray:
     """Accuracy under each row of sample weights (R, N) -> (R,); NaN where a row weighs nothing."""
     weights = as_weight_rows(weights, len(y_true))
     total = weights.sum(axis=1)
@@ -168,7 +168,7 @@ def weighted_accuracy(y_true: np.ndarray, pred: np.ndarray, weights=None) -> np.
         return correct / total
 
 
-def weighted_balanced_accuracy(y_true: np.ndarray, pred: np.ndarray, weights=None) -> np.ndarray:
+def weighted_balanced_accuracy(y_true: np.ndarray, pred: np.ndarray, *, weights=None) -> np.ndarray:
     """Mean of the two class recalls under each row of weights; NaN where a row lacks a class."""
     y_true, pred = np.asarray(y_true), np.asarray(pred)
     weights = as_weight_rows(weights, len(y_true))

@@ -39,7 +39,7 @@ def _save(figure: Figure, path: Path) -> Path:
 
 
 def plot_confusion_matrices(
-    matrices: dict[str, np.ndarray], path: Path, title: str, class_names: tuple[str, str] = CLASS_NAMES["module1"]
+    matrices: dict[str, np.ndarray], path: Path, *, title: str, class_names: tuple[str, str] = CLASS_NAMES["module1"]
 ) -> Path:
     """One 2x2 confusion matrix per model (rows: true class, columns: predicted class), counts and row shares.
 
@@ -69,7 +69,7 @@ def plot_confusion_matrices(
     return _save(figure, path)
 
 
-def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
+def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str) -> Path:
     """ROC curves of several models on one set of axes, with the AUC in the legend.
 
     Args:
@@ -102,7 +102,7 @@ def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path
     return _save(figure, path)
 
 
-def plot_tier_accuracy(accuracies: dict[str, dict[str, dict[str, float]]], path: Path, title: str) -> Path:
+def plot_tier_accuracy(accuracies: dict[str, dict[str, dict[str, float]]], path: Path, *, title: str) -> Path:
     """Accuracy of each tier head and the global head, validation next to test, one panel per tiered model.
 
     Args:

@@ -39,7 +39,7 @@ from benchmarks.evaluation.scoring import (
 )
 from rbc_dataset.config_file import load_config_file
 from rbc_dataset.errors import DataError
-from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside
+from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside, write_json
 
 SCHEMA_VERSION = 1
 SHORTCUT_THRESHOLD = 0.7
@@ -146,7 +146,7 @@ def _group_rows(run: RunRecord, table: pd.DataFrame, keys: list[str], metrics: t
     for column in (*metrics, *CI_COLUMNS, "n", *SAMPLE_COLUMNS):
         if column not in table.columns:  # an older or partial metrics.csv: show the gap, do not invent it
             table[column] = np.nan
-    summary = seed_summary(table, keys, metrics).set_index(keys)
+    summary = seed_summary(table, keys, metrics=metrics).set_index(keys)
     bounds = table.groupby(keys)[list(CI_COLUMNS)].mean()
     sizes = table.groupby(keys)[["n", *SAMPLE_COLUMNS]].max()
     rows = []
@@ -174,6 +174,7 @@ def _labels_from_summary(run: RunRecord, row: dict) -> str:
 
 def leaderboard_rows(
     runs: list[RunRecord | Path],
+    *,
     task: str = "module1",
     heads: tuple[str, ...] | None = TIER_HEADS,
     split: str = "test",
@@ -274,12 +275,12 @@ def _write_plots(runs: list[RunRecord], folder: Path) -> tuple[list[str], list[s
         tiers.update(_tier_accuracies(run, several))
     if matrices:
         title = "Module I, test, global head: confusion summed over seeds"
-        written.append(plot_confusion_matrices(matrices, folder / "confusion_matrices.png", title).name)
+        written.append(plot_confusion_matrices(matrices, folder / "confusion_matrices.png", title=title).name)
         title = "Module I, test, global head: ROC of the predictions pooled over seeds"
-        written.append(plot_roc_curves(curves, folder / "roc_curves.png", title).name)
+        written.append(plot_roc_curves(curves, folder / "roc_curves.png", title=title).name)
     if tiers:
         title = "Module I accuracy per tier: mean over seeds, validation vs test"
-        written.append(plot_tier_accuracy(tiers, folder / "tier_accuracy.png", title).name)
+        written.append(plot_tier_accuracy(tiers, folder / "tier_accuracy.png", title=title).name)
     return written, notes
 
 
@@ -322,6 +323,7 @@ def _write_tables(folder: Path, tables: dict[str, list[dict]], markdown: str) ->
 def write_report(
     run_dirs: list[Path],
     out: Path,
+    *,
     overwrite: bool = False,
     shortcut_threshold: float = SHORTCUT_THRESHOLD,
     command: str | None = None,
@@ -348,13 +350,15 @@ def write_report(
     runs = [load_run(Path(run)) for run in run_dirs]
     command = command if command is not None else " ".join(sys.argv)
     tables = {
-        "module1": leaderboard_rows(runs, "module1", TIER_HEADS),
-        "module2": leaderboard_rows(runs, "module2", None),
+        "module1": leaderboard_rows(runs, task="module1", heads=TIER_HEADS),
+        "module2": leaderboard_rows(runs, task="module2", heads=None),
         "segmentation": segmentation_rows(runs),
     }
     shortcuts = find_shortcuts(tables["module1"], shortcut_threshold)
     warnings = run_warnings(runs)
-    markdown = render_markdown(runs, tables, shortcuts, shortcut_threshold, command, warnings)
+    markdown = render_markdown(
+        runs, tables, shortcuts=shortcuts, threshold=shortcut_threshold, command=command, warnings=warnings
+    )
     with atomic_directory(out, overwrite=overwrite) as folder:
         names = _write_tables(folder, tables, markdown)
         plot_names, notes = _write_plots(runs, folder)
@@ -369,7 +373,7 @@ def write_report(
             "skipped": skipped_models(runs),
             "notes": notes,
         }
-        atomic_write_bytes(folder / "report.json", (json.dumps(payload, indent=1) + "\n").encode())
+        write_json(folder / "report.json", payload)
         names += [*plot_names, "report.json"]
     files = {name: out / name for name in names}
     return {

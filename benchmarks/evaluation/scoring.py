@@ -47,7 +47,7 @@ class PredictionFile:
     path: Path  # the CSV
 
 
-def _bad_rows(path: Path, table: pd.DataFrame, mask: pd.Series, column: str, expected: str, fix: str) -> DataError:
+def _bad_rows(path: Path, table: pd.DataFrame, *, mask: pd.Series, column: str, expected: str, fix: str) -> DataError:
     lines = (np.flatnonzero(mask.to_numpy())[:5] + 2).tolist()  # +2: header line, 1-based line numbers
     values = ", ".join(repr(v) for v in table.loc[mask, column].head(5).tolist())
     found = f"{int(mask.sum())} rows that are not (lines {lines}: {values})"
@@ -86,29 +86,52 @@ def read_predictions(path: Path) -> pd.DataFrame:
     if table.empty:
         raise DataError(path, "one row per sample and head", "no rows", "re-run the case")
     if not table["task"].isin(TASKS).all():
-        raise _bad_rows(path, table, ~table["task"].isin(TASKS), "task", f"in {TASKS}", "use module1 or module2")
+        raise _bad_rows(
+            path,
+            table,
+            mask=~table["task"].isin(TASKS),
+            column="task",
+            expected=f"in {TASKS}",
+            fix="use module1 or module2",
+        )
     for column in ("label", "pred"):
         values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
         bad = ~values.isin((0, 1))
         if bad.any():
-            raise _bad_rows(path, table, bad, column, "holding 0 or 1", "write class indices 0/1, not names")
+            raise _bad_rows(
+                path,
+                table,
+                mask=bad,
+                column=column,
+                expected="holding 0 or 1",
+                fix="write class indices 0/1, not names",
+            )
         table[column] = values.astype(np.int64)
     prob = pd.to_numeric(table["prob"].replace("", np.nan), errors="coerce")
     bad = ~((prob >= 0.0) & (prob <= 1.0))
     if bad.any():
         fix = "write the probability of class 1 (after softmax), not a logit"
-        raise _bad_rows(path, table, bad, "prob", "in [0, 1]", fix)
+        raise _bad_rows(path, table, mask=bad, column="prob", expected="in [0, 1]", fix=fix)
     table["prob"] = prob.astype(np.float64)
     if "label_source" in table.columns and not table["label_source"].isin(LABEL_SOURCES).all():
         bad = ~table["label_source"].isin(LABEL_SOURCES)
-        raise _bad_rows(path, table, bad, "label_source", f"in {LABEL_SOURCES}", "write dataset or rule")
+        raise _bad_rows(
+            path, table, mask=bad, column="label_source", expected=f"in {LABEL_SOURCES}", fix="write dataset or rule"
+        )
     twice = table.duplicated(["task", "head", "sample_id"], keep=False)
     if twice.any():
-        raise _bad_rows(path, table, twice, "sample_id", "once per task and head", "write each sample once per head")
+        raise _bad_rows(
+            path,
+            table,
+            mask=twice,
+            column="sample_id",
+            expected="once per task and head",
+            fix="write each sample once per head",
+        )
     return table
 
 
-def score_predictions(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def score_predictions(table: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Metrics and group-bootstrap intervals of each (task, head) of a predictions table.
 
     Args:
@@ -121,9 +144,15 @@ def score_predictions(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 
     """
     rows = []
     for (task, head), case in table.groupby(["task", "head"], sort=True):
-        metrics = classification_metrics(case["label"], case["prob"], case["pred"])
+        metrics = classification_metrics(case["label"], case["prob"], pred=case["pred"])
         intervals = group_bootstrap_ci(
-            case["label"], case["prob"], case["pred"], case["group_id"], CI_METRICS, n_resamples, seed=seed
+            case["label"],
+            case["prob"],
+            pred=case["pred"],
+            groups=case["group_id"],
+            metrics=CI_METRICS,
+            n_resamples=n_resamples,
+            seed=seed,
         )
         row = {"task": task, "head": head, **{name: metrics[name] for name in METRIC_COLUMNS}}
         row["n_parents"], row["n_groups"] = case["parent_id"].nunique(), case["group_id"].nunique()
@@ -168,12 +197,12 @@ def list_prediction_files(run_dir: Path) -> list[PredictionFile]:
                 "move or remove files that are not predictions of a case",
             )
         fold = int(match["fold"]) if match["fold"] is not None else -1
-        files.append(PredictionFile(path.parent.name, int(match["seed"]), fold, match["split"], path))
+        files.append(PredictionFile(path.parent.name, int(match["seed"]), fold=fold, split=match["split"], path=path))
     files.sort(key=lambda item: (item.model, item.seed, item.fold, SPLITS.index(item.split)))
     return files
 
 
-def score_run(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def score_run(run_dir: Path, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Re-score every predictions CSV of a run.
 
     Args:
@@ -186,7 +215,7 @@ def score_run(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> pd.DataF
     """
     frames = []
     for item in list_prediction_files(run_dir):
-        scored = score_predictions(read_predictions(item.path), n_resamples, seed)
+        scored = score_predictions(read_predictions(item.path), n_resamples=n_resamples, seed=seed)
         scored.insert(0, "model", item.model)
         scored.insert(1, "seed", item.seed)
         scored.insert(2, "fold", item.fold)

@@ -35,7 +35,7 @@ def _sample(row: dict) -> tuple[int, int]:
 
 
 def print_leaderboard(
-    rows: list[dict], title: str = "Module I, test split", console: Console | None = None, labels: bool = False
+    rows: list[dict], *, title: str = "Module I, test split", console: Console | None = None, labels: bool = False
 ) -> None:
     """Print leaderboard rows as a compact rich table (on ``console``, the terminal by default).
 
@@ -87,10 +87,12 @@ def print_module2(rows: list[dict], console: Console | None = None) -> None:
     ranked = [row for row in rows if not is_rule_derived(row.get("labels"))]
     circular = [row for row in rows if is_rule_derived(row.get("labels"))]
     if ranked:
-        print_leaderboard(ranked, "Module II (mild vs chronic, anaemic samples), test split", console, labels=True)
+        print_leaderboard(
+            ranked, title="Module II (mild vs chronic, anaemic samples), test split", console=console, labels=True
+        )
     if circular:
         title = "Module II on rule-derived labels (circular: not a result, not ranked), test split"
-        print_leaderboard(circular, title, console, labels=True)
+        print_leaderboard(circular, title=title, console=console, labels=True)
 
 
 def print_warnings(sentences: list[str], console: Console | None = None) -> None:

@@ -57,7 +57,11 @@ CNN_BASELINES: tuple[CnnBaseline, ...] = (
     CnnBaseline("resnet18", models.resnet18, "fc", "ResNet-18 (torchvision)"),
     CnnBaseline("resnet50", models.resnet50, "fc", "ResNet-50 (torchvision)"),
     CnnBaseline(
-        "densenet121", models.densenet121, "classifier", "DenseNet-121 (torchvision)", _rename_legacy_densenet_keys
+        "densenet121",
+        models.densenet121,
+        classifier="classifier",
+        description="DenseNet-121 (torchvision)",
+        rename_keys=_rename_legacy_densenet_keys,
     ),
     CnnBaseline("efficientnet_b0", models.efficientnet_b0, "classifier.1", "EfficientNet-B0 (torchvision)"),
     CnnBaseline("shufflenet_v2", models.shufflenet_v2_x1_0, "fc", "ShuffleNetV2 x1.0 (torchvision)"),
@@ -76,7 +80,7 @@ def _replace_layer(model: nn.Module, dotted_path: str, layer: nn.Module) -> nn.M
 
 
 def build_cnn(
-    name: str, num_classes: int = 2, input_size: int = 300, weights_path: str | Path | None = None
+    name: str, *, num_classes: int = 2, input_size: int = 300, weights_path: str | Path | None = None
 ) -> nn.Module:
     """Build the torchvision baseline ``name`` with a fresh ``num_classes`` classifier.
 
@@ -95,7 +99,7 @@ def build_cnn(
         DataError: the weights file is missing, unreadable, or does not match the model.
     """
     baselines = {baseline.name: baseline for baseline in CNN_BASELINES}
-    baseline = baselines[check_choice("CNN baseline", name, tuple(baselines))]
+    baseline = baselines[check_choice("CNN baseline", name, choices=tuple(baselines))]
     if not isinstance(num_classes, int) or num_classes < 1:
         raise UsageError(f"{name}: num_classes must be a positive integer, found {num_classes!r}")
     if not isinstance(input_size, int) or input_size < MIN_INPUT_SIZE:
@@ -106,7 +110,7 @@ def build_cnn(
             f"download the torchvision ImageNet weights for {name} on a machine with internet and pass the .pth path "
             f"(e.g. torch.save(torchvision.models.{baseline.builder.__name__}(weights='DEFAULT').state_dict(), path))"
         )
-        load_state_dict_file(model, weights_path, fix, baseline.rename_keys)
+        load_state_dict_file(model, weights_path, fix=fix, rename_keys=baseline.rename_keys)
     old = model.get_submodule(baseline.classifier)
     if not isinstance(old, nn.Linear):
         raise TypeError(f"{name}: {baseline.classifier} is a {type(old).__name__}, not the final nn.Linear")

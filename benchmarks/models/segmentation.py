@@ -31,7 +31,7 @@ WEIGHTS_FIX = (
 )
 
 
-def build_unet(input_size: int = 64, weights_path: str | Path | None = None, base_width: int = 16) -> SmallUNet:
+def build_unet(input_size: int = 64, *, weights_path: str | Path | None = None, base_width: int = 16) -> SmallUNet:
     """A ``SmallUNet`` for square inputs of ``input_size`` px, with weights from ``weights_path`` if given.
 
     Args:
@@ -53,7 +53,7 @@ def build_unet(input_size: int = 64, weights_path: str | Path | None = None, bas
     model = SmallUNet(in_channels=3, base_width=base_width)
     model.input_size = int(input_size)
     if weights_path is not None:
-        load_state_dict_file(model, weights_path, WEIGHTS_FIX.format(base_width=base_width))
+        load_state_dict_file(model, weights_path, fix=WEIGHTS_FIX.format(base_width=base_width))
     return model
 
 

@@ -121,13 +121,14 @@ class ThreeTierDCFNet(nn.Module):
     def __init__(
         self,
         num_classes: int = 2,
+        *,
         input_size: int = 300,
         in_channels: int = 4,
         num_severity: int = 2,
         dropout: float = 0.2,
     ):
         super().__init__()
-        _check_arguments(num_classes, input_size, in_channels, num_severity, dropout)
+        _check_arguments(num_classes, input_size, in_channels=in_channels, num_severity=num_severity, dropout=dropout)
         size1, size2, size3 = tier_sizes(input_size)
         self.input_size = input_size
         self.bodies = nn.ModuleDict(
@@ -166,7 +167,7 @@ class ThreeTierDCFNet(nn.Module):
 
     def tier_parameters(self, tier: str) -> list[nn.Parameter]:
         """Parameters of one tier: its body and its head."""
-        check_choice("tier", tier, TIER_NAMES)
+        check_choice("tier", tier, choices=TIER_NAMES)
         return [*self.bodies[tier].parameters(), *self.heads[tier].parameters()]
 
     def fusion_parameters(self) -> list[nn.Parameter]:
@@ -177,7 +178,7 @@ class ThreeTierDCFNet(nn.Module):
         """Parameters of the Module-II learned head."""
         return list(self.severity_head.parameters())
 
-    def set_trainable(self, tiers: Iterable[str], fusion: bool = False, severity: bool = False) -> None:
+    def set_trainable(self, tiers: Iterable[str], *, fusion: bool = False, severity: bool = False) -> None:
         """Train only the named ``tiers`` (and the fusion / severity head when asked); freeze everything else.
 
         Frozen tiers' BatchNorm layers switch to eval mode, and stay there through ``train()``, so that batches seen
@@ -185,7 +186,7 @@ class ThreeTierDCFNet(nn.Module):
         """
         if isinstance(tiers, str):
             raise UsageError(f"set_trainable takes a list of tiers, found the string {tiers!r}; pass [{tiers!r}]")
-        trainable = {check_choice("tier", tier, TIER_NAMES) for tier in tiers}
+        trainable = {check_choice("tier", tier, choices=TIER_NAMES) for tier in tiers}
         for parameter in self.parameters():
             parameter.requires_grad_(False)
         chosen = [parameter for tier in sorted(trainable) for parameter in self.tier_parameters(tier)]
@@ -208,7 +209,7 @@ class ThreeTierDCFNet(nn.Module):
         return self
 
 
-def _check_arguments(num_classes: int, input_size: int, in_channels: int, num_severity: int, dropout: float) -> None:
+def _check_arguments(num_classes: int, input_size: int, *, in_channels: int, num_severity: int, dropout: float) -> None:
     """UsageError for sizes the model cannot be built with."""
     counts = {"num_classes": num_classes, "in_channels": in_channels, "num_severity": num_severity}
     for name, value in counts.items():
@@ -220,7 +221,7 @@ def _check_arguments(num_classes: int, input_size: int, in_channels: int, num_se
         raise UsageError(f"3tier: dropout must be in [0, 1), found {dropout!r}")
 
 
-def build_three_tier(num_classes: int = 2, input_size: int = 300, weights_path: str | Path | None = None):
+def build_three_tier(num_classes: int = 2, *, input_size: int = 300, weights_path: str | Path | None = None):
     """Build a 3-TierDCFNet, optionally with the weights of an earlier 3tier training.
 
     Args:

@@ -80,6 +80,7 @@ def _describe_mismatch(model_state: Mapping[str, torch.Tensor], state: Mapping[s
 def load_state_dict_file(
     model: nn.Module,
     path: str | Path,
+    *,
     fix: str,
     rename_keys: Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]] | None = None,
 ) -> None:

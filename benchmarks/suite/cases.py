@@ -35,7 +35,7 @@ class CaseSetup:
     severity_rule: dict  # split name -> rule predictions table (sample_id, prob, pred), filled lazily
 
 
-def _rows(table: pd.DataFrame, keep: np.ndarray, task: str, head: str, labels, prob) -> pd.DataFrame:
+def _rows(table: pd.DataFrame, keep: np.ndarray, *, task: str, head: str, labels, prob) -> pd.DataFrame:
     frame = table.loc[keep, list(ID_COLUMNS)].copy()
     frame.insert(0, "head", head)
     frame.insert(0, "task", task)
@@ -46,7 +46,7 @@ def _rows(table: pd.DataFrame, keep: np.ndarray, task: str, head: str, labels, p
     return frame
 
 
-def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], anaemic: int | None) -> pd.DataFrame:
+def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], *, anaemic: int | None) -> pd.DataFrame:
     """Long-format predictions: module1 for every head, module2 (``learned``) on anaemic samples with a severity.
 
     A module2 row whose severity the rule derived (the dataset gives none) has ``label_source`` ``rule``: scores
@@ -55,14 +55,16 @@ def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], anaemic: int
     table = data.table
     everyone = np.ones(len(table), dtype=bool)
     frames = [
-        _rows(table, everyone, "module1", head, table["label"], prob)
+        _rows(table, everyone, task="module1", head=head, labels=table["label"], prob=prob)
         for head, prob in probs.items()
         if head != "severity"
     ]
     if "severity" in probs and anaemic is not None:
         known = (table["label"].to_numpy() == anaemic) & (table["severity"].to_numpy() >= 0)
         if known.any():
-            frame = _rows(table, known, "module2", "learned", table["severity"], probs["severity"])
+            frame = _rows(
+                table, known, task="module2", head="learned", labels=table["severity"], prob=probs["severity"]
+            )
             frame["label_source"] = np.where(data.known_severity[known] < 0, "rule", "dataset")
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -76,12 +78,12 @@ def rule_frame(data: SplitData, rule: pd.DataFrame) -> pd.DataFrame | None:
     keep = known & (merged["pred"].fillna(-1).to_numpy() >= 0)
     if not keep.any():
         return None
-    frame = _rows(merged, keep, "module2", "rule", merged["severity"], merged["prob"].fillna(0.0))
+    frame = _rows(merged, keep, task="module2", head="rule", labels=merged["severity"], prob=merged["prob"].fillna(0.0))
     frame["pred"] = merged.loc[keep, "pred"].astype(int).to_numpy()
     return frame
 
 
-def validation_scores(probs: dict[str, np.ndarray], table: pd.DataFrame, anaemic: int | None) -> dict:
+def validation_scores(probs: dict[str, np.ndarray], table: pd.DataFrame, *, anaemic: int | None) -> dict:
     """{(task, head): balanced accuracy} on the validation split, the only thing selection may look at."""
     labels, severity = table["label"].to_numpy(), table["severity"].to_numpy()
     scores = {}
@@ -102,9 +104,11 @@ def _weights(spec: ModelSpec, weights_dir: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def run_torch_case(spec: ModelSpec, seed: int, fold: int, train: SplitData, val: SplitData, setup: CaseSetup) -> dict:
+def run_torch_case(
+    spec: ModelSpec, seed: int, *, fold: int, train: SplitData, val: SplitData, setup: CaseSetup
+) -> dict:
     """Train a torch model through its stages, choose on validation, predict validation then test (once)."""
-    preset, case = setup.context.preset, case_name(spec.name, seed, fold)
+    preset, case = setup.context.preset, case_name(spec.name, seed, fold=fold)
     ctx = replace(setup.context, seed=seed, with_mask=spec.needs_mask)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -114,40 +118,53 @@ def run_torch_case(spec: ModelSpec, seed: int, fold: int, train: SplitData, val:
     val_source = val.source(spec.needs_mask)
 
     def validate(current) -> dict:
-        return validation_scores(predict(current, val_source, ctx), val.table, setup.anaemic)
+        return validation_scores(predict(current, val_source, ctx=ctx), val.table, anaemic=setup.anaemic)
 
-    checkpoint = setup.run.checkpoint_path(spec.name, seed, fold)
-    records = train_stages(model, stages, train.source(spec.needs_mask), ctx, checkpoint, validate)
+    checkpoint = setup.run.checkpoint_path(spec.name, seed, fold=fold)
+    records = train_stages(
+        model, stages, source=train.source(spec.needs_mask), ctx=ctx, checkpoint=checkpoint, validate=validate
+    )
     if ctx.is_main:
-        val_probs = predict(model, val_source, ctx)
+        val_probs = predict(model, val_source, ctx=ctx)
         setup.run.write_csv(
-            _relative(setup, spec, seed, fold, "validation"), prediction_frame(val, val_probs, setup.anaemic)
+            _relative(setup, spec, seed=seed, fold=fold, split="validation"),
+            prediction_frame(val, val_probs, anaemic=setup.anaemic),
         )
         setup.guard.close_selection(case)
         test = setup.guard.final_test(case)
-        test_probs = predict(model, test.source(spec.needs_mask), ctx)
-        frames = [prediction_frame(test, test_probs, setup.anaemic)]
+        test_probs = predict(model, test.source(spec.needs_mask), ctx=ctx)
+        frames = [prediction_frame(test, test_probs, anaemic=setup.anaemic)]
         if spec.family == "tiered" and "test" in setup.severity_rule:
             frames.append(rule_frame(test, setup.severity_rule["test"]))  # None (dropped) without known labels
-        setup.run.write_csv(_relative(setup, spec, seed, fold, "test"), pd.concat(frames, ignore_index=True))
+        setup.run.write_csv(
+            _relative(setup, spec, seed=seed, fold=fold, split="test"), pd.concat(frames, ignore_index=True)
+        )
     return {"case": case, "stages": [record.to_dict() for record in records]}
 
 
-def run_feature_case(spec: ModelSpec, seed: int, fold: int, train: SplitData, val: SplitData, setup: CaseSetup) -> dict:
+def run_feature_case(
+    spec: ModelSpec, seed: int, *, fold: int, train: SplitData, val: SplitData, setup: CaseSetup
+) -> dict:
     """Fit a scikit-learn baseline (hyper-parameters chosen on validation), predict validation then test (once)."""
-    case = case_name(spec.name, seed, fold)
+    case = case_name(spec.name, seed, fold=fold)
     baseline = spec.factory()
     baseline.workers = setup.context.preset.workers  # feature extraction is per image: parallel over processes
     x_train, x_val = train.features(spec.name, baseline.extract), val.features(spec.name, baseline.extract)
-    chosen = baseline.fit(x_train, train.table["label"].to_numpy(), x_val, val.table["label"].to_numpy(), seed)
+    chosen = baseline.fit(
+        x_train, train.table["label"].to_numpy(), val_X=x_val, val_y=val.table["label"].to_numpy(), seed=seed
+    )
     val_probs = {"global": baseline.predict_proba(x_val)}
-    setup.run.write_csv(_relative(setup, spec, seed, fold, "validation"), prediction_frame(val, val_probs, None))
+    setup.run.write_csv(
+        _relative(setup, spec, seed=seed, fold=fold, split="validation"), prediction_frame(val, val_probs, anaemic=None)
+    )
     setup.guard.close_selection(case)
     test = setup.guard.final_test(case)
     test_probs = {"global": baseline.predict_proba(test.features(spec.name, baseline.extract))}
-    setup.run.write_csv(_relative(setup, spec, seed, fold, "test"), prediction_frame(test, test_probs, None))
+    setup.run.write_csv(
+        _relative(setup, spec, seed=seed, fold=fold, split="test"), prediction_frame(test, test_probs, anaemic=None)
+    )
     return {"case": case, "chosen": chosen}
 
 
-def _relative(setup: CaseSetup, spec: ModelSpec, seed: int, fold: int, split: str) -> str:
-    return str(setup.run.predictions_path(spec.name, seed, fold, split).relative_to(setup.run.path))
+def _relative(setup: CaseSetup, spec: ModelSpec, *, seed: int, fold: int, split: str) -> str:
+    return str(setup.run.predictions_path(spec.name, seed, fold=fold, split=split).relative_to(setup.run.path))

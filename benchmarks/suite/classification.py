@@ -37,7 +37,7 @@ class SuiteOutcome:
 
 
 def derive_severity(
-    data: SplitData, anaemic: int, workers: int, log: Callable[[str], None], rules: list | None = None
+    data: SplitData, anaemic: int, *, workers: int, log: Callable[[str], None], rules: list | None = None
 ) -> dict:
     """Fill unknown severities of anaemic rows with the rule's label (in ``data.severity_override``); counts.
 
@@ -54,7 +54,7 @@ def derive_severity(
     for k, view in enumerate(data.views):
         local = np.flatnonzero(unknown[offset : offset + len(view)])
         if local.size:
-            rule = rules[k] if rules is not None else rule_severity(view, local, workers=workers)
+            rule = rules[k] if rules is not None else rule_severity(view, indices=local, workers=workers)
             predicted = rule.set_index("sample_id")["pred"]
             override[offset + local] = predicted.loc[view.table["sample_id"].iloc[local]].to_numpy()
         offset += len(view)
@@ -64,13 +64,13 @@ def derive_severity(
     return counts
 
 
-def rule_predictions(data: SplitData, anaemic: int, workers: int):
+def rule_predictions(data: SplitData, anaemic: int, *, workers: int):
     """The Module-II rule on the anaemic samples of ``data`` (one view)."""
     from benchmarks.baselines.severity_rule import rule_severity
 
     view = data.views[0]
     anaemic_rows = np.flatnonzero(view.table["label"].to_numpy() == anaemic)
-    return rule_severity(view, anaemic_rows, workers=workers)
+    return rule_severity(view, indices=anaemic_rows, workers=workers)
 
 
 def _partitions(request, train_view: SplitView, val_view: SplitView, derive) -> list[tuple[int, SplitData, SplitData]]:
@@ -94,58 +94,71 @@ def _partitions(request, train_view: SplitView, val_view: SplitView, derive) -> 
     return [(f, pool.subset(np.flatnonzero(fold_of != f)), pool.subset(np.flatnonzero(fold_of == f))) for f in folds]
 
 
-def _open_test(request, setup_holder: dict, anaemic: int | None, tiered: bool, log) -> Callable[[], SplitData]:
+def _open_test(request, setup_holder: dict, *, anaemic: int | None, tiered: bool, log) -> Callable[[], SplitData]:
     def open_test() -> SplitData:
-        test = SplitData([open_split(request.data, "test", request.config, request.fmt)], request.preset)
+        test = SplitData(
+            [open_split(request.data, split="test", config=request.config, fmt=request.fmt)], request.preset
+        )
         if tiered and anaemic is not None:
-            rule = rule_predictions(test, anaemic, request.preset.workers)  # every anaemic sample, once
+            rule = rule_predictions(test, anaemic, workers=request.preset.workers)  # every anaemic sample, once
             setup_holder["rule"]["test"] = rule
             setup_holder["severity_labels"]["test"] = derive_severity(
-                test, anaemic, request.preset.workers, log, rules=[rule]
+                test, anaemic, workers=request.preset.workers, log=log, rules=[rule]
             )
         return test
 
     return open_test
 
 
-def run_classification(request, specs: list[ModelSpec], train_view, val_view, run: RunFolder, dist: Distributed, log):
+def run_classification(
+    request, specs: list[ModelSpec], *, train_view, val_view, run: RunFolder, dist: Distributed, log
+):
     """All cases of a classification suite."""
     anaemic = anaemic_label(train_view.class_names)
     tiered = any(spec.family == "tiered" for spec in specs)
     shared = {"severity_labels": {}, "rule": {}}
-    guard = TestSplitGuard(_open_test(request, shared, anaemic, tiered, log), run.path / "test_accesses.jsonl")
-    context = TrainContext(
-        dist.device, request.preset, 0, False, dist.rank, dist.world_size, request.show_progress, log
+    guard = TestSplitGuard(
+        _open_test(request, shared, anaemic=anaemic, tiered=tiered, log=log), run.path / "test_accesses.jsonl"
     )
-    setup = CaseSetup(run, guard, anaemic, context, shared["rule"])
+    context = TrainContext(
+        dist.device,
+        request.preset,
+        seed=0,
+        with_mask=False,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        show_progress=request.show_progress,
+        log=log,
+    )
+    setup = CaseSetup(run, guard, anaemic=anaemic, context=context, severity_rule=shared["rule"])
     records, skipped = [], {}
 
     def derive(data: SplitData, name: str) -> None:
         if tiered and anaemic is not None:  # every DDP process needs the same labels; the rule is deterministic
-            shared["severity_labels"][name] = derive_severity(data, anaemic, request.preset.workers, log)
+            shared["severity_labels"][name] = derive_severity(data, anaemic, workers=request.preset.workers, log=log)
 
     for fold, train, val in _partitions(request, train_view, val_view, derive):
         for spec in specs:
-            records += _run_model(spec, fold, train, val, setup, dist, skipped, log)
+            records += _run_model(spec, fold, train=train, val=val, setup=setup, dist=dist, skipped=skipped, log=log)
     return SuiteOutcome(records, skipped, guard.accesses, shared["severity_labels"])
 
 
-def _run_model(spec, fold, train, val, setup: CaseSetup, dist: Distributed, skipped: dict, log) -> list[dict]:
+def _run_model(spec, fold, *, train, val, setup: CaseSetup, dist: Distributed, skipped: dict, log) -> list[dict]:
     """Every seed of one model (feature baselines are deterministic: one seed); a DataError skips the model."""
     preset = setup.context.preset
     seeds = preset.seeds if spec.family in TORCH_FAMILIES else preset.seeds[:1]
     records = []
     for seed in seeds:
-        if setup.run.predictions_path(spec.name, seed, fold, "test").is_file():
-            log(f"{case_name(spec.name, seed, fold)}: done in the resumed run, skipped")
+        if setup.run.predictions_path(spec.name, seed, fold=fold, split="test").is_file():
+            log(f"{case_name(spec.name, seed, fold=fold)}: done in the resumed run, skipped")
             continue
-        log(f"{case_name(spec.name, seed, fold)}: training")
+        log(f"{case_name(spec.name, seed, fold=fold)}: training")
         if spec.family in TORCH_FAMILIES:
-            records.append(run_torch_case(spec, seed, fold, train, val, setup))
+            records.append(run_torch_case(spec, seed, fold=fold, train=train, val=val, setup=setup))
             barrier(dist)
         elif dist.is_main:
             try:
-                records.append(run_feature_case(spec, seed, fold, train, val, setup))
+                records.append(run_feature_case(spec, seed, fold=fold, train=train, val=val, setup=setup))
             except DataError as error:
                 skipped[spec.name] = skip_reason(error)
                 log(f"{spec.name}: skipped: {skipped[spec.name]}")
@@ -163,7 +176,9 @@ def skip_reason(error: DataError) -> str:
     return f"{error.found}{where}: it needs {error.expected}. Fix: {error.fix}"
 
 
-def run_segmentation_suite(request, specs: list[ModelSpec], train_view, val_view, run: RunFolder, log) -> SuiteOutcome:
+def run_segmentation_suite(
+    request, specs: list[ModelSpec], *, train_view, val_view, run: RunFolder, log
+) -> SuiteOutcome:
     """The segmentation suite (benchmarks/suite/segmentation.py) on the build's splits."""
     from benchmarks.suite.segmentation import SegmentationSettings, run_segmentation
 
@@ -179,8 +194,10 @@ def run_segmentation_suite(request, specs: list[ModelSpec], train_view, val_view
         models=tuple(spec.name for spec in specs),
     )
     guard = TestSplitGuard(lambda: None, run.path / "test_accesses.jsonl")
-    test_view = GuardedSplitView(**vars(open_split(request.data, "test", request.config, request.fmt)), guard=guard)
-    rows = run_segmentation(train_view, val_view, test_view, settings, run.path, log)
+    test_view = GuardedSplitView(
+        **vars(open_split(request.data, split="test", config=request.config, fmt=request.fmt)), guard=guard
+    )
+    rows = run_segmentation(train_view, val_view, test=test_view, settings=settings, out_dir=run.path, log=log)
     return SuiteOutcome(segmentation_rows=rows, test_accesses=guard.accesses)
 
 
@@ -195,7 +212,7 @@ class GuardedSplitView(SplitView):
     guard: TestSplitGuard | None = None
     case: str = "segmentation/all"
 
-    def dataset(self, with_mask: bool | None = None, transform=None, cache_dir=None):
+    def dataset(self, with_mask: bool | None = None, *, transform=None, cache_dir=None):
         self.guard.close_selection(self.case)
         self.guard.final_test(self.case)
-        return super().dataset(with_mask, transform, cache_dir)
+        return super().dataset(with_mask, transform=transform, cache_dir=cache_dir)

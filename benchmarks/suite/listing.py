@@ -90,9 +90,9 @@ def print_run_leaderboard(run_dir: Path) -> None:
     if segmentation:
         _print_segmentation(segmentation)
         return
-    module1 = leaderboard_rows(runs, "module1", TIER_HEADS)
+    module1 = leaderboard_rows(runs, task="module1", heads=TIER_HEADS)
     print_leaderboard(module1)
-    module2 = leaderboard_rows(runs, "module2", None)
+    module2 = leaderboard_rows(runs, task="module2", heads=None)
     if module2:
         print_module2(module2)
     for sentence in find_shortcuts(module1):

@@ -57,7 +57,7 @@ class RunRequest:
     show_progress: bool = True
 
 
-def check_names(suite: str, preset: str | None, models: tuple[str, ...], fmt: str, data_config: str) -> None:
+def check_names(suite: str, preset: str | None, *, models: tuple[str, ...], fmt: str, data_config: str) -> None:
     """Refuse an unknown suite, preset, model, format or dataset config, or a model of another task (no torch).
 
     Raises:
@@ -66,8 +66,8 @@ def check_names(suite: str, preset: str | None, models: tuple[str, ...], fmt: st
     task = get_suite(suite).task
     if preset is not None:
         get_preset(preset)
-    check_choice("format", fmt, FORMATS)
-    check_choice("dataset config", data_config, CONFIG_NAMES)
+    check_choice("format", fmt, choices=FORMATS)
+    check_choice("dataset config", data_config, choices=CONFIG_NAMES)
     unknown = [name for name in models if name not in MODEL_TASKS]
     if unknown:
         raise UsageError(
@@ -114,7 +114,7 @@ def check_request(request: RunRequest) -> dict:
             (the ``bench`` extra).
         DataError: no build at ``request.data``, no such dataset config in it, or an unreadable resumed run.
     """
-    check_names(request.suite, request.preset.name, request.models, request.fmt, request.config)
+    check_names(request.suite, request.preset.name, models=request.models, fmt=request.fmt, data_config=request.config)
     config = run_config(request)
     from rbc_dataset.dataset_card import read_card
 

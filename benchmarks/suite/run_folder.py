@@ -5,7 +5,6 @@ A folder without its final name never looks like a result; it is what ``rbc-benc
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -16,13 +15,13 @@ import yaml
 
 from benchmarks.environment import environment, git_sha
 from rbc_dataset.errors import DataError, UsageError
-from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.fileio import atomic_write_bytes, write_json
 
 PARTIAL_SUFFIX = ".partial"
 SUMMARY_SCHEMA_VERSION = 1
 
 
-def case_name(model: str, seed: int, fold: int = -1) -> str:
+def case_name(model: str, seed: int, *, fold: int = -1) -> str:
     """``model/seed0`` or ``model/seed0_fold2``: the unit that is trained, selected and tested once."""
     return f"{model}/seed{seed}" + (f"_fold{fold}" if fold >= 0 else "")
 
@@ -69,7 +68,7 @@ class RunFolder:
         atomic_write_bytes(self.path / name, yaml.safe_dump(data, sort_keys=False).encode())
 
     def write_json(self, name: str, data: dict) -> None:
-        atomic_write_bytes(self.path / name, (json.dumps(data, indent=1, default=_plain) + "\n").encode())
+        write_json(self.path / name, data, default=_plain)
 
     def write_csv(self, relative: str, frame: pd.DataFrame) -> Path:
         path = self.path / relative
@@ -77,11 +76,11 @@ class RunFolder:
         atomic_write_bytes(path, frame.to_csv(index=False).encode())
         return path
 
-    def predictions_path(self, model: str, seed: int, fold: int, split: str) -> Path:
+    def predictions_path(self, model: str, seed: int, *, fold: int, split: str) -> Path:
         suffix = f"_fold{fold}" if fold >= 0 else ""
         return self.path / "predictions" / model / f"seed{seed}{suffix}_{split}.csv"
 
-    def checkpoint_path(self, model: str, seed: int, fold: int) -> Path:
+    def checkpoint_path(self, model: str, seed: int, *, fold: int) -> Path:
         suffix = f"_fold{fold}" if fold >= 0 else ""
         return self.path / "checkpoints" / f"{model}_seed{seed}{suffix}.pt"
 

@@ -35,7 +35,7 @@ class RunResult:
     is_main: bool = True  # False in the other DDP processes: only the main one reports (prints the leaderboard)
 
 
-def resolve_models(suite: Suite, preset: Preset, models: tuple[str, ...]) -> list[ModelSpec]:
+def resolve_models(suite: Suite, preset: Preset, *, models: tuple[str, ...]) -> list[ModelSpec]:
     """Specs of the requested models (unknown names list the valid ones; a model of another task is refused)."""
     specs = [get_model(name) for name in (models or suite.models_for(preset.name))]
     wrong = [f"{spec.name} ({spec.task})" for spec in specs if spec.task != suite.task]
@@ -59,8 +59,8 @@ def check_masks(specs: list[ModelSpec], view: SplitView) -> None:
 
 
 def _open_views(request: RunRequest) -> tuple[SplitView, SplitView]:
-    train = open_split(request.data, "train", request.config, request.fmt)
-    val = open_split(request.data, "validation", request.config, request.fmt)
+    train = open_split(request.data, split="train", config=request.config, fmt=request.fmt)
+    val = open_split(request.data, split="validation", config=request.config, fmt=request.fmt)
     test_shard = (
         request.data / "hdf5" / request.config / "test.h5"
         if request.fmt == "hdf5"
@@ -75,12 +75,12 @@ def run_suite(request: RunRequest) -> RunResult:
     """Run every case of the suite and score it (see the module docstring for the order)."""
     check_request(request)  # names, data, and a resumed run's saved config, before anything loads
     suite = get_suite(request.suite)
-    specs = resolve_models(suite, request.preset, request.models)
+    specs = resolve_models(suite, request.preset, models=request.models)
     train_view, val_view = _open_views(request)
     check_masks(specs, train_view)
     dist = init_distributed(request.preset.device)
     try:
-        return _run(request, suite, specs, train_view, val_view, dist)
+        return _run(request, suite, specs=specs, train_view=train_view, val_view=val_view, dist=dist)
     finally:
         shutdown(dist)
 
@@ -102,16 +102,18 @@ def _write_config(run: RunFolder, request: RunRequest, dist: Distributed) -> Non
     run.write_json("env.json", run_environment(str(dist.device), dist.world_size))
 
 
-def _run(request, suite, specs, train_view, val_view, dist: Distributed) -> RunResult:
+def _run(request, suite, *, specs, train_view, val_view, dist: Distributed) -> RunResult:
     run = _make_folder(request, dist)
     logger = _logger(run, dist)
     if dist.is_main:
         _write_config(run, request, dist)
         logger(f"rbc-bench run {suite.name}: {len(specs)} models, preset {request.preset.name}, device {dist.device}")
     if suite.task == "segmentation":
-        outcome = run_segmentation_suite(request, specs, train_view, val_view, run, logger)
+        outcome = run_segmentation_suite(request, specs, train_view=train_view, val_view=val_view, run=run, log=logger)
     else:
-        outcome = run_classification(request, specs, train_view, val_view, run, dist, logger)
+        outcome = run_classification(
+            request, specs, train_view=train_view, val_view=val_view, run=run, dist=dist, log=logger
+        )
     barrier(dist)
     if not dist.is_main:
         return RunResult(run.final, pd.DataFrame(), outcome.skipped, is_main=False)
@@ -158,7 +160,7 @@ def _mean_over_seeds(metrics: pd.DataFrame) -> list[dict]:
     numeric = [
         c for c in metrics.columns if c not in keys and c != "seed" and pd.api.types.is_numeric_dtype(metrics[c])
     ]
-    records = seed_summary(metrics, keys, numeric).to_dict(orient="records")
+    records = seed_summary(metrics, keys, metrics=numeric).to_dict(orient="records")
     for record in records:
         if "n_rule_labels_mean" in record:  # classification rows: say whose labels they were scored on
             record["labels"] = labels_mark(record["n_rule_labels_mean"], record.get("n_mean"))

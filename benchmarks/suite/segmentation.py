@@ -80,7 +80,7 @@ class SegmentationSettings:
         if not self.models:
             raise UsageError(f"segmentation settings: models is empty; valid choices: {', '.join(MODELS)}")
         for name in self.models:
-            check_choice("segmentation model", name, MODELS)
+            check_choice("segmentation model", name, choices=MODELS)
 
 
 @dataclass
@@ -104,7 +104,7 @@ class ResizedPair:
     def __call__(self, sample: dict) -> dict:
         # cv2 (inside resize_sample) wants a contiguous (H, W, 3) array, not a transposed view of (3, H, W).
         image = np.ascontiguousarray(sample["image"].numpy().transpose(1, 2, 0))
-        image, mask = resize_sample(image, sample["mask"].numpy()[0], self.size)
+        image, mask = resize_sample(image, sample["mask"].numpy()[0], size=self.size)
         return {"image": torch.from_numpy(image.transpose(2, 0, 1).copy()), "mask": torch.from_numpy(mask)[None]}
 
 
@@ -115,7 +115,7 @@ class ScoringSample:
     the true instance maps at both resolutions; with ``run_propose`` also ``propose`` (its native mask).
     """
 
-    def __init__(self, size: int, run_unet: bool, run_propose: bool):
+    def __init__(self, size: int, run_unet: bool, *, run_propose: bool):
         self.size, self.run_unet, self.run_propose = size, run_unet, run_propose
 
     def __call__(self, sample: dict) -> dict:
@@ -124,7 +124,7 @@ class ScoringSample:
         image, mask = np.ascontiguousarray(sample["image"].numpy().transpose(1, 2, 0)), sample["mask"].numpy()[0]
         out = {"sample_id": sample["sample_id"], "mask": mask}
         if self.run_unet:
-            image_small, out["mask_small"] = resize_sample(image, mask, self.size)
+            image_small, out["mask_small"] = resize_sample(image, mask, size=self.size)
             out["image_small"] = image_small.transpose(2, 0, 1).copy()
             out["instances_small"] = split_cells(out["mask_small"] > 0)
         if self.run_propose:
@@ -170,7 +170,7 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return bce + 1 - soft_dice
 
 
-def random_flips(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator):
+def random_flips(images: torch.Tensor, masks: torch.Tensor, *, generator: torch.Generator):
     """Flip each sample left-right and up-down with probability 1/2 (smears have no orientation)."""
     for dim in (-1, -2):
         chosen = (torch.rand(images.shape[0], generator=generator) < 0.5).view(-1, 1, 1, 1).to(images.device)
@@ -179,7 +179,7 @@ def random_flips(images: torch.Tensor, masks: torch.Tensor, generator: torch.Gen
     return images, masks
 
 
-def pair_loader(view: SplitView, settings: SegmentationSettings, shuffle: bool, seed: int) -> DataLoader:
+def pair_loader(view: SplitView, settings: SegmentationSettings, *, shuffle: bool, seed: int) -> DataLoader:
     """Resized (image, mask) batches of ``view``; shuffled by a generator seeded with ``seed``."""
     dataset = view.dataset(with_mask=True, transform=ResizedPair(settings.input_size))
     return DataLoader(
@@ -193,7 +193,7 @@ def pair_loader(view: SplitView, settings: SegmentationSettings, shuffle: bool, 
 
 
 @torch.no_grad()
-def validation_dice(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+def validation_dice(model: torch.nn.Module, loader: DataLoader, *, device: torch.device) -> float:
     """Pooled cell-class Dice of ``model`` over ``loader`` (logit > 0 = cell); both empty scores 1."""
     model.eval()
     intersection = total = 0
@@ -206,7 +206,7 @@ def validation_dice(model: torch.nn.Module, loader: DataLoader, device: torch.de
 
 
 def train_unet(
-    train: SplitView, validation: SplitView, settings: SegmentationSettings, seed: int, log: Callable[[str], None]
+    train: SplitView, validation: SplitView, *, settings: SegmentationSettings, seed: int, log: Callable[[str], None]
 ) -> TrainedUNet:
     """Train one U-Net and keep the epoch with the best validation cell Dice (the test split is not touched)."""
     from benchmarks.models.segmentation import build_unet
@@ -225,13 +225,13 @@ def train_unet(
         model.train()
         losses = []
         for batch in train_loader:
-            images, masks = random_flips(batch["image"], batch["mask"], flips)
+            images, masks = random_flips(batch["image"], batch["mask"], generator=flips)
             loss = segmentation_loss(model(normalise(images, device)), masks.to(device).float())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        dice = validation_dice(model, val_loader, device)
+        dice = validation_dice(model, val_loader, device=device)
         history.append((epoch, float(np.mean(losses)) if losses else float("nan"), dice))
         log(f"unet seed {seed} epoch {epoch}/{settings.epochs}: loss {history[-1][1]:.4f}, validation Dice {dice:.4f}")
         if best is None or dice > best.validation_dice:
@@ -245,7 +245,7 @@ def train_unet(
 class ModelScores:
     """Scores and predicted masks of one (model, seed) on the test split, accumulated image by image."""
 
-    def __init__(self, model: str, seed: int, resolution: str):
+    def __init__(self, model: str, seed: int, *, resolution: str):
         self.model, self.seed, self.resolution = model, seed, resolution
         self.intersection = self.total = 0
         self.intersection_native = self.total_native = 0
@@ -256,7 +256,7 @@ class ModelScores:
         self.masks_native: list[np.ndarray] = []
         self.sample_ids: list[str] = []
 
-    def add(self, sample_id: str, pred: np.ndarray, true: np.ndarray, true_instances: np.ndarray) -> None:
+    def add(self, sample_id: str, pred: np.ndarray, *, true: np.ndarray, true_instances: np.ndarray) -> None:
         """Score one image's predicted 0/1 mask against its true mask and true instance map."""
         from annotation.instances import split_cells
         from annotation.metrics import average_precision
@@ -270,7 +270,7 @@ class ModelScores:
         self.iou_per_image.append(scores["iou"])
         self.intersection += scores["cell_pixels_both"]
         self.total += scores["cell_pixels_true"] + scores["cell_pixels_pred"]
-        instance_scores = average_precision(true_instances, split_cells(pred > 0), AP_THRESHOLDS)
+        instance_scores = average_precision(true_instances, split_cells(pred > 0), thresholds=AP_THRESHOLDS)
         for kind in self.counts:
             self.counts[kind] = self.counts[kind] + [instance_scores[f"{kind}@{t:g}"] for t in AP_THRESHOLDS]
 
@@ -345,14 +345,16 @@ def _score_unet_batch(models: dict, scores: dict, batch: list[dict], device: tor
             logits = model(inputs).float()
             for k, sample in enumerate(batch):
                 pred = (logits[k, 0] > 0).cpu().numpy()
-                scores[seed].add(sample["sample_id"], pred, sample["mask_small"], sample["instances_small"])
+                scores[seed].add(
+                    sample["sample_id"], pred, true=sample["mask_small"], true_instances=sample["instances_small"]
+                )
                 # Logits, not the thresholded mask, are up-sampled: the cell edge falls between the coarse pixels.
                 native = F.interpolate(logits[k : k + 1], size=sample["mask"].shape, mode="bilinear")
                 scores[seed].add_native((native[0, 0] > 0).cpu().numpy(), sample["mask"])
 
 
 def evaluate_test(
-    test: SplitView, trained: list[TrainedUNet], settings: SegmentationSettings, log: Callable[[str], None]
+    test: SplitView, trained: list[TrainedUNet], *, settings: SegmentationSettings, log: Callable[[str], None]
 ) -> list[ModelScores]:
     """Open the test split once and score every selected U-Net and ``propose`` in a single pass over it."""
     from benchmarks.models.segmentation import build_unet
@@ -363,10 +365,14 @@ def evaluate_test(
         model = build_unet(input_size=settings.input_size)
         model.load_state_dict(result.state)
         models[result.seed] = model.to(device).eval()
-    unet_scores = {seed: ModelScores("unet", seed, f"{settings.input_size}x{settings.input_size}") for seed in models}
+    unet_scores = {
+        seed: ModelScores("unet", seed, resolution=f"{settings.input_size}x{settings.input_size}") for seed in models
+    }
     run_propose = "propose" in settings.models
-    propose_scores = ModelScores("propose", 0, "native")
-    dataset = test.dataset(with_mask=True, transform=ScoringSample(settings.input_size, bool(models), run_propose))
+    propose_scores = ModelScores("propose", 0, resolution="native")
+    dataset = test.dataset(
+        with_mask=True, transform=ScoringSample(settings.input_size, bool(models), run_propose=run_propose)
+    )
     loader = DataLoader(
         dataset, batch_size=settings.batch_size, num_workers=settings.num_workers, collate_fn=list, shuffle=False
     )
@@ -375,7 +381,9 @@ def evaluate_test(
             _score_unet_batch(models, unet_scores, batch, device)
         if run_propose:
             for sample in batch:
-                propose_scores.add(sample["sample_id"], sample["propose"], sample["mask"], sample["instances"])
+                propose_scores.add(
+                    sample["sample_id"], sample["propose"], true=sample["mask"], true_instances=sample["instances"]
+                )
     log(f"test split: {len(dataset)} images scored once ({', '.join(settings.models)})")
     return [*unet_scores.values(), *([propose_scores] if run_propose else [])]
 
@@ -393,6 +401,7 @@ def check_device(device: str) -> None:
 def run_segmentation(
     train: SplitView,
     validation: SplitView,
+    *,
     test: SplitView,
     settings: SegmentationSettings,
     out_dir: str | Path,
@@ -423,14 +432,14 @@ def run_segmentation(
     trained = []
     if "unet" in settings.models:
         for seed in settings.seeds:
-            result = train_unet(train, validation, settings, seed, log)
+            result = train_unet(train, validation, settings=settings, seed=seed, log=log)
             path = out_dir / "checkpoints" / "unet" / f"seed{seed}.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(result.state, path)
             trained.append(result)
     selection = {result.seed: result for result in trained}
     rows = []
-    for scores in evaluate_test(test, trained, settings, log):
+    for scores in evaluate_test(test, trained, settings=settings, log=log):
         scores.save(out_dir)
         if scores.model == "unet":
             chosen = selection[scores.seed]

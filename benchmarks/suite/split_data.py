@@ -70,7 +70,12 @@ class SplitData:
         """The given rows (of this SplitData) as a SplitData sharing the decoded pixels and features."""
         base = np.arange(sum(len(v) for v in self.views)) if self.rows is None else self.rows
         return SplitData(
-            self.views, self.preset, base[np.asarray(rows)], self._memory, self._features, self.severity_override
+            self.views,
+            self.preset,
+            rows=base[np.asarray(rows)],
+            _memory=self._memory,
+            _features=self._features,
+            severity_override=self.severity_override,
         )
 
     def source(self, with_mask: bool, show_progress: bool = False):
@@ -79,10 +84,17 @@ class SplitData:
             if len(self.views) != 1 or self.rows is not None:
                 raise UsageError("k-fold CV and --max-train-samples need data_mode memory (they index decoded tensors)")
             return LoaderSource(
-                self.views[0], with_mask, self.preset.num_workers, self.preset.pin_memory, self.preset.input_size
+                self.views[0],
+                with_mask,
+                num_workers=self.preset.num_workers,
+                pin_memory=self.preset.pin_memory,
+                size=self.preset.input_size,
             )
         if with_mask not in self._memory:
-            parts = [load_memory_source(v, self.preset.input_size, with_mask, show_progress) for v in self.views]
+            parts = [
+                load_memory_source(v, self.preset.input_size, with_mask=with_mask, show_progress=show_progress)
+                for v in self.views
+            ]
             self._memory[with_mask] = _concat(parts)
         memory = self._memory[with_mask]
         severity = memory.severity if self.severity_override is None else torch.from_numpy(self.severity_override)
@@ -113,7 +125,7 @@ def _concat(parts: list[MemorySource]) -> MemorySource:
     )
 
 
-def stratified_cap(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+def stratified_cap(labels: np.ndarray, cap: int, *, seed: int) -> np.ndarray:
     """Indices of at most ``cap`` samples keeping the class proportions (all of them when cap is 0 or larger)."""
     if cap <= 0 or cap >= len(labels):
         return np.arange(len(labels))

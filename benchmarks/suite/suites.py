@@ -51,5 +51,5 @@ SUITES = {
 
 def get_suite(name: str) -> Suite:
     """The suite called ``name`` (a UsageError listing the suites otherwise)."""
-    check_choice("suite", name, sorted(SUITES))
+    check_choice("suite", name, choices=sorted(SUITES))
     return SUITES[name]

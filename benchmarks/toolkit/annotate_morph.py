@@ -39,7 +39,7 @@ from annotation.severity import SEVERITY_LEVELS, cell_scores
 MIN_MATCH_IOU = 0.5  # a predicted instance is that true cell when they overlap with IoU >= 0.5 (one-to-one)
 
 
-def synth_set(out: Path, n_images: int, seed: int, workers: int) -> Path:
+def synth_set(out: Path, n_images: int, *, seed: int, workers: int) -> Path:
     """Write an AneRBC-I-only synthetic set with clean masks; returns its root."""
     from rbc_dataset.synth.config import SynthConfig
     from rbc_dataset.synth.generate import synthesize
@@ -55,16 +55,16 @@ def list_truth_images(root: Path) -> list[dict]:
 
     found = []
     for cls in ("anemic", "healthy"):
-        for image in sorted(role_folder(root, "I", cls, "image").glob("*.png")):
-            meta = json.loads((truth_folder(root, "I", cls, "meta") / f"{image.stem}.json").read_text())
+        for image in sorted(role_folder(root, "I", cls=cls, role="image").glob("*.png")):
+            meta = json.loads((truth_folder(root, "I", cls=cls, role="meta") / f"{image.stem}.json").read_text())
             found.append(
                 {
                     "stem": image.stem,
                     "class": cls,
                     "severity": meta.get("severity"),
                     "image": image,
-                    "instances": truth_folder(root, "I", cls, "instances") / f"{image.stem}.png",
-                    "cells": truth_folder(root, "I", cls, "cells") / f"{image.stem}.csv",
+                    "instances": truth_folder(root, "I", cls=cls, role="instances") / f"{image.stem}.png",
+                    "cells": truth_folder(root, "I", cls=cls, role="cells") / f"{image.stem}.csv",
                 }
             )
     return found
@@ -134,12 +134,12 @@ def score_image(job: tuple) -> dict:
     return result
 
 
-def score_images(entries: list[tuple[dict, bool]], segment: bool, config, workers: int) -> list[dict]:
+def score_images(entries: list[tuple[dict, bool]], segment: bool, *, config, workers: int) -> list[dict]:
     """``score_image`` over (entry, with_types) pairs in a process pool."""
     from rbc_dataset.parallel import bounded_map
 
     jobs = [(entry, with_types, segment, config) for entry, with_types in entries]
-    return list(bounded_map(score_image, jobs, max(1, min(workers, len(jobs)))))
+    return list(bounded_map(score_image, jobs, workers=max(1, min(workers, len(jobs)))))
 
 
 def type_metrics(true: list[str], pred: list[str]) -> dict:
@@ -167,7 +167,7 @@ def type_metrics(true: list[str], pred: list[str]) -> dict:
     }
 
 
-def fit_cut(scores: np.ndarray, chronic: np.ndarray, both_directions: bool = False) -> tuple[float, int, float]:
+def fit_cut(scores: np.ndarray, chronic: np.ndarray, *, both_directions: bool = False) -> tuple[float, int, float]:
     """Accuracy-best cut ``score >= cut -> chronic`` (or ``<=`` with direction -1), at a midpoint between scores.
 
     When the two classes are separable the cut is the middle of the gap between them.
@@ -216,7 +216,7 @@ def fit_severity(fit_results: list[dict]) -> dict:
     }
 
 
-def severity_metrics(results: list[dict], key: str, config, fitted: dict) -> dict | None:
+def severity_metrics(results: list[dict], key: str, *, config, fitted: dict) -> dict | None:
     """Accuracy of the rule (YAML threshold) and of the two baselines on the evaluation set's anaemic images."""
     share, published, chronic = _anaemic(results, key)
     if len(share) == 0:
@@ -265,19 +265,21 @@ def _pooled(results: list[dict], key: str) -> dict | None:
     return metrics
 
 
-def run_severity_fit(n_fit_images: int = 30, fit_seed: int = 7, workers: int = 2, fit_root: Path | None = None) -> dict:
+def run_severity_fit(
+    n_fit_images: int = 30, *, fit_seed: int = 7, workers: int = 2, fit_root: Path | None = None
+) -> dict:
     """Fit the severity rule's share cut on a synthetic set of seed ``fit_seed`` (true instance maps)."""
     from annotation.severity import load_severity_config
 
     config = load_severity_config()
     with tempfile.TemporaryDirectory(prefix="morph-fit-") as tmp:
-        root = fit_root or synth_set(Path(tmp) / "fit", n_fit_images, fit_seed, workers)
+        root = fit_root or synth_set(Path(tmp) / "fit", n_fit_images, seed=fit_seed, workers=workers)
         entries = [(e, False) for e in list_truth_images(root) if e["class"] == "anemic"]
-        fitted = fit_severity(score_images(entries, False, config, workers))
+        fitted = fit_severity(score_images(entries, False, config=config, workers=workers))
     return fitted | {"fit_seed": fit_seed, "n_fit_images_per_class": n_fit_images}
 
 
-def assemble(results: list[dict], fitted: dict, config, seed: int, n_images: int) -> dict:
+def assemble(results: list[dict], fitted: dict, *, config, seed: int, n_images: int) -> dict:
     """The benchmark's JSON document from the per-image results."""
     segmented = any(r["segmented"] is not None for r in results)
     return {
@@ -298,8 +300,10 @@ def assemble(results: list[dict], fitted: dict, config, seed: int, n_images: int
             "rule": config.version,
             "yaml_chronic_min_abnormal_share": config.chronic_min_abnormal_share,
             "fitted": fitted,
-            "true_instance_maps": severity_metrics(results, "truth_map", config, fitted),
-            "segmented_instances": severity_metrics(results, "segmented", config, fitted) if segmented else None,
+            "true_instance_maps": severity_metrics(results, "truth_map", config=config, fitted=fitted),
+            "segmented_instances": severity_metrics(results, "segmented", config=config, fitted=fitted)
+            if segmented
+            else None,
         },
         "per_image": [
             {"stem": r["stem"], "class": r["class"], "severity": r["severity"]}
@@ -311,6 +315,7 @@ def assemble(results: list[dict], fitted: dict, config, seed: int, n_images: int
 
 def run_morph_bench(
     json_out: Path,
+    *,
     n_images: int = 10,
     seed: int = 100,
     workers: int = 2,
@@ -339,11 +344,13 @@ def run_morph_bench(
     if fit_seed == seed and (eval_root is None or fit_root is None):
         raise ValueError("fit_seed must differ from seed: nothing may be fitted on the images that are scored")
     config = load_severity_config()
-    fitted = run_severity_fit(n_fit_images, fit_seed, workers, fit_root)
+    fitted = run_severity_fit(n_fit_images, fit_seed=fit_seed, workers=workers, fit_root=fit_root)
     with tempfile.TemporaryDirectory(prefix="morph-bench-") as tmp:
-        root = eval_root or synth_set(Path(tmp) / "eval", max(n_images, n_severity_images), seed, workers)
-        results = score_images(_eval_entries(list_truth_images(root), n_images), segment, config, workers)
-    result = assemble(results, fitted, config, seed, n_images)
+        root = eval_root or synth_set(Path(tmp) / "eval", max(n_images, n_severity_images), seed=seed, workers=workers)
+        results = score_images(
+            _eval_entries(list_truth_images(root), n_images), segment, config=config, workers=workers
+        )
+    result = assemble(results, fitted, config=config, seed=seed, n_images=n_images)
     _print_and_write(result, json_out)
     return result
 
@@ -412,5 +419,8 @@ def _print_and_write(result: dict, json_out: Path) -> None:
     for key, name in (("true_instance_maps", "TRUE maps"), ("segmented_instances", "segmented")):
         _print_confusion(f"severity, {name}", result["severity"][key])
     report(
-        "annotation morphometry: cell types and severity vs synthetic truth", _summary_rows(result), result, json_out
+        "annotation morphometry: cell types and severity vs synthetic truth",
+        _summary_rows(result),
+        result=result,
+        json_out=json_out,
     )

@@ -79,7 +79,7 @@ def bench_propose(pairs: list[tuple[Path, Path]]) -> dict | None:
     return {"images": len(rows), "mean_dice": mean, "share_better_than_fill_speck": better, "per_image": rows}
 
 
-def make_synthetic(out: Path, n_images: int, workers: int) -> list[tuple[Path, Path, Path]]:
+def make_synthetic(out: Path, n_images: int, *, workers: int) -> list[tuple[Path, Path, Path]]:
     """Generate ``n_images`` synthetic AneRBC-I images (half per class); return (image, binary mask, instances)."""
     from rbc_dataset.synth.config import SynthConfig
     from rbc_dataset.synth.generate import synthesize
@@ -179,7 +179,7 @@ def bench_throughput(paths: list[Path], workers: int) -> dict:
     from rbc_dataset.parallel import bounded_map
 
     start = time.perf_counter()
-    counts = list(bounded_map(_segment_file, paths, workers))
+    counts = list(bounded_map(_segment_file, paths, workers=workers))
     seconds = time.perf_counter() - start
     shape = load_rgb(paths[0]).shape[:2] if paths else (0, 0)
     return {
@@ -235,14 +235,14 @@ def _rows(result: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def run_segment_bench(realdata: Path, json_out: Path, n_synthetic: int = 10, workers: int = 2) -> dict:
+def run_segment_bench(realdata: Path, json_out: Path, *, n_synthetic: int = 10, workers: int = 2) -> dict:
     """Score proposals and instances on real and synthetic data, print the table and write ``json_out``.
 
     Parts whose real data is absent under ``realdata`` are reported as ``None``.
     """
     realdata = Path(realdata)
     with tempfile.TemporaryDirectory(prefix="rbc-segment-bench-") as tmp:
-        synthetic = make_synthetic(Path(tmp) / "synthetic", n_synthetic, workers)
+        synthetic = make_synthetic(Path(tmp) / "synthetic", n_synthetic, workers=workers)
         result = {
             "benchmark": "annotation_segment",
             "realdata": str(realdata),
@@ -252,5 +252,5 @@ def run_segment_bench(realdata: Path, json_out: Path, n_synthetic: int = 10, wor
             "bccd": bench_bccd(realdata),
             "throughput": bench_throughput([item[0] for item in synthetic], workers),
         }
-    report("annotate propose / instances vs baselines", _rows(result), result, json_out)
+    report("annotate propose / instances vs baselines", _rows(result), result=result, json_out=json_out)
     return result

@@ -31,7 +31,7 @@ def _sizes(out: Path) -> dict[str, dict[str, int]]:
 def _one_build(source: Path, out: Path, config: BuildConfig) -> dict:
     with PeakMemory() as memory:
         start = time.perf_counter()
-        result = build(source, out, config, overwrite=True, show_progress=False)
+        result = build(source, out=out, config=config, overwrite=True, show_progress=False)
         seconds = time.perf_counter() - start
     samples = {name: sum(splits.values()) for name, splits in result.counts.items()}
     return {
@@ -47,7 +47,7 @@ def _one_build(source: Path, out: Path, config: BuildConfig) -> dict:
     }
 
 
-def run_build_speed(source: Path, work_dir: Path, workers: int, fast_codec: bool, json_out: Path) -> dict:
+def run_build_speed(source: Path, work_dir: Path, *, workers: int, fast_codec: bool, json_out: Path) -> dict:
     """Build ``source`` with the default config (and, with ``fast_codec``, HDF5 only with blosc-lz4)."""
     runs = {"default": _one_build(source, work_dir / "build_gzip", BuildConfig(workers=workers))}
     if fast_codec:
@@ -62,5 +62,5 @@ def run_build_speed(source: Path, work_dir: Path, workers: int, fast_codec: bool
             text = ", ".join(f"{fmt} {size / 2**20:.0f} MiB" for fmt, size in sizes.items())
             rows.append((f"{name}: {config} ({run['samples'][config]} samples)", text))
     result = {"source": str(source), "runs": runs}
-    report(f"rbc-dataset build of {source}", rows, result, json_out)
+    report(f"rbc-dataset build of {source}", rows, result=result, json_out=json_out)
     return result

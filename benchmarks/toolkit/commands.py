@@ -35,6 +35,7 @@ BenchWorkersOption = Annotated[int, typer.Option("--workers", help="Processes.")
 
 def synth_speed(
     n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (500 = full scale).")] = 20,
+    *,
     workers: BenchWorkersOption = 2,
     work_dir: Annotated[
         Path, typer.Option("--work-dir", callback=expand_path, help="Scratch folder for the generated data.")
@@ -45,7 +46,7 @@ def synth_speed(
     """Time `synth` (images/s, peak memory) and write a JSON result."""
     from benchmarks.toolkit.synth_speed import run_synth_speed
 
-    run_synth_speed(n_images, workers, work_dir, json_out, keep)
+    run_synth_speed(n_images, workers, work_dir=work_dir, json_out=json_out, keep=keep)
 
 
 def ingest_speed(
@@ -53,17 +54,19 @@ def ingest_speed(
         Path,
         typer.Option("--data", callback=existing_path, help="A synthetic dataset written by `rbc-dataset synth`."),
     ],
+    *,
     workers: BenchWorkersOption = 2,
     json_out: JsonOption = Path("bench_out/ingest_speed.json"),
 ) -> None:
     """Time `ingest` (files/s, hashing included, peak memory) and write a JSON result."""
     from benchmarks.toolkit.ingest_speed import run_ingest_speed
 
-    run_ingest_speed(data, workers, json_out)
+    run_ingest_speed(data, workers, json_out=json_out)
 
 
 def validate_quality(
     n_images: Annotated[int, typer.Option("--n-images", help="AneRBC-I images per class (tiles follow).")] = 25,
+    *,
     defects: Annotated[float, typer.Option("--defects", help="Share of pairs with a planted defect.")] = 0.2,
     mask_style: Annotated[MaskStyle, typer.Option("--mask-style", help="Masks of the synthetic set.")] = "anerbc",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic set.")] = 0,
@@ -72,7 +75,7 @@ def validate_quality(
     """Recall per planted defect type and false-positive rate of validate-masks on synthetic data."""
     from benchmarks.toolkit.validate_quality import run_validate_quality
 
-    run_validate_quality(n_images, defects, mask_style, seed, json_out)
+    run_validate_quality(n_images, defects, mask_style=mask_style, seed=seed, json_out=json_out)
 
 
 def validate_speed(
@@ -80,6 +83,7 @@ def validate_speed(
         Path,
         typer.Option("--manifest", callback=existing_path, help="Manifest of a (full-scale synthetic) dataset."),
     ],
+    *,
     source: Annotated[list[SourcePart] | None, typer.Option("--source", help="Part(s) to time (default both).")] = None,
     json_out: JsonOption = Path("bench_out/validate_speed.json"),
 ) -> None:
@@ -87,7 +91,7 @@ def validate_speed(
     from benchmarks.toolkit.validate_speed import run_validate_speed
 
     parts = [part.value for part in source] if source else ["AneRBC-II", "AneRBC-I"]
-    run_validate_speed(manifest, parts, [1, 2], json_out)
+    run_validate_speed(manifest, parts, workers=[1, 2], json_out=json_out)
 
 
 def build_speed(
@@ -97,6 +101,7 @@ def build_speed(
             "--data", callback=existing_path, help="Dataset folder or manifest to build (full-scale synthetic)."
         ),
     ],
+    *,
     work_dir: Annotated[Path, typer.Option("--work-dir", callback=expand_path, help="Where the builds go.")] = Path(
         "bench_out/builds"
     ),
@@ -107,13 +112,14 @@ def build_speed(
     """Build wall time per stage, peak memory and bytes per config and format."""
     from benchmarks.toolkit.build_speed import run_build_speed
 
-    run_build_speed(data, work_dir, workers, fast_codec, json_out)
+    run_build_speed(data, work_dir, workers=workers, fast_codec=fast_codec, json_out=json_out)
 
 
 def loader_speed(
     data: Annotated[
         Path, typer.Option("--data", callback=existing_path, help="A folder written by rbc-dataset build.")
     ],
+    *,
     data_config: Annotated[DataConfig, typer.Option("--data-config", help="Dataset config to read.")] = "tiles",
     split: Annotated[SplitName, typer.Option("--split", help="Split to read.")] = "train",
     max_items: Annotated[int, typer.Option("--max-items", help="Samples per pass.")] = 2000,
@@ -152,6 +158,7 @@ def annotate_segment(
             "--realdata", callback=expand_path, help="Folder with AneRBC-I, Chula, BCCD (parts may be absent)."
         ),
     ] = Path("../shared/realdata"),
+    *,
     n_synthetic: Annotated[int, typer.Option("--n-synthetic", help="Synthetic images for instance AP.")] = 10,
     workers: BenchWorkersOption = 2,
     json_out: JsonOption = Path("bench_out/annotate_segment.json"),
@@ -159,11 +166,12 @@ def annotate_segment(
     """Proposal Dice, instance AP, Chula point recall, BCCD box recall, each next to its baseline; throughput."""
     from benchmarks.toolkit.annotate_segment import run_segment_bench
 
-    run_segment_bench(realdata, json_out, n_synthetic, workers)
+    run_segment_bench(realdata, json_out, n_synthetic=n_synthetic, workers=workers)
 
 
 def annotate_morph(
     n_images: Annotated[int, typer.Option("--n-images", help="Synthetic images per class for cell types.")] = 10,
+    *,
     seed: Annotated[int, typer.Option("--seed", help="Evaluation seed (fitting uses another).")] = 100,
     workers: BenchWorkersOption = 2,
     json_out: JsonOption = Path("bench_out/annotate_morph.json"),
@@ -184,6 +192,7 @@ def realism(
     real: Annotated[Path, typer.Option("--real", callback=existing_path, help="Real AneRBC-I folder.")] = Path(
         "../shared/realdata/AneRBC-I"
     ),
+    *,
     synthetic: Annotated[
         Path, typer.Option("--synthetic", callback=existing_path, help="Synthetic dataset folder.")
     ] = Path("demo/synthetic"),
@@ -193,13 +202,14 @@ def realism(
     """Compare image statistics of synthetic and real AneRBC-I side by side."""
     from benchmarks.toolkit.realism import run_realism
 
-    run_realism(real, synthetic, json_out, max_images)
+    run_realism(real, synthetic, json_out=json_out, max_images=max_images)
 
 
 def train_speed(
     data: Annotated[
         Path, typer.Option("--data", callback=existing_path, help="A folder written by `rbc-dataset build`.")
     ],
+    *,
     models: Annotated[
         str, typer.Option("--models", help="Torch models, comma-separated.")
     ] = "3tier,resnet18,mobilenet_v2",
@@ -216,8 +226,16 @@ def train_speed(
     from benchmarks.training.presets import resolve_preset
 
     values = {"num_workers": num_workers, "batch_size": batch_size}
-    resolved = resolve_preset(preset or default_preset_name(), {}, values)
-    run_train_speed(data, csv_list(models), resolved, steps, json_out, repeats, torch_threads=torch_threads)
+    resolved = resolve_preset(preset or default_preset_name(), {}, cli_values=values)
+    run_train_speed(
+        data,
+        csv_list(models),
+        preset=resolved,
+        steps=steps,
+        json_out=json_out,
+        repeats=repeats,
+        torch_threads=torch_threads,
+    )
 
 
 # In the order `rbc-bench --help` lists them: data tools first, then annotate, realism, training.

@@ -11,14 +11,14 @@ from benchmarks.toolkit.results import report
 from benchmarks.toolkit.synth_speed import folder_size
 
 
-def run_ingest_speed(data: Path, workers: int, json_out: Path) -> dict:
+def run_ingest_speed(data: Path, workers: int, *, json_out: Path) -> dict:
     """Ingest a synthetic dataset (hashing every file) and measure time and peak memory."""
     from rbc_dataset.ingest import ingest
 
     n_files, n_bytes = folder_size(Path(data))
     with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
         start = time.perf_counter()
-        result_ingest = ingest(Path(data), Path(tmp) / "manifest.parquet", workers=workers, show_progress=False)
+        result_ingest = ingest(Path(data), out=Path(tmp) / "manifest.parquet", workers=workers, show_progress=False)
         seconds = time.perf_counter() - start
     result = {
         "benchmark": "ingest_speed",
@@ -32,5 +32,5 @@ def run_ingest_speed(data: Path, workers: int, json_out: Path) -> dict:
         "peak_rss_largest_process_mib": round(memory.largest_mb, 1),
     }
     rows = [(k, str(v)) for k, v in result.items() if k != "benchmark"]
-    report("rbc-dataset ingest: speed and memory", rows, result, json_out)
+    report("rbc-dataset ingest: speed and memory", rows, result=result, json_out=json_out)
     return result

@@ -54,7 +54,7 @@ def single_thread() -> Iterator[None]:
         cv2.setNumThreads(cv_threads)
 
 
-def time_pass(get: Callable[[int], dict], n: int, repeats: int = 1) -> float:
+def time_pass(get: Callable[[int], dict], n: int, *, repeats: int = 1) -> float:
     """Seconds for ``get(0) .. get(n - 1)`` after one warm-up call (opens files, fills lazy state).
 
     With ``repeats`` > 1 the fastest of that many passes: on a shared machine the others are mostly noise.
@@ -72,7 +72,7 @@ def time_pass(get: Callable[[int], dict], n: int, repeats: int = 1) -> float:
 def _codec_filter(codec: str) -> dict:
     import hdf5plugin
 
-    check_choice("codec", codec, FAST_CODECS)
+    check_choice("codec", codec, choices=FAST_CODECS)
     if codec == "blosc-lz4":
         return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))
     if codec == "blosc-zstd":
@@ -80,7 +80,7 @@ def _codec_filter(codec: str) -> dict:
     return dict(hdf5plugin.Blosc2(cname="zstd", clevel=1, filters=hdf5plugin.Blosc2.SHUFFLE))
 
 
-def rewrite_hdf5(source: Path, target: Path, codec: str, n: int | None = None) -> Path:
+def rewrite_hdf5(source: Path, target: Path, *, codec: str, n: int | None = None) -> Path:
     """Copy the first ``n`` samples of an HDF5 shard with another codec, same chunks (one image each), same attrs."""
     import h5py
 
@@ -114,7 +114,7 @@ class PNGFolder:
     Reading mimics a training script over a release folder: ``cv2.imread`` both files, the fields from a table.
     """
 
-    def __init__(self, dataset, n: int, out_dir: Path):
+    def __init__(self, dataset, n: int, *, out_dir: Path):
         from rbc_dataset.loaders.hdf5 import to_sample  # here, not at module level: keeps torch out of --help
 
         self._to_sample = to_sample
@@ -147,8 +147,8 @@ class PNGFolder:
         return sum(p.stat().st_size for image, mask, _ in self.rows for p in (image, mask) if p is not None)
 
 
-def _measure(name: str, description: str, dataset, n: int, bytes_per_image: float, repeats: int) -> dict:
-    seconds = time_pass(dataset.__getitem__, n, repeats)
+def _measure(name: str, description: str, *, dataset, n: int, bytes_per_image: float, repeats: int) -> dict:
+    seconds = time_pass(dataset.__getitem__, n, repeats=repeats)
     first = dataset[0]
     decoded = n * sum(first[k].nbytes for k in ("image", "mask") if k in first)  # pixel bytes delivered
     return {
@@ -193,11 +193,11 @@ def _fast_variants(default, n: int, fast_codec_dir: Path | None, work: Path) -> 
 
     codecs = FAST_CODECS
     if fast_codec_dir is not None:
-        fast = HDF5RBCDataset.from_build(fast_codec_dir, default.config, default.split)
+        fast = HDF5RBCDataset.from_build(fast_codec_dir, config=default.config, split=default.split)
         yield "hdf5_fast", f"HDF5 {fast.codec} (second build)", fast, _file_size_per_image(fast.path, len(fast))
         codecs = FAST_CODECS[1:]
     for codec in codecs:
-        rewritten = HDF5RBCDataset(rewrite_hdf5(default.path, work / f"{default.split}.{codec}.h5", codec, n))
+        rewritten = HDF5RBCDataset(rewrite_hdf5(default.path, work / f"{default.split}.{codec}.h5", codec=codec, n=n))
         name = "hdf5_fast" if codec == "blosc-lz4" else f"hdf5_{codec.replace('-', '_')}"
         size = _file_size_per_image(rewritten.path, len(rewritten))
         yield name, f"HDF5 {codec} (rewritten by the benchmark)", rewritten, size
@@ -210,6 +210,7 @@ def _parquet_bytes_per_image(built_dir: Path, dataset) -> float:
 
 def measure_loaders(
     built_dir: Path,
+    *,
     config: str = "tiles",
     split: str = "train",
     max_items: int = 2000,
@@ -244,23 +245,26 @@ def measure_loaders(
         work_dir = Path(work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(single_thread())
-        default = HDF5RBCDataset.from_build(built_dir, config, split)
+        default = HDF5RBCDataset.from_build(built_dir, config=config, split=split)
         n = min(max_items, len(default))
-        png = PNGFolder(default, n, work_dir / "png")
-        hf = HFRBCDataset(built_dir, config, split, cache_dir=work_dir / "hf_cache")
+        png = PNGFolder(default, n, out_dir=work_dir / "png")
+        hf = HFRBCDataset(built_dir, config=config, split=split, cache_dir=work_dir / "hf_cache")
         candidates = [
             ("png_folder", "PNG files, cv2.imread", png, png.bytes_on_disk() / n),
             ("hf_parquet", "Hugging Face Parquet, OpenCV decode", hf, _parquet_bytes_per_image(built_dir, hf)),
             ("hdf5_default", f"HDF5 {default.codec}", default, _file_size_per_image(default.path, len(default))),
             *_fast_variants(default, n, fast_codec_dir, work_dir),
         ]
-        methods = {name: _measure(name, text, data, n, size, repeats) for name, text, data, size in candidates}
+        methods = {
+            name: _measure(name, text, dataset=data, n=n, bytes_per_image=size, repeats=repeats)
+            for name, text, data, size in candidates
+        }
         fast = next(data for name, _, data, _ in candidates if name == "hdf5_fast")
         dataloader = _measure_dataloader(fast, n, dataloader_workers) if dataloader_workers > 0 else None
-    return _result(built_dir, default, methods, dataloader, repeats)
+    return _result(built_dir, default, methods=methods, dataloader=dataloader, repeats=repeats)
 
 
-def _result(built_dir: Path, default, methods: dict, dataloader: dict | None, repeats: int) -> dict:
+def _result(built_dir: Path, default, *, methods: dict, dataloader: dict | None, repeats: int) -> dict:
     baseline = methods["png_folder"]["images_per_s"]
     for entry in methods.values():
         entry["relative_to_png_folder"] = round(entry["images_per_s"] / baseline, 2)
@@ -316,7 +320,7 @@ def run_loader_bench(built_dir: Path, json_out: Path | None = None, **kwargs) ->
     result = measure_loaders(Path(built_dir), **kwargs)
     title = f"Loader speed per core: {result['config']}/{result['split']}, {result['image_hw']} px"
     if json_out is not None:
-        report(title, _rows(result), result, Path(json_out))
+        report(title, _rows(result), result=result, json_out=Path(json_out))
     else:
         from rich.console import Console
         from rich.table import Table

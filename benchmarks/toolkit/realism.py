@@ -51,7 +51,6 @@ Statistics (one value per image; all computed the same way on both sides):
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shlex
@@ -69,6 +68,7 @@ from rich.table import Table
 
 from benchmarks.toolkit.realism_stats import binarise_mask, measure_pair
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.fileio import write_json
 
 __all__ = ["binarise_mask", "compare", "find_pairs", "measure_pair", "run_realism", "summarise"]
 
@@ -213,7 +213,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"n_images": len(rows), "mask_styles": dict(styles), "stats": stats}
 
 
-def compare(real: dict[str, Any], synthetic: dict[str, Any], synthetic_rows: Sequence[dict[str, Any]]) -> dict:
+def compare(real: dict[str, Any], synthetic: dict[str, Any], *, synthetic_rows: Sequence[dict[str, Any]]) -> dict:
     """Judge each synthetic statistic against the real range.
 
     Args:
@@ -263,7 +263,7 @@ def _range_cell(stat: dict[str, Any] | None) -> str:
     return f"{_fmt(stat['min'])}–{_fmt(stat['max'])} ({_fmt(stat['median'])})"
 
 
-def build_table(real: dict[str, Any], synthetic: dict[str, Any], verdicts: dict[str, Any]) -> Table:
+def build_table(real: dict[str, Any], synthetic: dict[str, Any], *, verdicts: dict[str, Any]) -> Table:
     """Build the side-by-side rich table.
 
     Args:
@@ -319,7 +319,7 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def measure_folder(root: Path, max_images: int, console: Console) -> tuple[list[dict[str, Any]], list[dict]]:
+def measure_folder(root: Path, max_images: int, *, console: Console) -> tuple[list[dict[str, Any]], list[dict]]:
     """Measure up to ``max_images`` pairs under ``root``.
 
     Args:
@@ -358,7 +358,7 @@ def _check_sides(real_rows: list, synth_rows: list, real: Path, synthetic: Path)
             )
 
 
-def run_realism(real: Path, synthetic: Path, json_out: Path | None = None, max_images: int = 20) -> dict:
+def run_realism(real: Path, synthetic: Path, *, json_out: Path | None = None, max_images: int = 20) -> dict:
     """Compare real and synthetic AneRBC-I pairs, print the table and optionally write JSON.
 
     Args:
@@ -379,12 +379,12 @@ def run_realism(real: Path, synthetic: Path, json_out: Path | None = None, max_i
     real, synthetic = Path(real), Path(synthetic)
     # Piped output defaults to 80 columns, which wraps every row of the table.
     console = Console() if sys.stdout.isatty() else Console(width=140)
-    real_rows, real_errors = measure_folder(real, max_images, console)
-    synth_rows, synth_errors = measure_folder(synthetic, max_images, console)
+    real_rows, real_errors = measure_folder(real, max_images, console=console)
+    synth_rows, synth_errors = measure_folder(synthetic, max_images, console=console)
     _check_sides(real_rows, synth_rows, real, synthetic)
     real_summary, synthetic_summary = summarise(real_rows), summarise(synth_rows)
-    verdicts = compare(real_summary, synthetic_summary, synth_rows)
-    console.print(build_table(real_summary, synthetic_summary, verdicts))
+    verdicts = compare(real_summary, synthetic_summary, synthetic_rows=synth_rows)
+    console.print(build_table(real_summary, synthetic_summary, verdicts=verdicts))
     console.print(f"mask styles: real {real_summary['mask_styles']}, synthetic {synthetic_summary['mask_styles']}")
     command = ["rbc-bench", "realism", "--real", str(real), "--synthetic", str(synthetic)]
     command += [] if json_out is None else ["--json", str(json_out)]
@@ -404,6 +404,6 @@ def run_realism(real: Path, synthetic: Path, json_out: Path | None = None, max_i
     if json_out is not None:
         json_out = Path(json_out)
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+        write_json(json_out, _json_safe(report), indent=2)
         console.print(f"wrote {json_out}")
     return report

@@ -61,7 +61,7 @@ def _read_mask(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), rgb[:, :, 0], False
 
 
-def binarise_mask(mask_gray: np.ndarray, image_gray: np.ndarray, single_channel: bool) -> tuple[np.ndarray, str]:
+def binarise_mask(mask_gray: np.ndarray, image_gray: np.ndarray, *, single_channel: bool) -> tuple[np.ndarray, str]:
     """Binarise a raw mask into a boolean cell mask, choosing the polarity from the image.
 
     Args:
@@ -266,7 +266,7 @@ def _noise_stats(gray: np.ndarray, cell: np.ndarray) -> dict[str, float]:
     return {"noise_std": float(residual.std()), "noise_mad": 1.4826 * mad}
 
 
-def _count_components(region: np.ndarray, low: int, high: int, connectivity: int, skip_border: bool) -> int:
+def _count_components(region: np.ndarray, low: int, *, high: int, connectivity: int, skip_border: bool) -> int:
     """Count connected components of ``region`` with ``low <= area <= high``.
 
     Args:
@@ -304,9 +304,9 @@ def _mask_stats(mask_gray: np.ndarray, mask_red: np.ndarray, cell: np.ndarray, p
     pure_bg = 255 if polarity == "dark" else 0
     background = ~cell
     return {
-        "mask_specks": _count_components(cell, 1, MIN_CELL_AREA - 1, 8, False),
+        "mask_specks": _count_components(cell, 1, high=MIN_CELL_AREA - 1, connectivity=8, skip_border=False),
         # Background is 4-connected where cells are 8-connected, so the two labellings are consistent.
-        "mask_holes": _count_components(background, 1, HOLE_MAX_AREA - 1, 4, True),
+        "mask_holes": _count_components(background, 1, high=HOLE_MAX_AREA - 1, connectivity=4, skip_border=True),
         "mask_distinct_values": int(np.unique(mask_gray).size),
         "mask_ambiguous_fraction": float((background & (mask_gray != pure_bg)).mean()),
         "mask_cell_median_red": float(np.median(mask_red[cell])) if cell.any() else NAN,
@@ -333,7 +333,7 @@ def _dark_specks(rgb: np.ndarray, bg_core: np.ndarray, cell_core: np.ndarray) ->
     if bg_green <= cell_green:
         return 0
     dark = green.astype(np.float32) < cell_green - DARK_SPECK_MARGIN * (bg_green - cell_green)
-    return _count_components(dark, SPECK_MIN_AREA, SPECK_MAX_AREA, 8, False)
+    return _count_components(dark, SPECK_MIN_AREA, high=SPECK_MAX_AREA, connectivity=8, skip_border=False)
 
 
 def _median_or_nan(values: np.ndarray) -> float:
@@ -366,7 +366,7 @@ def measure_pair(image_path: str | Path, mask_path: str | Path) -> dict[str, Any
     mask_gray, mask_red, single_channel = _read_mask(Path(mask_path))
     if mask_gray.shape != gray.shape:
         raise ValueError(f"mask {mask_path} is {mask_gray.shape}, image is {gray.shape}")
-    cell, polarity = binarise_mask(mask_gray, gray, single_channel)
+    cell, polarity = binarise_mask(mask_gray, gray, single_channel=single_channel)
     bg_core, cell_core = _erode(~cell, BG_ERODE_PX), _erode(cell, CELL_ERODE_PX)
     bg_gray, cell_gray = _median_or_nan(gray[bg_core]), _median_or_nan(gray[cell_core])
     contrast = bg_gray - cell_gray

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.environment import environment
-from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.fileio import write_json
 
 
-def report(title: str, rows: list[tuple[str, str]], result: dict, json_out: Path) -> None:
+def report(title: str, rows: list[tuple[str, str]], *, result: dict, json_out: Path) -> None:
     """Print ``rows`` as a two-column table and write ``result`` (plus the environment) to ``json_out``."""
     table = Table(title=title)
     table.add_column("measure")
@@ -23,5 +22,5 @@ def report(title: str, rows: list[tuple[str, str]], result: dict, json_out: Path
     json_out = Path(json_out)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     payload = {**result, "environment": environment()}
-    atomic_write_bytes(json_out, (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode())
+    write_json(json_out, payload, sort_keys=True)
     Console().print(f"wrote {json_out}")

@@ -16,7 +16,7 @@ def folder_size(root: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def run_synth_speed(n_images: int, workers: int, work_dir: Path, json_out: Path, keep: bool = False) -> dict:
+def run_synth_speed(n_images: int, workers: int, *, work_dir: Path, json_out: Path, keep: bool = False) -> dict:
     """Generate ``n_images`` per class (with AneRBC-II and all truth) and measure time and peak memory."""
     from rbc_dataset.synth.config import SynthConfig
     from rbc_dataset.synth.generate import synthesize
@@ -42,7 +42,7 @@ def run_synth_speed(n_images: int, workers: int, work_dir: Path, json_out: Path,
         "peak_rss_largest_process_mib": round(memory.largest_mb, 1),
     }
     rows = [(k, str(v)) for k, v in result.items() if k not in ("benchmark",)]
-    report("rbc-dataset synth: speed and memory", rows, result, json_out)
+    report("rbc-dataset synth: speed and memory", rows, result=result, json_out=json_out)
     if not keep:
         shutil.rmtree(work_dir, ignore_errors=True)
     return result

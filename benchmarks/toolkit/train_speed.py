@@ -33,7 +33,7 @@ TARGET_RATIO = 0.9  # loader-fed images/s over in-memory images/s
 WARMUP_STEPS = 3
 
 
-def _train_steps(model, batches, steps: int, preset: Preset, device, with_mask: bool) -> float:
+def _train_steps(model, batches, *, steps: int, preset: Preset, device, with_mask: bool) -> float:
     """Images/s over ``steps`` training steps after the warm-up (the batches iterator must hold enough)."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=preset.lr)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=preset.bf16)
@@ -44,7 +44,9 @@ def _train_steps(model, batches, steps: int, preset: Preset, device, with_mask: 
             if device.type == "cuda":
                 torch.cuda.synchronize()
             images, start = 0, time.perf_counter()
-        inputs = model_input(batch, device, preset.input_size, with_mask, preset.channels_last)
+        inputs = model_input(
+            batch, device, size=preset.input_size, with_mask=with_mask, channels_last=preset.channels_last
+        )
         labels = batch["label"].to(device, non_blocking=True)
         with autocast:
             outputs = model(inputs)
@@ -82,7 +84,7 @@ def _model(name: str, preset: Preset, device):
     return torch.compile(model) if preset.compile else model
 
 
-def measure_model(name: str, memory, loader, preset: Preset, device, steps: int, repeats: int = 1) -> dict:
+def measure_model(name: str, memory, *, loader, preset: Preset, device, steps: int, repeats: int = 1) -> dict:
     """Images/s of one model fed from memory and from the loader (same steps, same batch size, same samples).
 
     With ``repeats`` > 1 the two sources alternate and the fastest pass of each counts: on a shared machine the
@@ -95,7 +97,9 @@ def measure_model(name: str, memory, loader, preset: Preset, device, steps: int,
         for kind, sources in (("memory", memory), ("loader", loader)):
             model = _model(name, preset, device)
             batches = sources[with_mask].batches(order, preset.batch_size)
-            speeds[kind].append(_train_steps(model, batches, steps, preset, device, with_mask))
+            speeds[kind].append(
+                _train_steps(model, batches, steps=steps, preset=preset, device=device, with_mask=with_mask)
+            )
     best = {kind: max(values) for kind, values in speeds.items()}
     return {
         "model": name,
@@ -109,6 +113,7 @@ def measure_model(name: str, memory, loader, preset: Preset, device, steps: int,
 def run_train_speed(
     data: Path,
     models: tuple[str, ...],
+    *,
     preset: Preset,
     steps: int,
     json_out: Path,
@@ -124,13 +129,18 @@ def run_train_speed(
         torch.set_num_threads(torch_threads)
     for name in models:
         _check_torch_model(name)
-    view = open_split(data, "train", "model", fmt)
+    view = open_split(data, split="train", config="model", fmt=fmt)
     device = pick_device(preset.device)
     masks = sorted({get_model(name).needs_mask for name in models})
-    memory = {m: load_memory_source(view, preset.input_size, m) for m in masks}
+    memory = {m: load_memory_source(view, preset.input_size, with_mask=m) for m in masks}
     pin = preset.pin_memory and device.type == "cuda"
-    loader = {m: LoaderSource(view, m, preset.num_workers, pin, preset.input_size) for m in masks}
-    rows = [measure_model(name, memory, loader, preset, device, steps, repeats) for name in models]
+    loader = {
+        m: LoaderSource(view, m, num_workers=preset.num_workers, pin_memory=pin, size=preset.input_size) for m in masks
+    }
+    rows = [
+        measure_model(name, memory, loader=loader, preset=preset, device=device, steps=steps, repeats=repeats)
+        for name in models
+    ]
     table = [
         (
             f"{r['model']}: memory / loader img/s",
@@ -150,11 +160,11 @@ def run_train_speed(
         "steps": steps,
         "repeats": repeats,
         "torch_threads": torch.get_num_threads(),
-        "hdf5_codec": HDF5RBCDataset.from_build(data, "model", "train").codec if fmt == "hdf5" else None,
+        "hdf5_codec": HDF5RBCDataset.from_build(data, config="model", split="train").codec if fmt == "hdf5" else None,
         "warmup_steps": WARMUP_STEPS,
         "rows": rows,
         "target_ratio": TARGET_RATIO,
         "target_met": met,
     }
-    report(f"Training throughput, {preset.name} preset on {device}", table, result, json_out)
+    report(f"Training throughput, {preset.name} preset on {device}", table, result=result, json_out=json_out)
     return result

@@ -38,7 +38,7 @@ def _score(planted: pd.DataFrame, findings: list[dict], all_ids: list[str]) -> t
     }
 
 
-def run_validate_quality(n_images: int, defect_rate: float, mask_style: str, seed: int, json_out: Path) -> dict:
+def run_validate_quality(n_images: int, defect_rate: float, *, mask_style: str, seed: int, json_out: Path) -> dict:
     """Plant defects into a synthetic set, validate it, and score recall per defect type and false positives."""
     from rbc_dataset.synth.config import SynthConfig
     from rbc_dataset.synth.generate import synthesize
@@ -72,5 +72,5 @@ def run_validate_quality(n_images: int, defect_rate: float, mask_style: str, see
             f"{clean['clean_pairs_with_error']}/{clean['clean_pairs']} = {clean['false_positive_rate']:.2%}",
         )
     )
-    report(f"validate-masks detection quality ({mask_style} masks)", table, result_doc, json_out)
+    report(f"validate-masks detection quality ({mask_style} masks)", table, result=result_doc, json_out=json_out)
     return result_doc

@@ -56,7 +56,7 @@ def _subset_manifest(manifest: Path, source: str, out: Path) -> Path:
     return out
 
 
-def run_validate_speed(manifest: Path, sources: list[str], workers: list[int], json_out: Path) -> dict:
+def run_validate_speed(manifest: Path, sources: list[str], *, workers: list[int], json_out: Path) -> dict:
     """Decode-only versus full validation per source and process count, with peak memory."""
     from rbc_dataset.manifest import read_manifest
     from rbc_dataset.validate import ValidateConfig, validate_masks
@@ -102,5 +102,5 @@ def run_validate_speed(manifest: Path, sources: list[str], workers: list[int], j
         for r in runs
     ]
     result = {"benchmark": "validate_speed", "data": str(manifest), "runs": runs}
-    report("validate-masks speed", table, result, json_out)
+    report("validate-masks speed", table, result=result, json_out=json_out)
     return result

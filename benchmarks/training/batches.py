@@ -23,7 +23,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def resize_sample(image: np.ndarray, mask: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+def resize_sample(image: np.ndarray, mask: np.ndarray | None, *, size: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W, 3) image by area averaging and (H, W) mask by nearest neighbour to size x size (as the build does)."""
     if image.shape[:2] != (size, size):
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
@@ -53,14 +53,14 @@ class MemorySource:
             yield batch
 
 
-def load_memory_source(view: SplitView, size: int, with_mask: bool, show_progress: bool = False) -> MemorySource:
+def load_memory_source(view: SplitView, size: int, *, with_mask: bool, show_progress: bool = False) -> MemorySource:
     """Decode every sample of ``view`` through its loader, resized to ``size``."""
     n = len(view)
     images = torch.empty((n, 3, size, size), dtype=torch.uint8)
     masks = torch.empty((n, 1, size, size), dtype=torch.uint8) if with_mask else None
     samples = view.iter_samples(with_mask=with_mask)
-    for index, (image, mask) in enumerate(track(samples, n, f"decode {view.split}", show_progress)):
-        image, mask = resize_sample(image, mask, size)
+    for index, (image, mask) in enumerate(track(samples, n, description=f"decode {view.split}", show=show_progress)):
+        image, mask = resize_sample(image, mask, size=size)
         images[index] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if masks is not None:
             masks[index, 0] = torch.from_numpy(mask)
@@ -82,7 +82,7 @@ class _Batched(torch.utils.data.Dataset):
         sample = self.dataset[index]
         image = sample["image"].numpy().transpose(1, 2, 0)
         mask = sample["mask"].numpy()[0] if self.with_mask else None
-        image, mask = resize_sample(image, mask, self.size)
+        image, mask = resize_sample(image, mask, size=self.size)
         item = {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))}
         item |= {"label": sample["label"], "severity": sample["severity"]}
         if self.with_mask:
@@ -93,7 +93,7 @@ class _Batched(torch.utils.data.Dataset):
 class LoaderSource:
     """A split read from its shards per batch by a DataLoader (workers decode and resize, as MemorySource did)."""
 
-    def __init__(self, view: SplitView, with_mask: bool, num_workers: int, pin_memory: bool, size: int):
+    def __init__(self, view: SplitView, with_mask: bool, *, num_workers: int, pin_memory: bool, size: int):
         self.dataset = _Batched(view.dataset(with_mask=with_mask), with_mask, size)
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.labels = torch.from_numpy(view.table["label"].to_numpy(np.int64, copy=True))
@@ -114,7 +114,7 @@ class LoaderSource:
         yield from loader
 
 
-def model_input(batch: dict, device: torch.device, size: int, with_mask: bool, channels_last: bool) -> torch.Tensor:
+def model_input(batch: dict, device: torch.device, *, size: int, with_mask: bool, channels_last: bool) -> torch.Tensor:
     """Float input on ``device``: ImageNet-normalised RGB, plus the 0/1 mask as a fourth channel when asked for."""
     non_blocking = device.type == "cuda"
     image = batch["image"].to(device, non_blocking=non_blocking).float().div_(255.0)
@@ -131,7 +131,7 @@ def model_input(batch: dict, device: torch.device, size: int, with_mask: bool, c
     return image.contiguous(memory_format=torch.channels_last) if channels_last else image
 
 
-def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
+def epoch_order(n: int, seed: int, *, epoch: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
     """This process's shuffled sample indices for one epoch: torch's ``DistributedSampler`` with ``drop_last``.
 
     The same permutation on every rank, dealt out in equal shares (DDP needs equal step counts). Seeded by

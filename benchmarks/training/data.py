@@ -114,16 +114,16 @@ class SplitView:
             path = self.built_dir / "manifest.parquet"
             if not path.is_file():
                 raise DataError(path, "the source manifest copied by `rbc-dataset build`", "no such file", BUILD_FIX)
-            self._manifest = locate_root(pd.read_parquet(path), path, [self.built_dir.parent, Path.cwd()])
+            self._manifest = locate_root(pd.read_parquet(path), path, candidates=[self.built_dir.parent, Path.cwd()])
         return self._manifest
 
-    def dataset(self, with_mask: bool | None = None, transform=None, cache_dir: Path | None = None):
+    def dataset(self, with_mask: bool | None = None, *, transform=None, cache_dir: Path | None = None):
         """A torch Dataset over the split's shards (same sample dicts for both formats)."""
         if self.fmt == "hdf5":
             from rbc_dataset.loaders import HDF5RBCDataset
 
             return HDF5RBCDataset.from_build(
-                self.built_dir, self.config, self.split, with_mask=with_mask, transform=transform
+                self.built_dir, config=self.config, split=self.split, with_mask=with_mask, transform=transform
             )
         from rbc_dataset.loaders import HFRBCDataset
 
@@ -131,7 +131,14 @@ class SplitView:
             if self._hf_cache is None:
                 self._hf_cache = tempfile.TemporaryDirectory(prefix="rbc-bench-hf-")
             cache_dir = Path(self._hf_cache.name)
-        return HFRBCDataset(self.built_dir, self.config, self.split, with_mask, transform, cache_dir=cache_dir)
+        return HFRBCDataset(
+            self.built_dir,
+            config=self.config,
+            split=self.split,
+            with_mask=with_mask,
+            transform=transform,
+            cache_dir=cache_dir,
+        )
 
     def iter_samples(self, with_mask: bool | None = None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """(image (H, W, 3) RGB uint8, mask (H, W) 0/1 uint8 or None) per sample, in table order."""
@@ -143,15 +150,15 @@ class SplitView:
             yield image, mask
 
 
-def open_split(built_dir: str | Path, split: str, config: str = "model", fmt: str = "hdf5") -> SplitView:
+def open_split(built_dir: str | Path, *, split: str, config: str = "model", fmt: str = "hdf5") -> SplitView:
     """The ``config``/``split`` of a build, read from its ``fmt`` shards (a DataError naming the fix if absent)."""
     built_dir = check_built_dir(built_dir)
-    check_choice("format", fmt, FORMATS)
-    check_choice("split", split, SPLITS)
+    check_choice("format", fmt, choices=FORMATS)
+    check_choice("split", split, choices=SPLITS)
     if fmt == "hdf5":
         root = built_dir / "hdf5"
         configs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        check_choice("dataset config", config, configs or ["(none: the build has no HDF5 shards)"])
+        check_choice("dataset config", config, choices=configs or ["(none: the build has no HDF5 shards)"])
         path = root / config / f"{split}.h5"
         if not path.is_file():
             raise DataError(path, f"the {split} shard of config {config!r}", "no such file", BUILD_FIX)
@@ -161,4 +168,12 @@ def open_split(built_dir: str | Path, split: str, config: str = "model", fmt: st
         if not files:
             raise DataError(built_dir / "data" / config, f"Parquet shards {split}-*.parquet", "none", BUILD_FIX)
         table, info = _parquet_table(files)
-    return SplitView(built_dir, config, split, fmt, table, info["class_names"], info["has_masks"])
+    return SplitView(
+        built_dir,
+        config,
+        split=split,
+        fmt=fmt,
+        table=table,
+        class_names=info["class_names"],
+        has_masks=info["has_masks"],
+    )

@@ -134,14 +134,22 @@ def _wrap(model: torch.nn.Module, ctx: TrainContext) -> torch.nn.Module:
     return torch.compile(net) if ctx.preset.compile else net
 
 
-def run_epoch(net, model, stage: Stage, optimizer, source, order: np.ndarray, ctx: TrainContext, title: str):
+def run_epoch(net, model, *, stage: Stage, optimizer, source, order: np.ndarray, ctx: TrainContext, title: str):
     """One pass over ``order``; returns (mean loss, training accuracy) over all processes."""
     model.train()
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
     totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, steps, correct, counted
     steps = math.ceil(len(order) / ctx.preset.batch_size)
-    for batch in track(source.batches(order, ctx.preset.batch_size), steps, title, ctx.show_progress and ctx.is_main):
-        inputs = model_input(batch, ctx.device, ctx.preset.input_size, ctx.with_mask, ctx.preset.channels_last)
+    for batch in track(
+        source.batches(order, ctx.preset.batch_size), steps, description=title, show=ctx.show_progress and ctx.is_main
+    ):
+        inputs = model_input(
+            batch,
+            ctx.device,
+            size=ctx.preset.input_size,
+            with_mask=ctx.with_mask,
+            channels_last=ctx.preset.channels_last,
+        )
         targets = {key: batch[key].to(ctx.device, non_blocking=True) for key in ("label", "severity")}
         with autocast:
             outputs = net(inputs)
@@ -155,7 +163,7 @@ def run_epoch(net, model, stage: Stage, optimizer, source, order: np.ndarray, ct
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: torch.nn.Module, source, ctx: TrainContext) -> None:
+def recalibrate_batchnorm(model: torch.nn.Module, source, *, ctx: TrainContext) -> None:
     """Recompute the running statistics of the BatchNorm layers that train, as exact averages over the training set.
 
     Running statistics are a moving average that lags behind fast-changing weights: after the few hundred steps of
@@ -172,10 +180,18 @@ def recalibrate_batchnorm(model: torch.nn.Module, source, ctx: TrainContext) -> 
         layer.reset_running_stats()
         layer.momentum = None
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
-    order = epoch_order(len(source), ctx.seed, 0, ctx.rank, ctx.world_size)
+    order = epoch_order(len(source), ctx.seed, epoch=0, rank=ctx.rank, world_size=ctx.world_size)
     for batch in source.batches(order, ctx.preset.batch_size):
         with autocast:
-            model(model_input(batch, ctx.device, ctx.preset.input_size, ctx.with_mask, ctx.preset.channels_last))
+            model(
+                model_input(
+                    batch,
+                    ctx.device,
+                    size=ctx.preset.input_size,
+                    with_mask=ctx.with_mask,
+                    channels_last=ctx.preset.channels_last,
+                )
+            )
     for layer, momentum in zip(layers, momenta, strict=True):
         layer.momentum = momentum
 
@@ -193,6 +209,7 @@ def _selection_score(stage: Stage, validate: Validate | None, model, ctx: TrainC
 def train_stages(
     model: torch.nn.Module,
     stages: list[Stage],
+    *,
     source,
     ctx: TrainContext,
     checkpoint: Path | None = None,
@@ -213,11 +230,23 @@ def train_stages(
         if records[index].done:
             continue
         resume = state if state is not None and state["stage_index"] == index else None
-        _train_stage(model, stage, index, records, source, ctx, checkpoint, validate, resume)
+        _train_stage(
+            model,
+            stage,
+            index=index,
+            records=records,
+            source=source,
+            ctx=ctx,
+            checkpoint=checkpoint,
+            validate=validate,
+            resume=resume,
+        )
     return records
 
 
-def _train_stage(model, stage: Stage, index, records, source, ctx: TrainContext, checkpoint, validate, resume) -> None:
+def _train_stage(
+    model, stage: Stage, *, index, records, source, ctx: TrainContext, checkpoint, validate, resume
+) -> None:
     record = records[index]
     optimizer = _optimizer(stage.prepare(model), ctx)
     best = {"score": -math.inf, "state": None, "epoch": None}
@@ -228,13 +257,15 @@ def _train_stage(model, stage: Stage, index, records, source, ctx: TrainContext,
     net = _wrap(model, ctx)
     while not stage_finished(stage, record):
         epoch = record.epochs + 1
-        order = epoch_order(len(source), ctx.seed * 1000 + index, epoch, ctx.rank, ctx.world_size)
+        order = epoch_order(len(source), ctx.seed * 1000 + index, epoch=epoch, rank=ctx.rank, world_size=ctx.world_size)
         title = f"seed {ctx.seed} {stage.name} epoch {epoch}/{stage.max_epochs}"
-        loss, accuracy = run_epoch(net, model, stage, optimizer, source, order, ctx, title)
+        loss, accuracy = run_epoch(
+            net, model, stage=stage, optimizer=optimizer, source=source, order=order, ctx=ctx, title=title
+        )
         record.train_loss.append(loss)
         record.train_accuracy.append(accuracy)
         if stage.select_task is not None or stage_finished(stage, replace(record)):
-            recalibrate_batchnorm(model, source, ctx)  # before the model is judged or the next stage builds on it
+            recalibrate_batchnorm(model, source, ctx=ctx)  # before the model is judged or the next stage builds on it
         score = _selection_score(stage, validate, model, ctx)
         if score is not None:
             record.validation_score.append(score)
@@ -242,21 +273,28 @@ def _train_stage(model, stage: Stage, index, records, source, ctx: TrainContext,
                 best = {"score": score, "state": copy.deepcopy(model.state_dict()), "epoch": epoch}
         ctx.log(f"{title}: loss {loss:.4f}, training accuracy {accuracy:.3f}" + _scored(score))
         if ctx.is_main and checkpoint is not None:
-            _save(checkpoint, model, optimizer, index, records, best)
+            _save(checkpoint, model, optimizer=optimizer, index=index, records=records, best=best)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
         record.selected_epoch = best["epoch"]
     _broadcast_state(model, ctx)
     record.done = True
     if ctx.is_main and checkpoint is not None:
-        _save(checkpoint, model, optimizer, index, records, {"score": -math.inf, "state": None, "epoch": None})
+        _save(
+            checkpoint,
+            model,
+            optimizer=optimizer,
+            index=index,
+            records=records,
+            best={"score": -math.inf, "state": None, "epoch": None},
+        )
 
 
 def _scored(score: float | None) -> str:
     return "" if score is None else f", validation balanced accuracy {score:.3f}"
 
 
-def _save(path: Path, model, optimizer, index: int, records: list[StageRecord], best: dict) -> None:
+def _save(path: Path, model, *, optimizer, index: int, records: list[StageRecord], best: dict) -> None:
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -271,7 +309,7 @@ def _save(path: Path, model, optimizer, index: int, records: list[StageRecord], 
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, source, ctx: TrainContext) -> dict[str, np.ndarray]:
+def predict(model: torch.nn.Module, source, *, ctx: TrainContext) -> dict[str, np.ndarray]:
     """Probability of class 1 per output head for every sample of ``source``, in order.
 
     A model returning one logits tensor gives ``{"global": ...}``; a dict of logits gives one entry per key.
@@ -280,7 +318,13 @@ def predict(model: torch.nn.Module, source, ctx: TrainContext) -> dict[str, np.n
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
     collected: dict[str, list[np.ndarray]] = {}
     for batch in source.batches(np.arange(len(source)), ctx.preset.batch_size):
-        inputs = model_input(batch, ctx.device, ctx.preset.input_size, ctx.with_mask, ctx.preset.channels_last)
+        inputs = model_input(
+            batch,
+            ctx.device,
+            size=ctx.preset.input_size,
+            with_mask=ctx.with_mask,
+            channels_last=ctx.preset.channels_last,
+        )
         with autocast:
             outputs = model(inputs)
         outputs = outputs if isinstance(outputs, dict) else {"global": outputs}

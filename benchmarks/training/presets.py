@@ -45,9 +45,9 @@ class Preset:
     workers: int = 1  # processes for feature extraction of the feature baselines
 
     def __post_init__(self):
-        check_choice("device", self.device, DEVICES)
-        check_choice("tier mode", self.tier_mode, TIER_MODES)
-        check_choice("data mode", self.data_mode, DATA_MODES)
+        check_choice("device", self.device, choices=DEVICES)
+        check_choice("tier mode", self.tier_mode, choices=TIER_MODES)
+        check_choice("data mode", self.data_mode, choices=DATA_MODES)
         if not self.seeds:
             raise UsageError("at least one seed is needed (--seeds 0,1,2)")
         for seed in self.seeds:
@@ -118,11 +118,11 @@ def default_preset_name() -> str:
 
 def get_preset(name: str) -> Preset:
     """The preset called ``name`` (a UsageError listing the presets otherwise)."""
-    check_choice("preset", name, sorted(PRESETS))
+    check_choice("preset", name, choices=sorted(PRESETS))
     return PRESETS[name]
 
 
-def resolve_preset(name: str, from_file: dict, cli_values: dict, config_file: Path | None = None) -> Preset:
+def resolve_preset(name: str, from_file: dict, *, cli_values: dict, config_file: Path | None = None) -> Preset:
     """The preset with the file's values over it and the given CLI values over those.
 
     Every value is type-checked first (``rbc_dataset.config_file``): a wrong type is a UsageError naming
@@ -131,5 +131,7 @@ def resolve_preset(name: str, from_file: dict, cli_values: dict, config_file: Pa
     from rbc_dataset.config_file import checked_values, construct
 
     base = get_preset(name)
-    values = checked_values(Preset, from_file, cli_values, config_file, exclude=("name",))
-    return construct(functools.partial(dataclasses.replace, base), values, config_file if from_file else None)
+    values = checked_values(Preset, from_file, cli_values=cli_values, config_file=config_file, exclude=("name",))
+    return construct(
+        functools.partial(dataclasses.replace, base), values, config_file=config_file if from_file else None
+    )

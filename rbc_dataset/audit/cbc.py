@@ -110,22 +110,22 @@ def _shared_issue(row: dict) -> Issue:
         return Issue(
             "cbc_shared_across_classes",
             "error",
-            None,
-            "each image's CBC report to belong to that image, and one class per report",
-            found,
-            f"{_NOT_TRUTH}: do not use them as labels or to explain a label; keep these images in one split "
+            path=None,
+            expected="each image's CBC report to belong to that image, and one class per report",
+            found=found,
+            fix=f"{_NOT_TRUTH}: do not use them as labels or to explain a label; keep these images in one split "
             "if reports are model input",
-            row["units"][0],
+            sample_id=row["units"][0],
         )
     return Issue(
         "cbc_shared",
         "warning",
-        None,
-        "one CBC report per image",
-        found,
-        f"{_NOT_TRUTH}: do not group or deduplicate by report; keep these images in one split if reports are model "
+        path=None,
+        expected="one CBC report per image",
+        found=found,
+        fix=f"{_NOT_TRUTH}: do not group or deduplicate by report; keep these images in one split if reports are model "
         "input",
-        row["units"][0],
+        sample_id=row["units"][0],
     )
 
 
@@ -166,11 +166,11 @@ def _implausible_issue(row: dict) -> Issue:
     return Issue(
         "cbc_implausible" if row["severity"] == "warning" else "cbc_inconsistent",
         row["severity"],
-        row["path"],
-        "plausible CBC values, consistent with each other",
-        f"{', '.join(row['codes'])} ({values})",
-        "exclude these values from CBC features (a lost decimal point or a column shift in the export)",
-        row["unit"],
+        path=row["path"],
+        expected="plausible CBC values, consistent with each other",
+        found=f"{', '.join(row['codes'])} ({values})",
+        fix="exclude these values from CBC features (a lost decimal point or a column shift in the export)",
+        sample_id=row["unit"],
     )
 
 
@@ -207,24 +207,32 @@ def _hb_issue(row: dict, bands: HbBands) -> Issue:
     return Issue(
         "hb_disagrees_with_label",
         "warning",
-        row["path"],
-        f"{expected} ({bands.population}, {bands.source})",
-        f"{row['class_name']} image with Hb {row['hgb']:.1f} g/dL, band '{row['band']}'",
-        f"check the label; {_NOT_TRUTH}, so do not relabel from Hb alone",
-        row["unit"],
+        path=row["path"],
+        expected=f"{expected} ({bands.population}, {bands.source})",
+        found=f"{row['class_name']} image with Hb {row['hgb']:.1f} g/dL, band '{row['band']}'",
+        fix=f"check the label; {_NOT_TRUTH}, so do not relabel from Hb alone",
+        sample_id=row["unit"],
     )
 
 
 def audit_cbc(rows: pd.DataFrame, bands: HbBands) -> CBCFindings:
     """Every CBC check on the manifest rows (no report columns or no reports: empty findings)."""
     if "cbc_raw" not in rows.columns:
-        return CBCFindings(0, 0, [], [], [], [], [])
+        return CBCFindings(0, 0, shared=[], implausible=[], hb_disagreements=[], hb_by_class=[], issues=[])
     units = report_units(rows)
     if units.empty:
-        return CBCFindings(0, 0, [], [], [], [], [])
+        return CBCFindings(0, 0, shared=[], implausible=[], hb_disagreements=[], hb_by_class=[], issues=[])
     shared, distinct = find_shared(units)
     implausible = find_implausible(units)
     disagreements, by_class = check_hb(units, bands)
     issues = [_shared_issue(r) for r in shared] + [_implausible_issue(r) for r in implausible]
     issues += [_hb_issue(r, bands) for r in disagreements]
-    return CBCFindings(len(units), distinct, shared, implausible, disagreements, by_class, issues)
+    return CBCFindings(
+        len(units),
+        distinct,
+        shared=shared,
+        implausible=implausible,
+        hb_disagreements=disagreements,
+        hb_by_class=by_class,
+        issues=issues,
+    )

@@ -41,8 +41,8 @@ _WHO_2011 = (
 )
 # AneRBC reports print adult female reference ranges, hence the women's table as the default.
 HB_BAND_TABLES: dict[str, HbBands] = {
-    "who2011_women": HbBands(_WHO_2011, "non-pregnant women >= 15 years", 12.0, 11.0, 8.0),
-    "who2011_men": HbBands(_WHO_2011, "men >= 15 years", 13.0, 11.0, 8.0),
+    "who2011_women": HbBands(_WHO_2011, "non-pregnant women >= 15 years", no_anaemia=12.0, mild=11.0, moderate=8.0),
+    "who2011_men": HbBands(_WHO_2011, "men >= 15 years", no_anaemia=13.0, mild=11.0, moderate=8.0),
 }
 
 
@@ -67,7 +67,7 @@ class AuditConfig:
             )
         if self.workers < 0:
             raise UsageError(f"--workers must be 0 (all cores) or more, got {self.workers}")
-        check_choice("Hb band table", self.hb_source, tuple(HB_BAND_TABLES))
+        check_choice("Hb band table", self.hb_source, choices=tuple(HB_BAND_TABLES))
         check_seed("--seed", self.seed)
 
     @property

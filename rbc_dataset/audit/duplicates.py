@@ -61,7 +61,7 @@ _BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
 def near_pairs(
-    hashes: np.ndarray, valid: np.ndarray, radius: int, units: np.ndarray | None = None
+    hashes: np.ndarray, valid: np.ndarray, *, radius: int, units: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index pairs (i < j) of hashed rows within ``radius`` bits under any comparison, and their distance.
 
@@ -124,7 +124,7 @@ def _exact_pairs(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return first[copies].to_numpy(np.int64), positions[copies].to_numpy(np.int64)
 
 
-def find_duplicates(rows: pd.DataFrame, coefficients: np.ndarray, radius: int) -> DuplicateFindings:
+def find_duplicates(rows: pd.DataFrame, coefficients: np.ndarray, *, radius: int) -> DuplicateFindings:
     """Cluster exact (same image_sha256) and near (hash distance <= radius) duplicates across parents.
 
     Args:
@@ -139,7 +139,7 @@ def find_duplicates(rows: pd.DataFrame, coefficients: np.ndarray, radius: int) -
     parents = parent_keys(rows)
     units = np.unique(parents, return_inverse=True)[1]
     hashes, valid = hash_bits(coefficients)
-    near_i, near_j, near_d = near_pairs(hashes, valid, radius, units)
+    near_i, near_j, near_d = near_pairs(hashes, valid, radius=radius, units=units)
     exact_i, exact_j = _exact_pairs(rows)
     cross = units[exact_i] != units[exact_j]
     exact_i, exact_j = exact_i[cross], exact_j[cross]
@@ -157,7 +157,9 @@ def find_duplicates(rows: pd.DataFrame, coefficients: np.ndarray, radius: int) -
     for number, cluster in enumerate(clusters, start=1):
         cluster["cluster_id"] = f"dup_{number:04d}"
     issues = [_cluster_issue(c, radius) for c in clusters]
-    return DuplicateFindings(clusters, issues, len(exact_i), len(near_i), int(valid.sum()))
+    return DuplicateFindings(
+        clusters, issues, n_exact_pairs=len(exact_i), n_near_pairs=len(near_i), n_hashed=int(valid.sum())
+    )
 
 
 _SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
@@ -202,4 +204,12 @@ def _cluster_issue(cluster: dict, radius: int) -> Issue:
         code, expected = "duplicate_within_group", "distinct images per sample"
         fix = "nothing leaks (one group); remove the copies if they were not meant to be there"
     found = f"{cluster['n_members']} {what} ({cluster['cluster_id']}): {ids}; classes {', '.join(cluster['classes'])}"
-    return Issue(code, cluster["severity"], cluster["image_paths"][0], expected, found, fix, cluster["sample_ids"][0])
+    return Issue(
+        code,
+        cluster["severity"],
+        path=cluster["image_paths"][0],
+        expected=expected,
+        found=found,
+        fix=fix,
+        sample_id=cluster["sample_ids"][0],
+    )

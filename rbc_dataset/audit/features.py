@@ -55,11 +55,11 @@ _GRID = 8  # coarse background field: 8 x 8 cells
 @opencv_single_thread()
 def extract_chunk(items: list[tuple]) -> list[dict]:
     """Features of a chunk of samples (the worker-pool task)."""
-    return [extract_sample(*item) for item in items]
+    return [extract_sample(sid, image, mask_path=mask, outside=outside) for sid, image, mask, outside in items]
 
 
 def extract_sample(
-    sample_id: str, image_path: str | None, mask_path: str | None, outside: tuple[str, ...] = ()
+    sample_id: str, image_path: str | None, *, mask_path: str | None, outside: tuple[str, ...] = ()
 ) -> dict:
     """Features of one sample; unreadable files give NaN features and an ``error`` text instead of raising.
 
@@ -249,7 +249,7 @@ def _items(rows: pd.DataFrame) -> list[tuple]:
     return items
 
 
-def compute_features(rows: pd.DataFrame, workers: int, show_progress: bool) -> tuple[pd.DataFrame, np.ndarray]:
+def compute_features(rows: pd.DataFrame, workers: int, *, show_progress: bool) -> tuple[pd.DataFrame, np.ndarray]:
     """Features of every manifest row, in row order, and the hash DCT blocks (n, variants, 64) (NaN if unread).
 
     Memory stays bounded: workers return only small dicts, never pixels.
@@ -259,11 +259,15 @@ def compute_features(rows: pd.DataFrame, workers: int, show_progress: bool) -> t
     workers = min(worker_count(workers), max(1, len(chunks)))
     if workers <= 1:
         results = map(extract_chunk, chunks)
-        batches = list(track(results, len(items), "audit features", show_progress, sizes=map(len, chunks)))
+        batches = list(
+            track(results, len(items), description="audit features", show=show_progress, sizes=map(len, chunks))
+        )
     else:
         with process_pool(workers) as pool:
             results = pool.map(extract_chunk, chunks)
-            batches = list(track(results, len(items), "audit features", show_progress, sizes=map(len, chunks)))
+            batches = list(
+                track(results, len(items), description="audit features", show=show_progress, sizes=map(len, chunks))
+            )
     records = [record for batch in batches for record in batch]
     coefficients = np.full((len(records), len(HASH_VARIANTS), 64), np.nan, np.float32)
     for k, record in enumerate(records):

@@ -44,8 +44,8 @@ class ProbeResult:
 
 def _macro_auc(y: np.ndarray, scores: np.ndarray, classes: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     if len(classes) == 2:
-        return weighted_roc_auc(y == classes[1], scores[:, 1], weights)
-    return np.nanmean([weighted_roc_auc(y == c, scores[:, k], weights) for k, c in enumerate(classes)], axis=0)
+        return weighted_roc_auc(y == classes[1], scores[:, 1], weights=weights)
+    return np.nanmean([weighted_roc_auc(y == c, scores[:, k], weights=weights) for k, c in enumerate(classes)], axis=0)
 
 
 def _fold_count(y: np.ndarray, groups: np.ndarray) -> int:
@@ -54,7 +54,7 @@ def _fold_count(y: np.ndarray, groups: np.ndarray) -> int:
     return int(min(MAX_FOLDS, per_class.min())) if len(per_class) >= 2 else 0
 
 
-def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
+def _out_of_fold(x: np.ndarray, y: np.ndarray, *, groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold
     from sklearn.pipeline import make_pipeline
@@ -81,12 +81,12 @@ def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, s
 def _bootstrap_ci(y: np.ndarray, scores: np.ndarray, groups: np.ndarray, seed: int) -> tuple[float, float]:
     """95 % percentile interval of the AUC over bootstrap resamples of whole groups."""
     classes = np.unique(y)
-    resamples = group_resamples(groups, N_BOOTSTRAP, seed)
+    resamples = group_resamples(groups, N_BOOTSTRAP, seed=seed)
     values = np.concatenate([_macro_auc(y, scores, classes, weights) for weights in resamples])
-    return percentile_interval(values, 0.95)
+    return percentile_interval(values, level=0.95)
 
 
-def feature_table(frame: pd.DataFrame, features: list[str], y: np.ndarray, class_names: dict) -> list[dict]:
+def feature_table(frame: pd.DataFrame, features: list[str], *, y: np.ndarray, class_names: dict) -> list[dict]:
     """Per feature: median per class and the feature's own AUC, most telling first."""
     classes = [int(c) for c in np.unique(y)]
     rows = []
@@ -106,6 +106,7 @@ def feature_table(frame: pd.DataFrame, features: list[str], y: np.ndarray, class
 def run_probe(
     name: str,
     frame: pd.DataFrame,
+    *,
     features: list[str],
     labels: pd.Series,
     groups: pd.Series,
@@ -136,10 +137,10 @@ def run_probe(
         counts = pd.Series(g).groupby(y).nunique().to_dict()
         reason = f"needs at least 2 groups in each of 2 classes; groups per class: {counts or 'none'}"
         return ProbeResult(**base, status="not_enough_samples", folds=folds, features=usable, reason=reason)
-    scores = _out_of_fold(x, y, g, folds, seed)
+    scores = _out_of_fold(x, y, groups=g, folds=folds, seed=seed)
     auc = float(_macro_auc(y, scores, np.unique(y), None)[0])
     ci_low, ci_high = _bootstrap_ci(y, scores, g, seed)
-    table = feature_table(frame.loc[keep], usable, y, class_names)
+    table = feature_table(frame.loc[keep], usable, y=y, class_names=class_names)
     status = _status(auc, ci_low, thresholds)
     return ProbeResult(
         **base,

@@ -6,14 +6,13 @@ turned off, so the entities ``markup.md_text`` wrote for data show as text), so 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rbc_dataset.fileio import atomic_write_bytes
+from rbc_dataset.fileio import atomic_write_bytes, write_json
 from rbc_dataset.manifest import parent_keys
 from rbc_dataset.markup import html_text, md_code, md_text
 
@@ -55,7 +54,7 @@ def _feature_table(rows: pd.DataFrame, frame: pd.DataFrame) -> dict:
     return {"columns": list(table.columns), "rows": table.astype(object).to_numpy().tolist()}
 
 
-def build_report(meta, summary, issues, rows, frame, duplicates, probes, cbc, splits, hb_bands) -> dict:
+def build_report(meta, summary, *, issues, rows, frame, duplicates, probes, cbc, splits, hb_bands) -> dict:
     """The complete JSON document of one audit."""
     tables = {
         "features_unavailable": frame.loc[frame["error"].notna(), ["sample_id", "error"]].to_dict("records"),
@@ -88,7 +87,7 @@ def write_outputs(report: dict, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "audit.json", out_dir / "audit.md"
     markdown = render_markdown(report)
-    atomic_write_bytes(json_path, (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode())
+    write_json(json_path, report)
     atomic_write_bytes(md_path, markdown.encode())
     atomic_write_bytes(out_dir / "audit.html", render_html(markdown, Path(str(report["source"])).name).encode())
     return json_path, md_path

@@ -55,10 +55,10 @@ def _probe_issue(result: ProbeResult, expected: str, fix: str) -> Issue | None:
         return Issue(
             "probe_not_enough_samples",
             "info",
-            None,
-            f"enough samples for the {result.name} probe",
-            result.reason,
-            "audit a larger part of the dataset to run this check",
+            path=None,
+            expected=f"enough samples for the {result.name} probe",
+            found=result.reason,
+            fix="audit a larger part of the dataset to run this check",
         )
     if result.status == "ok":
         return None
@@ -69,7 +69,7 @@ def _probe_issue(result: ProbeResult, expected: str, fix: str) -> Issue | None:
         f"{result.ci_high:.2f}, n={result.n}, {result.n_groups} groups, {result.folds} folds{chance}); "
         f"{describe_top(result)}"
     )
-    return Issue(result.name, result.status, None, expected, found, fix)
+    return Issue(result.name, result.status, path=None, expected=expected, found=found, fix=fix)
 
 
 def _features_issue(frame: pd.DataFrame) -> Issue | None:
@@ -80,16 +80,16 @@ def _features_issue(frame: pd.DataFrame) -> Issue | None:
     return Issue(
         "features_unavailable",
         "warning",
-        None,
-        "a readable image and mask for every sample",
-        f"{len(failed)} samples without a readable image or mask (NaN features, left out of the probes that need "
+        path=None,
+        expected="a readable image and mask for every sample",
+        found=f"{len(failed)} samples without a readable image or mask (NaN features, left out of the probes that need "
         f"them): {listed}"
         f"{' ...' if len(failed) > 5 else ''}",
-        "run rbc-dataset validate for the details; the other checks ran without these samples",
+        fix="run rbc-dataset validate for the details; the other checks ran without these samples",
     )
 
 
-def _collect_issues(frame, duplicates, probes, cbc, split_findings) -> list[Issue]:
+def _collect_issues(frame, duplicates, *, probes, cbc, split_findings) -> list[Issue]:
     issues = [i for i in [_features_issue(frame)] if i is not None] + duplicates.issues
     for name, result in probes.items():
         issue = _probe_issue(result, _PROBES[name][1], _PROBES[name][2])
@@ -97,7 +97,7 @@ def _collect_issues(frame, duplicates, probes, cbc, split_findings) -> list[Issu
     return issues + cbc.issues + (split_findings.issues if split_findings else [])
 
 
-def _summary(loaded, rows, frame, duplicates, probes, cbc, splits, issues, seconds) -> dict:
+def _summary(loaded, rows, *, frame, duplicates, probes, cbc, splits, issues, seconds) -> dict:
     clusters = duplicates.clusters
     return {
         "n_samples": len(rows),
@@ -154,7 +154,16 @@ def _run_probes(rows: pd.DataFrame, frame: pd.DataFrame, config: AuditConfig) ->
     thresholds = (config.probe_auc_warning, config.probe_auc_error)
     class_names = _class_names(rows)
     return {
-        name: run_probe(name, frame, list(features), labels, groups, class_names, thresholds, config.seed)
+        name: run_probe(
+            name,
+            frame,
+            features=list(features),
+            labels=labels,
+            groups=groups,
+            class_names=class_names,
+            thresholds=thresholds,
+            seed=config.seed,
+        )
         for name, (features, _, _) in _PROBES.items()
     }
 
@@ -181,21 +190,22 @@ class AuditEvidence:
     feature_seconds: float
 
 
-def gather_evidence(rows: pd.DataFrame, config: AuditConfig, show_progress: bool) -> AuditEvidence:
+def gather_evidence(rows: pd.DataFrame, config: AuditConfig, *, show_progress: bool) -> AuditEvidence:
     """The one streaming feature pass and the checks that do not depend on splits."""
     rows = rows.reset_index(drop=True)
     feature_start = time.perf_counter()
-    frame, coefficients = compute_features(rows, config.workers, show_progress)
+    frame, coefficients = compute_features(rows, config.workers, show_progress=show_progress)
     feature_seconds = time.perf_counter() - feature_start
-    duplicates = find_duplicates(rows, coefficients, config.hamming_radius)
+    duplicates = find_duplicates(rows, coefficients, radius=config.hamming_radius)
     probes = _run_probes(rows, frame, config)
     cbc = audit_cbc(rows, config.hb_bands)
-    return AuditEvidence(rows, frame, duplicates, probes, cbc, feature_seconds)
+    return AuditEvidence(rows, frame, duplicates=duplicates, probes=probes, cbc=cbc, feature_seconds=feature_seconds)
 
 
 def write_audit(
     evidence: AuditEvidence,
     loaded,
+    *,
     out_dir: Path,
     config: AuditConfig,
     split_table: pd.DataFrame | None,
@@ -206,10 +216,22 @@ def write_audit(
     rows, duplicates, cbc = evidence.rows, evidence.duplicates, evidence.cbc
     split_findings = None
     if split_table is not None:
-        split_findings = check_splits(rows, split_table, str(splits_source), duplicates.clusters, cbc.shared)
-    issues = _collect_issues(evidence.frame, duplicates, evidence.probes, cbc, split_findings)
+        split_findings = check_splits(
+            rows, split_table, source=str(splits_source), duplicates=duplicates.clusters, shared_cbc=cbc.shared
+        )
+    issues = _collect_issues(evidence.frame, duplicates, probes=evidence.probes, cbc=cbc, split_findings=split_findings)
     seconds = {"features": round(evidence.feature_seconds, 2), "total": round(time.perf_counter() - start, 2)}
-    summary = _summary(loaded, rows, evidence.frame, duplicates, evidence.probes, cbc, split_findings, issues, seconds)
+    summary = _summary(
+        loaded,
+        rows,
+        frame=evidence.frame,
+        duplicates=duplicates,
+        probes=evidence.probes,
+        cbc=cbc,
+        splits=split_findings,
+        issues=issues,
+        seconds=seconds,
+    )
     meta = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "tool": f"rbc-dataset {__version__}",
@@ -219,7 +241,16 @@ def write_audit(
         "config": asdict(config),
     }
     report = build_report(
-        meta, summary, issues, rows, evidence.frame, duplicates, evidence.probes, cbc, split_findings, config.hb_bands
+        meta,
+        summary,
+        issues=issues,
+        rows=rows,
+        frame=evidence.frame,
+        duplicates=duplicates,
+        probes=evidence.probes,
+        cbc=cbc,
+        splits=split_findings,
+        hb_bands=config.hb_bands,
     )
     report_path, markdown_path = write_outputs(report, out_dir)
     return AuditResult(report_path, markdown_path, issues, summary)
@@ -227,6 +258,7 @@ def write_audit(
 
 def audit(
     source: Path,
+    *,
     out_dir: Path,
     splits: Path | None = None,
     config: AuditConfig = AuditConfig(),  # noqa: B008 (frozen, so one shared default is safe)
@@ -250,9 +282,17 @@ def audit(
     source, out_dir = Path(source), Path(out_dir)
     split_table = read_splits(splits) if splits is not None else None  # a bad file fails before the long pass
     loaded = _load(source, out_dir, config, show_progress)
-    evidence = gather_evidence(loaded.rows, config, show_progress)
+    evidence = gather_evidence(loaded.rows, config, show_progress=show_progress)
     splits_source = None if splits is None else str(splits)
     if split_table is None:  # no file: a pre-split release's own split column, when it has one
         split_table = manifest_splits(evidence.rows)
         splits_source = None if split_table is None else "manifest split column"
-    return write_audit(evidence, loaded, out_dir, config, split_table, splits_source, start)
+    return write_audit(
+        evidence,
+        loaded,
+        out_dir=out_dir,
+        config=config,
+        split_table=split_table,
+        splits_source=splits_source,
+        start=start,
+    )

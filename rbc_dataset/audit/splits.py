@@ -101,7 +101,15 @@ def _leak_issue(leak: dict) -> Issue:
     fix = "split by group (rbc-dataset split keeps parents, groups and duplicates together) and re-run"
     if leak["kind"] == "cbc":
         fix = "keep these images in one split when CBC values are model input; otherwise note it"
-    return Issue(code, severity, None, expected, f"{leak['kind']} {leak['unit']} in {spread}", fix, leak["unit"])
+    return Issue(
+        code,
+        severity,
+        path=None,
+        expected=expected,
+        found=f"{leak['kind']} {leak['unit']} in {spread}",
+        fix=fix,
+        sample_id=leak["unit"],
+    )
 
 
 def _units(rows: pd.DataFrame, duplicates: list[dict], shared_cbc: list[dict]) -> dict[str, dict[str, list[str]]]:
@@ -134,10 +142,11 @@ def _bookkeeping_issues(source: str, unknown: list[str], missing: list[str], con
             Issue(
                 "splits_unknown_sample",
                 "warning",
-                source,
-                "split ids that name samples of the dataset",
-                f"{len(unknown)} unknown ids: {', '.join(unknown[:_LIST])}{' ...' if len(unknown) > _LIST else ''}",
-                "regenerate the splits from this manifest (ids are stable: anerbc1_a_001, ...)",
+                path=source,
+                expected="split ids that name samples of the dataset",
+                found=f"{len(unknown)} unknown ids: {', '.join(unknown[:_LIST])}"
+                f"{' ...' if len(unknown) > _LIST else ''}",
+                fix="regenerate the splits from this manifest (ids are stable: anerbc1_a_001, ...)",
             )
         )
     if missing:
@@ -145,11 +154,11 @@ def _bookkeeping_issues(source: str, unknown: list[str], missing: list[str], con
             Issue(
                 "splits_missing_sample",
                 "warning",
-                source,
-                "a split for every sample",
-                f"{len(missing)} samples without a split: {', '.join(missing[:_LIST])}"
+                path=source,
+                expected="a split for every sample",
+                found=f"{len(missing)} samples without a split: {', '.join(missing[:_LIST])}"
                 f"{' ...' if len(missing) > _LIST else ''}",
-                "assign every sample, or drop unassigned samples from the dataset on purpose",
+                fix="assign every sample, or drop unassigned samples from the dataset on purpose",
             )
         )
     for conflict in conflicts:
@@ -157,18 +166,18 @@ def _bookkeeping_issues(source: str, unknown: list[str], missing: list[str], con
             Issue(
                 "splits_conflict",
                 "error",
-                source,
-                "one split per sample",
-                f"{conflict['sample_id']} in {', '.join(conflict['splits'])}",
-                "list each sample once",
-                conflict["sample_id"],
+                path=source,
+                expected="one split per sample",
+                found=f"{conflict['sample_id']} in {', '.join(conflict['splits'])}",
+                fix="list each sample once",
+                sample_id=conflict["sample_id"],
             )
         )
     return issues
 
 
 def check_splits(
-    rows: pd.DataFrame, table: pd.DataFrame, source: str, duplicates: list[dict], shared_cbc: list[dict]
+    rows: pd.DataFrame, table: pd.DataFrame, *, source: str, duplicates: list[dict], shared_cbc: list[dict]
 ) -> SplitFindings:
     """Leaks of parents, groups, duplicate clusters and shared CBC reports across splits.
 
@@ -189,7 +198,15 @@ def check_splits(
     for kind, units in _units(rows, duplicates, shared_cbc).items():
         leaks += _leak_rows(kind, units, assigned)
     issues = _bookkeeping_issues(source, unknown, missing, conflicts) + [_leak_issue(leak) for leak in leaks]
-    return SplitFindings(source, leaks, _class_counts(rows, assigned), unknown, missing, conflicts, issues)
+    return SplitFindings(
+        source,
+        leaks,
+        class_counts=_class_counts(rows, assigned),
+        unknown_ids=unknown,
+        missing_ids=missing,
+        conflicts=conflicts,
+        issues=issues,
+    )
 
 
 def manifest_splits(rows: pd.DataFrame) -> pd.DataFrame | None:

@@ -228,7 +228,7 @@ def _yaml_header(card: DatasetCard) -> str:
         **licence,
     )
     infos, configs = {}, []
-    features = hf_features(card.class_names, card.severity_names, card.cbc_tests, card.has_masks)
+    features = hf_features(card.class_names, card.severity_names, cbc_tests=card.cbc_tests, masks=card.has_masks)
     for name, entry in card.configs.items():
         splits = SplitDict()
         data_files = []
@@ -353,7 +353,7 @@ def render_readme(card: DatasetCard) -> str:
     return "\n".join(text) + "\n"
 
 
-def write_cards(folder: Path, card: DatasetCard, names=None) -> DatasetCard:
+def write_cards(folder: Path, card: DatasetCard, *, names=None) -> DatasetCard:
     """Write ``README.md`` and, last, ``dataset.json`` into the build folder; return the card as written.
 
     ``names`` (a ``publish.PathNames``) rewrites the builder's folders in what the cards quote from the stages

@@ -39,13 +39,13 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         for name in self.configs:
-            check_choice("dataset config", name, CONFIG_NAMES)
+            check_choice("dataset config", name, choices=CONFIG_NAMES)
         if not self.formats:
             raise UsageError(f"--formats needs at least one of {', '.join(FORMATS)}")
         for name in self.formats:
-            check_choice("shard format", name, FORMATS)
-        check_choice("HDF5 codec", self.hdf5_codec, HDF5_CODECS)
-        check_choice("tile order", self.tile_order, ("auto", *TILE_ORDERS))
+            check_choice("shard format", name, choices=FORMATS)
+        check_choice("HDF5 codec", self.hdf5_codec, choices=HDF5_CODECS)
+        check_choice("tile order", self.tile_order, choices=("auto", *TILE_ORDERS))
         self._check_ratios()
         check_seed("--seed", self.seed)
         positive = {

@@ -139,7 +139,7 @@ class _DiscardableFile(io.RawIOBase):
 class HDF5ShardWriter:
     """Write the samples of one config and split, in order, into a preallocated HDF5 file."""
 
-    def __init__(self, path: Path, layout: HDF5Layout, codec: str, gzip_level: int) -> None:
+    def __init__(self, path: Path, layout: HDF5Layout, *, codec: str, gzip_level: int) -> None:
         self.path, self.layout, self.count = Path(path), layout, 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.sink = _DiscardableFile(self.path)

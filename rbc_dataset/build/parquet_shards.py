@@ -20,7 +20,9 @@ ROW_GROUP = 64  # samples per row group: small enough to stream, large enough to
 ROW_GROUP_BYTES = 16 << 20  # ... and at most this many PNG bytes buffered per writer (nine writers are open at once)
 
 
-def hf_features(class_names: tuple[str, ...], severity_names: tuple[str, ...], cbc_tests: tuple[str, ...], masks: bool):
+def hf_features(
+    class_names: tuple[str, ...], severity_names: tuple[str, ...], *, cbc_tests: tuple[str, ...], masks: bool
+):
     """The ``datasets.Features`` of every config (docs/SHARDS.md)."""
     from datasets import ClassLabel, Features, Image, Value
 
@@ -67,7 +69,7 @@ def _row(sample: Sample, cbc_tests: tuple[str, ...], masks: bool) -> dict:
 class ParquetSplitWriter:
     """Write the samples of one config and split into size-capped Parquet shards."""
 
-    def __init__(self, folder: Path, split: str, features, cbc_tests: tuple[str, ...], shard_bytes: int) -> None:
+    def __init__(self, folder: Path, split: str, *, features, cbc_tests: tuple[str, ...], shard_bytes: int) -> None:
         self.folder, self.split, self.features = Path(folder), split, features
         self.schema = features.arrow_schema
         self.masks = "mask" in features

@@ -31,7 +31,7 @@ class Inputs:
 UNLABELLED_REASON = "no class label (unlabelled: map its class with `rbc-dataset ingest --class-map`)"
 
 
-def attach_masks(rows: pd.DataFrame, canonical: dict[str, str], skipped: dict[str, str]) -> Inputs:
+def attach_masks(rows: pd.DataFrame, canonical: dict[str, str], *, skipped: dict[str, str]) -> Inputs:
     """Attach each row's canonical mask; without one (while the dataset has masks) the row's parent is left out.
 
     Unlabelled rows (null label: no class folder, or a folder such as ``Dataset/``) are left out too, with the
@@ -98,7 +98,7 @@ def model_from_tiles(inputs: Inputs, grid: TileGrid) -> bool:
     return config_reasons(inputs, grid)["tiles"] is None
 
 
-def applicable_configs(inputs: Inputs, config: BuildConfig, grid: TileGrid) -> tuple[str, ...]:
+def applicable_configs(inputs: Inputs, config: BuildConfig, *, grid: TileGrid) -> tuple[str, ...]:
     """The requested configs (or all that apply); a requested config that cannot be made is an error."""
     rows = inputs.rows
     reasons = config_reasons(inputs, grid)
@@ -125,9 +125,9 @@ def _source(row, reuse_png: bool) -> SourceImage:
     return SourceImage(
         str(row["sample_id"]),
         str(absolute_path(row, "image")),
-        None if mask is None or (isinstance(mask, float) and math.isnan(mask)) else str(mask),
-        reuse_png and row["image_format"] == "png" and row["image_mode"] == "RGB",
-        None if pd.isna(tile) else int(tile),
+        mask_path=None if mask is None or (isinstance(mask, float) and math.isnan(mask)) else str(mask),
+        reuse_png=reuse_png and row["image_format"] == "png" and row["image_mode"] == "RGB",
+        tile_index=None if pd.isna(tile) else int(tile),
     )
 
 
@@ -163,16 +163,16 @@ def parent_tasks(inputs: Inputs, plan: SplitPlan) -> list[ParentTask]:
             ParentTask(
                 str(parent),
                 _source(own.iloc[0], True) if not own.empty else None,
-                tuple(_source(t, False) for _, t in tiles.iterrows()) if own.empty else (),
-                _fields(first, split_rows.loc[parent], severity_known=True),
-                (str(first["class_name"]), number) if anerbc else None,
+                tiles=tuple(_source(t, False) for _, t in tiles.iterrows()) if own.empty else (),
+                fields=_fields(first, split_rows.loc[parent], severity_known=True),
+                kind_class_number=(str(first["class_name"]), number) if anerbc else None,
             )
         )
     return tasks
 
 
 def expected_counts(
-    tasks: list[ParentTask], configs: tuple[str, ...], grid: TileGrid, tiled_model: bool
+    tasks: list[ParentTask], configs: tuple[str, ...], *, grid: TileGrid, tiled_model: bool
 ) -> dict[tuple[str, str], int]:
     """Samples per (config, split), known before any image is decoded (HDF5 files are preallocated)."""
     counts: dict[tuple[str, str], int] = {}
@@ -186,7 +186,7 @@ def expected_counts(
     return counts
 
 
-def sample_size(config: str, grid: TileGrid, model_size: int, fulls: pd.DataFrame) -> tuple[int, int]:
+def sample_size(config: str, grid: TileGrid, *, model_size: int, fulls: pd.DataFrame) -> tuple[int, int]:
     """(width, height) of a config's images; full images keep the input size (must be one size for HDF5)."""
     if config == "tiles":
         return grid.width, grid.height

@@ -7,7 +7,6 @@ audit evidence -> split groups and splits -> shards (one pass over the parents, 
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from rbc_dataset.build.splits import split_report as make_split_report
 from rbc_dataset.build.tiling import TileGrid, compare_release_tiles
 from rbc_dataset.errors import DataError
 from rbc_dataset.faults import disk_full_error
-from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside
+from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside, write_json
 from rbc_dataset.manifest import read_manifest, report_path_for
 from rbc_dataset.parallel import worker_count
 from rbc_dataset.sources import LoadedSource
@@ -58,7 +57,7 @@ class BuildResult:
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode())
+    write_json(path, data, sort_keys=True, default=str)
 
 
 def _manifest(source: Path, folder: Path, workers: int, show_progress: bool) -> Path:
@@ -67,7 +66,7 @@ def _manifest(source: Path, folder: Path, workers: int, show_progress: bool) -> 
     if source.is_dir():
         from rbc_dataset.ingest import ingest
 
-        ingest(source, target, workers=workers, show_progress=show_progress)
+        ingest(source, out=target, workers=workers, show_progress=show_progress)
     else:
         read_manifest(source)  # refuse anything that is not a manifest before copying it
         shutil.copyfile(source, target)
@@ -86,7 +85,7 @@ def _published_manifest(working: Path, tmp: Path, names: PathNames) -> Path:
     return target
 
 
-def _validate(manifest: Path, tmp: Path, work: Path, config: BuildConfig, out: Path, show_progress: bool):
+def _validate(manifest: Path, tmp: Path, *, work: Path, config: BuildConfig, out: Path, show_progress: bool):
     result = validate_masks(
         manifest,
         report=tmp / "reports" / "validate-masks.json",
@@ -131,16 +130,18 @@ def _grid(config: BuildConfig, rows: pd.DataFrame) -> TileGrid:
     if order == "auto":
         detected = rows.loc[rows["tile_index"].notna(), "tile_order"].dropna()
         order = str(detected.mode().iloc[0]) if not detected.empty else "row-major"
-    return TileGrid(config.tile_cols, config.tile_rows, config.tile_width, config.tile_height, order)
+    return TileGrid(config.tile_cols, config.tile_rows, width=config.tile_width, height=config.tile_height, order=order)
 
 
-def _plan(inputs: Inputs, rows, evidence, cbc_shared, config: BuildConfig, split_table, splits_source):
+def _plan(inputs: Inputs, rows, *, evidence, cbc_shared, config: BuildConfig, split_table, splits_source):
     units = parent_units(inputs.rows, config.stratify_severity)
     duplicates = evidence.duplicates.clusters if evidence is not None else []
-    units = units.assign(group_id=join_groups(units, rows, duplicates, cbc_shared))
+    units = units.assign(group_id=join_groups(units, rows, duplicates=duplicates, shared_cbc=cbc_shared))
     if split_table is not None:
-        return import_plan(units, inputs.rows, split_table, splits_source, config.folds, config.seed)
-    return make_plan(units, config.split_ratios, config.seed, config.folds)
+        return import_plan(
+            units, inputs.rows, table=split_table, source=splits_source, folds=config.folds, seed=config.seed
+        )
+    return make_plan(units, config.split_ratios, seed=config.seed, folds=config.folds)
 
 
 def _write_splits(tmp: Path, plan, report: dict) -> None:
@@ -163,11 +164,13 @@ def _check_leaks(audit_result, out: Path) -> None:
         )
 
 
-def _tile_check(rows: pd.DataFrame, grid: TileGrid, configs, config: BuildConfig, show_progress: bool):
+def _tile_check(rows: pd.DataFrame, grid: TileGrid, *, configs, config: BuildConfig, show_progress: bool):
     has_both = rows["tile_index"].notna().any() and rows["tile_index"].isna().any()
     if "tiles" not in configs or not has_both:
         return None
-    comparison = compare_release_tiles(rows, grid.order, config.workers, show_progress)
+    comparison = compare_release_tiles(
+        rows, grid_order_default=grid.order, workers=config.workers, show_progress=show_progress
+    )
     if comparison.mismatched and not config.allow_invalid:
         first = comparison.issues[0]
         raise DataError(
@@ -182,6 +185,7 @@ def _tile_check(rows: pd.DataFrame, grid: TileGrid, configs, config: BuildConfig
 
 def build(
     source: Path,
+    *,
     out: Path,
     config: BuildConfig = BuildConfig(),  # noqa: B008 (frozen)
     splits: Path | None = None,
@@ -208,15 +212,26 @@ def build(
         check_output_outside(out, [source], replaced=True)
     split_table = read_splits(splits) if splits is not None else None
     try:
-        return _build(source, out, config, splits, split_table, overwrite, show_progress, start)
+        return _build(
+            source,
+            out,
+            config=config,
+            splits=splits,
+            split_table=split_table,
+            overwrite=overwrite,
+            show_progress=show_progress,
+            start=start,
+        )
     except Exception as exc:  # h5py, pyarrow and Python each report a full disk their own way
-        error = disk_full_error(exc, [out], "free disk space for the build (about the size of the input per config)")
+        error = disk_full_error(
+            exc, outputs=[out], expected="free disk space for the build (about the size of the input per config)"
+        )
         if error is None:
             raise
         raise error from exc
 
 
-def _build(source, out, config, splits, split_table, overwrite, show_progress, start) -> BuildResult:
+def _build(source, out, *, config, splits, split_table, overwrite, show_progress, start) -> BuildResult:
     seconds = {}
     workers = worker_count(config.workers)
     with atomic_directory(out, overwrite) as tmp:
@@ -228,36 +243,51 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
         roots = sorted({Path(r) for r in rows["root"].dropna()})
         check_output_outside(out, roots, replaced=True)
         inputs_files = [p for p in (splits, source) if p is not None and not p.is_dir()]
-        names = path_names(roots, tmp, out, inputs_files, scratch=work)
+        names = path_names(roots, tmp, out=out, files=inputs_files, scratch=work)
         published = _published_manifest(manifest, tmp, names)
         # Options the data cannot satisfy (empty splits, too many folds) fail now, not after validation.
-        check_feasible(rows, config, str(source), split_table, str(splits))
+        check_feasible(rows, config, source=str(source), split_table=split_table, splits_source=str(splits))
         seconds["ingest"] = time.perf_counter() - start
-        validation = _validate(manifest, tmp, work, config, out, show_progress)
+        validation = _validate(manifest, tmp, work=work, config=config, out=out, show_progress=show_progress)
         seconds["validate"] = validation.seconds
-        inputs = attach_masks(rows, *_canonical_masks(work))
+        canonical, skipped = _canonical_masks(work)
+        inputs = attach_masks(rows, canonical, skipped=skipped)
         classes = class_names(inputs.rows, str(source))
         loaded = LoadedSource(rows, source, "folder" if source.is_dir() else "manifest", ())
         stage = time.perf_counter()
         audit_config = AuditConfig(workers=config.workers, seed=config.seed)
-        evidence = gather_evidence(rows, audit_config, show_progress) if config.audit else None
+        evidence = gather_evidence(rows, audit_config, show_progress=show_progress) if config.audit else None
         cbc_shared = evidence.cbc.shared if evidence is not None else _shared_reports(rows, audit_config)
-        plan = _plan(inputs, rows, evidence, cbc_shared, config, split_table, str(splits))
+        plan = _plan(
+            inputs,
+            rows,
+            evidence=evidence,
+            cbc_shared=cbc_shared,
+            config=config,
+            split_table=split_table,
+            splits_source=str(splits),
+        )
         report = make_split_report(plan)
         _write_splits(tmp, plan, report)
         audit_result = None
         if evidence is not None:
             table = pd.DataFrame({"sample_id": rows["sample_id"], "split": plan.split_of_samples(rows)}).dropna()
             audit_result = write_audit(
-                evidence, loaded, tmp / "reports", audit_config, table, "rbc-dataset build", stage
+                evidence,
+                loaded,
+                out_dir=tmp / "reports",
+                config=audit_config,
+                split_table=table,
+                splits_source="rbc-dataset build",
+                start=stage,
             )
             _check_leaks(audit_result, out)
         seconds["audit_and_splits"] = time.perf_counter() - stage
         stage = time.perf_counter()
         grid = _grid(config, inputs.rows)
         tasks = parent_tasks(inputs, plan)
-        shards = ShardSet(tmp, config, grid, classes, inputs, tasks, published)
-        tile_check = _tile_check(inputs.rows, grid, shards.configs, config, show_progress)
+        shards = ShardSet(tmp, config, grid=grid, class_names=classes, inputs=inputs, tasks=tasks, manifest=published)
+        tile_check = _tile_check(inputs.rows, grid, configs=shards.configs, config=config, show_progress=show_progress)
         entries = shards.write(show_progress)
         seconds["shards"] = time.perf_counter() - stage
         atomic_write_bytes(tmp / "build_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=True).encode())
@@ -266,13 +296,20 @@ def _build(source, out, config, splits, split_table, overwrite, show_progress, s
             source=source, config=config, shards=shards, entries=entries, split_report=report,
             validation=validation, audit=audit_result, inputs=inputs, tile_check=tile_check,
         )  # fmt: skip
-        write_cards(tmp, card, names)
+        write_cards(tmp, card, names=names)
         shutil.rmtree(work)
         check_published(tmp, names)
     seconds["total"] = time.perf_counter() - start
     counts = {c: {s: e["num_examples"] for s, e in splits_.items()} for c, splits_ in entries.items()}
     excluded = len(inputs.excluded)
-    return BuildResult(out, shards.configs, counts, validation.counts.get("error", 0), excluded, seconds)
+    return BuildResult(
+        out,
+        shards.configs,
+        counts=counts,
+        validation_errors=validation.counts.get("error", 0),
+        excluded=excluded,
+        seconds=seconds,
+    )
 
 
 def _shared_reports(rows: pd.DataFrame, audit_config: AuditConfig) -> list[dict]:

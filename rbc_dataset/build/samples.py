@@ -73,13 +73,13 @@ class Sample:
 
 def _load_rgb(path: str) -> np.ndarray:
     """8-bit RGB whatever the file holds; a refused file (empty, too many pixels ...) raises a DataError naming it."""
-    return read_image(path, cv2.IMREAD_COLOR)
+    return read_image(path, flags=cv2.IMREAD_COLOR)
 
 
 def _load_mask(source: SourceImage, shape: tuple[int, int]) -> np.ndarray | None:
     if source.mask_path is None:
         return None
-    cells = read_image(source.mask_path, cv2.IMREAD_GRAYSCALE) > 127
+    cells = read_image(source.mask_path, flags=cv2.IMREAD_GRAYSCALE) > 127
     if cells.shape != shape:
         raise DataError(
             source.mask_path,
@@ -98,8 +98,10 @@ def pixel_hash(image: np.ndarray, mask: np.ndarray | None) -> str:
     return digest.hexdigest()
 
 
-def _sample(config, sid, task, tile, image, mask, options, source_png=None) -> Sample:
-    sample = Sample(config, sid, task.parent_id, tile, pixel_hash(image, mask), fields=task.fields)
+def _sample(config, sid, *, task, tile, image, mask, options, source_png=None) -> Sample:
+    sample = Sample(
+        config, sid, parent_id=task.parent_id, tile_index=tile, sha256=pixel_hash(image, mask), fields=task.fields
+    )
     if options.arrays:
         sample.image, sample.mask = image, mask
     if options.png:
@@ -111,7 +113,7 @@ def _sample(config, sid, task, tile, image, mask, options, source_png=None) -> S
 def _tile_id(task: ParentTask, index: int) -> str:
     if task.kind_class_number is not None:
         cls, number = task.kind_class_number
-        return release_sample_id("II", cls, number, index)
+        return release_sample_id("II", cls, number=number, tile=index)
     return f"{task.parent_id}_{index:02d}"
 
 
@@ -126,8 +128,8 @@ def _tiles_of(task: ParentTask, image: np.ndarray | None, mask: np.ndarray | Non
     """(tile index, tile image, tile mask) of a parent: cut from its full image, or the input's own tiles."""
     if image is not None:
         path = task.full.image_path
-        mask_tiles = cut_tiles(mask, options.grid, path) if mask is not None else None
-        for k, (box, tile) in enumerate(cut_tiles(image, options.grid, path)):
+        mask_tiles = cut_tiles(mask, grid=options.grid, path=path) if mask is not None else None
+        for k, (box, tile) in enumerate(cut_tiles(image, grid=options.grid, path=path)):
             yield box.index, tile, None if mask_tiles is None else mask_tiles[k][1]
         return
     for source in task.tiles:
@@ -147,20 +149,33 @@ def make_samples(task: ParentTask, options: SampleOptions) -> list[Sample]:
             if options.png and task.full.reuse_png:
                 with open(task.full.image_path, "rb") as handle:
                     png = handle.read()
-            samples.append(_sample("full", task.full.sample_id, task, None, image, mask, options, png))
+            samples.append(
+                _sample(
+                    "full",
+                    task.full.sample_id,
+                    task=task,
+                    tile=None,
+                    image=image,
+                    mask=mask,
+                    options=options,
+                    source_png=png,
+                )
+            )
     if "tiles" not in options.configs and "model" not in options.configs:
         return samples
     if not options.tiled_model:  # model inputs resized from the full image (no grid applies)
         small, small_mask = _model(image, mask, options.model_size)
-        return samples + [_sample("model", task.full.sample_id, task, None, small, small_mask, options)]
+        return samples + [
+            _sample("model", task.full.sample_id, task=task, tile=None, image=small, mask=small_mask, options=options)
+        ]
     models = []
     for index, tile, tile_mask in _tiles_of(task, image if task.full is not None else None, mask, options):
         sid = _tile_id(task, index)
         if "tiles" in options.configs:
-            samples.append(_sample("tiles", sid, task, index, tile, tile_mask, options))
+            samples.append(_sample("tiles", sid, task=task, tile=index, image=tile, mask=tile_mask, options=options))
         if "model" in options.configs:
             small, small_mask = _model(tile, tile_mask, options.model_size)
-            models.append(_sample("model", sid, task, index, small, small_mask, options))
+            models.append(_sample("model", sid, task=task, tile=index, image=small, mask=small_mask, options=options))
     return samples + models
 
 

@@ -41,6 +41,7 @@ class ShardSet:
         self,
         folder: Path,
         config: BuildConfig,
+        *,
         grid: TileGrid,
         class_names: tuple[str, ...],
         inputs: Inputs,
@@ -51,10 +52,12 @@ class ShardSet:
         self.class_names, self.severity_names, self.cbc_tests = class_names, SEVERITY_NAMES, tuple(CBC_TESTS)
         self.has_masks = inputs.has_masks
         self.inputs_rows = inputs.rows
-        self.configs = applicable_configs(inputs, config, grid)
+        self.configs = applicable_configs(inputs, config, grid=grid)
         self.tiled_model = model_from_tiles(inputs, grid)
-        self.counts = expected_counts(tasks, self.configs, grid, self.tiled_model)
-        self.sizes = {c: sample_size(c, grid, config.model_size, full_rows(inputs.rows)) for c in self.configs}
+        self.counts = expected_counts(tasks, self.configs, grid=grid, tiled_model=self.tiled_model)
+        self.sizes = {
+            c: sample_size(c, grid, model_size=config.model_size, fulls=full_rows(inputs.rows)) for c in self.configs
+        }
         self.provenance = {"source_manifest_sha256": sha256_file(manifest), "build_config": config.to_dict()}
         self._check_full_sizes(inputs)
 
@@ -78,25 +81,28 @@ class ShardSet:
         """Open every writer into ``writers`` (filled as they open, so a failure can abort those already open)."""
         for name in self.configs:
             width, height = self.sizes[name]
-            features = hf_features(self.class_names, self.severity_names, self.cbc_tests, self.has_masks)
+            features = hf_features(
+                self.class_names, self.severity_names, cbc_tests=self.cbc_tests, masks=self.has_masks
+            )
             for split in SPLIT_NAMES:
                 n = self.counts.get((name, split), 0)
                 if n == 0:  # an empty split (share 0) is neither written nor declared
                     continue
                 if "hdf5" in self.config.formats:
                     layout = HDF5Layout(
-                        name, split, n, height, width, self.has_masks, self.class_names, self.severity_names,
-                        self.cbc_tests, {**self.provenance, "tool": f"rbc-dataset {__version__}"},
+                        name, split, n=n, height=height, width=width, has_masks=self.has_masks,
+                        class_names=self.class_names, severity_names=self.severity_names, cbc_tests=self.cbc_tests,
+                        provenance={**self.provenance, "tool": f"rbc-dataset {__version__}"},
                     )  # fmt: skip
                     path = self.folder / "hdf5" / name / f"{split}.h5"
                     writers[(name, split, "hdf5")] = HDF5ShardWriter(
-                        path, layout, self.config.hdf5_codec, self.config.gzip_level
+                        path, layout, codec=self.config.hdf5_codec, gzip_level=self.config.gzip_level
                     )
                 if "parquet" in self.config.formats:
                     folder = self.folder / "data" / name
                     shard_bytes = self.config.parquet_shard_mb << 20
                     writers[(name, split, "parquet")] = ParquetSplitWriter(
-                        folder, split, features, self.cbc_tests, shard_bytes
+                        folder, split, features=features, cbc_tests=self.cbc_tests, shard_bytes=shard_bytes
                     )
 
     def write(self, show_progress: bool) -> dict:
@@ -105,11 +111,11 @@ class ShardSet:
         options = SampleOptions(
             self.configs,
             self.grid,
-            self.config.model_size,
-            "hdf5" in self.config.formats,
-            "parquet" in self.config.formats,
-            self.has_masks,
-            self.tiled_model,
+            model_size=self.config.model_size,
+            arrays="hdf5" in self.config.formats,
+            png="parquet" in self.config.formats,
+            has_masks=self.has_masks,
+            tiled_model=self.tiled_model,
         )
         chunks = [self.tasks[i : i + PARENTS_PER_TASK] for i in range(0, len(self.tasks), PARENTS_PER_TASK)]
         workers = min(worker_count(self.config.workers), max(len(chunks), 1))
@@ -118,9 +124,11 @@ class ShardSet:
             self._open_writers(writers)
             # One parent per task and one task queued beyond the busy workers: each parent is ~20 MB of samples.
             # closing(): an error here stops the workers now, not when the generator is garbage-collected.
-            results = bounded_map(partial(make_many, options=options), chunks, workers, in_flight=workers + 1)
+            results = bounded_map(partial(make_many, options=options), chunks, workers=workers, in_flight=workers + 1)
             with closing(results):
-                for batch in track(results, len(self.tasks), "build shards", show_progress, sizes=map(len, chunks)):
+                for batch in track(
+                    results, len(self.tasks), description="build shards", show=show_progress, sizes=map(len, chunks)
+                ):
                     for samples in batch:
                         for sample in samples:
                             split = sample.fields["split"]

@@ -63,7 +63,9 @@ def parent_units(rows: pd.DataFrame, stratify_severity: bool = True) -> pd.DataF
     return units.assign(stratum=stratum)
 
 
-def join_groups(units: pd.DataFrame, rows: pd.DataFrame, duplicates: list[dict], shared_cbc: list[dict]) -> pd.Series:
+def join_groups(
+    units: pd.DataFrame, rows: pd.DataFrame, *, duplicates: list[dict], shared_cbc: list[dict]
+) -> pd.Series:
     """Split group of every parent: given groups, shared CBC reports and duplicate clusters joined transitively.
 
     ``rows`` is the whole manifest, samples a build leaves out included: a release tile left out for a defect
@@ -92,7 +94,7 @@ def _targets(units: pd.DataFrame, ratios: tuple[float, ...]) -> pd.DataFrame:
     return pd.DataFrame({split: totals * share for split, share in zip(SPLIT_NAMES, ratios, strict=True)})
 
 
-def assign_splits(units: pd.DataFrame, ratios: tuple[float, float, float], seed: int) -> pd.Series:
+def assign_splits(units: pd.DataFrame, ratios: tuple[float, float, float], *, seed: int) -> pd.Series:
     """Greedy stratified assignment of whole groups to train/validation/test (see the module docstring)."""
     targets = _targets(units, ratios)
     weight = 1.0 / targets.sum(axis=1)  # every stratum counts the same, whatever its size
@@ -151,7 +153,7 @@ def _workable_ratios(units: pd.DataFrame, ratios: tuple[float, float, float], se
         rest = (1 - train) / max(sum(open_splits[1:]), 1)
         candidate = (train, *(round(rest, 3) if is_open else 0.0 for is_open in open_splits[1:]))
         candidate = (round(1 - sum(candidate[1:]), 3), *candidate[1:])
-        split = assign_splits(units, candidate, seed)
+        split = assign_splits(units, candidate, seed=seed)
         if all(split.eq(name).any() for name, is_open in zip(SPLIT_NAMES, open_splits, strict=True) if is_open):
             return _ratio_text(candidate)
     return None
@@ -174,7 +176,7 @@ def _empty_split_problem(units: pd.DataFrame, ratios: tuple[float, float, float]
 
 
 def check_plan(
-    units: pd.DataFrame, folds: int, ratios: tuple[float, float, float] | None = None, seed: int = 0
+    units: pd.DataFrame, folds: int, *, ratios: tuple[float, float, float] | None = None, seed: int = 0
 ) -> None:
     """Refuse an assignment (``units`` with ``split``) that leaves an open split empty or cannot make the folds.
 
@@ -193,7 +195,7 @@ def check_plan(
         raise UsageError("; and ".join(problems))
 
 
-def assign_folds(units: pd.DataFrame, folds: int, seed: int) -> tuple[pd.Series, list[str]]:
+def assign_folds(units: pd.DataFrame, folds: int, *, seed: int) -> tuple[pd.Series, list[str]]:
     """Cross-validation fold (0..k-1) of train+validation parents by StratifiedGroupKFold; -1 for test."""
     fold = pd.Series(-1, index=units.index, dtype="int64")
     pool = units[units["split"] != "test"]
@@ -210,15 +212,17 @@ def assign_folds(units: pd.DataFrame, folds: int, seed: int) -> tuple[pd.Series,
     return fold, sorted({str(w.message) for w in caught})
 
 
-def make_plan(units: pd.DataFrame, ratios: tuple[float, float, float], seed: int, folds: int) -> SplitPlan:
+def make_plan(units: pd.DataFrame, ratios: tuple[float, float, float], *, seed: int, folds: int) -> SplitPlan:
     """Split groups (``units`` has ``group_id``) into train/validation/test and folds."""
-    units = units.assign(split=assign_splits(units, ratios, seed))
-    check_plan(units, folds, ratios, seed)
-    fold, notes = assign_folds(units, folds, seed)
-    return SplitPlan(units.assign(fold=fold), "stratified-group", tuple(ratios), seed, folds, tuple(notes))
+    units = units.assign(split=assign_splits(units, ratios, seed=seed))
+    check_plan(units, folds, ratios=ratios, seed=seed)
+    fold, notes = assign_folds(units, folds, seed=seed)
+    return SplitPlan(
+        units.assign(fold=fold), "stratified-group", ratios=tuple(ratios), seed=seed, folds=folds, notes=tuple(notes)
+    )
 
 
-def check_feasible(rows: pd.DataFrame, config, source: str, split_table=None, splits_source: str = "") -> None:
+def check_feasible(rows: pd.DataFrame, config, *, source: str, split_table=None, splits_source: str = "") -> None:
     """Plan the splits from the manifest alone, before any pixel is read, so that impossible options fail first.
 
     The groups here are the manifest's own (``group_id``); the audit later joins more (shared CBC reports,
@@ -235,14 +239,14 @@ def check_feasible(rows: pd.DataFrame, config, source: str, split_table=None, sp
         DataError: an imported split table that does not fit the manifest.
     """
     units = parent_units(rows, config.stratify_severity)
-    units = units.assign(group_id=join_groups(units, rows, [], []))
+    units = units.assign(group_id=join_groups(units, rows, duplicates=[], shared_cbc=[]))
     try:
         if split_table is not None:
-            units = import_plan(units, rows, split_table, splits_source, 0, config.seed).units
+            units = import_plan(units, rows, table=split_table, source=splits_source, folds=0, seed=config.seed).units
             check_plan(units, config.folds)
         else:
-            units = units.assign(split=assign_splits(units, config.split_ratios, config.seed))
-            check_plan(units, config.folds, config.split_ratios, config.seed)
+            units = units.assign(split=assign_splits(units, config.split_ratios, seed=config.seed))
+            check_plan(units, config.folds, ratios=config.split_ratios, seed=config.seed)
     except UsageError as exc:
         raise UsageError(f"{source}: {exc}") from None
 
@@ -261,7 +265,7 @@ def normalise_split_name(name: str, source: str) -> str:
     return key
 
 
-def import_plan(units: pd.DataFrame, rows: pd.DataFrame, table: pd.DataFrame, source: str, folds: int, seed: int):
+def import_plan(units: pd.DataFrame, rows: pd.DataFrame, *, table: pd.DataFrame, source: str, folds: int, seed: int):
     """A plan from a ``sample_id,split`` table; refuses parents or groups spread over several splits."""
     known = dict(zip(rows["sample_id"], parent_keys(rows), strict=True))
     unknown = sorted(set(table["sample_id"]) - set(known))
@@ -296,8 +300,15 @@ def import_plan(units: pd.DataFrame, rows: pd.DataFrame, table: pd.DataFrame, so
             "list every sample (or its parent image) in the file",
         )
     units = units.assign(split=units["group_id"].map(split_of_group))
-    fold, notes = assign_folds(units, folds, seed)
-    return SplitPlan(units.assign(fold=fold), f"imported from {source}", (0.0, 0.0, 0.0), seed, folds, tuple(notes))
+    fold, notes = assign_folds(units, folds, seed=seed)
+    return SplitPlan(
+        units.assign(fold=fold),
+        f"imported from {source}",
+        ratios=(0.0, 0.0, 0.0),
+        seed=seed,
+        folds=folds,
+        notes=tuple(notes),
+    )
 
 
 def split_report(plan: SplitPlan) -> dict:

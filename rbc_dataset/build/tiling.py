@@ -76,7 +76,7 @@ class TileGrid:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"tile grid {name} must be a positive integer, got {value!r}")
-        check_choice("tile order", self.order, TILE_ORDERS)
+        check_choice("tile order", self.order, choices=TILE_ORDERS)
 
     @property
     def parent_size(self) -> tuple[int, int]:
@@ -90,7 +90,8 @@ class TileGrid:
     def boxes(self) -> list[TileBox]:
         """Boxes of tiles 1..n_tiles in file-name order."""
         return [
-            tile_box(i, self.order, self.cols, self.rows, self.width, self.height) for i in range(1, self.n_tiles + 1)
+            tile_box(i, order=self.order, cols=self.cols, rows=self.rows, width=self.width, height=self.height)
+            for i in range(1, self.n_tiles + 1)
         ]
 
     def to_dict(self) -> dict:
@@ -126,7 +127,7 @@ class TileResult:
     seconds: float
 
 
-def check_tileable(shape: tuple[int, ...], grid: TileGrid, path: str | Path | None = None) -> None:
+def check_tileable(shape: tuple[int, ...], grid: TileGrid, *, path: str | Path | None = None) -> None:
     """Raise a DataError naming ``path`` unless an array of ``shape`` is exactly the grid's parent size."""
     width, height = grid.parent_size
     if tuple(shape[:2]) != (height, width):
@@ -138,7 +139,7 @@ def check_tileable(shape: tuple[int, ...], grid: TileGrid, path: str | Path | No
         )
 
 
-def cut_tiles(array: np.ndarray, grid: TileGrid | None = None, path: str | Path | None = None):
+def cut_tiles(array: np.ndarray, *, grid: TileGrid | None = None, path: str | Path | None = None):
     """Cut an (H, W) or (H, W, C) array into the grid's tiles.
 
     Args:
@@ -150,7 +151,7 @@ def cut_tiles(array: np.ndarray, grid: TileGrid | None = None, path: str | Path 
         ``[(TileBox, tile), ...]`` in tile-index order; tiles are contiguous copies, safe to keep.
     """
     grid = grid or TileGrid()
-    check_tileable(array.shape, grid, path)
+    check_tileable(array.shape, grid, path=path)
     return [
         (box, np.ascontiguousarray(array[box.y : box.y + box.height, box.x : box.x + box.width]))
         for box in grid.boxes()
@@ -179,7 +180,7 @@ def _is_full_image(row: dict) -> bool:
 
 def _rgb(path: str) -> np.ndarray | None:
     try:
-        return read_image(Path(path), cv2.IMREAD_COLOR)
+        return read_image(Path(path), flags=cv2.IMREAD_COLOR)
     except ImageRefused:  # reported as an unreadable tile or parent
         return None
 
@@ -209,7 +210,7 @@ def compare_parent_chunk(tasks: list[dict]) -> list[dict]:
             if parent is None or pixels is None:
                 result |= {"status": "unreadable", "file": task["parent_rel"] if parent is None else tile["rel"]}
             else:
-                found = _compare_tile(parent, pixels, tile_box(tile["index"], tile["order"]))
+                found = _compare_tile(parent, pixels, tile_box(tile["index"], order=tile["order"]))
                 result |= {"status": "matched" if found is None else "mismatched", "found": found}
             results.append(result)
     return results
@@ -241,29 +242,49 @@ def _comparison_tasks(rows: pd.DataFrame, default_order: str) -> tuple[list[dict
     return [tasks[k] for k in sorted(tasks)], without_parent
 
 
-def _run_chunks(work, items: list, workers: int, description: str, show_progress: bool) -> list:
+def _run_chunks(work, items: list, *, workers: int, description: str, show_progress: bool) -> list:
     """Run ``work`` over chunks of ``items`` (inline for one worker or one chunk) and flatten the results."""
     workers = worker_count(workers)
     size = max(1, min(CHUNK, -(-len(items) // workers)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if workers == 1 or len(chunks) <= 1:
-        batches = track(map(work, chunks), len(items), description, show_progress, sizes=map(len, chunks))
+        batches = track(
+            map(work, chunks), len(items), description=description, show=show_progress, sizes=map(len, chunks)
+        )
         return [result for batch in batches for result in batch]
     with process_pool(min(workers, len(chunks))) as pool:
-        batches = track(pool.map(work, chunks), len(items), description, show_progress, sizes=map(len, chunks))
+        batches = track(
+            pool.map(work, chunks), len(items), description=description, show=show_progress, sizes=map(len, chunks)
+        )
         return [result for batch in batches for result in batch]
 
 
 def _comparison_issue(r: dict) -> Issue:
     if r["status"] == "unreadable":
         found, fix = "a file that does not decode, so the tile was not compared", "re-download or re-export this file"
-        return Issue("tile_unreadable", "error", r["file"], "a decodable image", found, fix, r["sample_id"])
+        return Issue(
+            "tile_unreadable",
+            "error",
+            path=r["file"],
+            expected="a decodable image",
+            found=found,
+            fix=fix,
+            sample_id=r["sample_id"],
+        )
     expected = f"tile {r['index']:02d} of {r['parent']} in {r['order']} order, pixel for pixel"
-    return Issue("tile_mismatch", "error", r["rel"], expected, r["found"], MISMATCH_FIX, r["sample_id"])
+    return Issue(
+        "tile_mismatch",
+        "error",
+        path=r["rel"],
+        expected=expected,
+        found=r["found"],
+        fix=MISMATCH_FIX,
+        sample_id=r["sample_id"],
+    )
 
 
 def compare_release_tiles(
-    rows: pd.DataFrame, grid_order_default: str = "row-major", workers: int = 0, show_progress: bool = False
+    rows: pd.DataFrame, *, grid_order_default: str = "row-major", workers: int = 0, show_progress: bool = False
 ) -> TileComparison:
     """Compare every AneRBC-II tile whose AneRBC-I parent is in ``rows`` with its crop of the parent.
 
@@ -275,9 +296,11 @@ def compare_release_tiles(
         workers: processes (0 = all cores); each task decodes a few parents once and compares their tiles.
         show_progress: draw a progress bar.
     """
-    check_choice("tile order", grid_order_default, TILE_ORDERS)
+    check_choice("tile order", grid_order_default, choices=TILE_ORDERS)
     tasks, without_parent = _comparison_tasks(rows, grid_order_default)
-    results = _run_chunks(compare_parent_chunk, tasks, workers, "compare tiles", show_progress)
+    results = _run_chunks(
+        compare_parent_chunk, tasks, workers=workers, description="compare tiles", show_progress=show_progress
+    )
     status = Counter(r["status"] for r in results)
     orders = Counter(r["order"] for r in results)
     matched, mismatched, order = (
@@ -287,7 +310,13 @@ def compare_release_tiles(
     )
     issues = [_comparison_issue(r) for r in results if r["status"] != "matched"]
     return TileComparison(
-        matched + mismatched, matched, mismatched, without_parent, status["unreadable"], order, issues
+        matched + mismatched,
+        matched,
+        mismatched=mismatched,
+        without_parent=without_parent,
+        unreadable=status["unreadable"],
+        order=order,
+        issues=issues,
     )
 
 
@@ -314,20 +343,20 @@ def _check_sizes(parents: list[dict], grid: TileGrid) -> None:
                     "a file whose size could not be read at ingest",
                     "re-download or re-export this file, or leave the sample out",
                 )
-            check_tileable((int(height), int(width)), grid, absolute_path(row, role))
+            check_tileable((int(height), int(width)), grid, path=absolute_path(row, role))
 
 
 def _anerbc_job(row: dict, grid: TileGrid) -> dict:
     cls, number = row["class_name"], int(row["number"])
     base = Path(row["split"]) if _is_set(row["split"]) else Path()
-    folders = {role: role_folder(base, "II", cls, role).as_posix() for role in IMAGE_ROLES}
-    stems = [image_stem("II", cls, number, box.index) for box in grid.boxes()]
-    ids = [sample_id("II", cls, number, box.index) for box in grid.boxes()]
+    folders = {role: role_folder(base, "II", cls=cls, role=role).as_posix() for role in IMAGE_ROLES}
+    stems = [image_stem("II", cls, number=number, tile=box.index) for box in grid.boxes()]
+    ids = [sample_id("II", cls, number=number, tile=box.index) for box in grid.boxes()]
     reports = []
     for role in REPORT_ROLES:
         path = absolute_path(row, role)
         if path is not None:
-            target = Path(role_folder(base, "II", cls, role)) / f"{report_stem('II', cls, number)}.txt"
+            target = Path(role_folder(base, "II", cls=cls, role=role)) / f"{report_stem('II', cls, number=number)}.txt"
             reports.append((str(path), target.as_posix()))
     return {"folders": folders, "stems": stems, "ids": ids, "reports": reports}
 
@@ -375,12 +404,12 @@ def _write_tile(path: Path, array: np.ndarray) -> None:
 def _tile_file(path: str, folder: Path, stems: list[str], grid: TileGrid) -> None:
     array = read_image(Path(path))  # a refused file raises a DataError naming it
     folder.mkdir(parents=True, exist_ok=True)
-    for (_, tile), stem in zip(cut_tiles(array, grid, path), stems, strict=True):
+    for (_, tile), stem in zip(cut_tiles(array, grid=grid, path=path), stems, strict=True):
         _write_tile(folder / f"{stem}.png", tile)
 
 
 @opencv_single_thread()
-def tile_parent_chunk(jobs: list[dict], out: str, grid: dict) -> list[dict]:
+def tile_parent_chunk(jobs: list[dict], out: str, *, grid: dict) -> list[dict]:
     """Worker task: cut and write the tiles of a few parents."""
     tile_grid, root = TileGrid(**grid), Path(out)
     results = []
@@ -411,7 +440,7 @@ def _tiles_table(jobs: list[dict], grid: TileGrid) -> pd.DataFrame:
     return pd.DataFrame(records, columns=TILES_CSV_COLUMNS)
 
 
-def _config_json(source, kind: str, grid: TileGrid, how: str, n_parents: int, comparison) -> bytes:
+def _config_json(source, kind: str, *, grid: TileGrid, how: str, n_parents: int, comparison) -> bytes:
     data = {
         "format": "rbc-dataset-tiles",
         "format_version": FORMAT_VERSION,
@@ -431,6 +460,7 @@ def _config_json(source, kind: str, grid: TileGrid, how: str, n_parents: int, co
 def tile_dataset(
     source: Path,
     out: Path,
+    *,
     grid: TileGrid | None = None,
     overwrite: bool = False,
     workers: int = 0,
@@ -458,7 +488,7 @@ def tile_dataset(
     """
     start = time.perf_counter()
     source, out = Path(source), Path(out)
-    loaded = load_source(source, workers, show_progress)
+    loaded = load_source(source, workers=workers, show_progress=show_progress)
     check_output_outside(out, [*loaded.roots, source], replaced=True)
     grid, how = resolve_grid(loaded.rows, grid)
     parents = _full_image_rows(loaded.rows)
@@ -472,13 +502,25 @@ def tile_dataset(
     _check_sizes(parents, grid)
     jobs = _plan(parents, grid)
     has_tiles = bool((loaded.rows["source"] == "AneRBC-II").any())
-    comparison = compare_release_tiles(loaded.rows, grid.order, workers, show_progress) if has_tiles else None
+    comparison = (
+        compare_release_tiles(loaded.rows, grid_order_default=grid.order, workers=workers, show_progress=show_progress)
+        if has_tiles
+        else None
+    )
     with atomic_directory(out, overwrite) as tmp:
         work = partial(tile_parent_chunk, out=str(tmp), grid=grid.to_dict())
-        _run_chunks(work, jobs, workers, "tile images", show_progress)
+        _run_chunks(work, jobs, workers=workers, description="tile images", show_progress=show_progress)
         buffer = _tiles_table(jobs, grid).to_csv(index=False).encode()
         atomic_write_bytes(tmp / "tiles.csv", buffer)
         atomic_write_bytes(
-            tmp / "tile_config.json", _config_json(source, loaded.kind, grid, how, len(jobs), comparison)
+            tmp / "tile_config.json",
+            _config_json(source, loaded.kind, grid=grid, how=how, n_parents=len(jobs), comparison=comparison),
         )
-    return TileResult(out, len(jobs), len(jobs) * grid.n_tiles, grid.order, comparison, time.perf_counter() - start)
+    return TileResult(
+        out,
+        len(jobs),
+        n_tiles=len(jobs) * grid.n_tiles,
+        order=grid.order,
+        comparison=comparison,
+        seconds=time.perf_counter() - start,
+    )

@@ -11,7 +11,6 @@ Nothing is written into DIR.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from rbc_dataset.build.integrity import REBUILD, SHARD_FOLDERS, read_readme_head
 from rbc_dataset.build.samples import pixel_hash
 from rbc_dataset.dataset_card import DatasetCard, SplitEntry, read_card
 from rbc_dataset.errors import DataError
-from rbc_dataset.fileio import sha256_file
+from rbc_dataset.fileio import sha256_file, write_json
 from rbc_dataset.issues import Issue
 from rbc_dataset.parallel import process_pool, worker_count
 from rbc_dataset.progress import track
@@ -43,7 +42,7 @@ class VerifyResult:
 
 
 def _issue(path, expected, found, fix="rebuild with rbc-dataset build --overwrite", code="verify_mismatch") -> dict:
-    return Issue(code, "error", str(path), expected, found, fix).to_dict()
+    return Issue(code, "error", path=str(path), expected=expected, found=found, fix=fix).to_dict()
 
 
 def _check_hdf5(path: Path, deep: bool) -> dict:
@@ -192,7 +191,7 @@ def _tasks(folder: Path, card: DatasetCard, deep: bool) -> list[tuple]:
 
 
 def _compare_split(
-    name: str, split: str, entry: SplitEntry, results: dict, card: DatasetCard, deep: bool
+    name: str, split: str, *, entry: SplitEntry, results: dict, card: DatasetCard, deep: bool
 ) -> list[dict]:
     """Counts, class counts and content hashes of one config/split, per format, against the card."""
     issues = []
@@ -236,7 +235,7 @@ def _check_datasets(folder: Path, card: DatasetCard) -> list[dict]:
 
     from rbc_dataset.build.parquet_shards import hf_features
 
-    expected = hf_features(card.class_names, card.severity_names, card.cbc_tests, card.has_masks)
+    expected = hf_features(card.class_names, card.severity_names, cbc_tests=card.cbc_tests, masks=card.has_masks)
     issues = []
     for name, config in card.configs.items():
         if not any(e.parquet is not None for e in config.splits.values()):
@@ -273,7 +272,7 @@ def _stream_counts(folder: Path, where: str, expected: int, ids: list[str]) -> l
     return issues
 
 
-def verify(folder: Path, deep: bool = True, workers: int = 0, show_progress: bool = True) -> VerifyResult:
+def verify(folder: Path, *, deep: bool = True, workers: int = 0, show_progress: bool = True) -> VerifyResult:
     """Verify a built dataset folder against its card.
 
     Args:
@@ -286,13 +285,15 @@ def verify(folder: Path, deep: bool = True, workers: int = 0, show_progress: boo
     folder = Path(folder)
     card = read_card(folder)  # a card whose fields are not what the build writes is refused here, field by field
     issues = _card_checks(folder, card)
-    checked, found = _checks(folder, card, deep, workers, show_progress)
+    checked, found = _checks(folder, card, deep=deep, workers=workers, show_progress=show_progress)
     issues += found
     found = [Issue(**{k: v for k, v in i.items() if k in Issue.__dataclass_fields__}) for i in issues]
     return VerifyResult(folder, checked, found, time.perf_counter() - start)
 
 
-def _checks(folder: Path, card: DatasetCard, deep: bool, workers: int, show_progress: bool) -> tuple[list[dict], list]:
+def _checks(
+    folder: Path, card: DatasetCard, *, deep: bool, workers: int, show_progress: bool
+) -> tuple[list[dict], list]:
     """Every check that reads the card's fields: the README, the shards, counts, leaks, ``datasets``."""
     declared, issues = _readme_configs(folder)
     actual = {n: {s: e.num_examples for s, e in c.splits.items()} for n, c in card.configs.items()}
@@ -311,7 +312,7 @@ def _checks(folder: Path, card: DatasetCard, deep: bool, workers: int, show_prog
         checked.append({"config": name, "split": split, "format": fmt, "file": task[2].path, "status": status})
     for (name, split), results_by_format in grouped.items():
         entry = card.configs[name].splits[split]
-        issues += _compare_split(name, split, entry, results_by_format, card, deep)
+        issues += _compare_split(name, split, entry=entry, results=results_by_format, card=card, deep=deep)
     issues += _leaks(parents_by_split) + _check_datasets(folder, card)
     return checked, issues
 
@@ -320,14 +321,13 @@ def _run(tasks: list[tuple], workers: int, show_progress: bool) -> list[dict]:
     work = [task[4] for task in tasks]
     workers = min(worker_count(workers), max(len(work), 1))
     if workers == 1:
-        return list(track(map(check_file, work), len(work), "verify shards", show_progress))
+        return list(track(map(check_file, work), len(work), description="verify shards", show=show_progress))
     with process_pool(workers) as pool:
-        return list(track(pool.map(check_file, work), len(work), "verify shards", show_progress))
+        return list(track(pool.map(check_file, work), len(work), description="verify shards", show=show_progress))
 
 
 def write_verify_report(result: VerifyResult, path: Path) -> None:
     """The findings as JSON (schema_version 1)."""
-    from rbc_dataset.fileio import atomic_write_bytes
 
     document = {
         "schema_version": 1,
@@ -338,4 +338,4 @@ def write_verify_report(result: VerifyResult, path: Path) -> None:
         "seconds": round(result.seconds, 2),
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(Path(path), (json.dumps(document, indent=1) + "\n").encode())
+    write_json(Path(path), document)

@@ -113,7 +113,7 @@ def is_utf8(path: str | Path) -> bool:
     return True
 
 
-def drop_non_utf8(root: Path, files: list[Path], result: ScanResult) -> list[Path]:
+def drop_non_utf8(root: Path, files: list[Path], *, result: ScanResult) -> list[Path]:
     """Files whose names are UTF-8; the others are listed as unrecognised, each with a warning naming its bytes."""
     kept = []
     for path in files:
@@ -126,10 +126,10 @@ def drop_non_utf8(root: Path, files: list[Path], result: ScanResult) -> list[Pat
             Issue(
                 "file_name_not_utf8",
                 "warning",
-                rel,
-                "a file name in UTF-8",
-                f"the bytes {os.fsencode(path.relative_to(root))!r}; the file is left out",
-                "rename the file to a UTF-8 name (for example with `mv` in a UTF-8 terminal) and ingest again",
+                path=rel,
+                expected="a file name in UTF-8",
+                found=f"the bytes {os.fsencode(path.relative_to(root))!r}; the file is left out",
+                fix="rename the file to a UTF-8 name (for example with `mv` in a UTF-8 terminal) and ingest again",
             )
         )
     return kept
@@ -147,7 +147,7 @@ def _parse_name(stem: str) -> tuple[int, int | None, str] | None:
     return None
 
 
-def classify(path: Path, root: Path, result: ScanResult) -> FileEntry | None:
+def classify(path: Path, root: Path, *, result: ScanResult) -> FileEntry | None:
     """Recognise one file, or record why it is not part of the layout."""
     rel = path.relative_to(root).as_posix()
     folders = path.relative_to(root).parts[:-1]
@@ -175,17 +175,19 @@ def classify(path: Path, root: Path, result: ScanResult) -> FileEntry | None:
             Issue(
                 "kind_conflict",
                 "warning",
-                rel,
-                "AneRBC-I names (NNN_a) in an AneRBC-I folder",
-                "an AneRBC-II tile name",
-                "move the tile into the AneRBC-II folder",
-                None,
+                path=rel,
+                expected="AneRBC-I names (NNN_a) in an AneRBC-I folder",
+                found="an AneRBC-II tile name",
+                fix="move the tile into the AneRBC-II folder",
+                sample_id=None,
             )
         )
         kind = "II"
     _check_class(rel, folders, cls, result)
     splits = _tokens(folders, SPLIT_TOKENS)
-    return FileEntry(path, rel, role, kind, cls, number, tile, splits[-1] if splits else None)
+    return FileEntry(
+        path, rel, role=role, kind=kind, cls=cls, number=number, tile=tile, split=splits[-1] if splits else None
+    )
 
 
 def _check_class(rel: str, folders: tuple[str, ...], cls: str, result: ScanResult) -> None:
@@ -195,11 +197,12 @@ def _check_class(rel: str, folders: tuple[str, ...], cls: str, result: ScanResul
             Issue(
                 "class_conflict",
                 "error",
-                rel,
-                f"a file of class {folder_classes[-1]} in a {folder_classes[-1]} folder",
-                f"the name suffix of class {cls}",
-                "put the file in the folder of its class or rename it; the name suffix (_a/_h) is used as the class",
-                None,
+                path=rel,
+                expected=f"a file of class {folder_classes[-1]} in a {folder_classes[-1]} folder",
+                found=f"the name suffix of class {cls}",
+                fix="put the file in the folder of its class or rename it; the name suffix (_a/_h) is used as the "
+                "class",
+                sample_id=None,
             )
         )
 
@@ -208,7 +211,7 @@ def scan_anerbc(root: Path, files: list[Path] | None = None) -> ScanResult:
     """Classify every file under ``root``."""
     result = ScanResult()
     for path in files if files is not None else list_files(root):
-        entry = classify(path, root, result)
+        entry = classify(path, root, result=result)
         if entry is not None:
             result.entries.append(entry)
     return result

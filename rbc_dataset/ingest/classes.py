@@ -63,10 +63,10 @@ class ClassMap:
             Issue(
                 "class_map_unused",
                 "warning",
-                None,
-                f"a class named {name!r} (from --class-map {self.source})",
-                "no class of that name in the data",
-                "check the spelling in --class-map (names are compared without case, spaces and punctuation)",
+                path=None,
+                expected=f"a class named {name!r} (from --class-map {self.source})",
+                found="no class of that name in the data",
+                fix="check the spelling in --class-map (names are compared without case, spaces and punctuation)",
             )
             for name in sorted(set(self.labels) - self.used)
         ]
@@ -125,7 +125,7 @@ def parse_class_map(value: str | Path | None) -> ClassMap:
     return ClassMap(labels, text)
 
 
-def resolve_class(name: str, class_map: ClassMap, digits: bool = False) -> tuple[str, int | None]:
+def resolve_class(name: str, class_map: ClassMap, *, digits: bool = False) -> tuple[str, int | None]:
     """(status, label) of one class name: "mapped", "known", "unlabelled" or "unknown" (label None).
 
     Args:
@@ -146,14 +146,15 @@ def resolve_class(name: str, class_map: ClassMap, digits: bool = False) -> tuple
     return "unknown", None
 
 
-def unknown_class_issue(name: str, where: str, count: int) -> Issue:
+def unknown_class_issue(name: str, where: str, *, count: int) -> Issue:
     """The error for a class name that is neither known nor mapped."""
     return Issue(
         "unknown_class",
         "error",
-        where,
-        "class names healthy/normal/control (label 0) or anemic/anaemic/anemia (label 1), or a --class-map entry",
-        f"the class {name!r} ({count} samples)",
-        f"pass --class-map '{name}=healthy' (or =anaemic, =unlabelled) to `rbc-dataset ingest` and give the "
+        path=where,
+        expected="class names healthy/normal/control (label 0) or anemic/anaemic/anemia (label 1), or a --class-map "
+        "entry",
+        found=f"the class {name!r} ({count} samples)",
+        fix=f"pass --class-map '{name}=healthy' (or =anaemic, =unlabelled) to `rbc-dataset ingest` and give the "
         "manifest to validate-masks/build; labels are never numbered from names",
     )

@@ -90,7 +90,7 @@ def _image_files(root: Path, files: list[Path], scan: ScanResult) -> list[Path]:
     return images
 
 
-def group_folder(root: Path, files: list[Path], scan: ScanResult, class_map: ClassMap | None = None) -> list[Sample]:
+def group_folder(root: Path, files: list[Path], *, scan: ScanResult, class_map: ClassMap | None = None) -> list[Sample]:
     """Samples of a generic folder layout; non-image files and files loose under the root are listed as unrecognised.
 
     Args:
@@ -126,15 +126,23 @@ def _duplicate(rel: str, role: str, base: str, kept: Path) -> Issue:
     return Issue(
         "duplicate_file",
         "error",
-        rel,
-        f"one {role} per name {base!r}",
-        f"a second one besides {kept.as_posix()}",
-        "rename or remove one (validate and build stop on this; --allow-invalid leaves the sample out)",
+        path=rel,
+        expected=f"one {role} per name {base!r}",
+        found=f"a second one besides {kept.as_posix()}",
+        fix="rename or remove one (validate and build stop on this; --allow-invalid leaves the sample out)",
     )
 
 
 def _with_sample(issue: Issue, sample_id: str) -> Issue:
-    return Issue(issue.code, issue.severity, issue.path, issue.expected, issue.found, issue.fix, sample_id)
+    return Issue(
+        issue.code,
+        issue.severity,
+        path=issue.path,
+        expected=issue.expected,
+        found=issue.found,
+        fix=issue.fix,
+        sample_id=sample_id,
+    )
 
 
 def _class_labels(root: Path, grouped: dict[tuple, dict], class_map: ClassMap, scan: ScanResult) -> dict:
@@ -148,7 +156,7 @@ def _class_labels(root: Path, grouped: dict[tuple, dict], class_map: ClassMap, s
     for cls in sorted(counts):
         status, label = resolve_class(cls, class_map)
         if status == "unknown":
-            scan.issues.append(unknown_class_issue(cls, where[cls], counts[cls]))
+            scan.issues.append(unknown_class_issue(cls, where[cls], count=counts[cls]))
         labels[cls] = (UNLABELLED if label is None and status != "unknown" else cls, label)
     scan.issues.extend(class_map.unused_issues())
     return labels
@@ -158,7 +166,7 @@ def _folder_sample(key: tuple, files: dict[str, Path], labels: dict[str, tuple[s
     split, cls, base = key
     sid = "folder_" + "_".join(slug(p) for p in (split, cls, base) if p)
     name, label = labels[cls]
-    return Sample(sid, "folder", name, label, sid, sid, split=split, files=dict(files))
+    return Sample(sid, "folder", cls=name, label=label, parent_id=sid, group_id=sid, split=split, files=dict(files))
 
 
 def dedupe_ids(samples: list[Sample], scan: ScanResult) -> None:
@@ -172,11 +180,11 @@ def dedupe_ids(samples: list[Sample], scan: ScanResult) -> None:
                 Issue(
                     "id_collision",
                     "warning",
-                    str(s.files.get("image", "")),
-                    "names that give distinct sample ids",
-                    f"a second {s.sample_id}",
-                    f"renamed to {new}; rename the files to make ids stable",
-                    new,
+                    path=str(s.files.get("image", "")),
+                    expected="names that give distinct sample ids",
+                    found=f"a second {s.sample_id}",
+                    fix=f"renamed to {new}; rename the files to make ids stable",
+                    sample_id=new,
                 )
             )
             s.sample_id = s.parent_id = s.group_id = new

@@ -97,7 +97,7 @@ def _check_inside_root(table: pd.DataFrame, csv_path: Path, root: Path) -> None:
 
 
 def read_metadata_csv(
-    csv_path: Path, root: Path, scan: ScanResult, class_map: ClassMap | None = None, allow_outside_root: bool = False
+    csv_path: Path, root: Path, *, scan: ScanResult, class_map: ClassMap | None = None, allow_outside_root: bool = False
 ) -> list[Sample]:
     """Samples from a CSV with columns image, class (or label), and optional mask, rgb_mask, group, split, sample_id.
 
@@ -114,10 +114,10 @@ def read_metadata_csv(
         _check_inside_root(table, csv_path, Path(root).resolve())
     class_map = class_map or ClassMap()
     class_column = "class" if "class" in table else "label"
-    labels = _csv_labels(table, class_column, csv_path, class_map, scan)
+    labels = _csv_labels(table, class_column, csv_path=csv_path, class_map=class_map, scan=scan)
     samples, rows = [], []
     for index, row in table.iterrows():
-        sample = _csv_sample(row, index, csv_path, labels, class_column, scan)
+        sample = _csv_sample(row, index, csv_path=csv_path, labels=labels, class_column=class_column, scan=scan)
         if sample is not None:
             samples.append(sample)
             rows.append(index + 2)
@@ -126,14 +126,14 @@ def read_metadata_csv(
     return samples
 
 
-def _csv_labels(table: pd.DataFrame, column: str, csv_path: Path, class_map: ClassMap, scan: ScanResult) -> dict:
+def _csv_labels(table: pd.DataFrame, column: str, *, csv_path: Path, class_map: ClassMap, scan: ScanResult) -> dict:
     """Class cell -> (class name, label); "0"/"1" are labels here; an unknown value is an error naming its rows."""
     labels = {}
     for value, group in table.groupby(column, sort=True):
         status, label = resolve_class(str(value), class_map, digits=True)
         if status == "unknown":
             rows = ", ".join(str(i + 2) for i in group.index[:5]) + (" ..." if len(group) > 5 else "")
-            scan.issues.append(unknown_class_issue(str(value), f"{csv_path.name} rows {rows}", len(group)))
+            scan.issues.append(unknown_class_issue(str(value), f"{csv_path.name} rows {rows}", count=len(group)))
         labels[value] = (UNLABELLED if label is None and status != "unknown" else str(value), label)
     scan.issues.extend(class_map.unused_issues())
     return labels
@@ -151,10 +151,10 @@ def _csv_files(row, index: int, csv_path: Path, scan: ScanResult) -> dict[str, P
                 Issue(
                     f"missing_{role}",
                     "error",
-                    f"{csv_path.name} row {index + 2}",
-                    f"the {role} file {value}",
-                    "no such file",
-                    f"fix the path (relative paths are read from {csv_path.parent})",
+                    path=f"{csv_path.name} row {index + 2}",
+                    expected=f"the {role} file {value}",
+                    found="no such file",
+                    fix=f"fix the path (relative paths are read from {csv_path.parent})",
                 )
             )
             continue
@@ -162,17 +162,18 @@ def _csv_files(row, index: int, csv_path: Path, scan: ScanResult) -> dict[str, P
     return files
 
 
-def _csv_sample(row, index: int, csv_path: Path, labels: dict, class_column: str, scan: ScanResult) -> Sample | None:
+def _csv_sample(row, index: int, *, csv_path: Path, labels: dict, class_column: str, scan: ScanResult) -> Sample | None:
     given = str(row.get("sample_id", "") or "").strip()
     if given and safe_name(given) != given:
         scan.issues.append(
             Issue(
                 "unsafe_sample_id",
                 "error",
-                f"{csv_path.name} row {index + 2}",
-                f"a sample_id of {SAFE_ID}",
-                f"{given!r}",
-                "change the id in this row (or leave the cell empty for folder_<class>_<name>); the row is left out",
+                path=f"{csv_path.name} row {index + 2}",
+                expected=f"a sample_id of {SAFE_ID}",
+                found=f"{given!r}",
+                fix="change the id in this row (or leave the cell empty for folder_<class>_<name>); the row is left "
+                "out",
             )
         )
         return None
@@ -182,7 +183,7 @@ def _csv_sample(row, index: int, csv_path: Path, labels: dict, class_column: str
     sid = given or f"folder_{slug(str(row[class_column]) or UNLABELLED)}_{slug(stem)}"
     group = str(row.get("group", "") or "") or sid
     split = str(row.get("split", "") or "") or None
-    return Sample(sid, "folder", name, label, sid, group, split=split, files=files)
+    return Sample(sid, "folder", cls=name, label=label, parent_id=sid, group_id=group, split=split, files=files)
 
 
 def _shared_files(samples: list[Sample], rows: list[int], csv_path: Path) -> list[Issue]:
@@ -201,11 +202,11 @@ def _shared_files(samples: list[Sample], rows: list[int], csv_path: Path) -> lis
                 Issue(
                     "file_named_twice",
                     "error",
-                    f"{csv_path.name} row {row}",
-                    f"a {role} file of its own",
-                    f"{path.name}, also named by {others}",
-                    "correct the path in the row that names the wrong file",
-                    sample.sample_id,
+                    path=f"{csv_path.name} row {row}",
+                    expected=f"a {role} file of its own",
+                    found=f"{path.name}, also named by {others}",
+                    fix="correct the path in the row that names the wrong file",
+                    sample_id=sample.sample_id,
                 )
             )
     return issues

@@ -63,13 +63,15 @@ REFERENCE = (
 FOLDERS = [(kind, cls, role) for kind in KIND_FOLDERS for cls in CLASS_FOLDERS for role in ROLE_FOLDERS]
 
 
-def expected_names(kind: str, cls: str, role: str) -> list[str]:
+def expected_names(kind: str, cls: str, *, role: str) -> list[str]:
     """The file names of one release folder, in release order."""
     if role in REPORT_ROLES:
-        return [report_stem(kind, cls, n) + ".txt" for n in range(1, PARENTS + 1)]
+        return [report_stem(kind, cls, number=n) + ".txt" for n in range(1, PARENTS + 1)]
     if kind == "I":
-        return [image_stem(kind, cls, n) + ".png" for n in range(1, PARENTS + 1)]
-    return [image_stem(kind, cls, n, t) + ".png" for n in range(1, PARENTS + 1) for t in range(1, TILES + 1)]
+        return [image_stem(kind, cls, number=n) + ".png" for n in range(1, PARENTS + 1)]
+    return [
+        image_stem(kind, cls, number=n, tile=t) + ".png" for n in range(1, PARENTS + 1) for t in range(1, TILES + 1)
+    ]
 
 
 def _listed(names) -> dict:
@@ -78,7 +80,7 @@ def _listed(names) -> dict:
 
 
 def _folder(kind: str, cls: str, role: str, entries: list) -> dict:
-    expected = expected_names(kind, cls, role)
+    expected = expected_names(kind, cls, role=role)
     found = Counter(PurePosixPath(e.rel).name for e in entries)
     missing = [name for name in expected if name not in found]
     return {
@@ -115,7 +117,7 @@ def _sha_by_rel(rows: list[dict]) -> dict[str, str]:
     }
 
 
-def release_check(layout: str, entries: list, rows: list[dict]) -> dict:
+def release_check(layout: str, entries: list, *, rows: list[dict]) -> dict:
     """The fingerprint of an ingested folder against the published AneRBC release.
 
     Args:

@@ -35,16 +35,16 @@ def _file_fields(sample: Sample, infos: dict, root: Path, issues: list[Issue]) -
                 Issue(
                     "unreadable_file",
                     "error",
-                    _rel(path, root),
-                    f"a readable {role} file",
-                    info["error"],
-                    "re-download or re-export this file",
-                    sample.sample_id,
+                    path=_rel(path, root),
+                    expected=f"a readable {role} file",
+                    found=info["error"],
+                    fix="re-download or re-export this file",
+                    sample_id=sample.sample_id,
                 )
             )
         if "too_large" in info:
             issues.append(_too_large(sample, role, _rel(path, root), info["too_large"]))
-        _check_extension(sample, role, path, info, root, issues)
+        _check_extension(sample, role, path=path, info=info, root=root, issues=issues)
         if role in IMAGE_HEADER_ROLES:
             keys = IMAGE_HEADER_ROLES[role]
             row.update(
@@ -70,15 +70,15 @@ def _too_large(sample: Sample, role: str, rel: str, found: str) -> Issue:
     return Issue(
         "report_too_large",
         "warning",
-        rel,
-        f"a {role} report of a few hundred bytes",
-        found,
-        "check the file (a wrong export, or another file under this name?); it was not parsed",
-        sample.sample_id,
+        path=rel,
+        expected=f"a {role} report of a few hundred bytes",
+        found=found,
+        fix="check the file (a wrong export, or another file under this name?); it was not parsed",
+        sample_id=sample.sample_id,
     )
 
 
-def _check_extension(sample: Sample, role: str, path: Path, info: dict, root: Path, issues: list[Issue]) -> None:
+def _check_extension(sample: Sample, role: str, *, path: Path, info: dict, root: Path, issues: list[Issue]) -> None:
     """A file whose bytes are another format than its name says (e.g. a PNG named .jpg, a JPEG mask named .png)."""
     named = EXTENSION_FORMATS.get(path.suffix.lower())
     actual = info.get("format")
@@ -87,11 +87,11 @@ def _check_extension(sample: Sample, role: str, path: Path, info: dict, root: Pa
             Issue(
                 "extension_mismatch",
                 "warning",
-                _rel(path, root),
-                f"{named.upper()} bytes (from the name)",
-                f"{actual.upper()} bytes",
-                "rename the file or re-encode it; readers here go by the bytes",
-                sample.sample_id,
+                path=_rel(path, root),
+                expected=f"{named.upper()} bytes (from the name)",
+                found=f"{actual.upper()} bytes",
+                fix="rename the file or re-encode it; readers here go by the bytes",
+                sample_id=sample.sample_id,
             )
         )
 
@@ -101,7 +101,7 @@ def _tile_fields(sample: Sample, order: TileOrder | None) -> dict:
         return {}
     row = {"tile_index": sample.tile}
     if order is not None and order.order is not None:
-        box = tile_box(sample.tile, order.order)
+        box = tile_box(sample.tile, order=order.order)
         row.update(
             {
                 "tile_order": order.order,
@@ -117,7 +117,7 @@ def _tile_fields(sample: Sample, order: TileOrder | None) -> dict:
 
 
 def build_rows(
-    samples: list[Sample], infos: dict, root: Path, order: TileOrder | None, issues: list[Issue]
+    samples: list[Sample], infos: dict, *, root: Path, order: TileOrder | None, issues: list[Issue]
 ) -> list[dict]:
     """One dict per sample with every schema column present (missing values as None)."""
     empty = {name: None for name in MANIFEST_SCHEMA.names}

@@ -83,7 +83,7 @@ def _check_root(root: Path) -> list[Path]:
 
 
 def _choose_layout(layout: str, root: Path, files: list[Path], metadata: Path | None) -> str:
-    check_choice("layout", layout, LAYOUTS)
+    check_choice("layout", layout, choices=LAYOUTS)
     if layout == "csv" and metadata is None:
         raise UsageError("--layout csv needs --metadata FILE.csv naming image, class and optional mask/group columns")
     if layout != "auto":
@@ -94,18 +94,20 @@ def _choose_layout(layout: str, root: Path, files: list[Path], metadata: Path | 
 
 
 def _collect_samples(
-    layout: str, root: Path, files: list[Path], metadata: Path | None, class_map: ClassMap, allow_outside_root: bool
+    layout: str, root: Path, *, files: list[Path], metadata: Path | None, class_map: ClassMap, allow_outside_root: bool
 ) -> tuple[list[Sample], ScanResult]:
     scan = ScanResult()
-    files = drop_non_utf8(root, files, scan)
+    files = drop_non_utf8(root, files, result=scan)
     if layout == "anerbc":
         anerbc = scan_anerbc(root, files)
         anerbc.issues[:0] = scan.issues  # the non-UTF-8 names come first, as they were found first
         anerbc.unrecognised[:0] = scan.unrecognised
         return group_anerbc(anerbc), anerbc
     if layout == "csv":
-        return read_metadata_csv(Path(metadata), root, scan, class_map, allow_outside_root), scan
-    return group_folder(root, files, scan, class_map), scan
+        return read_metadata_csv(
+            Path(metadata), root, scan=scan, class_map=class_map, allow_outside_root=allow_outside_root
+        ), scan
+    return group_folder(root, files, scan=scan, class_map=class_map), scan
 
 
 def _no_samples_error(root: Path, files: list[Path], layout: str, scan: ScanResult) -> DataError:
@@ -132,11 +134,15 @@ def _inspect_all(samples: list[Sample], root: Path, workers: int, show_progress:
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     if workers <= 1 or len(chunks) <= 2:
         results = map(inspect_many, chunks)
-        batches = list(track(results, len(items), "ingest files", show_progress, sizes=map(len, chunks)))
+        batches = list(
+            track(results, len(items), description="ingest files", show=show_progress, sizes=map(len, chunks))
+        )
     else:
         with process_pool(workers) as pool:
             results = pool.map(inspect_many, chunks)
-            batches = list(track(results, len(items), "ingest files", show_progress, sizes=map(len, chunks)))
+            batches = list(
+                track(results, len(items), description="ingest files", show=show_progress, sizes=map(len, chunks))
+            )
     return {**refused, **{info["path"]: info for batch in batches for info in batch}}
 
 
@@ -145,28 +151,34 @@ def _tile_order(samples: list[Sample], given: str | None, issues: list[Issue], s
         return None
     detected = detect_tile_order(samples, skip)
     if given is not None:
-        check_choice("tile order", given, TILE_ORDERS)
+        check_choice("tile order", given, choices=TILE_ORDERS)
         if detected.order not in (None, given):
             issues.append(
                 Issue(
                     "tile_order_disagrees",
                     "warning",
-                    None,
-                    f"tiles in the given {given} order",
-                    f"pixels matching {detected.order} ({detected.median_abs_diff})",
-                    "check --tile-order; the given order is used",
+                    path=None,
+                    expected=f"tiles in the given {given} order",
+                    found=f"pixels matching {detected.order} ({detected.median_abs_diff})",
+                    fix="check --tile-order; the given order is used",
                 )
             )
-        return TileOrder(given, "given", detected.parents_checked, detected.median_abs_diff, detected.exact)
+        return TileOrder(
+            given,
+            "given",
+            parents_checked=detected.parents_checked,
+            median_abs_diff=detected.median_abs_diff,
+            exact=detected.exact,
+        )
     if detected.order is None:
         issues.append(
             Issue(
                 "tile_order_unknown",
                 "warning",
-                None,
-                "AneRBC-I parents next to AneRBC-II tiles",
-                "no parent to compare with",
-                "pass --tile-order row-major|column-major to set tile boxes",
+                path=None,
+                expected="AneRBC-I parents next to AneRBC-II tiles",
+                found="no parent to compare with",
+                fix="pass --tile-order row-major|column-major to set tile boxes",
             )
         )
     return detected
@@ -174,6 +186,7 @@ def _tile_order(samples: list[Sample], given: str | None, issues: list[Issue], s
 
 def ingest(
     root: Path,
+    *,
     out: Path,
     layout: str = "auto",
     metadata: Path | None = None,
@@ -203,22 +216,26 @@ def ingest(
     files = _check_root(root)
     check_output_outside(out, [root])
     layout = _choose_layout(layout, root, files, metadata)
-    samples, scan = _collect_samples(layout, root, files, metadata, classes, allow_outside_root)
+    samples, scan = _collect_samples(
+        layout, root, files=files, metadata=metadata, class_map=classes, allow_outside_root=allow_outside_root
+    )
     if not samples:
         raise _no_samples_error(root, files, layout, scan)
     infos = _inspect_all(samples, root, worker_count(workers), show_progress)
     unreadable = {path for path, info in infos.items() if "error" in info}
     order = _tile_order(samples, tile_order, scan.issues, unreadable)
-    rows = build_rows(samples, infos, root, order, scan.issues)
+    rows = build_rows(samples, infos, root=root, order=order, issues=scan.issues)
     counts = _counts(rows)
-    report = _report(root, layout, rows, scan, order, counts, time.perf_counter() - start)
-    report["release"] = release_check(layout, scan.entries, rows)
+    report = _report(
+        root, layout, rows=rows, scan=scan, order=order, counts=counts, seconds=time.perf_counter() - start
+    )
+    report["release"] = release_check(layout, scan.entries, rows=rows)
     metadata_fields = {"root": root.as_posix(), "layout": layout, "tool_version": __version__}
-    write_manifest(rows, out, metadata_fields, report)
+    write_manifest(rows, out, metadata=metadata_fields, report=report)
     seconds = time.perf_counter() - start
     return IngestResult(
-        out, report_path_for(out), layout, len(rows), counts, scan.issues, order, len(scan.unrecognised), seconds,
-        report["release"],
+        out, report_path_for(out), layout=layout, n_samples=len(rows), counts=counts, issues=scan.issues,
+        tile_order=order, n_unrecognised=len(scan.unrecognised), seconds=seconds, release=report["release"],
     )  # fmt: skip
 
 
@@ -230,7 +247,7 @@ def _counts(rows: list[dict]) -> dict:
     return counts
 
 
-def _report(root: Path, layout: str, rows: list[dict], scan: ScanResult, order, counts, seconds: float) -> dict:
+def _report(root: Path, layout: str, *, rows: list[dict], scan: ScanResult, order, counts, seconds: float) -> dict:
     cbc_problems = Counter(code for row in rows for code in (row.get("cbc_problems") or []))
     return {
         "schema_version": REPORT_SCHEMA_VERSION,

@@ -37,21 +37,21 @@ def _index(entries: list[FileEntry], issues: list[Issue]):
         if entry.role in REPORT_ROLES:
             table, key = reports, (entry.kind, entry.cls, entry.number)
             # AneRBC-II reports belong to every tile of a parent: the issue names no single sample.
-            sid = sample_id(entry.kind, entry.cls, entry.number) if entry.kind == "I" else None
+            sid = sample_id(entry.kind, entry.cls, number=entry.number) if entry.kind == "I" else None
         else:
             table, key = samples, (entry.kind, entry.cls, entry.number, entry.tile)
-            sid = sample_id(entry.kind, entry.cls, entry.number, entry.tile)
+            sid = sample_id(entry.kind, entry.cls, number=entry.number, tile=entry.tile)
         kept = table[key].get(entry.role)
         if kept is not None:
             issues.append(
                 Issue(
                     "duplicate_file",
                     "error",
-                    entry.rel,
-                    f"one {entry.role} file per sample",
-                    f"a second one besides {kept.rel}",
-                    "remove one copy (validate and build stop on this; --allow-invalid leaves the sample out)",
-                    sid,
+                    path=entry.rel,
+                    expected=f"one {entry.role} file per sample",
+                    found=f"a second one besides {kept.rel}",
+                    fix="remove one copy (validate and build stop on this; --allow-invalid leaves the sample out)",
+                    sample_id=sid,
                 )
             )
             continue
@@ -66,10 +66,10 @@ def _split_of(files: list[FileEntry], issues: list[Issue]) -> str | None:
             Issue(
                 "split_conflict",
                 "error",
-                files[0].rel,
-                "all files of a sample in one split folder",
-                f"splits {', '.join(splits)}",
-                "keep each sample in one of train/val/test",
+                path=files[0].rel,
+                expected="all files of a sample in one split folder",
+                found=f"splits {', '.join(splits)}",
+                fix="keep each sample in one of train/val/test",
             )
         )
     return splits[0] if splits else None
@@ -94,14 +94,25 @@ def group_anerbc(scan: ScanResult) -> list[Sample]:
         if not any(role in files for role in IMAGE_ROLES):
             continue  # truth files alone do not make a sample
         kind, cls, number, tile = key
-        sid = sample_id(kind, cls, number, tile)
-        parent = sample_id("I", cls, number)
+        sid = sample_id(kind, cls, number=number, tile=tile)
+        parent = sample_id("I", cls, number=number)
         report_files = _report_files(kind, cls, number, reports)
         used_reports.update((e.kind, e.cls, e.number) for e in report_files.values())
         paths = {role: e.path for role, e in {**files, **report_files}.items()}
         split = _split_of(list(files.values()), scan.issues)
         samples.append(
-            Sample(sid, KIND_FOLDERS[kind], cls, CLASS_LABEL[cls], parent, parent, number, tile, split, paths)
+            Sample(
+                sid,
+                KIND_FOLDERS[kind],
+                cls=cls,
+                label=CLASS_LABEL[cls],
+                parent_id=parent,
+                group_id=parent,
+                number=number,
+                tile=tile,
+                split=split,
+                files=paths,
+            )
         )
     for key in sorted(set(reports) - used_reports):
         for entry in reports[key].values():
@@ -109,10 +120,10 @@ def group_anerbc(scan: ScanResult) -> list[Sample]:
                 Issue(
                     "orphan_report",
                     "warning",
-                    entry.rel,
-                    "a report with a matching image",
-                    "no image of that number and class",
-                    "add the image or remove the report",
+                    path=entry.rel,
+                    expected="a report with a matching image",
+                    found="no image of that number and class",
+                    fix="add the image or remove the report",
                 )
             )
     scan.issues.extend(missing_partner_issues(samples))
@@ -132,10 +143,10 @@ def missing_partner_issues(samples: list[Sample]) -> list[Issue]:
                     Issue(
                         "role_absent",
                         "info",
-                        None,
-                        f"{role} files for {source}",
-                        "none in this dataset",
-                        "nothing to do if the release has none",
+                        path=None,
+                        expected=f"{role} files for {source}",
+                        found="none in this dataset",
+                        fix="nothing to do if the release has none",
                     )
                 )
                 continue
@@ -150,5 +161,11 @@ def _missing(sample: Sample, role: str) -> Issue:
     fix = "add the file, or exclude the sample" if role != "image" else "add the image or remove the orphan files"
     where = str(other) if other else None
     return Issue(
-        f"missing_{role}", "warning", where, f"the {role} file of {sample.sample_id}", "none", fix, sample.sample_id
+        f"missing_{role}",
+        "warning",
+        path=where,
+        expected=f"the {role} file of {sample.sample_id}",
+        found="none",
+        fix=fix,
+        sample_id=sample.sample_id,
     )

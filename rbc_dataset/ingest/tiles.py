@@ -30,7 +30,7 @@ class TileOrder:
 
 
 def _difference(parent: np.ndarray, tile: np.ndarray, index: int, order: str) -> float | None:
-    box = tile_box(index, order, width=tile.shape[1], height=tile.shape[0])
+    box = tile_box(index, order=order, width=tile.shape[1], height=tile.shape[0])
     crop = parent[box.y : box.y + box.height, box.x : box.x + box.width]
     if crop.shape != tile.shape:
         return None
@@ -83,7 +83,7 @@ def detect_tile_order(samples: list[Sample], skip: set[str] = frozenset()) -> Ti
         for order in TILE_ORDERS:
             totals[order].extend(diffs[order])
     if not checked:
-        return TileOrder(None, "unknown", 0, {}, False)
+        return TileOrder(None, "unknown", parents_checked=0, median_abs_diff={}, exact=False)
     medians = {order: float(np.median(values)) for order, values in totals.items()}
     best = min(medians, key=medians.get)
-    return TileOrder(best, "detected", checked, medians, medians[best] == 0.0)
+    return TileOrder(best, "detected", parents_checked=checked, median_abs_diff=medians, exact=medians[best] == 0.0)

@@ -17,14 +17,14 @@ from rbc_dataset.errors import check_choice
 from rbc_dataset.extras import require
 
 
-def _hdf5_batch(built_dir: Path, config: str, split: str, batch_size: int, workers: int) -> tuple[int, dict]:
+def _hdf5_batch(built_dir: Path, config: str, *, split: str, batch_size: int, workers: int) -> tuple[int, dict]:
     import multiprocessing
 
     from torch.utils.data import DataLoader
 
     from rbc_dataset.loaders.hdf5 import HDF5RBCDataset
 
-    dataset = HDF5RBCDataset.from_build(built_dir, config, split)
+    dataset = HDF5RBCDataset.from_build(built_dir, config=config, split=split)
     context = multiprocessing.get_context("forkserver") if workers else None
     loader = DataLoader(
         dataset,
@@ -36,7 +36,7 @@ def _hdf5_batch(built_dir: Path, config: str, split: str, batch_size: int, worke
     return len(dataset), next(iter(loader))
 
 
-def load_back(built_dir: Path, config: str | None = None, batch_size: int = 8, workers: int = 2) -> dict:
+def load_back(built_dir: Path, *, config: str | None = None, batch_size: int = 8, workers: int = 2) -> dict:
     """Load every split of ``config`` (default: the card's default) through both formats; return a summary."""
     built_dir = Path(built_dir)
     card = read_card(built_dir)  # a missing, non-UTF-8 or mistyped card: a DataError before torch loads
@@ -44,17 +44,19 @@ def load_back(built_dir: Path, config: str | None = None, batch_size: int = 8, w
     from rbc_dataset.loaders.hf import HFRBCDataset
 
     config = config or card.default_config
-    check_choice("config", config, list(card.configs))
+    check_choice("config", config, choices=list(card.configs))
     rows = []
     with tempfile.TemporaryDirectory(prefix="rbc-show-") as cache:
         for split, entry in card.configs[config].splits.items():
             row = {"split": split, "card": entry.num_examples}
             if entry.parquet is not None:
-                hf = HFRBCDataset(built_dir, config, split, cache_dir=cache)  # datasets.load_dataset underneath
+                hf = HFRBCDataset(
+                    built_dir, config=config, split=split, cache_dir=cache
+                )  # datasets.load_dataset underneath
                 row["datasets"] = len(hf)
                 first_hf = hf[0]
             if entry.hdf5 is not None:
-                row["hdf5"], batch = _hdf5_batch(built_dir, config, split, batch_size, workers)
+                row["hdf5"], batch = _hdf5_batch(built_dir, config, split=split, batch_size=batch_size, workers=workers)
                 row["batch"] = {
                     "image": f"{tuple(batch['image'].shape)} {batch['image'].dtype}",
                     "mask": f"{tuple(batch['mask'].shape)} values {sorted(np.unique(batch['mask'].numpy()).tolist())}"

@@ -74,7 +74,7 @@ def import_hdf5plugin(path: str | Path, codec: str) -> None:
         ) from error
 
 
-def check_with_mask(where: str | Path, with_mask: bool | None, has_masks: bool) -> bool:
+def check_with_mask(where: str | Path, with_mask: bool | None, *, has_masks: bool) -> bool:
     """Whether samples get a mask: ``with_mask`` resolved against the shard (None = when it has masks)."""
     if with_mask and not has_masks:
         raise DataError(
@@ -145,23 +145,23 @@ class HDF5RBCDataset(Dataset):
         transform: called with each sample dict; returns the dict to yield.
     """
 
-    def __init__(self, path: str | Path, with_mask: bool | None = None, transform: Transform | None = None):
+    def __init__(self, path: str | Path, *, with_mask: bool | None = None, transform: Transform | None = None):
         self.path = Path(path)
         self.transform = transform
         self._file: h5py.File | None = None
         self._pid: int | None = None
         self._datasets: tuple[h5py.Dataset, h5py.Dataset | None] | None = None
         self._read_metadata()
-        self.with_mask = check_with_mask(self.path, with_mask, self.has_masks)
+        self.with_mask = check_with_mask(self.path, with_mask, has_masks=self.has_masks)
 
     @classmethod
-    def from_build(cls, built_dir: str | Path, config: str, split: str, **kwargs) -> HDF5RBCDataset:
+    def from_build(cls, built_dir: str | Path, *, config: str, split: str, **kwargs) -> HDF5RBCDataset:
         """The shard ``built_dir/hdf5/<config>/<split>.h5`` of a ``rbc-dataset build`` output folder."""
         root = Path(built_dir) / "hdf5"
         if not root.is_dir():
             raise DataError(built_dir, "an hdf5/ folder from `rbc-dataset build`", "none", BUILD_FIX)
-        check_choice("dataset config", config, sorted(p.name for p in root.iterdir() if p.is_dir()))
-        check_choice("split", split, sorted(p.stem for p in (root / config).glob("*.h5")))
+        check_choice("dataset config", config, choices=sorted(p.name for p in root.iterdir() if p.is_dir()))
+        check_choice("split", split, choices=sorted(p.stem for p in (root / config).glob("*.h5")))
         return cls(root / config / f"{split}.h5", **kwargs)
 
     def _read_metadata(self) -> None:

@@ -52,8 +52,8 @@ def _split_patterns(data_files) -> dict[str, list[str]]:
 def _check_request(built_dir: str | Path, config: str, split: str) -> None:
     """Valid config and split names, and files behind every split of the config (datasets resolves them all)."""
     configs = read_card_configs(built_dir)
-    check_choice("dataset config", config, sorted(configs))
-    check_choice(f"split of config {config!r}", split, list(configs[config]))
+    check_choice("dataset config", config, choices=sorted(configs))
+    check_choice(f"split of config {config!r}", split, choices=list(configs[config]))
     for name, patterns in configs[config].items():
         if not any(any(Path(built_dir).glob(pattern)) for pattern in patterns):
             raise DataError(built_dir, f"Parquet files {' or '.join(patterns)} for {config}/{name}", "none", BUILD_FIX)
@@ -104,6 +104,7 @@ class HFRBCDataset(Dataset):
     def __init__(
         self,
         built_dir: str | Path,
+        *,
         config: str = "tiles",
         split: str = "train",
         with_mask: bool | None = None,
@@ -113,7 +114,7 @@ class HFRBCDataset(Dataset):
         dataset = _load(built_dir, config, split, cache_dir=None if cache_dir is None else str(cache_dir))
         self.built_dir, self.config, self.split = Path(built_dir), config, split
         self.transform = transform
-        self.with_mask = check_with_mask(self.built_dir, with_mask, "mask" in dataset.features)
+        self.with_mask = check_with_mask(self.built_dir, with_mask, has_masks="mask" in dataset.features)
         self.class_names = _names(dataset.features["label"])
         self.severity_names = _names(dataset.features["severity"])
         self._dataset = _undecoded(dataset, self.with_mask)

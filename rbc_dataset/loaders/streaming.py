@@ -63,6 +63,7 @@ class StreamingRBCDataset(IterableDataset):
     def __init__(
         self,
         built_dir: str | Path,
+        *,
         config: str = "tiles",
         split: str = "train",
         with_mask: bool | None = None,
@@ -75,7 +76,7 @@ class StreamingRBCDataset(IterableDataset):
         patterns = read_card_configs(built_dir)[config][split]
         self.files = sorted({path for pattern in patterns for path in self.built_dir.glob(pattern)})
         schema = self._schema(self.files[0])
-        self.with_mask = check_with_mask(self.built_dir, with_mask, "mask" in schema.names)
+        self.with_mask = check_with_mask(self.built_dir, with_mask, has_masks="mask" in schema.names)
         self.columns = [c for c in COLUMNS if self.with_mask or c != "mask"]
         self.class_names, self.severity_names = _label_names(schema, "label"), _label_names(schema, "severity")
         self.rank, self.world_size = rank, world_size
@@ -135,6 +136,7 @@ class StreamingRBCDataset(IterableDataset):
 
 def iter_streaming(
     built_dir: str | Path,
+    *,
     config: str = "tiles",
     split: str = "train",
     with_mask: bool | None = None,
@@ -145,4 +147,4 @@ def iter_streaming(
     Iterate it directly or give it to a ``DataLoader`` with any ``num_workers``. Checks the card at the call,
     so a wrong folder or name fails here rather than at the first sample.
     """
-    return StreamingRBCDataset(built_dir, config, split, with_mask, transform)
+    return StreamingRBCDataset(built_dir, config=config, split=split, with_mask=with_mask, transform=transform)

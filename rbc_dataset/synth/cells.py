@@ -73,13 +73,23 @@ def sample_condition(cls: str, rng: np.random.Generator) -> ImageCondition:
     """Draw class-dependent morphology settings for one image."""
     diameter = rng.uniform(20.0, 23.0)
     if cls == "healthy":
-        return ImageCondition(cls, None, None, 0.0, rng.uniform(0.0, 0.04), diameter, rng.uniform(0.055, 0.08))
+        return ImageCondition(
+            cls,
+            None,
+            pattern=None,
+            strength=0.0,
+            abnormal_share=rng.uniform(0.0, 0.04),
+            normal_diameter=diameter,
+            size_cv=rng.uniform(0.055, 0.08),
+        )
     severity = SEVERITIES[int(rng.integers(2))]
     strength = rng.uniform(0.25, 0.5) if severity == "mild" else rng.uniform(0.6, 1.0)
     share = 0.03 + 0.22 * strength if severity == "mild" else 0.15 + 0.5 * strength
     pattern = list(PATTERNS)[int(rng.integers(len(PATTERNS)))]
     cv = 0.065 + 0.08 * strength
-    return ImageCondition(cls, severity, pattern, strength, share, diameter, cv)
+    return ImageCondition(
+        cls, severity, pattern=pattern, strength=strength, abnormal_share=share, normal_diameter=diameter, size_cv=cv
+    )
 
 
 def _type_weights(condition: ImageCondition, rng: np.random.Generator) -> np.ndarray:
@@ -92,7 +102,7 @@ def _type_weights(condition: ImageCondition, rng: np.random.Generator) -> np.nda
     return np.concatenate([[1.0 - condition.abnormal_share], condition.abnormal_share * abnormal])
 
 
-def sample_population(condition: ImageCondition, n: int, rng: np.random.Generator) -> CellPopulation:
+def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Generator) -> CellPopulation:
     """Draw ``n`` cells for an image with the given condition."""
     types = rng.choice(len(CELL_TYPES), size=n, p=_type_weights(condition, rng))
     s = condition.strength
@@ -124,8 +134,18 @@ def sample_population(condition: ImageCondition, n: int, rng: np.random.Generato
     pallor_depth[k] = rng.uniform(0.6, 0.75, k.sum()) + 0.1 * s
     density[k] *= 0.85 - 0.1 * s
     angle = rng.uniform(0.0, np.pi, n)
-    outline = _outlines(types, radius, aspect, s, rng)
-    return CellPopulation(types, radius, aspect, angle, outline, pallor_radius, pallor_depth, target_spot, density)
+    outline = _outlines(types, radius, aspect=aspect, strength=s, rng=rng)
+    return CellPopulation(
+        types,
+        radius,
+        aspect=aspect,
+        angle=angle,
+        outline=outline,
+        pallor_radius=pallor_radius,
+        pallor_depth=pallor_depth,
+        target_spot=target_spot,
+        density=density,
+    )
 
 
 def _ellipse_outline(radius: np.ndarray, aspect: np.ndarray) -> np.ndarray:
@@ -137,7 +157,7 @@ def _ellipse_outline(radius: np.ndarray, aspect: np.ndarray) -> np.ndarray:
 
 
 def _outlines(
-    types: np.ndarray, radius: np.ndarray, aspect: np.ndarray, strength: float, rng: np.random.Generator
+    types: np.ndarray, radius: np.ndarray, *, aspect: np.ndarray, strength: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Star-shaped outlines: ellipses with natural wobble, plus tails (teardrops) and cuts (schistocytes)."""
     n = len(types)

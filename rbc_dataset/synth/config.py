@@ -37,10 +37,10 @@ class SynthConfig:
         if self.n_images > 999:
             raise UsageError(f"--n-images is at most 999 per class (3-digit AneRBC names), got {self.n_images}")
         check_seed("--seed", self.seed)
-        check_choice("mask style", self.mask_style, MASK_STYLES)
-        check_choice("tile order", self.tile_order, TILE_ORDERS)
+        check_choice("mask style", self.mask_style, choices=MASK_STYLES)
+        check_choice("tile order", self.tile_order, choices=TILE_ORDERS)
         for shortcut in self.shortcuts:
-            check_choice("shortcut", shortcut, SHORTCUTS)
+            check_choice("shortcut", shortcut, choices=SHORTCUTS)
 
     def to_dict(self) -> dict:
         """Plain dict for YAML/JSON (workers left out: it does not change the output)."""

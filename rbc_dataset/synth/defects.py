@@ -60,12 +60,13 @@ def _samples(config: SynthConfig) -> list[tuple[str, str, int, int | None]]:
 
 def _paths(root: Path, sample: tuple) -> dict[str, Path]:
     kind, cls, number, tile = sample
-    stem = image_stem(kind, cls, number, tile)
-    return {role: role_folder(root, kind, cls, role) / f"{stem}.png" for role in ("image", "mask", "rgb_mask")}
+    stem = image_stem(kind, cls, number=number, tile=tile)
+    return {role: role_folder(root, kind, cls=cls, role=role) / f"{stem}.png" for role in ("image", "mask", "rgb_mask")}
 
 
 def _id(sample: tuple) -> str:
-    return sample_id(*sample)
+    kind, cls, number, tile = sample
+    return sample_id(kind, cls, number=number, tile=tile)
 
 
 def plan_defects(config: SynthConfig) -> list[tuple[tuple, str, tuple | None]]:
@@ -111,7 +112,7 @@ def _shift(mask: np.ndarray, rng: np.random.Generator, fill: int) -> tuple[np.nd
     return out, f"dy={dy},dx={dx}"
 
 
-def _apply(root: Path, config: SynthConfig, sample: tuple, defect: str, partner, rng) -> tuple[str, str]:
+def _apply(root: Path, config: SynthConfig, *, sample: tuple, defect: str, partner, rng) -> tuple[str, str]:
     """Plant one defect; return the affected file (relative to root) and a detail string."""
     paths = _paths(root, sample)
     mask_path, image_path = paths["mask"], paths["image"]
@@ -168,7 +169,7 @@ def inject_defects(root: Path, config: SynthConfig) -> pd.DataFrame:
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 6007]))
     rows = []
     for sample, defect, partner in plan_defects(config):
-        file, detail = _apply(root, config, sample, defect, partner, rng)
+        file, detail = _apply(root, config, sample=sample, defect=defect, partner=partner, rng=rng)
         partner_id = _id(partner) if partner else ""
         rows.append([_id(sample), sample[0], defect, Path(file).as_posix(), partner_id, detail])
         if defect == "swapped_mask":
@@ -196,4 +197,4 @@ def reuse_cbc_reports(root: Path, config: SynthConfig) -> pd.DataFrame:
 
 def _report_path(root: Path, kind: str, sample: tuple) -> Path:
     _, cls, number, _ = sample
-    return role_folder(root, kind, cls, "cbc") / f"{report_stem(kind, cls, number)}.txt"
+    return role_folder(root, kind, cls=cls, role="cbc") / f"{report_stem(kind, cls, number=number)}.txt"

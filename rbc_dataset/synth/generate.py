@@ -7,7 +7,6 @@ byte-identical whatever the number of processes or the order in which jobs finis
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 import yaml
 
 from rbc_dataset import __version__
-from rbc_dataset.fileio import atomic_directory, write_png
+from rbc_dataset.fileio import atomic_directory, write_json, write_png
 from rbc_dataset.layout import (
     CLASS_LABEL,
     ROLE_FOLDERS,
@@ -54,7 +53,7 @@ class SynthSummary:
     stats: pd.DataFrame  # one row per AneRBC-I image: class, severity, cells, foreground fraction
 
 
-def image_rng(seed: int, cls: str, number: int) -> np.random.Generator:
+def image_rng(seed: int, cls: str, *, number: int) -> np.random.Generator:
     """Independent stream per image, so results do not depend on scheduling."""
     return np.random.default_rng(np.random.SeedSequence([seed, CLASS_LABEL[cls], number]))
 
@@ -63,9 +62,9 @@ def _make_folders(root: Path, with_tiles: bool) -> None:
     for kind in ("I", "II") if with_tiles else ("I",):
         for cls in CLASSES:
             for role in ROLE_FOLDERS:
-                role_folder(root, kind, cls, role).mkdir(parents=True, exist_ok=True)
+                role_folder(root, kind, cls=cls, role=role).mkdir(parents=True, exist_ok=True)
             for role in TRUTH_ROLE_FOLDERS:
-                truth_folder(root, kind, cls, role).mkdir(parents=True, exist_ok=True)
+                truth_folder(root, kind, cls=cls, role=role).mkdir(parents=True, exist_ok=True)
 
 
 def _masks(smear: Smear, config: SynthConfig, cls: str, rng: np.random.Generator):
@@ -73,8 +72,10 @@ def _masks(smear: Smear, config: SynthConfig, cls: str, rng: np.random.Generator
     if config.mask_style == "binary":
         mask = truth.binary_mask(smear.instances)
         return mask, truth.rgb_segmented(smear.image, mask > 0), None
-    darkness = truth.mask_darkness(cls, config.shortcuts, rng)
-    mask, foreground = truth.anerbc_mask(smear.image, smear.instances, smear.platelets, darkness, rng)
+    darkness = truth.mask_darkness(cls, config.shortcuts, rng=rng)
+    mask, foreground = truth.anerbc_mask(
+        smear.image, smear.instances, platelets=smear.platelets, darkness=darkness, rng=rng
+    )
     return mask, truth.rgb_segmented(smear.image, foreground), darkness
 
 
@@ -85,21 +86,21 @@ def _regime(cls: str, config: SynthConfig, rng: np.random.Generator) -> str:
     return "warm" if rng.uniform() < 0.5 else "cool"
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-
-
 @opencv_single_thread()
-def generate_image(root: Path, config: SynthConfig, cls: str, number: int) -> dict:
+def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) -> dict:
     """Draw and write AneRBC-I image ``number`` of ``cls`` and its AneRBC-II tiles; return its statistics."""
-    rng = image_rng(config.seed, cls, number)
+    rng = image_rng(config.seed, cls, number=number)
     condition = sample_condition(cls, rng)
-    smear = render_smear(condition, sample_acquisition(_regime(cls, config, rng), rng), rng)
+    smear = render_smear(condition, sample_acquisition(_regime(cls, config, rng), rng), rng=rng)
     mask, rgb, darkness = _masks(smear, config, cls, rng)
     cbc_text, quirks = format_cbc_report(
-        truth.cbc_values(smear.cells, condition, smear.params["n_platelet_blobs"], rng), rng, CBC_QUIRK_RATE
+        truth.cbc_values(smear.cells, condition, n_platelet_blobs=smear.params["n_platelet_blobs"], rng=rng),
+        rng,
+        quirk_rate=CBC_QUIRK_RATE,
     )
-    morphology = format_morphology_report(truth.morphology_findings(smear.cells), rng, truth.morphology_note(condition))
+    morphology = format_morphology_report(
+        truth.morphology_findings(smear.cells), rng, note=truth.morphology_note(condition)
+    )
     meta = {
         "generator": f"rbc-dataset {__version__}",
         "seed": config.seed,
@@ -122,12 +123,20 @@ def generate_image(root: Path, config: SynthConfig, cls: str, number: int) -> di
     arrays = {"image": smear.image, "mask": mask, "rgb_mask": rgb, "instances": smear.instances}
     reports = {"cbc": cbc_text, "morphology": morphology}
     _write_sample(
-        root, "I", cls, number, None, arrays, reports, smear.cells, {**meta, "sample_id": sample_id("I", cls, number)}
+        root,
+        "I",
+        cls=cls,
+        number=number,
+        tile=None,
+        arrays=arrays,
+        reports=reports,
+        cells=smear.cells,
+        meta={**meta, "sample_id": sample_id("I", cls, number=number)},
     )
     if config.with_tiles:
-        _write_tiles(root, config, cls, number, arrays, reports, smear.cells, meta)
+        _write_tiles(root, config, cls=cls, number=number, arrays=arrays, reports=reports, cells=smear.cells, meta=meta)
     return {
-        "sample_id": sample_id("I", cls, number),
+        "sample_id": sample_id("I", cls, number=number),
         "class": cls,
         "severity": condition.severity,
         "pattern": condition.pattern,
@@ -137,21 +146,21 @@ def generate_image(root: Path, config: SynthConfig, cls: str, number: int) -> di
     }
 
 
-def _write_sample(root, kind, cls, number, tile, arrays, reports, cells, meta) -> None:
-    stem = image_stem(kind, cls, number, tile)
+def _write_sample(root, kind, *, cls, number, tile, arrays, reports, cells, meta) -> None:
+    stem = image_stem(kind, cls, number=number, tile=tile)
     for role in ("image", "mask", "rgb_mask"):
-        write_png(role_folder(root, kind, cls, role) / f"{stem}.png", arrays[role])
+        write_png(role_folder(root, kind, cls=cls, role=role) / f"{stem}.png", arrays[role])
     if tile in (None, 1):  # reports exist once per AneRBC-I image, in both AneRBC-I and -II
         for role, text in reports.items():
-            (role_folder(root, kind, cls, role) / f"{report_stem(kind, cls, number)}.txt").write_text(
+            (role_folder(root, kind, cls=cls, role=role) / f"{report_stem(kind, cls, number=number)}.txt").write_text(
                 text, encoding="utf-8"
             )
-    write_png(truth_folder(root, kind, cls, "instances") / f"{stem}.png", arrays["instances"])
-    cells.to_csv(truth_folder(root, kind, cls, "cells") / f"{stem}.csv", index=False)
-    _write_json(truth_folder(root, kind, cls, "meta") / f"{stem}.json", meta)
+    write_png(truth_folder(root, kind, cls=cls, role="instances") / f"{stem}.png", arrays["instances"])
+    cells.to_csv(truth_folder(root, kind, cls=cls, role="cells") / f"{stem}.csv", index=False)
+    write_json(truth_folder(root, kind, cls=cls, role="meta") / f"{stem}.json", meta, sort_keys=True)
 
 
-def _write_tiles(root, config, cls, number, arrays, reports, cells, meta) -> None:
+def _write_tiles(root, config, *, cls, number, arrays, reports, cells, meta) -> None:
     """Cut the 12 AneRBC-II tiles in the configured order; the cell table keeps the cells visible in a tile."""
     for box in tile_boxes(config.tile_order):
         window = (slice(box.y, box.y + box.height), slice(box.x, box.x + box.width))
@@ -162,8 +171,8 @@ def _write_tiles(root, config, cls, number, arrays, reports, cells, meta) -> Non
         tile_cells["cy"] = (tile_cells["cy"] - box.y).round(2)
         tile_meta = {
             **meta,
-            "sample_id": sample_id("II", cls, number, box.index),
-            "parent_id": sample_id("I", cls, number),
+            "sample_id": sample_id("II", cls, number=number, tile=box.index),
+            "parent_id": sample_id("I", cls, number=number),
             "tile": {
                 "index": box.index,
                 "row": box.row,
@@ -176,22 +185,32 @@ def _write_tiles(root, config, cls, number, arrays, reports, cells, meta) -> Non
             },
             "cell_type_counts": {t: int((tile_cells["type"] == t).sum()) for t in CELL_TYPES},
         }
-        _write_sample(root, "II", cls, number, box.index, crops, reports, tile_cells, tile_meta)
+        _write_sample(
+            root,
+            "II",
+            cls=cls,
+            number=number,
+            tile=box.index,
+            arrays=crops,
+            reports=reports,
+            cells=tile_cells,
+            meta=tile_meta,
+        )
 
 
 def _run_jobs(root: Path, config: SynthConfig, show_progress: bool) -> list[dict]:
     jobs = [(cls, number) for number in range(1, config.n_images + 1) for cls in CLASSES]
     workers = worker_count(config.workers)
     if workers == 1:
-        results = (generate_image(root, config, cls, number) for cls, number in jobs)
-        return list(track(results, len(jobs), "synth images", show_progress))
+        results = (generate_image(root, config, cls=cls, number=number) for cls, number in jobs)
+        return list(track(results, len(jobs), description="synth images", show=show_progress))
     with process_pool(min(workers, len(jobs))) as pool:
-        futures = [pool.submit(generate_image, root, config, cls, number) for cls, number in jobs]
-        done = track((f.result() for f in futures), len(jobs), "synth images", show_progress)
+        futures = [pool.submit(generate_image, root, config, cls=cls, number=number) for cls, number in jobs]
+        done = track((f.result() for f in futures), len(jobs), description="synth images", show=show_progress)
         return list(done)
 
 
-def synthesize(config: SynthConfig, out: Path, overwrite: bool = False, show_progress: bool = True) -> SynthSummary:
+def synthesize(config: SynthConfig, out: Path, *, overwrite: bool = False, show_progress: bool = True) -> SynthSummary:
     """Write a synthetic AneRBC dataset into ``out`` (atomically: all of it or nothing).
 
     Args:
@@ -212,4 +231,6 @@ def synthesize(config: SynthConfig, out: Path, overwrite: bool = False, show_pro
         reused.to_csv(root / TRUTH_FOLDER / "cbc_reuse.csv", index=False)
         planted.to_csv(root / TRUTH_FOLDER / "defects.csv", index=False)
     n_tiles = 12 * len(rows) if config.with_tiles else 0
-    return SynthSummary(Path(out), len(rows), n_tiles, len(planted), time.perf_counter() - start, stats)
+    return SynthSummary(
+        Path(out), len(rows), n_tiles=n_tiles, n_defects=len(planted), seconds=time.perf_counter() - start, stats=stats
+    )

@@ -56,16 +56,16 @@ def sample_acquisition(regime: str, rng: np.random.Generator) -> dict:
 
 
 def render_smear(
-    condition: ImageCondition, acquisition: dict, rng: np.random.Generator, width: int = 1224, height: int = 960
+    condition: ImageCondition, acquisition: dict, *, rng: np.random.Generator, width: int = 1224, height: int = 960
 ) -> Smear:
     """Draw a full smear image with its instance map, platelet map and cell table."""
     mean_area = np.pi * (condition.normal_diameter / 2) ** 2
     wanted = int(np.clip(acquisition["foreground_target"] * width * height / mean_area * 1.1, 1000, 1600))
-    population = sample_population(condition, wanted, rng)
-    centres, kept = place_cells(population.radius, width, height, rng)
+    population = sample_population(condition, wanted, rng=rng)
+    centres, kept = place_cells(population.radius, width, height=height, rng=rng)
     population = _subset(population, kept)
     pad = 2 * (int(np.ceil(population.outline.max())) + 3)  # canvas margin: centres may lie outside the image
-    od_cells, instances, table = _draw_cells(population, centres, width, height, pad)
+    od_cells, instances, table = _draw_cells(population, centres, width=width, height=height, pad=pad)
     od_platelets, platelets = _draw_platelets(width, height, pad, rng)
     image = _expose(od_cells, od_platelets, acquisition, rng)
     crop = (slice(pad, pad + height), slice(pad, pad + width))
@@ -73,7 +73,7 @@ def render_smear(
     table["visible_area_px"] = np.bincount(instances.ravel(), minlength=len(table) + 1)[1:]
     platelets = platelets[crop]
     params = {**acquisition, "n_cells": int(len(table)), "n_platelet_blobs": _count(platelets)}
-    return Smear(image[crop], instances, platelets, table, params)
+    return Smear(image[crop], instances, platelets=platelets, cells=table, params=params)
 
 
 def _count(mask: np.ndarray) -> int:
@@ -93,7 +93,7 @@ def _density_field(width: int, height: int, rng: np.random.Generator) -> np.ndar
 
 
 def place_cells(
-    radius: np.ndarray, width: int, height: int, rng: np.random.Generator, clump: float = 0.12
+    radius: np.ndarray, width: int, *, height: int, rng: np.random.Generator, clump: float = 0.12
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random sequential placement allowing touching and partial overlap.
 
@@ -109,12 +109,12 @@ def place_cells(
     placed: list[int] = []
     for i in range(len(radius)):
         for _attempt in range(30):
-            x, y = _candidate(placed, centres, radius, i, width, height, rng, clump)
+            x, y = _candidate(placed, centres, radius=radius, i=i, width=width, height=height, rng=rng, clump=clump)
             if not (-radius[i] < x < width + radius[i] and -radius[i] < y < height + radius[i]):
                 continue
             if rng.uniform() > field[min(max(int(y), 0), height - 1) // 16, min(max(int(x), 0), width - 1) // 16]:
                 continue
-            if _fits(x, y, i, grid, centres, radius, tolerance, cell):
+            if _fits(x, y, i=i, grid=grid, centres=centres, radius=radius, tolerance=tolerance, cell=cell):
                 centres[i] = (x, y)
                 grid.setdefault((int(x // cell), int(y // cell)), []).append(i)
                 placed.append(i)
@@ -123,7 +123,7 @@ def place_cells(
     return centres[kept], kept
 
 
-def _candidate(placed, centres, radius, i, width, height, rng, clump):
+def _candidate(placed, centres, *, radius, i, width, height, rng, clump):
     """A random position, or one touching a random placed cell."""
     if placed and rng.uniform() < clump:
         j = placed[int(rng.integers(len(placed)))]
@@ -134,7 +134,7 @@ def _candidate(placed, centres, radius, i, width, height, rng, clump):
     return rng.uniform(-margin, width + margin), rng.uniform(-margin, height + margin)
 
 
-def _fits(x, y, i, grid, centres, radius, tolerance, cell) -> bool:
+def _fits(x, y, *, i, grid, centres, radius, tolerance, cell) -> bool:
     gx, gy = int(x // cell), int(y // cell)
     for nx in (gx - 1, gx, gx + 1):
         for ny in (gy - 1, gy, gy + 1):
@@ -191,7 +191,7 @@ def _patches_by_size(population: CellPopulation, centres: np.ndarray):
     return patches, area
 
 
-def _draw_cells(population: CellPopulation, centres: np.ndarray, width: int, height: int, pad: int):
+def _draw_cells(population: CellPopulation, centres: np.ndarray, *, width: int, height: int, pad: int):
     """Composite all cells on a canvas padded by ``pad``; the later cell lies on top where cells overlap."""
     patches, area = _patches_by_size(population, centres)
     od_canvas = np.zeros((height + 2 * pad, width + 2 * pad), np.float32)
@@ -206,10 +206,10 @@ def _draw_cells(population: CellPopulation, centres: np.ndarray, width: int, hei
             overlaps[k].add(int(other) - 1)
             overlaps[int(other) - 1].add(k)
         instances[window][own] = k + 1
-    return od_canvas, instances, cell_table(population, centres, area, overlaps)
+    return od_canvas, instances, cell_table(population, centres, area=area, overlaps=overlaps)
 
 
-def cell_table(population: CellPopulation, centres: np.ndarray, area: np.ndarray, overlaps) -> pd.DataFrame:
+def cell_table(population: CellPopulation, centres: np.ndarray, *, area: np.ndarray, overlaps) -> pd.DataFrame:
     """Per-cell truth: id (= value in the instance map), type, centre, axes, angle, area, pallor, overlaps."""
     radius = population.outline.mean(axis=1)
     return pd.DataFrame(

@@ -27,7 +27,7 @@ PATTERN_NOTES = {
 }
 
 
-def mask_darkness(cls: str, shortcuts: tuple[str, ...], rng: np.random.Generator) -> float:
+def mask_darkness(cls: str, shortcuts: tuple[str, ...], *, rng: np.random.Generator) -> float:
     """Median red level of cell pixels in an ``anerbc`` mask: class-dependent only with the "mask" shortcut.
 
     The real sample shows 9-22 in every anaemic mask and 36-46 in every healthy mask.
@@ -58,7 +58,7 @@ def _specks_and_holes(foreground: np.ndarray, rng: np.random.Generator) -> np.nd
 
 
 def anerbc_mask(
-    image: np.ndarray, instances: np.ndarray, platelets: np.ndarray, darkness: float, rng: np.random.Generator
+    image: np.ndarray, instances: np.ndarray, *, platelets: np.ndarray, darkness: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Release-style mask and its foreground (for RGB_segmented): see the module docstring."""
     foreground = _specks_and_holes((instances > 0) | platelets, rng)
@@ -88,7 +88,7 @@ def _equivalent_diameter(cells: pd.DataFrame) -> np.ndarray:
 
 
 def cbc_values(
-    cells: pd.DataFrame, condition: ImageCondition, n_platelet_blobs: int, rng: np.random.Generator
+    cells: pd.DataFrame, condition: ImageCondition, *, n_platelet_blobs: int, rng: np.random.Generator
 ) -> dict[str, float | None]:
     """CBC consistent with the cells drawn: MCV with size, MCHC with pallor, RDW with size spread, Hb with class."""
     diameter = _equivalent_diameter(cells)

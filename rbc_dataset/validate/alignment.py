@@ -64,7 +64,7 @@ def _best_shift(a: np.ndarray, b: np.ndarray, window: int) -> tuple[float, tuple
     return float(iou[r, c]), (dy, dx), float(iou[0, 0])
 
 
-def measure_alignment(mask_cells: np.ndarray, image_cells_small: np.ndarray, scale: float) -> Alignment:
+def measure_alignment(mask_cells: np.ndarray, image_cells_small: np.ndarray, *, scale: float) -> Alignment:
     """Compare a full-resolution mask cell map with an image cell map already at ``scale``."""
     b = _downscale(mask_cells, scale)
     a = image_cells_small.astype(np.float32)
@@ -75,7 +75,7 @@ def measure_alignment(mask_cells: np.ndarray, image_cells_small: np.ndarray, sca
     flips = {name: _iou(a, cv2.flip(b, code)) for name, code in FLIPS.items()}
     flip = max(flips, key=flips.get)
     full_shift = (round(dy / scale), round(dx / scale))
-    return Alignment(iou_zero, max(iou_best, iou_zero), full_shift, flips[flip], flip, scale)
+    return Alignment(iou_zero, max(iou_best, iou_zero), shift=full_shift, iou_flip=flips[flip], flip=flip, scale=scale)
 
 
 def working_scale(height: int, width: int) -> float:

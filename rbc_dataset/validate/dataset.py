@@ -12,8 +12,8 @@ from rbc_dataset.issues import Issue
 from rbc_dataset.validate.config import ValidateConfig
 
 
-def _finding(code, severity, path, expected, found, fix, sample_id) -> dict:
-    return Issue(code, severity, path, expected, found, fix, sample_id).to_dict()
+def _finding(code, severity, *, path, expected, found, fix, sample_id) -> dict:
+    return Issue(code, severity, path=path, expected=expected, found=found, fix=fix, sample_id=sample_id).to_dict()
 
 
 def _reliable(stats: pd.DataFrame) -> pd.Series:
@@ -34,11 +34,11 @@ def _polarity_findings(stats: pd.DataFrame, mask_paths: dict, majority: str | No
         _finding(
             "inverted_polarity",
             "error",
-            mask_paths.get(sid),
-            f"{majority} like the dataset's other masks",
-            polarity,
-            "invert this mask (validate-masks --fix writes it the right way round)",
-            sid,
+            path=mask_paths.get(sid),
+            expected=f"{majority} like the dataset's other masks",
+            found=polarity,
+            fix="invert this mask (validate-masks --fix writes it the right way round)",
+            sample_id=sid,
         )
         for sid, polarity in zip(minority["sample_id"], minority["polarity"], strict=True)
     ]
@@ -58,11 +58,11 @@ def _one_sided_findings(stats: pd.DataFrame, mask_paths: dict, majority: str | N
                 _finding(
                     "full_mask",
                     "error",
-                    mask_paths.get(sid),
-                    "background in the mask",
-                    "every pixel on the cell side",
-                    "re-export the mask (inverted or blank?)",
-                    sid,
+                    path=mask_paths.get(sid),
+                    expected="background in the mask",
+                    found="every pixel on the cell side",
+                    fix="re-export the mask (inverted or blank?)",
+                    sample_id=sid,
                 )
             )
         else:
@@ -70,11 +70,11 @@ def _one_sided_findings(stats: pd.DataFrame, mask_paths: dict, majority: str | N
                 _finding(
                     "empty_mask",
                     "error",
-                    mask_paths.get(sid),
-                    "cells in the mask",
-                    "no cell pixel",
-                    "re-export the mask",
-                    sid,
+                    path=mask_paths.get(sid),
+                    expected="cells in the mask",
+                    found="no cell pixel",
+                    fix="re-export the mask",
+                    sample_id=sid,
                 )
             )
     return out
@@ -99,11 +99,11 @@ def _outlier_findings(stats: pd.DataFrame, rows: pd.DataFrame, config: ValidateC
                     _finding(
                         "foreground_outlier",
                         "warning",
-                        mask_paths.get(sid),
-                        f"a foreground fraction near the {source} median {median:.3f}",
-                        f"{value:.3f} (robust z = {z:+.1f})",
-                        "look at the mask: wrong file, wrong threshold or an unusual smear?",
-                        sid,
+                        path=mask_paths.get(sid),
+                        expected=f"a foreground fraction near the {source} median {median:.3f}",
+                        found=f"{value:.3f} (robust z = {z:+.1f})",
+                        fix="look at the mask: wrong file, wrong threshold or an unusual smear?",
+                        sample_id=sid,
                     )
                 )
     return out
@@ -122,18 +122,18 @@ def _same_file_findings(rows: pd.DataFrame, column: str, code: str, what: str) -
                 _finding(
                     code,
                     "error",
-                    path,
-                    f"a {what} of its own",
-                    f"the same bytes as {', '.join(others[:5])}"
+                    path=path,
+                    expected=f"a {what} of its own",
+                    found=f"the same bytes as {', '.join(others[:5])}"
                     + (f" and {len(others) - 5} more" if len(others) > 5 else ""),
-                    "remove the duplicate or restore the right file",
-                    sid,
+                    fix="remove the duplicate or restore the right file",
+                    sample_id=sid,
                 )
             )
     return out
 
 
-def dataset_findings(rows: pd.DataFrame, stats: pd.DataFrame, config: ValidateConfig) -> tuple[list[dict], dict]:
+def dataset_findings(rows: pd.DataFrame, stats: pd.DataFrame, *, config: ValidateConfig) -> tuple[list[dict], dict]:
     """Findings across samples, and dataset facts for the report."""
     mask_paths = dict(zip(rows["sample_id"], rows["mask_path"], strict=True))
     majority = majority_polarity(stats)
@@ -144,11 +144,11 @@ def dataset_findings(rows: pd.DataFrame, stats: pd.DataFrame, config: ValidateCo
         _finding(
             "duplicate_id",
             "error",
-            path,
-            "a unique sample id",
-            f"{sid} on several rows",
-            "make ids unique (re-run ingest)",
-            sid,
+            path=path,
+            expected="a unique sample id",
+            found=f"{sid} on several rows",
+            fix="make ids unique (re-run ingest)",
+            sample_id=sid,
         )
         for sid, path in zip(duplicated["sample_id"], duplicated["image_path"], strict=True)
     ]

@@ -143,7 +143,7 @@ def _crop(image: np.ndarray, cells: np.ndarray, seen: np.ndarray, focus: Focus) 
     return Crop(picture, focus.what, x, y)
 
 
-def draw_pair(row: pd.Series, polarity: str | None, codes: set[str], config: dict) -> PairFigures | None:
+def draw_pair(row: pd.Series, polarity: str | None, *, codes: set[str], config: dict) -> PairFigures | None:
     """Thumbnail and crops of one pair, or None when neither file can be decoded.
 
     Crops need the image and the mask at the same size; a pair without them gets the thumbnail alone.

@@ -63,6 +63,7 @@ def canonical_rel(sample_id: str) -> str:
 def write_canonical(
     cells: np.ndarray,
     mask_rel: str,
+    *,
     source_sha: str | None,
     polarity: str,
     encoding: str,

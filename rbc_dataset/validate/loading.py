@@ -45,7 +45,7 @@ class Loaded:
     findings: list[tuple] = field(default_factory=list)  # (code, severity, expected, found, fix)
 
 
-def load_file(path: Path, rel: str, max_pixels: int, root: Path | None = None) -> Loaded:
+def load_file(path: Path, rel: str, *, max_pixels: int, root: Path | None = None) -> Loaded:
     """Read, sniff, check and decode one image or mask file (``fileio``'s header check comes first).
 
     With ``root``, a file reached through a symbolic link that leaves the root is reported, never read:
@@ -67,9 +67,9 @@ def load_file(path: Path, rel: str, max_pixels: int, root: Path | None = None) -
         data = read_file(path)
         loaded.format = sniff_format(data[:16])
         _check_extension(loaded)
-        header = image_header(data, path, max_pixels)
+        header = image_header(data, path, max_pixels=max_pixels)
         loaded.mode, loaded.orientation = header.mode, header.orientation
-        array = decode_image(data, path, cv2.IMREAD_UNCHANGED, max_pixels)
+        array = decode_image(data, path, flags=cv2.IMREAD_UNCHANGED, max_pixels=max_pixels)
     except ImageRefused as refused:
         loaded.findings.append((refused.code, "error", refused.expected, refused.found, refused.fix))
         return loaded

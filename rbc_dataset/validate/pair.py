@@ -32,8 +32,12 @@ class PairReport:
         self.stats: dict = {"sample_id": self.sample_id}
         self.fix: dict | None = None  # provenance of the canonical mask written for --fix
 
-    def add(self, code: str, severity: str, path: str | None, expected: str, found: str, fix: str) -> None:
-        self.findings.append(Issue(code, severity, path, expected, found, fix, self.sample_id).to_dict())
+    def add(self, code: str, severity: str, *, path: str | None, expected: str, found: str, fix: str) -> None:
+        self.findings.append(
+            Issue(
+                code, severity, path=path, expected=expected, found=found, fix=fix, sample_id=self.sample_id
+            ).to_dict()
+        )
 
     def to_dict(self) -> dict:
         return {"sample_id": self.sample_id, "findings": self.findings, "stats": self.stats, "fix": self.fix}
@@ -44,9 +48,9 @@ def _load(row: dict, role: str, config: ValidateConfig, report: PairReport) -> L
     if path is None:
         return None
     rel = row[f"{role}_path"]
-    loaded = load_file(path, rel, config.max_pixels, Path(row["root"]))
+    loaded = load_file(path, rel, max_pixels=config.max_pixels, root=Path(row["root"]))
     for code, severity, expected, found, fix in loaded.findings:
-        report.add(code, severity, rel, expected, found, fix)
+        report.add(code, severity, path=rel, expected=expected, found=found, fix=fix)
     return loaded
 
 
@@ -55,19 +59,19 @@ def _check_presence(image: Loaded | None, mask: Loaded | None, row: dict, report
         report.add(
             "missing_mask",
             "error",
-            image.rel,
-            "a mask with the same name in the mask folder",
-            "none",
-            "add the mask or exclude the sample",
+            path=image.rel,
+            expected="a mask with the same name in the mask folder",
+            found="none",
+            fix="add the mask or exclude the sample",
         )
     if image is None and mask is not None:
         report.add(
             "orphan_mask",
             "error",
-            mask.rel,
-            "an image for this mask",
-            "none",
-            "add the image or remove the orphan mask",
+            path=mask.rel,
+            expected="an image for this mask",
+            found="none",
+            fix="add the image or remove the orphan mask",
         )
 
 
@@ -77,10 +81,10 @@ def _check_mask_format(mask: Loaded, report: PairReport) -> None:
         report.add(
             "lossy_mask",
             "error",
-            mask.rel,
-            "a lossless mask (PNG)",
-            "JPEG-compressed mask values",
-            "re-export the mask as PNG from the original annotation",
+            path=mask.rel,
+            expected="a lossless mask (PNG)",
+            found="JPEG-compressed mask values",
+            fix="re-export the mask as PNG from the original annotation",
         )
     if mask.mode in ("RGBA", "LA", "PA") or (
         mask.array is not None and mask.array.ndim == 3 and mask.array.shape[2] == 4
@@ -88,28 +92,28 @@ def _check_mask_format(mask: Loaded, report: PairReport) -> None:
         report.add(
             "mask_alpha",
             "warning",
-            mask.rel,
-            "a mask without alpha",
-            f"mode {mask.mode}",
-            "drop the alpha channel; it is ignored here",
+            path=mask.rel,
+            expected="a mask without alpha",
+            found=f"mode {mask.mode}",
+            fix="drop the alpha channel; it is ignored here",
         )
     if mask.mode == "P":
         report.add(
             "mask_palette",
             "warning",
-            mask.rel,
-            "grey or RGB values",
-            "a palette (indexed) PNG",
-            "convert to grey; palette indices are read as colours",
+            path=mask.rel,
+            expected="grey or RGB values",
+            found="a palette (indexed) PNG",
+            fix="convert to grey; palette indices are read as colours",
         )
     if mask.array is not None and mask.array.dtype == np.uint16:
         report.add(
             "mask_16bit",
             "warning",
-            mask.rel,
-            "an 8-bit mask",
-            "16-bit values",
-            "convert to 8-bit 0/255 (an instance map belongs in its own file)",
+            path=mask.rel,
+            expected="an 8-bit mask",
+            found="16-bit values",
+            fix="convert to 8-bit 0/255 (an instance map belongs in its own file)",
         )
 
 
@@ -125,28 +129,28 @@ def _check_encoding(mask: Loaded, report: PairReport) -> masks.MaskEncoding:
         report.add(
             "mask_near_binary",
             "warning",
-            mask.rel,
-            "a binary mask (two values)",
-            f"{encoding.n_values} grey values; {encoding.ambiguous_fraction:.2%} of pixels between the sides",
-            NEAR_BINARY_FIX,
+            path=mask.rel,
+            expected="a binary mask (two values)",
+            found=f"{encoding.n_values} grey values; {encoding.ambiguous_fraction:.2%} of pixels between the sides",
+            fix=NEAR_BINARY_FIX,
         )
     elif encoding.kind == "multi_valued":
         report.add(
             "mask_multi_valued",
             "warning",
-            mask.rel,
-            "a binary mask",
-            f"{encoding.n_values} grey values without one exact background value",
-            "check what the values mean (labels? probabilities?)",
+            path=mask.rel,
+            expected="a binary mask",
+            found=f"{encoding.n_values} grey values without one exact background value",
+            fix="check what the values mean (labels? probabilities?)",
         )
     if not encoding.channels_agree:
         report.add(
             "mask_channels_disagree",
             "info",
-            mask.rel,
-            "equal R, G and B in an RGB mask",
-            "channels that differ (the values carry image texture)",
-            NEAR_BINARY_FIX,
+            path=mask.rel,
+            expected="equal R, G and B in an RGB mask",
+            found="channels that differ (the values carry image texture)",
+            fix=NEAR_BINARY_FIX,
         )
     return encoding
 
@@ -159,28 +163,28 @@ def _check_sizes(image: Loaded, mask: Loaded, rgb: Loaded | None, report: PairRe
         report.add(
             "size_mismatch",
             "error",
-            mask.rel,
-            f"the image size {shape[1]}x{shape[0]}",
-            f"{mask.array.shape[1]}x{mask.array.shape[0]}",
-            "re-export the mask at the image's size",
+            path=mask.rel,
+            expected=f"the image size {shape[1]}x{shape[0]}",
+            found=f"{mask.array.shape[1]}x{mask.array.shape[0]}",
+            fix="re-export the mask at the image's size",
         )
     if rgb is not None and rgb.array is not None and rgb.array.shape[:2] != shape:
         report.add(
             "rgb_mask_size_mismatch",
             "error",
-            rgb.rel,
-            f"the image size {shape[1]}x{shape[0]}",
-            f"{rgb.array.shape[1]}x{rgb.array.shape[0]}",
-            "re-export RGB_segmented at the image's size",
+            path=rgb.rel,
+            expected=f"the image size {shape[1]}x{shape[0]}",
+            found=f"{rgb.array.shape[1]}x{rgb.array.shape[0]}",
+            fix="re-export RGB_segmented at the image's size",
         )
     if image.orientation != mask.orientation:
         report.add(
             "exif_orientation_differs",
             "warning",
-            mask.rel,
-            f"EXIF orientation {image.orientation} (image)",
-            f"orientation {mask.orientation}",
-            "apply the orientation to both files and strip the tag",
+            path=mask.rel,
+            expected=f"EXIF orientation {image.orientation} (image)",
+            found=f"orientation {mask.orientation}",
+            fix="apply the orientation to both files and strip the tag",
         )
     return ok
 
@@ -194,10 +198,10 @@ def _choose_polarity(low: np.ndarray, image: np.ndarray, config: ValidateConfig)
     scale = working_scale(*low.shape)
     image_cells = masks.image_cell_map(image, scale)  # computed once for both candidate polarities
     polarity = masks.detect_polarity(low, image) or "cells_low"
-    result = measure_alignment(low if polarity == "cells_low" else ~low, image_cells, scale)
+    result = measure_alignment(low if polarity == "cells_low" else ~low, image_cells, scale=scale)
     if _best_fit(result) < config.mismatch_iou + 0.2:
         other = "cells_high" if polarity == "cells_low" else "cells_low"
-        alternative = measure_alignment(low if other == "cells_low" else ~low, image_cells, scale)
+        alternative = measure_alignment(low if other == "cells_low" else ~low, image_cells, scale=scale)
         if _best_fit(alternative) > _best_fit(result):
             return other, alternative
     return polarity, result
@@ -218,29 +222,29 @@ def _check_alignment(result, mask: Loaded, config: ValidateConfig, report: PairR
         report.add(
             "mask_mismatch",
             "error",
-            mask.rel,
-            f"agreement (IoU) >= {config.mismatch_iou} with the image's cells",
-            f"{result.iou_zero:.2f} as stored, {best:.2f} at best over shifts and flips",
-            "the mask belongs to another image (swapped?) or is not a cell mask: re-pair the files",
+            path=mask.rel,
+            expected=f"agreement (IoU) >= {config.mismatch_iou} with the image's cells",
+            found=f"{result.iou_zero:.2f} as stored, {best:.2f} at best over shifts and flips",
+            fix="the mask belongs to another image (swapped?) or is not a cell mask: re-pair the files",
         )
     elif result.iou_flip > max(result.iou_best, result.iou_zero) + config.flip_gain:
         report.add(
             "flipped_mask",
             "error",
-            mask.rel,
-            "the mask fitting its image as stored",
-            f"IoU {result.iou_zero:.2f} as stored, {result.iou_flip:.2f} with a {result.flip} flip",
-            f"flip the mask back ({result.flip})",
+            path=mask.rel,
+            expected="the mask fitting its image as stored",
+            found=f"IoU {result.iou_zero:.2f} as stored, {result.iou_flip:.2f} with a {result.flip} flip",
+            fix=f"flip the mask back ({result.flip})",
         )
     elif max(map(abs, result.shift)) >= config.shift_min_px and result.iou_best > result.iou_zero + config.shift_gain:
         dy, dx = result.shift
         report.add(
             "shifted_mask",
             "error",
-            mask.rel,
-            "the mask fitting its image at zero shift",
-            f"IoU {result.iou_zero:.2f} as stored, {result.iou_best:.2f} shifted by dy={dy}, dx={dx} px",
-            "re-export the mask aligned with the image",
+            path=mask.rel,
+            expected="the mask fitting its image at zero shift",
+            found=f"IoU {result.iou_zero:.2f} as stored, {result.iou_best:.2f} shifted by dy={dy}, dx={dx} px",
+            fix="re-export the mask aligned with the image",
         )
     return len(report.findings) == errors_before
 
@@ -274,34 +278,34 @@ def _check_components(cells: np.ndarray, mask: Loaded, config: ValidateConfig, r
         report.add(
             "specks",
             "warning",
-            mask.rel,
-            f"fewer than {config.speck_warn_count} components under {config.speck_max_px} px",
-            f"{specks} specks",
-            f"remove with --fix --remove-specks {config.speck_max_px} if they are noise",
+            path=mask.rel,
+            expected=f"fewer than {config.speck_warn_count} components under {config.speck_max_px} px",
+            found=f"{specks} specks",
+            fix=f"remove with --fix --remove-specks {config.speck_max_px} if they are noise",
         )
     if holes >= config.hole_warn_count:
         report.add(
             "holes",
             "warning",
-            mask.rel,
-            f"fewer than {config.hole_warn_count} enclosed holes under {config.hole_max_px} px",
-            f"{holes} holes",
-            f"fill with --fix --fill-holes {config.hole_max_px}",
+            path=mask.rel,
+            expected=f"fewer than {config.hole_warn_count} enclosed holes under {config.hole_max_px} px",
+            found=f"{holes} holes",
+            fix=f"fill with --fix --fill-holes {config.hole_max_px}",
         )
     if merged:
         report.add(
             "merged_blobs",
             "info",
-            mask.rel,
-            "one component per cell",
-            f"{merged} of {len(bodies)} components larger than {config.merged_factor}x the median cell "
+            path=mask.rel,
+            expected="one component per cell",
+            found=f"{merged} of {len(bodies)} components larger than {config.merged_factor}x the median cell "
             f"({median:.0f} px): touching cells merged",
-            "split them with `annotate instances` if you need cells",
+            fix="split them with `annotate instances` if you need cells",
         )
 
 
 def _check_rgb_mask(
-    rgb: Loaded, image: np.ndarray, cells: np.ndarray, config: ValidateConfig, report: PairReport
+    rgb: Loaded, image: np.ndarray, *, cells: np.ndarray, config: ValidateConfig, report: PairReport
 ) -> None:
     """RGB_segmented should show the image on cells and one flat colour elsewhere (sampled every 4th pixel)."""
     sample = (slice(None, None, 4), slice(None, None, 4))
@@ -319,10 +323,10 @@ def _check_rgb_mask(
         report.add(
             "rgb_mask_mismatch",
             "error",
-            rgb.rel,
-            "image colours on the mask's cells, one colour elsewhere",
-            f"{matches:.0%} of cell pixels match the image, background {flat:.0%} one colour",
-            "re-export RGB_segmented from this image and mask",
+            path=rgb.rel,
+            expected="image colours on the mask's cells, one colour elsewhere",
+            found=f"{matches:.0%} of cell pixels match the image, background {flat:.0%} one colour",
+            fix="re-export RGB_segmented from this image and mask",
         )
 
 
@@ -335,10 +339,10 @@ def _check_instances(instances: Loaded, cells: np.ndarray, encoding: str, report
         report.add(
             "instance_size_mismatch",
             "error",
-            instances.rel,
-            f"the mask size {cells.shape[::-1]}",
-            f"{labels.shape[::-1]}",
-            "re-export the instance map at the image's size",
+            path=instances.rel,
+            expected=f"the mask size {cells.shape[::-1]}",
+            found=f"{labels.shape[::-1]}",
+            fix="re-export the instance map at the image's size",
         )
         return
     inside = labels > 0
@@ -355,33 +359,33 @@ def _check_instances(instances: Loaded, cells: np.ndarray, encoding: str, report
         report.add(
             "instance_gaps",
             "warning",
-            instances.rel,
-            "every mask cell pixel inside an instance",
-            f"{gap_share:.1%} of cell pixels in no instance",
-            "label the missing cells",
+            path=instances.rel,
+            expected="every mask cell pixel inside an instance",
+            found=f"{gap_share:.1%} of cell pixels in no instance",
+            fix="label the missing cells",
         )
     if encoding in masks.CLEAN_BINARY and outside_share > 0.01:  # release-style masks grade their edges
         report.add(
             "instance_outside_mask",
             "warning",
-            instances.rel,
-            "instances inside the mask's cells",
-            f"{outside_share:.1%} of instance pixels on mask background",
-            "re-derive one from the other",
+            path=instances.rel,
+            expected="instances inside the mask's cells",
+            found=f"{outside_share:.1%} of instance pixels on mask background",
+            fix="re-derive one from the other",
         )
     if disconnected:
         report.add(
             "instance_disconnected",
             "warning",
-            instances.rel,
-            "each instance one connected region",
-            f"{disconnected} instances in several pieces (occluded cells split by another?)",
-            "check these instances; split or merge them",
+            path=instances.rel,
+            expected="each instance one connected region",
+            found=f"{disconnected} instances in several pieces (occluded cells split by another?)",
+            fix="check these instances; split or merge them",
         )
 
 
 @opencv_single_thread()
-def validate_pair(row: dict, config: ValidateConfig, fix: FixOptions | None = None) -> dict:
+def validate_pair(row: dict, config: ValidateConfig, *, fix: FixOptions | None = None) -> dict:
     """Every check of one manifest row; returns findings and statistics as plain dicts.
 
     With ``fix``, the canonical mask of the pair is written too (decoded once for both).
@@ -408,15 +412,23 @@ def validate_pair(row: dict, config: ValidateConfig, fix: FixOptions | None = No
     _check_components(cells, mask, config, report)
     if fix is not None:
         sha = row.get("mask_sha256")
-        report.fix = write_canonical(cells, mask.rel, sha, polarity, encoding.kind, fix, report.sample_id)
+        report.fix = write_canonical(
+            cells,
+            mask.rel,
+            source_sha=sha,
+            polarity=polarity,
+            encoding=encoding.kind,
+            options=fix,
+            sample_id=report.sample_id,
+        )
     # A misplaced mask is already an error; comparing RGB_segmented with it would only repeat that.
     if aligned and rgb is not None and rgb.array is not None and rgb.array.shape[:2] == cells.shape:
-        _check_rgb_mask(rgb, colour, cells, config, report)
+        _check_rgb_mask(rgb, colour, cells=cells, config=config, report=report)
     if instances is not None and instances.array is not None:
         _check_instances(instances, cells, encoding.kind, report)
     return report.to_dict()
 
 
-def validate_many(rows: list[dict], config: ValidateConfig, fix: FixOptions | None = None) -> list[dict]:
+def validate_many(rows: list[dict], config: ValidateConfig, *, fix: FixOptions | None = None) -> list[dict]:
     """Worker entry: validate a chunk of rows."""
-    return [validate_pair(row, config, fix) for row in rows]
+    return [validate_pair(row, config, fix=fix) for row in rows]

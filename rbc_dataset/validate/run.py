@@ -17,10 +17,10 @@ import pandas as pd
 from rbc_dataset import __version__
 from rbc_dataset.fileio import (
     atomic_directory,
-    atomic_write_bytes,
     check_output_outside,
     path_inside,
     removed_on_error,
+    write_json,
 )
 from rbc_dataset.issues import SEVERITIES
 from rbc_dataset.parallel import process_pool, worker_count
@@ -63,10 +63,14 @@ def _run_pairs(rows: list[dict], config: ValidateConfig, fix: FixOptions | None,
     work = partial(validate_many, config=config, fix=fix)
     workers = worker_count(config.workers)
     if workers == 1 or len(chunks) == 1:
-        batches = track(map(work, chunks), len(rows), "validate pairs", show_progress, sizes=map(len, chunks))
+        batches = track(
+            map(work, chunks), len(rows), description="validate pairs", show=show_progress, sizes=map(len, chunks)
+        )
         return [result for batch in batches for result in batch]
     with process_pool(min(workers, len(chunks))) as pool:
-        batches = track(pool.map(work, chunks), len(rows), "validate pairs", show_progress, sizes=map(len, chunks))
+        batches = track(
+            pool.map(work, chunks), len(rows), description="validate pairs", show=show_progress, sizes=map(len, chunks)
+        )
         return [result for batch in batches for result in batch]
 
 
@@ -127,6 +131,7 @@ def _finish_fix(results: list[dict], findings: list[dict], fix: FixOptions) -> t
 
 def validate_masks(
     source: Path,
+    *,
     report: Path | None = None,
     out_dir: Path | None = None,
     fix_out: Path | None = None,
@@ -151,7 +156,7 @@ def validate_masks(
     """
     start = time.perf_counter()
     config = config or ValidateConfig()
-    loaded = load_source(source, config.workers, show_progress)
+    loaded = load_source(source, workers=config.workers, show_progress=show_progress)
     report_path, report_dir = _default_paths(report, out_dir)
     check_output_outside(report_dir, list(loaded.roots))
     if fix_out is not None:
@@ -170,28 +175,37 @@ def validate_masks(
         if fix is not None:
             n_fixed, _ = _finish_fix(results, findings, fix)
             _write_fix_config(tmp, loaded, config, fix)
-        document = _document(loaded, config, findings, facts, stats, n_fixed, fix_dir, time.perf_counter() - start)
+        document = _document(
+            loaded,
+            config,
+            findings=findings,
+            facts=facts,
+            stats=stats,
+            n_fixed=n_fixed,
+            fix_dir=fix_dir,
+            seconds=time.perf_counter() - start,
+        )
         report_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(report_path, (json.dumps(document, indent=1, default=str) + "\n").encode())
-        markdown, html = write_summaries(document, loaded.rows, report_path, config.thumbnails)
+        write_json(report_path, document, default=str)
+        markdown, html = write_summaries(document, loaded.rows, report_path=report_path, limit=config.thumbnails)
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in SEVERITIES}
     return ValidationResult(
         report_path,
         markdown,
-        html,
-        len(rows),
-        counts,
-        document["by_code"],
-        fix_dir,
-        n_fixed,
-        time.perf_counter() - start,
+        html_path=html,
+        n_samples=len(rows),
+        counts=counts,
+        by_code=document["by_code"],
+        fix_dir=fix_dir,
+        n_fixed=n_fixed,
+        seconds=time.perf_counter() - start,
     )
 
 
 def _collect(results: list[dict], loaded, config: ValidateConfig):
     stats = pd.DataFrame([r["stats"] for r in results])
     findings = [f for r in results for f in r["findings"]]
-    extra, facts = dataset_findings(loaded.rows, stats, config)
+    extra, facts = dataset_findings(loaded.rows, stats, config=config)
     findings += extra
     return findings + ingest_findings(loaded.ingest_issues, findings), facts, stats
 
@@ -223,10 +237,10 @@ def _write_fix_config(folder: Path, loaded, config: ValidateConfig, fix: FixOpti
         "validate_config": config.to_dict(),
         "encoding": "single-channel PNG, cell = 255, background = 0",
     }
-    (folder / "fix_config.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    write_json(folder / "fix_config.json", data, sort_keys=True)
 
 
-def _document(loaded, config, findings, facts, stats, n_fixed, fix_dir, seconds) -> dict:
+def _document(loaded, config, *, findings, facts, stats, n_fixed, fix_dir, seconds) -> dict:
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "tool": f"rbc-dataset {__version__}",

@@ -69,7 +69,11 @@ def _draw_cases(document: dict, rows: pd.DataFrame, folder: Path, limit: int) ->
         if sid not in by_id.index:
             continue
         codes = _codes(document, sid)
-        figures = None if sid in refused else draw_pair(by_id.loc[sid], polarity.get(sid) or majority, codes, config)
+        figures = (
+            None
+            if sid in refused
+            else draw_pair(by_id.loc[sid], polarity.get(sid) or majority, codes=codes, config=config)
+        )
         if figures is None:
             cases.append(Case(sid, None))
             continue
@@ -205,7 +209,7 @@ def _html(document: dict, cases: list[Case]) -> str:
     )
 
 
-def write_summaries(document: dict, rows: pd.DataFrame, report_path: Path, limit: int) -> tuple[Path, Path]:
+def write_summaries(document: dict, rows: pd.DataFrame, *, report_path: Path, limit: int) -> tuple[Path, Path]:
     """Write ``<report>.md`` and ``<report>.html`` (and their pictures) next to the JSON report."""
     folder = report_path.with_name(report_path.stem + "_thumbs")
     cases = _draw_cases(document, rows, folder, limit)

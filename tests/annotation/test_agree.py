@@ -14,7 +14,7 @@ from annotation.agree import agree, compare, match_instances, read_annotation
 from annotation.commands import app as annotate_app
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import write_png
-from tests.test_cli import squeezed
+from tests.helpers import squeezed
 
 
 def _binary(rows: slice, cols: slice, shape=(20, 20)) -> np.ndarray:

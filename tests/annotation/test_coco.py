@@ -84,7 +84,7 @@ def test_instance_annotations_boxes_and_areas() -> None:
 
 def test_export_import_round_trip_is_lossless(synthetic_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "a.json"
-    result = export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out)
+    result = export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out=out)
     document = json.loads(out.read_text())
     assert result.n_images == len(document["images"]) == 2 and document["categories"][0] == {
         "id": 1,
@@ -109,11 +109,11 @@ def test_cell_types_become_categories_and_come_back(synthetic_root: Path, tmp_pa
         _truth(synthetic_root, "instances"),
         _truth(synthetic_root, "cells"),
     )
-    first = export_coco(images, instances, tmp_path / "typed.json", cell_types=cells)
+    first = export_coco(images, instances, out=tmp_path / "typed.json", cell_types=cells)
     assert len(first.categories) > 1 and "normocyte" in first.categories
     import_coco(tmp_path / "typed.json", tmp_path / "labels")
     assert (tmp_path / "labels" / "cell_types").is_dir()
-    export_coco(images, tmp_path / "labels", tmp_path / "again.json", cell_types=tmp_path / "labels" / "cell_types")
+    export_coco(images, tmp_path / "labels", out=tmp_path / "again.json", cell_types=tmp_path / "labels" / "cell_types")
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("typed.json", "again.json"))
     names = lambda d: [{c["id"]: c["name"] for c in d["categories"]}[x["category_id"]] for x in d["annotations"]]  # noqa: E731
     assert names(a) == names(b)
@@ -125,7 +125,7 @@ def test_label_map_of_the_wrong_size_names_both_files(synthetic_root: Path, tmp_
     stem = sorted(_images(synthetic_root).glob("*.png"))[0].stem
     write_png(labels / f"{stem}.png", np.ones((10, 10), np.uint16))
     with pytest.raises(DataError) as caught:
-        export_coco(_images(synthetic_root), labels, tmp_path / "x.json")
+        export_coco(_images(synthetic_root), labels, out=tmp_path / "x.json")
     assert (
         f"{stem}.png" in str(caught.value) and "Original_images" in str(caught.value) and "10x10" in str(caught.value)
     )
@@ -133,10 +133,10 @@ def test_label_map_of_the_wrong_size_names_both_files(synthetic_root: Path, tmp_
 
 def test_no_overwrite_without_the_flag(synthetic_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "a.json"
-    export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out)
+    export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out=out)
     with pytest.raises(UsageError, match="--overwrite"):
-        export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out)
-    export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out, overwrite=True)
+        export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out=out)
+    export_coco(_images(synthetic_root), _truth(synthetic_root, "instances"), out=out, overwrite=True)
     import_coco(out, tmp_path / "labels")
     with pytest.raises(UsageError, match="--overwrite"):
         import_coco(out, tmp_path / "labels")
@@ -250,7 +250,7 @@ def test_chula_points_become_coco_keypoints(tmp_path: Path) -> None:
     (labels / "1.txt").write_text("10 20 0\n128 128 4\n")
     (labels / "2.txt").write_text("")
     (labels / "9.txt").write_text("1 1 1\n")
-    result = points_to_coco(labels, images, tmp_path / "points.json")
+    result = points_to_coco(labels, images, out=tmp_path / "points.json")
     document = json.loads((tmp_path / "points.json").read_text())
     assert result.n_images == 2 and result.n_annotations == 2
     assert result.categories[0] == "normal cell" and len(result.categories) == 13
@@ -269,7 +269,7 @@ def test_point_outside_its_image_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "lab").mkdir()
     (tmp_path / "lab" / "1.txt").write_text("60 10 0\n")
     with pytest.raises(DataError, match=r"point \(60, 10\)"):
-        points_to_coco(tmp_path / "lab", tmp_path / "img", tmp_path / "p.json")
+        points_to_coco(tmp_path / "lab", tmp_path / "img", out=tmp_path / "p.json")
 
 
 VOC = """<annotation><filename>{name}</filename><size><width>64</width><height>48</height><depth>3</depth></size>
@@ -299,7 +299,7 @@ def test_voc_boxes_become_coco_boxes(tmp_path: Path) -> None:
 @pytest.mark.realdata
 def test_real_chula_points_are_all_read(realdata: Path, tmp_path: Path) -> None:
     root = realdata / "Chula-RBC-12-Dataset"
-    result = points_to_coco(root / "Label", root / "Dataset", tmp_path / "chula.json")
+    result = points_to_coco(root / "Label", root / "Dataset", out=tmp_path / "chula.json")
     images = {p.stem for p in (root / "Dataset").glob("*.jpg")}
     lines = sum(
         len([line for line in p.read_text().splitlines() if line.strip()])
@@ -367,7 +367,7 @@ def test_binary_mask_is_not_taken_for_a_label_map(synthetic_root: Path, tmp_path
     for image in _images(synthetic_root).glob("*.png"):
         write_png(labels / image.name, np.where(read_image(image)[..., 1] < 128, 255, 0).astype(np.uint8))
     with pytest.raises(DataError, match="0/255 binary mask"):
-        export_coco(_images(synthetic_root), labels, tmp_path / "x.json")
+        export_coco(_images(synthetic_root), labels, out=tmp_path / "x.json")
 
 
 def test_label_file_matching_two_images_is_a_data_error(tmp_path: Path) -> None:
@@ -376,7 +376,7 @@ def test_label_file_matching_two_images_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "lab").mkdir()
     (tmp_path / "lab" / "1.txt").write_text("5 5 0\n")
     with pytest.raises(DataError, match="one image named 1"):
-        points_to_coco(tmp_path / "lab", tmp_path / "img", tmp_path / "p.json")
+        points_to_coco(tmp_path / "lab", tmp_path / "img", out=tmp_path / "p.json")
 
 
 # ---------------------------------------------------------------------------------- hostile files: a clear error

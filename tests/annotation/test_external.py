@@ -8,7 +8,7 @@ import pytest
 
 from annotation.external import CHULA_CLASSES, read_chula_points, read_voc_boxes
 from rbc_dataset.errors import DataError
-from tests.conftest import REALDATA
+from tests.helpers import REALDATA
 
 VOC = """<annotation><filename>x.jpg</filename>
 <object><name>RBC</name><bndbox><xmin>10</xmin><ymin>20</ymin><xmax>50</xmax><ymax>70</ymax></bndbox></object>

@@ -17,7 +17,7 @@ def _square_worker(task: tuple) -> dict:
     """A worker as annotate's are: writes the image's two files and returns its summary."""
     tmp, item, side = task
     square = np.full((side, side), 255, np.uint8)
-    write_image_outputs(tmp, item.stem, square, np.dstack([square] * 3))
+    write_image_outputs(tmp, item.stem, result=square, overlay=np.dstack([square] * 3))
     return {"stem": item.stem, "side": side}
 
 
@@ -29,7 +29,17 @@ def _tasks(source: Path) -> list[tuple]:
 def test_every_image_and_the_sidecar_arrive_together(tmp_path: Path) -> None:
     source, out = tmp_path / "images", tmp_path / "out"
     sidecar = ("runner_config.json", {"config": {"side": "4+k"}})
-    results = run_per_image(_square_worker, _tasks(source), source, out, False, 1, False, "testing", sidecar)
+    results = run_per_image(
+        _square_worker,
+        _tasks(source),
+        source=source,
+        out=out,
+        overwrite=False,
+        workers=1,
+        show_progress=False,
+        description="testing",
+        sidecar=sidecar,
+    )
     assert [r["side"] for r in results] == [4, 5, 6]
     assert sorted(p.name for p in out.glob("*.png")) == ["im0.png", "im1.png", "im2.png"]
     assert len(list((out / "overlays").glob("*.png"))) == 3
@@ -41,5 +51,15 @@ def test_an_output_inside_the_input_is_refused_before_any_work(tmp_path: Path) -
     source = tmp_path / "images"
     tasks = _tasks(source)
     with pytest.raises(UsageError):
-        run_per_image(_square_worker, tasks, source, source / "out", False, 1, False, "testing", ("s.json", {}))
+        run_per_image(
+            _square_worker,
+            tasks,
+            source=source,
+            out=source / "out",
+            overwrite=False,
+            workers=1,
+            show_progress=False,
+            description="testing",
+            sidecar=("s.json", {}),
+        )
     assert not (source / "out").exists()

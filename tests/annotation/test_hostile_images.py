@@ -15,7 +15,7 @@ from annotation.review import review
 from cli import dataset_app
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import write_png
-from tests.hostile_images import FILE_SAFE_HTML, forbid_decoding, outside_output, png_bomb
+from tests.helpers.hostile_images import FILE_SAFE_HTML, forbid_decoding, outside_output, png_bomb
 
 runner = CliRunner()
 

@@ -75,7 +75,7 @@ def test_manifest_rows_give_ids_classes_and_masks(tmp_path: Path) -> None:
         {"sample_id": "s_none", "class_name": "anemic", "root": str(root)},  # no image: skipped
     ]  # fmt: skip
     manifest = tmp_path / "m.parquet"
-    write_manifest(rows, manifest, {}, {})
+    write_manifest(rows, manifest, metadata={}, report={})
     items = list_images(manifest)
     assert [(i.sample_id, i.stem, i.class_name) for i in items] == [
         ("s_a", "001_a", "anemic"),
@@ -86,7 +86,7 @@ def test_manifest_rows_give_ids_classes_and_masks(tmp_path: Path) -> None:
 
 def test_manifest_without_image_paths_is_refused(tmp_path: Path) -> None:
     manifest = tmp_path / "m.parquet"
-    write_manifest([{"sample_id": "x", "root": str(tmp_path)}], manifest, {}, {})
+    write_manifest([{"sample_id": "x", "root": str(tmp_path)}], manifest, metadata={}, report={})
     with pytest.raises(DataError, match="none with an image path"):
         list_images(manifest)
 

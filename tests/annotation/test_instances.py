@@ -27,9 +27,8 @@ from annotation.metrics import (
 from annotation.propose import propose_mask
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import encode_png, read_image
-from tests.annotation.test_propose import drawn_smear, synthetic_pair
-from tests.conftest import REALDATA
-from tests.test_cli import squeezed
+from tests.helpers import REALDATA, squeezed
+from tests.helpers.smears import drawn_smear, synthetic_pair
 
 
 def discs(centres: list[tuple[int, int]], radius: int, size: int) -> np.ndarray:
@@ -83,14 +82,14 @@ def _chained_pieces(seed: int) -> tuple[np.ndarray, np.ndarray]:
 )
 def test_merged_pieces_are_numbered_as_before(seed: int, n: int, digest: str) -> None:
     labels, dist = _chained_pieces(seed)
-    merged = merge_split_cells(labels, dist, 900, 0.8)
+    merged = merge_split_cells(labels, dist, max_area=900, min_solidity=0.8)
     assert merged.max() == n and hashlib.sha256(merged.tobytes()).hexdigest()[:16] == digest
 
 
 def test_empty_mask_and_shape_mismatch() -> None:
     assert split_cells(np.zeros((20, 20), bool)).max() == 0
     with pytest.raises(ValueError, match="differs"):
-        segment_instances(np.zeros((20, 20, 3), np.uint8), np.zeros((10, 10), bool))
+        segment_instances(np.zeros((20, 20, 3), np.uint8), cells=np.zeros((10, 10), bool))
     with pytest.raises(UsageError, match="min_distance_radii"):
         InstanceConfig(min_distance_radii=-1)
 

@@ -203,7 +203,7 @@ def _write_folder(root: Path) -> tuple[Path, Path]:
 def test_morphometry_folder_writes_tables_atomically(tmp_path: Path) -> None:
     images, instances = _write_folder(tmp_path)
     out = tmp_path / "morph"
-    result = morphometry_folder(images, out, instances, um_per_px=0.3, workers=1, show_progress=False)
+    result = morphometry_folder(images, out, instances_dir=instances, um_per_px=0.3, workers=1, show_progress=False)
     assert result.n_images == 2 and result.n_cells == 2 * 72
     cells = pd.read_csv(out / "cells" / "smear_0.csv")
     assert {"cell_id", "type", "circularity", "pallor_ratio", "eq_diameter_um", "touches_border"} <= set(cells)
@@ -212,8 +212,8 @@ def test_morphometry_folder_writes_tables_atomically(tmp_path: Path) -> None:
     assert summary["share_microcyte"].iloc[0] == pytest.approx(1 / 72)
     assert json.loads((out / "morphometry.json").read_text())["um_per_px"] == 0.3
     with pytest.raises(UsageError, match="overwrite"):
-        morphometry_folder(images, out, instances, workers=1, show_progress=False)
-    morphometry_folder(images, out, instances, overwrite=True, workers=2, show_progress=False)
+        morphometry_folder(images, out, instances_dir=instances, workers=1, show_progress=False)
+    morphometry_folder(images, out, instances_dir=instances, overwrite=True, workers=2, show_progress=False)
     assert not (out / "morphometry.json").read_text().count('"um_per_px": 0.3')
 
 
@@ -221,13 +221,13 @@ def test_morphometry_folder_names_a_bad_instance_map(tmp_path: Path) -> None:
     images, instances = _write_folder(tmp_path)
     (instances / "smear_1.png").unlink()
     with pytest.raises(DataError, match="smear_1.png"):
-        morphometry_folder(images, tmp_path / "a", instances, workers=2, show_progress=False)
+        morphometry_folder(images, tmp_path / "a", instances_dir=instances, workers=2, show_progress=False)
     write_png(instances / "smear_1.png", np.zeros((10, 10), np.uint16))
     with pytest.raises(DataError, match="image's size"):
-        morphometry_folder(images, tmp_path / "b", instances, workers=1, show_progress=False)
+        morphometry_folder(images, tmp_path / "b", instances_dir=instances, workers=1, show_progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     with pytest.raises(UsageError, match="inside the input"):
-        morphometry_folder(images, images / "out", instances, workers=1, show_progress=False)
+        morphometry_folder(images, images / "out", instances_dir=instances, workers=1, show_progress=False)
 
 
 def test_morphometry_folder_segments_without_instances(tmp_path: Path) -> None:

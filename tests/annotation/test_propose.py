@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -22,48 +21,12 @@ from annotation.propose import (
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import encode_png, read_image
 from rbc_dataset.masks import to_gray
-from tests.conftest import REALDATA
-
-CROP = (slice(0, 480), slice(0, 560))
+from tests.helpers import REALDATA
+from tests.helpers.smears import drawn_smear, synthetic_pair
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2 * float((a & b).sum()) / float(a.sum() + b.sum())
-
-
-def synthetic_pair(root: Path, cls: str, stem: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """A crop of a synthetic image, its true instance map and its cell table."""
-    image = read_image(root / "AneRBC_dataset" / "AneRBC-I" / f"{cls}_individuals" / "Original_images" / f"{stem}.png")
-    truth = root / "synthetic_truth" / "AneRBC-I" / f"{cls}_individuals"
-    instances = read_image(truth / "instances" / f"{stem}.png")
-    return image[CROP], instances[CROP], pd.read_csv(truth / "cells" / f"{stem}.csv")
-
-
-def drawn_smear(radius: int, scale: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A flat smear: lavender discs with pale centres, a few touching pairs, platelets and 1-px specks."""
-    rng = np.random.default_rng(seed)
-    size = 18 * radius
-    image = np.full((size, size, 3), (208, 206, 212), np.uint8)
-    truth = np.zeros((size, size), np.uint8)
-    centres = [(3 * radius * (i + 1), 3 * radius * (j + 1)) for i in range(4) for j in range(4)]
-    centres += [(3 * radius * 5 - radius // 4, 3 * radius), (3 * radius * 5 + 2 * radius - radius // 4, 3 * radius)]
-    for cx, cy in centres:
-        cv2.circle(image, (cx, cy), radius, (160, 150, 190), -1)
-        cv2.circle(image, (cx, cy), int(0.4 * radius), (196, 194, 204), -1)  # pale centre
-        cv2.circle(truth, (cx, cy), radius, 1, -1)
-    platelet = (3 * radius * 5, 3 * radius * 3)
-    cv2.circle(image, platelet, max(2, radius // 3), (150, 90, 170), -1)
-    cv2.circle(truth, platelet, max(2, radius // 3), 1, -1)
-    for _ in range(20):  # specks on the background
-        y, x = rng.integers(0, size, 2)
-        if not truth[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3].any():
-            image[y, x] = (150, 140, 180)
-    noise = rng.normal(0, 2, image.shape)
-    image = np.clip(image + noise, 0, 255).astype(np.uint8)
-    if scale > 1:
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        truth = cv2.resize(truth, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    return image, truth.astype(bool)
 
 
 @pytest.mark.parametrize(("cls", "stem"), [("Anemic", "001_a"), ("Healthy", "001_h")])

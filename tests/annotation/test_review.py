@@ -43,7 +43,7 @@ def tiny(tmp_path: Path) -> dict[str, Path]:
 
 def test_gallery_is_sorted_worst_first_with_overlays(tiny: dict[str, Path]) -> None:
     out = tiny["root"] / "gallery"
-    result = review(tiny["images"], tiny["a"], tiny["b"], out=out)
+    result = review(tiny["images"], tiny["a"], b_dir=tiny["b"], out=out)
     assert [e.stem for e in result.entries] == ["bad", "half", "good"]
     assert result.images_without_annotation == ("unannotated",) and result.annotations_without_image == ("extra",)
     page = (out / "index.html").read_text()
@@ -67,10 +67,10 @@ def test_one_source_gallery_sorted_by_name(tiny: dict[str, Path]) -> None:
 
 def test_no_overwrite_without_the_flag_and_overlays_are_scaled(tiny: dict[str, Path]) -> None:
     out = tiny["root"] / "gallery"
-    review(tiny["images"], tiny["a"], tiny["b"], out=out)
+    review(tiny["images"], tiny["a"], b_dir=tiny["b"], out=out)
     with pytest.raises(UsageError, match="--overwrite"):
-        review(tiny["images"], tiny["a"], tiny["b"], out=out)
-    review(tiny["images"], tiny["a"], tiny["b"], out=out, overwrite=True, max_size=25)
+        review(tiny["images"], tiny["a"], b_dir=tiny["b"], out=out)
+    review(tiny["images"], tiny["a"], b_dir=tiny["b"], out=out, overwrite=True, max_size=25)
     assert read_image(out / "overlays" / "good.png").shape == (20, 25, 3)
 
 

@@ -26,7 +26,7 @@ from annotation.severity import (
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import read_image
 from rbc_dataset.manifest import read_manifest, report_path_for, write_manifest
-from tests.test_cli import squeezed
+from tests.helpers import squeezed
 
 SOURCE = "derived: annotation severity_v1 (rule)"
 ANAEMIC_I = Path("AneRBC_dataset/AneRBC-I/Anemic_individuals/Original_images")
@@ -62,7 +62,7 @@ def test_bad_rule_files_are_named(tmp_path: Path) -> None:
 
 def test_published_size_rule() -> None:
     size = np.array([0.8, 0.9, 1.0, 1.6, 0.5])
-    score = published_size_score(size, np.ones(5), (0.66, 0.96, 0.8, 1.6))
+    score = published_size_score(size, np.ones(5), rule=(0.66, 0.96, 0.8, 1.6))
     assert score == pytest.approx([1.0, 0.9, 0.4, 1.0, -0.1])
 
 
@@ -131,7 +131,7 @@ def derive_setup(synthetic_root: Path, tmp_path_factory) -> dict:
 
     base = tmp_path_factory.mktemp("derive")
     full = base / "full.parquet"
-    ingest(synthetic_root, full, workers=1, show_progress=False)
+    ingest(synthetic_root, out=full, workers=1, show_progress=False)
     instances = base / "instances"
     instances.mkdir()
     for path in (synthetic_root / "synthetic_truth").rglob("instances/*.png"):
@@ -146,7 +146,7 @@ def derive_setup(synthetic_root: Path, tmp_path_factory) -> dict:
 
     metadata, report = _manifest_extras(full)
     manifest = base / "partial.parquet"
-    write_manifest(_records(rows), manifest, metadata, report)
+    write_manifest(_records(rows), manifest, metadata=metadata, report=report)
     return {"manifest": manifest, "instances": instances, "truth": truth, "wrong": wrong, "base": base}
 
 
@@ -200,7 +200,7 @@ def test_derive_with_nothing_to_derive(synthetic_root: Path, derive_setup: dict,
     from rbc_dataset.ingest import ingest
 
     full = tmp_path / "full.parquet"
-    ingest(synthetic_root, full, workers=1, show_progress=False)
+    ingest(synthetic_root, out=full, workers=1, show_progress=False)
     result = derive_severity(full, tmp_path / "same.parquet", show_progress=False)
     assert result.n_derived == 0 and result.n_kept == 2 + 24
     pd.testing.assert_frame_equal(read_manifest(full), read_manifest(tmp_path / "same.parquet"))

@@ -29,5 +29,5 @@ def bench_build(tmp_path_factory, bench_source) -> Path:
     """
     out = bench_source.parent / "dataset"
     config = BuildConfig(configs=("model",), split_ratios=(0.5, 0.25, 0.25), folds=2, seed=0, workers=2)
-    build(bench_source, out, config, show_progress=False)
+    build(bench_source, out=out, config=config, show_progress=False)
     return out

@@ -105,7 +105,7 @@ def test_a_wrong_type_in_any_config_file_is_one_message_before_any_work(syntheti
 def test_values_of_the_right_type_still_resolve_with_cli_over_file(tmp_path):
     config = tmp_path / "build.yaml"
     config.write_text(yaml.safe_dump({"split_ratios": [1, 0, 0], "folds": 2, "configs": ["model"], "seed": 4}))
-    resolved = resolve_config(BuildConfig, config, {"seed": 9, "folds": None})
+    resolved = resolve_config(BuildConfig, config, cli_values={"seed": 9, "folds": None})
     assert resolved.split_ratios == (1.0, 0.0, 0.0) and resolved.configs == ("model",)
     assert resolved.folds == 2 and resolved.seed == 9
 
@@ -114,7 +114,7 @@ def test_a_range_error_says_the_values_came_from_the_config_file(tmp_path):
     config = tmp_path / "synth.yaml"
     config.write_text("n_images: 0\n")
     with pytest.raises(UsageError, match=f"--n-images must be at least 1, got 0 .options read from {config}"):
-        resolve_config(SynthConfig, config, {})
+        resolve_config(SynthConfig, config, cli_values={})
 
 
 @pytest.mark.parametrize(

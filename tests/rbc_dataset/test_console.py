@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli import dataset_app
-from tests.test_cli import squeezed
+from tests.helpers import squeezed
 
 
 def test_an_error_quoting_brackets_prints_them_verbatim(tmp_path: Path) -> None:

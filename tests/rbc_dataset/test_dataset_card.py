@@ -23,7 +23,7 @@ CONFIG = BuildConfig(configs=("full",), split_ratios=(0.4, 0.3, 0.3), folds=0, w
 @pytest.fixture(scope="module")
 def built(synthetic_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("card") / "dataset"
-    build(synthetic_root, out, CONFIG, show_progress=False)
+    build(synthetic_root, out=out, config=CONFIG, show_progress=False)
     return out
 
 

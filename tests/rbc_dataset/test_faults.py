@@ -57,10 +57,10 @@ def test_other_errors_are_not_a_full_disk(exc):
 def test_the_message_names_the_removed_output(tmp_path):
     exc = OSError(errno.ENOSPC, "No space left on device")
     note_unfinished(exc, tmp_path / "dataset")
-    error = disk_full_error(exc, [tmp_path / "other"])
+    error = disk_full_error(exc, outputs=[tmp_path / "other"])
     assert error.path == tmp_path / "dataset" and error.exit_code == 1
     assert "full disk" in str(error) and "unfinished" in str(error) and "was removed" in str(error)
-    named = disk_full_error(OSError(errno.ENOSPC, "No space left on device"), [Path("out")])
+    named = disk_full_error(OSError(errno.ENOSPC, "No space left on device"), outputs=[Path("out")])
     assert named.path == Path("out") and "may be incomplete" in str(named)
 
 

@@ -22,7 +22,7 @@ from rbc_dataset.fileio import (
     write_png,
 )
 from rbc_dataset.validate.config import ValidateConfig
-from tests.hostile_images import forbid_decoding, png_bomb
+from tests.helpers.hostile_images import forbid_decoding, png_bomb
 
 
 def _refused(path: Path, **kwargs) -> ImageRefused:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rbc_dataset.markup import html_text, md_code, md_text
-from tests.hostile_images import HTML_NAMES
+from tests.helpers.hostile_images import HTML_NAMES
 
 
 @pytest.mark.parametrize("name", HTML_NAMES)

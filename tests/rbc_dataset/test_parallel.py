@@ -13,7 +13,7 @@ import pytest
 
 from rbc_dataset.errors import DataError
 from rbc_dataset.parallel import bounded_map, process_pool
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 
 def _square_or_fail(value: int) -> int:

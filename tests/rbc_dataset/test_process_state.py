@@ -16,7 +16,7 @@ import pytest
 from rbc_dataset.parallel import opencv_single_thread, worker_count
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import PROJECT_ROOT, tree_hashes
+from tests.helpers import PROJECT_ROOT, tree_hashes
 
 
 @pytest.fixture
@@ -39,11 +39,13 @@ def test_in_process_ingest_validate_and_audit_leave_pil_and_opencv_as_they_were(
     from rbc_dataset.validate.config import ValidateConfig
 
     manifest = tmp_path / "manifest.parquet"
-    rbc_dataset.ingest.ingest(synthetic_root, manifest, workers=1, show_progress=False)
+    rbc_dataset.ingest.ingest(synthetic_root, out=manifest, workers=1, show_progress=False)
     rbc_dataset.validate.run.validate_masks(
         manifest, out_dir=tmp_path / "reports", config=ValidateConfig(workers=1), show_progress=False
     )
-    rbc_dataset.audit.run.audit(manifest, tmp_path / "audit", config=AuditConfig(workers=1), show_progress=False)
+    rbc_dataset.audit.run.audit(
+        manifest, out_dir=tmp_path / "audit", config=AuditConfig(workers=1), show_progress=False
+    )
     assert PIL.Image.MAX_IMAGE_PIXELS == pixels == 89_478_485  # PIL's own default, not ours
     assert cv2.getNumThreads() == opencv_threads
 

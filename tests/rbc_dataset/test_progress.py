@@ -27,15 +27,15 @@ def bar_text(monkeypatch) -> io.StringIO:
 
 def test_a_bar_over_chunks_advances_by_their_sizes(bar_text) -> None:
     chunks = [list(range(16)), list(range(16)), list(range(2))]
-    assert list(track(iter(chunks), 34, "validate pairs", sizes=map(len, chunks))) == chunks
+    assert list(track(iter(chunks), 34, description="validate pairs", sizes=map(len, chunks))) == chunks
     assert "validate pairs" in bar_text.getvalue() and "34/34" in bar_text.getvalue()
     bar_text.truncate(0)
-    list(track(iter(chunks), 3, "one per item"))  # without sizes: one step per item, as before
+    list(track(iter(chunks), 3, description="one per item"))  # without sizes: one step per item, as before
     assert "3/3" in bar_text.getvalue()
 
 
 def test_quiet_draws_nothing(bar_text) -> None:
-    assert list(track([1, 2], 2, "x", show=False)) == [1, 2] and bar_text.getvalue() == ""
+    assert list(track([1, 2], 2, description="x", show=False)) == [1, 2] and bar_text.getvalue() == ""
 
 
 def _track_calls() -> list[tuple[str, ast.Call]]:
@@ -63,7 +63,7 @@ def test_ingest_and_validate_bars_count_files_and_pairs(synthetic_root: Path, tm
     from rbc_dataset.ingest import ingest
     from rbc_dataset.validate import ValidateConfig, validate_masks
 
-    result = ingest(synthetic_root, tmp_path / "m.parquet", workers=1, show_progress=True)
+    result = ingest(synthetic_root, out=tmp_path / "m.parquet", workers=1, show_progress=True)
     done, total = map(int, re.search(r"ingest files\D*(\d+)/(\d+)", bar_text.getvalue()).groups())
     assert result.n_samples == 52 and done == total > 3 * 52  # each file (image, masks, reports), not 64-file chunks
     part = tmp_path / "part" / "AneRBC_dataset" / "AneRBC-I"

@@ -10,7 +10,7 @@ import pytest
 from rbc_dataset import reports
 from rbc_dataset.errors import DataError
 from rbc_dataset.reports import REPORT_MAX_BYTES, parse_cbc_text, read_cbc_report, read_morphology_report
-from tests.rbc_dataset.test_reports import make_report
+from tests.helpers.reports import make_report
 
 
 @pytest.mark.parametrize("value", ["1e308", "1E400", "9" * 400, "2e7"])

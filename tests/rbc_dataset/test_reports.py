@@ -22,21 +22,8 @@ from rbc_dataset.reports import (
     read_cbc_report,
     read_morphology_report,
 )
+from tests.helpers.reports import CLEAN_ROWS, HEADER, make_report
 
-HEADER = "Test,Result/Units,Norm. Range"
-# A self-consistent anaemic report: HCT = RBC*MCV/10, MCHC = HGB/HCT*100, MCH = HGB/RBC*10, stars where out of range.
-CLEAN_ROWS = {
-    "WBC": "WBC,8.49 x10.e 3/µl,4 --- 10",
-    "RBC": "RBC,4.50 x10.e 6/µl,3.8 --- 4.8",
-    "HGB": "HGB,* 10.1 g/dL,12 --- 15",
-    "HCT": "HCT,* 32.0 %,36 --- 46",
-    "MCV": "MCV,* 71.1 fL,83 --- 101",
-    "MCH": "MCH,* 22.4 pg,27 --- 32",
-    "MCHC": "MCHC,31.6 g/dL,31.5 --- 34.5",
-    "PLT": "PLT,250 x10.e 3/µl,150 --- 410",
-    "MPV": "MPV,9.8 fL,7.5 --- 11.5",
-    "RDW_CV": "RDW-CV,* 15.2 %,11.6 --- 14",
-}
 CLEAN_VALUES = {
     "WBC": 8.49,
     "RBC": 4.5,
@@ -52,13 +39,6 @@ CLEAN_VALUES = {
 CLEAN_FLAGS = {"HGB", "HCT", "MCV", "MCH", "RDW_CV"}
 DECIMALS = {"WBC": 2, "RBC": 2, "HGB": 1, "HCT": 1, "MCV": 1, "MCH": 1, "MCHC": 1, "PLT": 0, "MPV": 1, "RDW_CV": 1}
 CONSISTENCY_CODES = ("hct_mismatch", "mchc_mismatch", "mch_mismatch")
-
-
-def make_report(replace: dict[str, str | None] | None = None, extra: tuple[str, ...] = (), header: bool = True) -> str:
-    """The clean report with some rows replaced (None drops the row) and extra rows appended."""
-    rows = {**CLEAN_ROWS, **(replace or {})}
-    lines = ([HEADER] if header else []) + [row for row in rows.values() if row is not None] + list(extra)
-    return "\n".join(lines) + "\n"
 
 
 # --- CBC parsing -----------------------------------------------------------------------------------------------------

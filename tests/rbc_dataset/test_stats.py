@@ -25,7 +25,7 @@ def _scored(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nda
 def test_weighted_auc_equals_scikit_learn_with_sample_weight():
     y, score, _ = _scored()
     weights = np.random.default_rng(1).integers(0, 4, (6, len(y))).astype(float)
-    ours = weighted_roc_auc(y, score, weights)
+    ours = weighted_roc_auc(y, score, weights=weights)
     for row, value in zip(weights, ours, strict=True):
         assert value == pytest.approx(roc_auc_score(y, score, sample_weight=row), abs=1e-12)
     assert weighted_roc_auc(y.astype(bool), score)[0] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
@@ -33,7 +33,7 @@ def test_weighted_auc_equals_scikit_learn_with_sample_weight():
 
 def test_weighted_auc_is_nan_without_both_classes():
     y, score, _ = _scored(20)
-    assert math.isnan(weighted_roc_auc(y, score, np.where(y == 1, 0.0, 1.0))[0])
+    assert math.isnan(weighted_roc_auc(y, score, weights=np.where(y == 1, 0.0, 1.0))[0])
     assert math.isnan(weighted_roc_auc([], [])[0])
 
 
@@ -55,8 +55,8 @@ def test_resamples_do_not_depend_on_the_block_size():
 
 def test_percentile_interval_leaves_out_undefined_values_up_to_a_share():
     values = np.r_[np.linspace(0, 1, 101), np.full(150, np.nan)]
-    assert percentile_interval(values, 0.9) == pytest.approx((0.05, 0.95))
-    assert all(math.isnan(v) for v in percentile_interval(values, 0.9, min_defined=0.5))
+    assert percentile_interval(values, level=0.9) == pytest.approx((0.05, 0.95))
+    assert all(math.isnan(v) for v in percentile_interval(values, level=0.9, min_defined=0.5))
     assert all(math.isnan(v) for v in percentile_interval(np.full(3, np.nan)))
 
 
@@ -64,6 +64,8 @@ def test_audit_probes_and_rbc_bench_use_one_definition_and_give_identical_interv
     assert metrics.weighted_roc_auc is weighted_roc_auc is probes.weighted_roc_auc
     y, score, groups = _scored()
     probe_ci = probes._bootstrap_ci(y, np.c_[1 - score, score], groups, seed=3)
-    bench_ci = bootstrap.group_bootstrap_ci(y, score, score >= 0.5, groups, metrics=("roc_auc",), seed=3)["roc_auc"]
+    bench_ci = bootstrap.group_bootstrap_ci(y, score, pred=score >= 0.5, groups=groups, metrics=("roc_auc",), seed=3)[
+        "roc_auc"
+    ]
     assert probe_ci == bench_ci
     assert probes._macro_auc(y, np.c_[1 - score, score], np.array([0, 1]), None)[0] == metrics.fast_roc_auc(y, score)

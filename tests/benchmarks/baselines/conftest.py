@@ -26,5 +26,5 @@ def shortcut_build(tmp_path_factory) -> Path:
     config = BuildConfig(
         configs=("model",), formats=("hdf5",), split_ratios=(0.5, 0.25, 0.25), folds=0, audit=False, workers=2
     )
-    build(root / "source", root / "dataset", config, show_progress=False)
+    build(root / "source", out=root / "dataset", config=config, show_progress=False)
     return root / "dataset"

@@ -31,7 +31,7 @@ from rbc_dataset.fileio import read_image
 
 @pytest.fixture(scope="module")
 def validation(bench_build: Path) -> SplitView:
-    return open_split(bench_build, "validation")
+    return open_split(bench_build, split="validation")
 
 
 def _smear(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

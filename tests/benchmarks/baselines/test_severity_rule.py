@@ -17,7 +17,7 @@ from rbc_dataset.errors import DataError, UsageError
 
 @pytest.fixture(scope="module")
 def validation(bench_build: Path) -> SplitView:
-    return open_split(bench_build, "validation")
+    return open_split(bench_build, split="validation")
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,11 @@ CONFOUNDED = 0.9  # accuracy on held-out parents from which a probe counts as ha
 
 def _accuracies(built: Path, name: str) -> dict[str, float]:
     """Fit the registered baseline on train (C chosen on validation) and score validation and test."""
-    views = {split: open_split(built, split) for split in ("train", "validation", "test")}
+    views = {split: open_split(built, split=split) for split in ("train", "validation", "test")}
     baseline: FeatureBaseline = get_model(name).factory()
     X = {split: baseline.extract(view) for split, view in views.items()}
     y = {split: view.table["label"].to_numpy() for split, view in views.items()}
-    baseline.fit(X["train"], y["train"], X["validation"], y["validation"], seed=0)
+    baseline.fit(X["train"], y["train"], val_X=X["validation"], val_y=y["validation"], seed=0)
     return {split: float(((baseline.predict_proba(X[split]) >= 0.5) == y[split]).mean()) for split in y}
 
 
@@ -48,7 +48,7 @@ def test_clean_build_background_tracks_white_balance_not_class(bench_build: Path
     """
     frames = []
     for split in ("train", "validation", "test"):
-        view = open_split(bench_build, split)
+        view = open_split(bench_build, split=split)
         frame = background_colour_features(view).to_frame()
         frames.append(frame.assign(parent=view.table["parent_id"].to_numpy(), label=view.table["label"].to_numpy()))
     parents = pd.concat(frames).groupby("parent").agg(balance=("bg_log_b_over_g", "median"), label=("label", "first"))
@@ -61,7 +61,7 @@ def test_clean_build_background_tracks_white_balance_not_class(bench_build: Path
 
 def test_planted_regime_is_what_the_confounded_build_separates(shortcut_build: Path) -> None:
     """The failing case of the check above: with the colour shortcut the same feature splits the classes."""
-    view = open_split(shortcut_build, "train")
+    view = open_split(shortcut_build, split="train")
     frame = background_colour_features(view).to_frame().assign(parent=view.table["parent_id"].to_numpy())
     balance = frame.groupby("parent")["bg_log_b_over_g"].median()
     label = view.table.groupby("parent_id")["label"].first()

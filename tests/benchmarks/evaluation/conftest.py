@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks.evaluation.fake_runs import write_fake_run
+from tests.helpers.fake_runs import write_fake_run
 
 
 @pytest.fixture

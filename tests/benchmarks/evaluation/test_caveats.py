@@ -37,7 +37,9 @@ def test_two_parents_give_at_most_three_distinct_intervals_values():
     """The number the warning quotes holds for the bootstrap the runs use: 2 groups, 1000 resamples, 3 values."""
     labels = np.repeat([0, 1], 12)
     prob = np.linspace(0.1, 0.9, 24)
-    values = bootstrap_distribution(labels, prob, prob >= 0.5, np.repeat(["a", "b"], 12), ("accuracy",), 1000)
+    values = bootstrap_distribution(
+        labels, prob, pred=prob >= 0.5, groups=np.repeat(["a", "b"], 12), metrics=("accuracy",), n_resamples=1000
+    )
     assert len(np.unique(values["accuracy"])) <= distinct_resamples(2)
 
 

@@ -96,12 +96,14 @@ def test_weighted_metrics_equal_sklearn_on_repeated_samples(weighting):
         expanded_pred = np.repeat(pred, row)
         weights = row[None, :]
         expected_accuracy = accuracy_score(expanded_true, expanded_pred)
-        assert weighted_accuracy(y_true, pred, weights)[0] == pytest.approx(expected_accuracy)
-        assert weighted_balanced_accuracy(y_true, pred, weights)[0] == pytest.approx(
+        assert weighted_accuracy(y_true, pred, weights=weights)[0] == pytest.approx(expected_accuracy)
+        assert weighted_balanced_accuracy(y_true, pred, weights=weights)[0] == pytest.approx(
             balanced_accuracy_score(expanded_true, expanded_pred)
         )
-        assert weighted_roc_auc(y_true, prob, weights)[0] == pytest.approx(roc_auc_score(expanded_true, expanded_prob))
-    assert weighted_roc_auc(y_true, prob, counts).shape == (5,)
+        assert weighted_roc_auc(y_true, prob, weights=weights)[0] == pytest.approx(
+            roc_auc_score(expanded_true, expanded_prob)
+        )
+    assert weighted_roc_auc(y_true, prob, weights=counts).shape == (5,)
 
 
 def test_one_class_gives_nan_not_an_error():
@@ -137,7 +139,7 @@ def test_ece_hand_computed():
 )
 def test_classification_metrics_rejects_bad_input(y_true, prob, pred, phrase):
     with pytest.raises(DataError, match=phrase.replace("[", r"\[").replace("]", r"\]")):
-        classification_metrics(y_true, prob, pred)
+        classification_metrics(y_true, prob, pred=pred)
 
 
 def test_segmentation_metrics_known_masks():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.evaluation.report import write_report
-from tests.hostile_images import FILE_SAFE_HTML
+from tests.helpers.hostile_images import FILE_SAFE_HTML
 
 
 def test_names_from_run_folders_are_escaped(make_run, tmp_path):

@@ -14,7 +14,7 @@ from benchmarks.evaluation.scoring import (
     score_run,
 )
 from rbc_dataset.errors import DataError
-from tests.benchmarks.evaluation.fake_runs import N_RESAMPLES, fake_predictions
+from tests.helpers.fake_runs import N_RESAMPLES, fake_predictions
 
 
 def test_score_run_reproduces_recorded_metrics(make_run):

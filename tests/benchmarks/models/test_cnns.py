@@ -9,8 +9,6 @@ from torch import nn
 from benchmarks.models.cnns import CNN_BASELINES, build_cnn
 from rbc_dataset.errors import DataError, UsageError
 
-torch.set_num_threads(1)
-
 NAMES = [baseline.name for baseline in CNN_BASELINES]
 BUILDERS = {baseline.name: baseline for baseline in CNN_BASELINES}
 

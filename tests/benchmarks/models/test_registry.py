@@ -12,8 +12,6 @@ from benchmarks.models.registry import ModelSpec, register_model
 from benchmarks.models.three_tier import ThreeTierDCFNet
 from rbc_dataset.errors import UsageError
 
-torch.set_num_threads(1)
-
 CNN_NAMES = {"resnet18", "resnet50", "densenet121", "efficientnet_b0", "shufflenet_v2", "mobilenet_v2", "vgg16"}
 
 
@@ -52,5 +50,14 @@ def test_unknown_name_lists_the_valid_ones():
 def test_a_duplicate_name_is_refused():
     original = get_model("resnet18")
     with pytest.raises(ValueError, match="resnet18"):
-        register_model(ModelSpec("resnet18", "cnn", "classification", False, "duplicate", original.factory))
+        register_model(
+            ModelSpec(
+                "resnet18",
+                "cnn",
+                task="classification",
+                needs_mask=False,
+                description="duplicate",
+                factory=original.factory,
+            )
+        )
     assert get_model("resnet18") is original

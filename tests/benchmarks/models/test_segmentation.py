@@ -12,8 +12,6 @@ from benchmarks.models.segmentation import ProposeSegmenter, build_propose, buil
 from benchmarks.models.unet import SmallUNet
 from rbc_dataset.errors import DataError, UsageError
 
-torch.set_num_threads(1)
-
 
 @pytest.mark.parametrize("name", ["unet", "propose"])
 def test_registered_as_segmentation(name):

@@ -10,8 +10,6 @@ from torch import nn
 from benchmarks.models.three_tier import TIER_NAMES, ThreeTierDCFNet, build_three_tier, tier_sizes
 from rbc_dataset.errors import DataError, UsageError
 
-torch.set_num_threads(1)
-
 HEADS = ("tier1", "tier2", "tier3", "global", "severity")
 
 

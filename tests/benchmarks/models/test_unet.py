@@ -7,8 +7,6 @@ import torch
 
 from benchmarks.models.unet import SmallUNet
 
-torch.set_num_threads(1)
-
 
 @pytest.mark.parametrize("height, width", [(32, 32), (16, 40), (30, 37), (5, 3)])
 def test_output_is_one_logit_map_of_the_input_size(height, width):

@@ -12,8 +12,6 @@ from torch import nn
 from benchmarks.models.weights import load_state_dict_file, with_metadata
 from rbc_dataset.errors import DataError
 
-torch.set_num_threads(1)
-
 
 def _tiny() -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))

@@ -6,18 +6,18 @@ import dataclasses
 
 import pandas as pd
 import pytest
-import torch
 
 from benchmarks.suite.runner import RunRequest, run_suite
 from benchmarks.training.presets import PRESETS
 
-torch.set_num_threads(1)
 SMALL = {"input_size": 32, "epochs": 1, "tier_max_epochs": 1, "severity_epochs": 1, "seeds": (0,)}
 
 
 def _run(build, out, **changes):
     preset = dataclasses.replace(PRESETS["gpu"], bootstrap_resamples=20, **{**SMALL, **changes})
-    return run_suite(RunRequest("3tier", build, preset, out, ("3tier", "resnet18"), show_progress=False))
+    return run_suite(
+        RunRequest("3tier", build, preset=preset, out_dir=out, models=("3tier", "resnet18"), show_progress=False)
+    )
 
 
 def test_gpu_preset_paths_run_on_cpu(bench_build, tmp_path):

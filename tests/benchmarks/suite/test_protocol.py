@@ -41,11 +41,11 @@ def test_accesses_survive_an_interruption_and_block_a_second_look(tmp_path):
 def test_run_folders_are_hidden_until_finished_and_resume_only_a_partial_folder(tmp_path):
     run = RunFolder.create(tmp_path, "3tier")
     assert run.path.name.startswith(".") and run.path.name.endswith(".partial") and not run.final.exists()
-    assert run.predictions_path("3tier", 1, 2, "test").name == "seed1_fold2_test.csv"
+    assert run.predictions_path("3tier", 1, fold=2, split="test").name == "seed1_fold2_test.csv"
     resumed = RunFolder.resume(run.path)
     assert resumed.final == run.final
     final = run.finish()
     assert final.is_dir() and not final.name.startswith(".")
     with pytest.raises(DataError, match="unfinished run folder"):
         RunFolder.resume(final)
-    assert case_name("3tier", 0) == "3tier/seed0" and case_name("3tier", 0, 1) == "3tier/seed0_fold1"
+    assert case_name("3tier", 0) == "3tier/seed0" and case_name("3tier", 0, fold=1) == "3tier/seed0_fold1"

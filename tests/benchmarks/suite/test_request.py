@@ -17,7 +17,7 @@ from benchmarks.suite.request import RunRequest, check_request, run_config
 from benchmarks.training.presets import PRESETS
 from cli import bench_app
 from rbc_dataset.errors import DataError, UsageError
-from tests.test_cli import squeezed
+from tests.helpers import squeezed
 
 PRESET = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), input_size=32, epochs=1)
 runner = CliRunner()
@@ -71,13 +71,22 @@ def partial_run(bench_build, tmp_path) -> Path:
     """An unfinished run folder as a stopped `rbc-bench run` leaves it: config.yaml and one finished case."""
     partial = tmp_path / "runs" / "3tier" / ".20260101-000000_abc1234.partial"
     (partial / "predictions").mkdir(parents=True)
-    request = RunRequest("3tier", bench_build, PRESET, tmp_path / "runs", ("shortcut-cbc", "resnet18"))
+    request = RunRequest(
+        "3tier", bench_build, preset=PRESET, out_dir=tmp_path / "runs", models=("shortcut-cbc", "resnet18")
+    )
     (partial / "config.yaml").write_text(yaml.safe_dump(run_config(request), sort_keys=False))
     return partial
 
 
 def _request(bench_build, partial, **changes) -> RunRequest:
-    base = RunRequest("3tier", bench_build, PRESET, partial.parents[1], ("shortcut-cbc", "resnet18"), resume=partial)
+    base = RunRequest(
+        "3tier",
+        bench_build,
+        preset=PRESET,
+        out_dir=partial.parents[1],
+        models=("shortcut-cbc", "resnet18"),
+        resume=partial,
+    )
     return dataclasses.replace(base, **changes)
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import h5py
 import pandas as pd
 import pytest
-import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -22,7 +21,6 @@ from benchmarks.suite.runner import RunRequest, run_suite
 from benchmarks.training.presets import PRESETS
 from cli import bench_app
 
-torch.set_num_threads(1)
 # Small enough for a busy 2-core machine; the protocol is the same as the preset's.
 TINY = {"input_size": 32, "epochs": 1, "tier_max_epochs": 1, "severity_epochs": 1, "bootstrap_resamples": 50}
 MODELS = ("3tier", "resnet18", "shortcut-cbc", "shortcut-background")
@@ -34,15 +32,17 @@ def spied_run(bench_build, tmp_path_factory):
     seen = []
     original = cases.validation_scores
 
-    def spy(probs, table, anaemic):
+    def spy(probs, table, *, anaemic):
         seen.append(set(table["sample_id"]))
-        return original(probs, table, anaemic)
+        return original(probs, table, anaemic=anaemic)
 
     cases.validation_scores = spy
     try:
         preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), **TINY)
         out = tmp_path_factory.mktemp("runs")
-        result = run_suite(RunRequest("3tier", bench_build, preset, out, MODELS, show_progress=False))
+        result = run_suite(
+            RunRequest("3tier", bench_build, preset=preset, out_dir=out, models=MODELS, show_progress=False)
+        )
     finally:
         cases.validation_scores = original
     return result, seen
@@ -174,7 +174,9 @@ def test_cross_validation_runs_every_fold_from_the_parquet_shards(bench_build, t
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # nothing may be cached in the user's home
     preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), **TINY)
     models = ("shortcut-cbc", "shortcut-background")
-    request = RunRequest("3tier", bench_build, preset, tmp_path / "runs", models, fmt="parquet", cv=True)
+    request = RunRequest(
+        "3tier", bench_build, preset=preset, out_dir=tmp_path / "runs", models=models, fmt="parquet", cv=True
+    )
     result = run_suite(dataclasses.replace(request, show_progress=False))
     metrics = pd.read_csv(result.path / "metrics.csv")
     assert set(metrics["fold"]) == {0, 1} and set(metrics["model"]) == set(models)
@@ -185,7 +187,9 @@ def test_cross_validation_runs_every_fold_from_the_parquet_shards(bench_build, t
 
 def test_an_interrupted_run_resumes_without_redoing_finished_cases(bench_build, tmp_path, monkeypatch):
     preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), **TINY)
-    request = RunRequest("3tier", bench_build, preset, tmp_path, ("shortcut-cbc", "resnet18"), show_progress=False)
+    request = RunRequest(
+        "3tier", bench_build, preset=preset, out_dir=tmp_path, models=("shortcut-cbc", "resnet18"), show_progress=False
+    )
     original = cases.run_torch_case
 
     def killed(*args, **kwargs):
@@ -216,7 +220,9 @@ def test_list_shows_models_suites_and_presets():
 
 def test_segmentation_suite_scores_the_cell_class_with_one_recorded_test_look(bench_build, tmp_path):
     preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), input_size=32, epochs=1, batch_size=8)
-    request = RunRequest("segmentation", bench_build, preset, tmp_path, ("unet", "propose"), show_progress=False)
+    request = RunRequest(
+        "segmentation", bench_build, preset=preset, out_dir=tmp_path, models=("unet", "propose"), show_progress=False
+    )
     result = run_suite(request)
     metrics = pd.read_csv(result.path / "metrics.csv")
     assert set(metrics["model"]) == {"unet", "propose"} and set(metrics["split"]) == {"test"}

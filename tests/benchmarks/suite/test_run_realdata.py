@@ -9,28 +9,33 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 
 from benchmarks.evaluation.report import write_report
 from benchmarks.suite.runner import RunRequest, run_suite
 from benchmarks.training.presets import PRESETS
 from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.run import build
-from tests.conftest import REALDATA
+from tests.helpers import REALDATA
 
 pytestmark = pytest.mark.realdata
-torch.set_num_threads(1)
 
 
 def test_real_anerbc1_runs_with_derived_severity_and_the_raw_mask_probe(tmp_path, monkeypatch):
     monkeypatch.chdir(REALDATA)  # the build names its source "AneRBC-I" only: the raw-mask probe finds it from here
     built = tmp_path / "real"
     config = BuildConfig(configs=("model",), formats=("hdf5",), split_ratios=(0.5, 0.25, 0.25), folds=0)
-    build(REALDATA / "AneRBC-I", built, dataclasses.replace(config, allow_invalid=True, workers=2), show_progress=False)
+    build(
+        REALDATA / "AneRBC-I",
+        out=built,
+        config=dataclasses.replace(config, allow_invalid=True, workers=2),
+        show_progress=False,
+    )
     small = {"input_size": 32, "epochs": 1, "tier_max_epochs": 1, "severity_epochs": 1, "bootstrap_resamples": 50}
     preset = dataclasses.replace(PRESETS["cpu-smoke"], seeds=(0,), **small)
     models = ("3tier", "shortcut-raw-mask", "shortcut-background")
-    result = run_suite(RunRequest("3tier", built, preset, tmp_path / "runs", models, show_progress=False))
+    result = run_suite(
+        RunRequest("3tier", built, preset=preset, out_dir=tmp_path / "runs", models=models, show_progress=False)
+    )
     summary = json.loads((result.path / "summary.json").read_text())
     assert summary["skipped"] == {}
     derived = summary["severity_labels"]

@@ -14,8 +14,6 @@ from benchmarks.suite.segmentation import SegmentationSettings, run_segmentation
 from benchmarks.training.data import open_split
 from rbc_dataset.errors import DataError, UsageError
 
-torch.set_num_threads(1)
-
 ROW_KEYS = {
     "model",
     "seed",
@@ -55,12 +53,18 @@ class RecordingView:
 
 
 def _views(built, events, limit=None, fmt="hdf5", test_limit=None):
-    train, validation, test = (open_split(built, s, fmt=fmt) for s in ("train", "validation", "test"))
+    train, validation, test = (open_split(built, split=s, fmt=fmt) for s in ("train", "validation", "test"))
     return [
         RecordingView(train, events, limit),
         RecordingView(validation, events, limit),
         RecordingView(test, events, test_limit or limit),
     ]
+
+
+def _segment(views, settings, out_dir, **kwargs):
+    """``run_segmentation`` on the (train, validation, test) views of ``_views``."""
+    train, validation, test = views
+    return run_segmentation(train, validation, test=test, settings=settings, out_dir=out_dir, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,7 @@ def tiny_run(bench_build, tmp_path_factory):
     events: list[str] = []
     settings = SegmentationSettings(input_size=32, epochs=1, batch_size=8, seeds=(0,))
     views = _views(bench_build, events, test_limit=TEST_TILES)  # propose and the instance split cost ~0.2 s a tile
-    rows = run_segmentation(*views, settings, out, log=lambda line: events.append(line))
+    rows = _segment(views, settings, out, log=lambda line: events.append(line))
     return rows, events, out
 
 
@@ -85,17 +89,17 @@ def test_per_image_scores_are_of_the_cell_class():
     from annotation.instances import split_cells
 
     true, empty = _square_mask(), _square_mask(0)
-    scores = suite.ModelScores("unet", 0, "10x10")
-    scores.add("perfect", true, true, split_cells(true > 0))
+    scores = suite.ModelScores("unet", 0, resolution="10x10")
+    scores.add("perfect", true, true=true, true_instances=split_cells(true > 0))
     # All background: the background class would score ~0.95 here, the cell class scores 0.
-    scores.add("all background", empty, true, split_cells(true > 0))
-    scores.add("half", _square_mask(2), true, split_cells(true > 0))
+    scores.add("all background", empty, true=true, true_instances=split_cells(true > 0))
+    scores.add("half", _square_mask(2), true=true, true_instances=split_cells(true > 0))
     row = scores.row(None, None)
     assert row["dice_per_image"] == pytest.approx((1 + 0 + 0.8) / 3)
     assert row["iou_per_image"] == pytest.approx((1 + 0 + 2 / 3) / 3)
     assert row["dice"] == pytest.approx(2 * (9 + 0 + 6) / ((9 + 9) + (0 + 9) + (6 + 9)))  # pooled over all pixels
     # Both empty: NaN per image (segmentation_metrics), left out of the per-image mean instead of counting as 1.
-    scores.add("both empty", empty, empty, split_cells(empty > 0))
+    scores.add("both empty", empty, true=empty, true_instances=split_cells(empty > 0))
     both_empty_row = scores.row(None, None)
     assert both_empty_row["dice_per_image"] == pytest.approx(row["dice_per_image"])
     assert both_empty_row["iou_per_image"] == pytest.approx(row["iou_per_image"])
@@ -104,8 +108,8 @@ def test_per_image_scores_are_of_the_cell_class():
 
 def test_per_image_mean_of_only_empty_images_is_nan(recwarn):
     empty = _square_mask(0)
-    scores = suite.ModelScores("propose", 0, "native")
-    scores.add("empty", empty, empty, np.zeros(empty.shape, np.uint16))
+    scores = suite.ModelScores("propose", 0, resolution="native")
+    scores.add("empty", empty, true=empty, true_instances=np.zeros(empty.shape, np.uint16))
     row = scores.row(None, None)
     assert np.isnan(row["dice_per_image"]) and np.isnan(row["iou_per_image"])
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]  # no "mean of empty slice"
@@ -151,7 +155,7 @@ def test_propose_segments_synthetic_tiles_well(tiny_run):
 
 def test_prediction_files(tiny_run, bench_build):
     _, _, out = tiny_run
-    test_ids = open_split(bench_build, "test").table["sample_id"].tolist()[:TEST_TILES]
+    test_ids = open_split(bench_build, split="test").table["sample_id"].tolist()[:TEST_TILES]
     with np.load(out / "predictions" / "unet" / "seed0_test_masks.npz") as unet:
         assert unet["masks"].shape == (len(test_ids), 32, 32) and unet["masks"].dtype == np.uint8
         assert unet["masks_native"].shape == (len(test_ids), 300, 300)
@@ -177,7 +181,7 @@ def test_epoch_is_selected_on_validation(bench_build, tmp_path, monkeypatch, val
     monkeypatch.setattr(suite, "validation_dice", lambda model, loader, device: next(scores))
     settings = SegmentationSettings(input_size=16, epochs=3, batch_size=4, seeds=(3,), models=("unet",))
     events: list[str] = []
-    rows = run_segmentation(*_views(bench_build, events, limit=4), settings, tmp_path)
+    rows = _segment(_views(bench_build, events, limit=4), settings, tmp_path)
     assert [row["model"] for row in rows] == ["unet"]
     assert rows[0]["seed"] == 3
     assert rows[0]["selected_epoch"] == expected_epoch
@@ -188,26 +192,28 @@ def test_epoch_is_selected_on_validation(bench_build, tmp_path, monkeypatch, val
 def test_split_without_masks_is_refused_before_training(bench_build, tmp_path):
     events: list[str] = []
     train, validation, test = _views(bench_build, events)
-    no_masks = RecordingView(dataclasses.replace(open_split(bench_build, "test"), has_masks=False), events)
+    no_masks = RecordingView(dataclasses.replace(open_split(bench_build, split="test"), has_masks=False), events)
     with pytest.raises(DataError, match="needs canonical masks.*rebuild from masks"):
-        run_segmentation(train, validation, no_masks, SegmentationSettings(input_size=16), tmp_path)
+        run_segmentation(
+            train, validation, test=no_masks, settings=SegmentationSettings(input_size=16), out_dir=tmp_path
+        )
     assert events == []
     assert not (tmp_path / "predictions").exists()
 
 
 def test_empty_split_is_refused(bench_build, tmp_path):
     train, validation, test = _views(bench_build, [])
-    empty = open_split(bench_build, "validation")
+    empty = open_split(bench_build, split="validation")
     empty = dataclasses.replace(empty, table=empty.table.iloc[:0])
     with pytest.raises(DataError, match="empty split"):
-        run_segmentation(train, empty, test, SegmentationSettings(input_size=16), tmp_path)
+        run_segmentation(train, empty, test=test, settings=SegmentationSettings(input_size=16), out_dir=tmp_path)
 
 
 def test_a_seed_reproduces_the_run_with_or_without_workers(bench_build, tmp_path):
     results = []
     for workers in (0, 1):
         settings = SegmentationSettings(input_size=16, epochs=1, batch_size=4, seeds=(1,), num_workers=workers)
-        rows = run_segmentation(*_views(bench_build, [], limit=4), settings, tmp_path / f"w{workers}")
+        rows = _segment(_views(bench_build, [], limit=4), settings, tmp_path / f"w{workers}")
         with np.load(tmp_path / f"w{workers}" / "predictions" / "unet" / "seed1_test_masks.npz") as saved:
             results.append((rows, saved["masks_native"].copy()))
     (rows_a, masks_a), (rows_b, masks_b) = results
@@ -217,7 +223,7 @@ def test_a_seed_reproduces_the_run_with_or_without_workers(bench_build, tmp_path
 
 def test_parquet_shards_score_the_same_way(bench_build, tmp_path):
     settings = SegmentationSettings(models=("propose",))
-    rows = run_segmentation(*_views(bench_build, [], limit=4, fmt="parquet"), settings, tmp_path)
+    rows = _segment(_views(bench_build, [], limit=4, fmt="parquet"), settings, tmp_path)
     assert [(row["model"], row["n"]) for row in rows] == [("propose", 4)]
     assert rows[0]["dice"] > 0.5
 
@@ -225,6 +231,6 @@ def test_parquet_shards_score_the_same_way(bench_build, tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has CUDA")
 def test_unavailable_device_is_a_usage_error(bench_build, tmp_path):
     with pytest.raises(UsageError, match="CUDA is not available"):
-        run_segmentation(*_views(bench_build, []), SegmentationSettings(device="cuda"), tmp_path)
+        _segment(_views(bench_build, []), SegmentationSettings(device="cuda"), tmp_path)
     with pytest.raises(UsageError, match="unknown device"):
-        run_segmentation(*_views(bench_build, []), SegmentationSettings(device="tpu9"), tmp_path)
+        _segment(_views(bench_build, []), SegmentationSettings(device="tpu9"), tmp_path)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from benchmarks.commands import app as bench_app
 from benchmarks.toolkit.commands import COMMANDS, PANEL
-from tests.test_cli import squeezed
+from tests.helpers import squeezed
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ import torch
 
 from benchmarks.toolkit.loader_speed import PNGFolder, rewrite_hdf5, run_loader_bench
 from rbc_dataset.loaders import HDF5RBCDataset
-from tests.rbc_dataset.loaders.shards import write_build
+from tests.helpers.shards import write_build
 
 METHODS = ["hdf5_blosc2_zstd", "hdf5_blosc_zstd", "hdf5_default", "hdf5_fast", "hf_parquet", "png_folder"]
 
@@ -54,8 +54,8 @@ def test_second_build_and_dataloader(built: Path, tmp_path: Path) -> None:
 
 
 def test_rewrite_keeps_samples_and_chunks(built: Path, tmp_path: Path) -> None:
-    source = HDF5RBCDataset.from_build(built, "tiles", "train")
-    target = rewrite_hdf5(source.path, tmp_path / "fast.h5", "blosc-lz4", n=4)
+    source = HDF5RBCDataset.from_build(built, config="tiles", split="train")
+    target = rewrite_hdf5(source.path, tmp_path / "fast.h5", codec="blosc-lz4", n=4)
     rewritten = HDF5RBCDataset(target)
     assert len(rewritten) == 4 and rewritten.codec == "blosc-lz4"
     assert all(_same(rewritten[i], source[i]) for i in range(4))
@@ -65,8 +65,8 @@ def test_rewrite_keeps_samples_and_chunks(built: Path, tmp_path: Path) -> None:
 
 
 def test_png_folder_reads_back_the_same_samples(built: Path, tmp_path: Path) -> None:
-    source = HDF5RBCDataset.from_build(built, "tiles", "train")
-    folder = PNGFolder(source, 3, tmp_path / "png")
+    source = HDF5RBCDataset.from_build(built, config="tiles", split="train")
+    folder = PNGFolder(source, 3, out_dir=tmp_path / "png")
     assert len(folder) == 3 and folder.bytes_on_disk() > 0
     assert all(_same(folder[i], source[i]) for i in range(3))
 

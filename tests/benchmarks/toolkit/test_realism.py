@@ -12,7 +12,7 @@ import pytest
 
 import benchmarks.toolkit.realism as sr
 from rbc_dataset.errors import DataError, UsageError
-from tests.conftest import REALDATA
+from tests.helpers import REALDATA
 
 REAL_DIR = REALDATA / "AneRBC-I"
 
@@ -93,7 +93,7 @@ def test_summarise_and_compare() -> None:
     real_summary, synth_summary = sr.summarise(real), sr.summarise(synth)
     assert real_summary["stats"]["a"] == {"n": 2, "min": 1.0, "max": 3.0, "median": 2.0, "mean": 2.0}
     assert synth_summary["stats"]["a"]["n"] == 2
-    verdict = sr.compare(real_summary, synth_summary, synth)["a"]
+    verdict = sr.compare(real_summary, synth_summary, synthetic_rows=synth)["a"]
     assert verdict == {"verdict": "no", "share_in_range": 0.5}
 
 

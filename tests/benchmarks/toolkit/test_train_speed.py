@@ -6,23 +6,20 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from benchmarks.toolkit.train_speed import run_train_speed
 from benchmarks.training.presets import PRESETS
 from rbc_dataset.errors import UsageError
 
-torch.set_num_threads(1)
-
 
 def test_train_speed_writes_images_per_second_for_both_sources(bench_build, tmp_path):
     preset = dataclasses.replace(PRESETS["cpu-smoke"], input_size=32, batch_size=4)
     out = tmp_path / "speed.json"
-    result = run_train_speed(bench_build, ("resnet18",), preset, steps=2, json_out=out)
+    result = run_train_speed(bench_build, ("resnet18",), preset=preset, steps=2, json_out=out)
     row = result["rows"][0]
     assert row["memory_img_s"] > 0 and row["loader_img_s"] > 0
     assert row["ratio"] == pytest.approx(row["loader_img_s"] / row["memory_img_s"])
     saved = json.loads(out.read_text())
     assert saved["target_ratio"] == 0.9 and saved["hdf5_codec"] == "gzip-4" and "environment" in saved
     with pytest.raises(UsageError, match="torch classifiers"):
-        run_train_speed(bench_build, ("shortcut-cbc",), preset, steps=2, json_out=out)
+        run_train_speed(bench_build, ("shortcut-cbc",), preset=preset, steps=2, json_out=out)

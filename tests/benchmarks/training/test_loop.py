@@ -16,7 +16,6 @@ from benchmarks.training.presets import PRESETS, Preset, resolve_preset
 from benchmarks.training.stages import Stage, StageRecord, label_objective, stage_finished, train_everything
 from rbc_dataset.errors import DataError, UsageError
 
-torch.set_num_threads(1)
 PRESET = dataclasses.replace(PRESETS["cpu-smoke"], input_size=32, batch_size=8, lr=1e-2)
 
 
@@ -77,13 +76,13 @@ def _context(**kwargs) -> TrainContext:
 def _trained(stages, source, checkpoint=None, validate=None) -> tuple[TinyNet, list]:
     torch.manual_seed(0)
     model = TinyNet()
-    return model, train_stages(model, stages, source, _context(), checkpoint, validate)
+    return model, train_stages(model, stages, source=source, ctx=_context(), checkpoint=checkpoint, validate=validate)
 
 
 def test_training_learns_and_predict_keeps_sample_order():
     source = _source()
     model, records = _trained([_stage(max_epochs=8)], source)
-    probs = predict(model, source, _context())["global"]
+    probs = predict(model, source, ctx=_context())["global"]
     assert probs.shape == (24,)
     assert ((probs >= 0.5) == source.labels.numpy().astype(bool)).mean() >= 0.9
     assert records[0].epochs == 8 and records[0].done
@@ -141,17 +140,17 @@ def test_epoch_order_is_a_permutation_shared_and_dealt_out_over_processes():
     assert sorted(whole) == list(range(10))
     assert np.array_equal(whole, epoch_order(10, seed=1, epoch=3))
     assert not np.array_equal(whole, epoch_order(10, seed=1, epoch=4))
-    parts = [epoch_order(10, 1, 3, rank, 3) for rank in range(3)]
+    parts = [epoch_order(10, 1, epoch=3, rank=rank, world_size=3) for rank in range(3)]
     assert {len(p) for p in parts} == {3} and len(set(np.concatenate(parts))) == 9
 
 
 def test_presets_resolve_cli_over_file_over_preset_and_reject_bad_values():
-    preset = resolve_preset("cpu-smoke", {"epochs": 7, "seeds": [4, 5]}, {"epochs": 2, "device": None})
+    preset = resolve_preset("cpu-smoke", {"epochs": 7, "seeds": [4, 5]}, cli_values={"epochs": 2, "device": None})
     assert preset.epochs == 2 and preset.seeds == (4, 5) and preset.device == "cpu"
     with pytest.raises(UsageError, match="valid choices: cpu-smoke, gpu"):
-        resolve_preset("fast", {}, {})
+        resolve_preset("fast", {}, cli_values={})
     with pytest.raises(UsageError, match="unknown key.*epoch_count"):
-        resolve_preset("cpu-smoke", {"epoch_count": 3}, {})
+        resolve_preset("cpu-smoke", {"epoch_count": 3}, cli_values={})
     with pytest.raises(UsageError, match="tier_threshold"):
         Preset(name="x", tier_threshold=1.5)
 
@@ -226,10 +225,12 @@ def test_an_intact_checkpoint_still_resumes(tmp_path):
 )
 def test_preset_values_of_the_wrong_type_are_refused_naming_file_key_and_value(from_file, phrase):
     with pytest.raises(UsageError) as caught:
-        resolve_preset("cpu-smoke", from_file, {}, Path("bench.yaml"))
+        resolve_preset("cpu-smoke", from_file, cli_values={}, config_file=Path("bench.yaml"))
     assert phrase in str(caught.value) and "bench.yaml" in str(caught.value)
 
 
 def test_preset_file_values_of_the_right_type_pass():
-    preset = resolve_preset("cpu-smoke", {"lr": 1, "seeds": [3, 4], "bf16": True}, {}, Path("bench.yaml"))
+    preset = resolve_preset(
+        "cpu-smoke", {"lr": 1, "seeds": [3, 4], "bf16": True}, cli_values={}, config_file=Path("bench.yaml")
+    )
     assert preset.lr == 1.0 and isinstance(preset.lr, float) and preset.seeds == (3, 4) and preset.bf16

@@ -11,7 +11,7 @@ from rbc_dataset.audit.cbc import check_hb, report_units
 from rbc_dataset.audit.config import HB_BAND_TABLES, AuditConfig
 from rbc_dataset.errors import UsageError
 from rbc_dataset.sources import load_source
-from tests.rbc_dataset.audit.conftest import issues_with
+from tests.helpers.audit import issues_with
 
 
 def test_report_shared_across_classes_is_an_error(planted_audit):

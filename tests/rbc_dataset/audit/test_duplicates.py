@@ -8,7 +8,7 @@ import pytest
 from rbc_dataset.audit import audit
 from rbc_dataset.audit.duplicates import _BYTE_BITS, hash_bits, near_pairs
 from rbc_dataset.errors import UsageError
-from tests.rbc_dataset.audit.conftest import FAST, issues_with
+from tests.helpers.audit import FAST, issues_with
 
 
 def test_exact_copy_across_classes_is_an_error(planted_audit):
@@ -31,7 +31,7 @@ def test_clean_dataset_has_no_duplicates(clean_audit):
 
 
 def test_tiles_of_one_parent_are_not_duplicates(synthetic_root, tmp_path):
-    result = audit(synthetic_root, tmp_path / "out", config=FAST, show_progress=False)
+    result = audit(synthetic_root, out_dir=tmp_path / "out", config=FAST, show_progress=False)
     assert result.summary["n_samples"] == 52  # 4 images + 48 tiles
     assert result.summary["duplicates"]["clusters"] == 0
     assert result.summary["duplicates"]["near_pairs"] == 0

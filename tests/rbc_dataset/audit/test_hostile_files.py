@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from cli import dataset_app
 from rbc_dataset.audit.report import render_markdown
-from tests.hostile_images import HTML_NAMES, forbid_decoding, outside_output, png_bomb
-from tests.rbc_dataset.audit.conftest import role_path
+from tests.helpers.audit import role_path
+from tests.helpers.hostile_images import HTML_NAMES, forbid_decoding, outside_output, png_bomb
 
 runner = CliRunner()
 SECRET = "TOP-SECRET-CONTENT"

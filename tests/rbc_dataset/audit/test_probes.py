@@ -10,8 +10,8 @@ from rbc_dataset.audit import audit
 from rbc_dataset.audit.probes import run_probe
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import REALDATA
-from tests.rbc_dataset.audit.conftest import FAST
+from tests.helpers import REALDATA
+from tests.helpers.audit import FAST
 
 
 def _shortcut_audit(tmp_path, shortcut: str):
@@ -19,7 +19,7 @@ def _shortcut_audit(tmp_path, shortcut: str):
     synthesize(
         SynthConfig(n_images=4, seed=2, with_tiles=False, shortcuts=(shortcut,), workers=2), root, show_progress=False
     )
-    return audit(root, tmp_path / "out", config=FAST, show_progress=False)
+    return audit(root, out_dir=tmp_path / "out", config=FAST, show_progress=False)
 
 
 def test_mask_probe_fires_on_planted_mask_shortcut(tmp_path):
@@ -50,7 +50,7 @@ def test_probes_do_not_fire_on_clean_data(clean_audit):
 
 @pytest.mark.realdata
 def test_real_anerbc_masks_encode_the_label(tmp_path):
-    result = audit(REALDATA / "AneRBC-I", tmp_path / "out", config=FAST, show_progress=False)
+    result = audit(REALDATA / "AneRBC-I", out_dir=tmp_path / "out", config=FAST, show_progress=False)
     probe = result.summary["mask_encodes_label"]
     assert probe["status"] == "error" and probe["auc"] >= 0.95, probe
     (issue,) = [i for i in result.issues if i.code == "mask_encodes_label"]
@@ -62,11 +62,11 @@ def test_tiny_dataset_reports_not_enough_samples():
     result = run_probe(
         "p",
         frame,
-        ["f"],
-        pd.Series([0.0, 1.0, 1.0]),
-        pd.Series(["a", "b", "c"]),
-        {0: "healthy", 1: "anemic"},
-        (0.65, 0.75),
+        features=["f"],
+        labels=pd.Series([0.0, 1.0, 1.0]),
+        groups=pd.Series(["a", "b", "c"]),
+        class_names={0: "healthy", 1: "anemic"},
+        thresholds=(0.65, 0.75),
         seed=0,
     )
     assert result.status == "not_enough_samples" and result.auc is None
@@ -77,6 +77,15 @@ def test_two_groups_per_class_use_two_folds():
     frame = pd.DataFrame({"f": np.r_[rng.normal(0, 1, 4), rng.normal(5, 1, 4)]})
     labels = pd.Series([0.0] * 4 + [1.0] * 4)
     groups = pd.Series(list("aabbccdd"))
-    result = run_probe("p", frame, ["f"], labels, groups, {0: "healthy", 1: "anemic"}, (0.65, 0.75), seed=0)
+    result = run_probe(
+        "p",
+        frame,
+        features=["f"],
+        labels=labels,
+        groups=groups,
+        class_names={0: "healthy", 1: "anemic"},
+        thresholds=(0.65, 0.75),
+        seed=0,
+    )
     assert result.folds == 2 and result.n_groups == 4
     assert result.auc == 1.0

@@ -6,7 +6,7 @@ import json
 import re
 
 from rbc_dataset.audit.report import render_html, render_markdown
-from tests.hostile_images import HTML_NAMES
+from tests.helpers.hostile_images import HTML_NAMES
 
 
 def test_audit_writes_a_page_with_the_markdown_tables(clean_audit):

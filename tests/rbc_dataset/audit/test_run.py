@@ -10,7 +10,7 @@ import pytest
 from rbc_dataset.audit import AuditConfig, audit
 from rbc_dataset.errors import UsageError
 from rbc_dataset.ingest import ingest
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 
 def _no_nan(text: str):
@@ -38,9 +38,9 @@ def test_outputs_hold_every_finding_and_table(planted_audit):
 
 
 def test_manifest_source_with_a_worker_pool_leaves_inputs_untouched(synthetic_root, tmp_path):
-    manifest = ingest(synthetic_root, tmp_path / "manifest.parquet", workers=1, show_progress=False).manifest_path
+    manifest = ingest(synthetic_root, out=tmp_path / "manifest.parquet", workers=1, show_progress=False).manifest_path
     before = tree_hashes(synthetic_root), manifest.read_bytes()
-    result = audit(manifest, tmp_path / "out", config=AuditConfig(workers=2), show_progress=False)
+    result = audit(manifest, out_dir=tmp_path / "out", config=AuditConfig(workers=2), show_progress=False)
     assert (tree_hashes(synthetic_root), manifest.read_bytes()) == before
     assert result.summary["n_samples"] == 52 and result.summary["features_unavailable"] == 0
     assert json.loads(result.report_path.read_text())["source_kind"] == "manifest"
@@ -50,14 +50,14 @@ def test_manifest_source_with_a_worker_pool_leaves_inputs_untouched(synthetic_ro
 def test_output_inside_the_input_is_refused(synthetic_root, inside):
     before = tree_hashes(synthetic_root)
     with pytest.raises(UsageError, match="inside the input"):
-        audit(synthetic_root, synthetic_root / inside, config=AuditConfig(workers=1), show_progress=False)
+        audit(synthetic_root, out_dir=synthetic_root / inside, config=AuditConfig(workers=1), show_progress=False)
     assert tree_hashes(synthetic_root) == before
 
 
 def test_output_inside_a_manifests_data_is_refused(synthetic_root, tmp_path):
-    manifest = ingest(synthetic_root, tmp_path / "manifest.parquet", workers=1, show_progress=False).manifest_path
+    manifest = ingest(synthetic_root, out=tmp_path / "manifest.parquet", workers=1, show_progress=False).manifest_path
     with pytest.raises(UsageError, match="inside the input"):
-        audit(manifest, synthetic_root / "audit", config=AuditConfig(workers=1), show_progress=False)
+        audit(manifest, out_dir=synthetic_root / "audit", config=AuditConfig(workers=1), show_progress=False)
 
 
 def test_unreadable_image_gets_nan_features_not_a_crash(clean_root, tmp_path):
@@ -67,7 +67,7 @@ def test_unreadable_image_gets_nan_features_not_a_crash(clean_root, tmp_path):
     shutil.copytree(clean_root / "AneRBC_dataset", root / "AneRBC_dataset")
     image = root / "AneRBC_dataset/AneRBC-I/Healthy_individuals/Original_images/002_h.png"
     image.write_bytes(image.read_bytes()[:2000])  # a cut-off download
-    result = audit(root, tmp_path / "out", config=AuditConfig(workers=1), show_progress=False)
+    result = audit(root, out_dir=tmp_path / "out", config=AuditConfig(workers=1), show_progress=False)
     (issue,) = [i for i in result.issues if i.code == "features_unavailable"]
     assert "anerbc1_h_002" in issue.found
     assert result.summary["acquisition_shortcut"]["n"] == 19  # left out of the image probe

@@ -9,7 +9,7 @@ from rbc_dataset.audit import audit
 from rbc_dataset.audit.splits import check_splits, manifest_splits, read_splits
 from rbc_dataset.errors import DataError
 from rbc_dataset.sources import load_source
-from tests.rbc_dataset.audit.conftest import FAST
+from tests.helpers.audit import FAST
 
 TEST_PARENTS = {"anerbc1_a_002", "anerbc1_h_002"}
 
@@ -35,7 +35,7 @@ def tile_rows(synthetic_root):
 
 def test_tile_in_another_split_than_its_parent_is_a_leak(synthetic_root, tile_rows, tmp_path):
     splits = _grouped_split(tile_rows, tmp_path / "splits.csv", {"anerbc2_a_0001_05": "test"})
-    result = audit(synthetic_root, tmp_path / "out", splits=splits, config=FAST, show_progress=False)
+    result = audit(synthetic_root, out_dir=tmp_path / "out", splits=splits, config=FAST, show_progress=False)
     (issue,) = _leaks(result, "split_leak_parent")
     assert issue.severity == "error" and issue.sample_id == "anerbc1_a_001"
     assert "test (1): anerbc2_a_0001_05" in issue.found and "train (12)" in issue.found
@@ -44,7 +44,7 @@ def test_tile_in_another_split_than_its_parent_is_a_leak(synthetic_root, tile_ro
 
 def test_grouped_split_passes(synthetic_root, tile_rows, tmp_path):
     splits = _grouped_split(tile_rows, tmp_path / "splits.csv")
-    result = audit(synthetic_root, tmp_path / "out", splits=splits, config=FAST, show_progress=False)
+    result = audit(synthetic_root, out_dir=tmp_path / "out", splits=splits, config=FAST, show_progress=False)
     assert not [i for i in result.issues if i.code.startswith("split")]
     counts = {(r["split"], r["class_name"]): r["samples"] for r in _report_tables(result)["splits"]["class_counts"]}
     assert counts == {
@@ -65,7 +65,7 @@ def test_duplicates_and_shared_reports_across_splits(planted_root, tmp_path):
     rows = load_source(planted_root).rows
     moved = {"anerbc1_a_001": "train", "anerbc1_h_011": "test", "anerbc1_a_003": "train", "anerbc1_h_003": "test"}
     splits = _grouped_split(rows, tmp_path / "splits.csv", moved)
-    result = audit(planted_root, tmp_path / "out", splits=splits, config=FAST, show_progress=False)
+    result = audit(planted_root, out_dir=tmp_path / "out", splits=splits, config=FAST, show_progress=False)
     duplicate_leaks = _leaks(result, "split_leak_duplicate")
     assert len(duplicate_leaks) == 2  # the exact copy (001_a/011_h) and the JPEG copy (002_a in test, 011_a in train)
     assert any("anerbc1_a_001" in i.found and "anerbc1_h_011" in i.found for i in duplicate_leaks)
@@ -77,7 +77,7 @@ def test_duplicates_and_shared_reports_across_splits(planted_root, tmp_path):
 
 def test_unknown_and_missing_ids_are_reported(tile_rows):
     table = pd.DataFrame({"sample_id": [*tile_rows["sample_id"][:-2], "nope_1"], "split": "train"})
-    findings = check_splits(tile_rows, table, "splits.csv", [], [])
+    findings = check_splits(tile_rows, table, source="splits.csv", duplicates=[], shared_cbc=[])
     codes = {i.code: i for i in findings.issues}
     assert findings.unknown_ids == ["nope_1"] and len(findings.missing_ids) == 2
     assert "1 unknown ids: nope_1" in codes["splits_unknown_sample"].found
@@ -87,7 +87,7 @@ def test_unknown_and_missing_ids_are_reported(tile_rows):
 def test_sample_in_two_splits_is_a_conflict(tile_rows):
     ids = list(tile_rows["sample_id"])
     table = pd.DataFrame({"sample_id": [*ids, ids[0]], "split": ["train"] * len(ids) + ["test"]})
-    findings = check_splits(tile_rows, table, "splits.csv", [], [])
+    findings = check_splits(tile_rows, table, source="splits.csv", duplicates=[], shared_cbc=[])
     (issue,) = [i for i in findings.issues if i.code == "splits_conflict"]
     assert issue.severity == "error" and ids[0] in issue.found
 
@@ -101,7 +101,7 @@ def test_splits_file_without_split_column_is_a_clear_error(synthetic_root, tmp_p
     path.write_text("sample_id,fold\nanerbc1_a_001,0\n")
     monkeypatch.setattr("rbc_dataset.audit.run.compute_features", _never_read_images)
     with pytest.raises(DataError, match="missing split") as error:
-        audit(synthetic_root, tmp_path / "out", splits=path, config=FAST, show_progress=False)
+        audit(synthetic_root, out_dir=tmp_path / "out", splits=path, config=FAST, show_progress=False)
     assert "sample_id,split" in str(error.value)  # refused before reading any image
     assert not (tmp_path / "out").exists()
 
@@ -123,5 +123,5 @@ def test_pre_split_release_is_checked_from_the_manifest(tile_rows):
     assert manifest_splits(rows) is None  # no split folders: nothing to check
     rows["split"] = rows["parent_id"].map(lambda p: "test" if p in TEST_PARENTS else "train")
     rows.loc[rows["sample_id"] == "anerbc2_h_0001_03", "split"] = "test"
-    findings = check_splits(rows, manifest_splits(rows), "manifest split column", [], [])
+    findings = check_splits(rows, manifest_splits(rows), source="manifest split column", duplicates=[], shared_cbc=[])
     assert [(leak["kind"], leak["unit"]) for leak in findings.leaks] == [("parent", "anerbc1_h_001")]

@@ -31,8 +31,7 @@ from rbc_dataset.fileio import read_image
 from rbc_dataset.layout import role_folder
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import tree_hashes
-from tests.test_cli import squeezed
+from tests.helpers import squeezed, tree_hashes
 
 CONFIG = BuildConfig(split_ratios=(0.6, 0.2, 0.2), folds=2, workers=2)
 
@@ -49,7 +48,7 @@ def source(tmp_path_factory) -> Path:
 def built(source, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("build") / "dataset"
     before = tree_hashes(source)
-    build(source, out, CONFIG, show_progress=False)
+    build(source, out=out, config=CONFIG, show_progress=False)
     assert tree_hashes(source) == before  # the input is only read
     return out
 
@@ -104,12 +103,14 @@ def test_masks_are_canonical_and_tiles_match_the_release(built, source):
     assert set(np.unique(mask)) <= {0, 1} and 0.1 < mask.mean() < 0.7
     ids = _h5_column(built, "tiles", "train", "sample_id")
     with h5py.File(built / "hdf5" / "tiles" / "train.h5", "r") as tiles:
-        for k, (box, expected) in enumerate(cut_tiles(mask, TileGrid())):
+        for k, (box, expected) in enumerate(cut_tiles(mask, grid=TileGrid())):
             position = ids.index(f"anerbc2_{parent[8]}_{int(parent[-3:]):04d}_{box.index:02d}")
             assert np.array_equal(tiles["mask"][position], expected)
             if k == 4:
                 cls = "anemic" if parent[8] == "a" else "healthy"
-                release = role_folder(source, "II", cls, "image") / f"{int(parent[-3:]):04d}_05_{parent[8]}.png"
+                release = (
+                    role_folder(source, "II", cls=cls, role="image") / f"{int(parent[-3:]):04d}_05_{parent[8]}.png"
+                )
                 assert np.array_equal(tiles["image"][position], read_image(release))
 
 
@@ -144,7 +145,7 @@ def test_load_dataset_gives_the_declared_features(built, hf_cache):
 
 def test_same_input_and_config_give_the_same_contents(built, source, tmp_path):
     again = tmp_path / "again"
-    build(source, again, BuildConfig(split_ratios=(0.6, 0.2, 0.2), folds=2, workers=1), show_progress=False)
+    build(source, out=again, config=BuildConfig(split_ratios=(0.6, 0.2, 0.2), folds=2, workers=1), show_progress=False)
     first, second = _card(built), _card(again)
     for name, config in first["configs"].items():
         for split, entry in config["splits"].items():
@@ -188,19 +189,19 @@ def test_verify_catches_a_truncated_parquet_shard_and_a_wrong_card(built, tmp_pa
 
 def test_existing_output_and_output_inside_input_are_refused(built, source):
     with pytest.raises(UsageError, match="--overwrite"):
-        build(source, built, CONFIG, show_progress=False)
+        build(source, out=built, config=CONFIG, show_progress=False)
     with pytest.raises(UsageError, match="inside the input"):
-        build(source, source / "built", CONFIG, show_progress=False)
+        build(source, out=source / "built", config=CONFIG, show_progress=False)
 
 
 def test_validation_errors_stop_the_build_unless_allowed(defective_root, tmp_path):
     out = tmp_path / "dataset"
     config = BuildConfig(split_ratios=(0.34, 0.33, 0.33), folds=0, workers=2, audit=False)
     with pytest.raises(DataError, match="--allow-invalid"):
-        build(defective_root, out, config, show_progress=False)
+        build(defective_root, out=out, config=config, show_progress=False)
     assert not out.exists() and (tmp_path / "dataset.validation" / "validate-masks.json").is_file()
     allowed = BuildConfig(split_ratios=(0.34, 0.33, 0.33), folds=0, workers=2, audit=False, allow_invalid=True)
-    build(defective_root, out, allowed, show_progress=False)
+    build(defective_root, out=out, config=allowed, show_progress=False)
     card = _card(out)
     assert card["validation"]["allowed_invalid"] and card["validation"]["counts"]["error"] > 0
     assert "Built with --allow-invalid" in (out / "README.md").read_text()
@@ -216,7 +217,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing(source, tmp_path, monke
     monkeypatch.setattr(hdf5_shards.HDF5ShardWriter, "add", full_disk)
     config = BuildConfig(split_ratios=(0.6, 0.2, 0.2), folds=0, workers=1, audit=False, configs=("model",))
     with pytest.raises(DataError, match="full disk"):
-        build(source, tmp_path / "dataset", config, show_progress=False)
+        build(source, out=tmp_path / "dataset", config=config, show_progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -227,7 +228,7 @@ from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.run import build
 if __name__ == "__main__":
     config = BuildConfig(split_ratios=(0.6, 0.2, 0.2), folds=0, workers=1, audit=False)
-    build(Path(sys.argv[1]), Path(sys.argv[2]), config, overwrite=True, show_progress=False)
+    build(Path(sys.argv[1]), out=Path(sys.argv[2]), config=config, overwrite=True, show_progress=False)
 """
 
 
@@ -256,7 +257,7 @@ def test_imported_splits_are_used_as_given(built, source, tmp_path):
     path = tmp_path / "official.csv"
     given.to_csv(path, index=False)
     out = tmp_path / "dataset"
-    build(source, out, CONFIG, splits=path, show_progress=False)
+    build(source, out=out, config=CONFIG, splits=path, show_progress=False)
     rebuilt = pd.read_csv(out / "splits" / "splits.csv")
     assert rebuilt["split"].tolist() == splits["split"].tolist()
     assert _card(out)["splits"]["method"] == "imported from official.csv"  # its name only: the card is published
@@ -289,6 +290,6 @@ def test_cli_show_loads_both_formats_back(built):
 
 def test_model_config_alone_still_holds_the_resized_grid_tiles(source, built, tmp_path):
     out = tmp_path / "model_only"
-    build(source, out, replace(CONFIG, configs=("model",), formats=("hdf5",)), show_progress=False)
+    build(source, out=out, config=replace(CONFIG, configs=("model",), formats=("hdf5",)), show_progress=False)
     alone, together = (_card(folder)["configs"]["model"]["splits"] for folder in (out, built))
     assert {s: e["classes"] for s, e in alone.items()} == {s: e["classes"] for s, e in together.items()}

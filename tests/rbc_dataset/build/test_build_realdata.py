@@ -10,7 +10,7 @@ import pytest
 from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.run import build
 from rbc_dataset.build.verify import verify
-from tests.conftest import REALDATA, tree_hashes
+from tests.helpers import REALDATA, tree_hashes
 
 pytestmark = pytest.mark.realdata
 
@@ -20,7 +20,7 @@ def test_real_anerbc1_builds_tiles_splits_by_parent_and_verifies(tmp_path):
     before = tree_hashes(source)
     out = tmp_path / "real"
     # Eight images: three folds is the most a stratum of four can hold; the error for five says so.
-    build(source, out, BuildConfig(folds=3, allow_invalid=True, workers=2), show_progress=False)
+    build(source, out=out, config=BuildConfig(folds=3, allow_invalid=True, workers=2), show_progress=False)
     assert tree_hashes(source) == before
     card = json.loads((out / "dataset.json").read_text())
     assert set(card["configs"]) == {"full", "tiles", "model"}

@@ -19,7 +19,7 @@ from rbc_dataset.build import hdf5_shards, parquet_shards
 from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.run import build
 from rbc_dataset.errors import DataError
-from tests.conftest import PROJECT_ROOT, tree_hashes
+from tests.helpers import PROJECT_ROOT, tree_hashes
 
 CONFIG = BuildConfig(configs=("model",), split_ratios=(0.4, 0.3, 0.3), folds=0, workers=1, audit=False)
 CLI = [sys.executable, "-c", "from cli import dataset_app; dataset_app()"]
@@ -47,7 +47,7 @@ class Quota:
 
 side = int(sys.argv[2])
 layout = HDF5Layout("model", "train", 12, side, side, True, ("healthy", "anemic"), ("mild",), ("HGB",), {})
-writer = HDF5ShardWriter(Path(sys.argv[1]), layout, "gzip", 1)
+writer = HDF5ShardWriter(Path(sys.argv[1]), layout, codec="gzip", gzip_level=1)
 writer.sink.handle = Quota(writer.sink.handle, 100_000)
 rng = np.random.default_rng(0)
 fields = {"label": 0, "severity": 0, "fold": 0, "group_id": "g"}
@@ -98,7 +98,7 @@ def test_a_full_disk_reported_by_h5py_or_pyarrow_is_a_clear_error(
     monkeypatch.setattr(owner, name, fake)
     out = tmp_path / "builds" / "dataset"
     with pytest.raises(DataError, match="full disk") as caught:
-        build(synthetic_root, out, CONFIG, show_progress=False)
+        build(synthetic_root, out=out, config=CONFIG, show_progress=False)
     assert caught.value.path == out and "was removed" in str(caught.value)
     assert list((tmp_path / "builds").iterdir()) == []
 
@@ -223,5 +223,5 @@ def test_the_workers_of_a_killed_build_end_and_the_next_build_cleans_up(syntheti
     process.communicate(timeout=60)
     assert _all_ended(workers), [p for p in workers if _running(p)]
     assert len(list(tmp_path.glob(".dataset.partial-*"))) == 1  # SIGKILL: nobody could clean up
-    build(synthetic_root, out, CONFIG, show_progress=False)
+    build(synthetic_root, out=out, config=CONFIG, show_progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]

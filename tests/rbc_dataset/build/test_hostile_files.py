@@ -25,7 +25,7 @@ from rbc_dataset.dataset_card import (
     ValidationInfo,
 )
 from rbc_dataset.layout import role_folder
-from tests.hostile_images import FILE_SAFE_HTML, HTML_NAMES, forbid_decoding, outside_output, png_bomb
+from tests.helpers.hostile_images import FILE_SAFE_HTML, HTML_NAMES, forbid_decoding, outside_output, png_bomb
 
 runner = CliRunner()
 ARGS = ["--data-configs", "full", "--formats", "parquet", "--folds", "0", "--split-ratios", "1,0,0", "--no-audit"]
@@ -53,7 +53,7 @@ def _build(tmp_path: Path, source: Path, *extra: str, expected: int) -> Path:
 
 
 def test_zero_byte_image_stops_the_build_or_is_left_out(source: Path, tmp_path: Path) -> None:
-    (role_folder(source, "I", "healthy", "image") / "001_h.png").write_bytes(b"")
+    (role_folder(source, "I", cls="healthy", role="image") / "001_h.png").write_bytes(b"")
     out = _build(tmp_path, source, expected=1)  # an OpenCV traceback before, even with --allow-invalid
     assert not out.exists()
     out = _build(tmp_path, source, "--allow-invalid", expected=0)
@@ -63,7 +63,7 @@ def test_zero_byte_image_stops_the_build_or_is_left_out(source: Path, tmp_path: 
 
 
 def test_a_bomb_is_never_decoded_by_the_build(source: Path, tmp_path: Path, monkeypatch) -> None:
-    (role_folder(source, "I", "anemic", "mask") / "001_a.png").write_bytes(png_bomb())
+    (role_folder(source, "I", cls="anemic", role="mask") / "001_a.png").write_bytes(png_bomb())
     forbid_decoding(monkeypatch, png_bomb())
     out = _build(tmp_path, source, "--allow-invalid", expected=0)
     document = json.loads((out / "dataset.json").read_text())
@@ -88,17 +88,19 @@ def test_class_names_and_audit_examples_are_escaped_in_the_card() -> None:
         schema_version=1,
         format_version=2,
         tool="rbc-dataset test",
-        source=SourceInfo("data", "manifest.parquet", "0" * 64, 3, "folder"),
+        source=SourceInfo("data", "manifest.parquet", manifest_sha256="0" * 64, n_input_samples=3, origin="folder"),
         config={},
         class_names=names,
         severity_names=(),
         cbc_tests=(),
         has_masks=False,
-        tile_grid=TileGridInfo(4, 3, 306, 320, "row-major"),
+        tile_grid=TileGridInfo(4, 3, width=306, height=320, order="row-major"),
         configs={"full": ConfigEntry("whole images", (1, 1), {"train": split})},
         splits={},
         split_warnings=(),
-        validation=ValidationInfo({}, {}, False, (), "reports/validate-masks.json"),
+        validation=ValidationInfo(
+            {}, {}, allowed_invalid=False, excluded_samples=(), report="reports/validate-masks.json"
+        ),
         audit=AuditInfo({}, {"duplicate_across_classes": FindingCount("error", 1, names[1])}, "reports/audit.json"),
         tile_check=None,
     )

@@ -17,7 +17,7 @@ from rbc_dataset.build.run import build
 from rbc_dataset.build.verify import verify
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import PROJECT_ROOT, tree_hashes
+from tests.helpers import PROJECT_ROOT, tree_hashes
 
 CONFIG = BuildConfig(configs=("model",), split_ratios=(0.34, 0.33, 0.33), folds=0, workers=1)
 
@@ -32,7 +32,7 @@ def source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def built(source, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("kill_build") / "dataset"
-    build(source, out, CONFIG, show_progress=False)
+    build(source, out=out, config=CONFIG, show_progress=False)
     return out
 
 
@@ -43,7 +43,7 @@ from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.build.run import build
 if __name__ == "__main__":
     config = BuildConfig(configs=("model",), split_ratios=(0.34, 0.33, 0.33), folds=0, workers=1)
-    build(Path(sys.argv[1]), Path(sys.argv[2]), config, overwrite=True, show_progress=False)
+    build(Path(sys.argv[1]), out=Path(sys.argv[2]), config=config, overwrite=True, show_progress=False)
 """
 
 

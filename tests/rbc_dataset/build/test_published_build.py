@@ -25,7 +25,7 @@ from rbc_dataset.build.verify import verify
 from rbc_dataset.errors import DataError
 from rbc_dataset.loaders import HDF5RBCDataset, iter_streaming
 from rbc_dataset.manifest import read_manifest
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 CONFIG = BuildConfig(configs=("model",), split_ratios=(0.4, 0.3, 0.3), folds=0, workers=2)
 
@@ -34,7 +34,9 @@ CONFIG = BuildConfig(configs=("model",), split_ratios=(0.4, 0.3, 0.3), folds=0, 
 def built(synthetic_root: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("published") / "dataset"
     before = tree_hashes(synthetic_root)
-    build(synthetic_root.resolve(), out, CONFIG, show_progress=False)  # absolute paths in, as users give them
+    build(
+        synthetic_root.resolve(), out=out, config=CONFIG, show_progress=False
+    )  # absolute paths in, as users give them
     assert tree_hashes(synthetic_root) == before
     return out
 
@@ -136,7 +138,7 @@ def test_the_published_manifest_finds_its_source_only_where_the_files_match(
 
 
 def test_consumers_still_read_the_build(built: Path) -> None:
-    sample = HDF5RBCDataset.from_build(built, "model", "test")[0]
+    sample = HDF5RBCDataset.from_build(built, config="model", split="test")[0]
     assert sample["mask"].shape == (1, 300, 300) and int(sample["mask"].max()) == 1
 
 
@@ -178,7 +180,7 @@ def test_card_of_a_users_own_folder_names_its_licence_other(tmp_path: Path) -> N
             cv2.imwrite(str(tmp_path / "own" / cls / "images" / f"s{k}.png"), image)
             cv2.imwrite(str(tmp_path / "own" / cls / "masks" / f"s{k}.png"), cells)
     config = BuildConfig(configs=("model",), formats=("parquet",), split_ratios=(0.4, 0.3, 0.3), folds=0, workers=1)
-    build(tmp_path / "own", tmp_path / "built", config, show_progress=False)
+    build(tmp_path / "own", out=tmp_path / "built", config=config, show_progress=False)
     header = read_readme_header(tmp_path / "built")
     assert header["license"] == "other" and header["license_name"] == "data-owner-licence"
     assert header["license_link"] == "README.md" and header["source_datasets"] == ["original"]
@@ -191,7 +193,7 @@ def test_card_of_a_users_own_folder_names_its_licence_other(tmp_path: Path) -> N
 
 
 def test_streaming_with_two_workers_gives_each_sample_once(built: Path) -> None:
-    expected = list(HDF5RBCDataset.from_build(built, "model", "train")._columns["sample_id"])
-    loader = DataLoader(iter_streaming(built, "model", "train"), batch_size=5, num_workers=2)
+    expected = list(HDF5RBCDataset.from_build(built, config="model", split="train")._columns["sample_id"])
+    loader = DataLoader(iter_streaming(built, config="model", split="train"), batch_size=5, num_workers=2)
     ids = [sid for batch in loader for sid in batch["sample_id"]]
     assert sorted(ids) == sorted(expected) and len(ids) == len(set(ids)) == 12  # one parent's 12 tiles

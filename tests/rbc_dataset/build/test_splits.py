@@ -115,9 +115,9 @@ def test_a_left_out_tile_still_joins_its_parent_to_the_one_it_duplicates():
     kept = rows[rows["sample_id"] != "anerbc2_a_0001_02"]
     units = parent_units(kept)
     duplicates = [{"sample_ids": ["anerbc2_a_0001_02", "anerbc1_h_002"]}]
-    groups = dict(zip(units["parent_id"], join_groups(units, rows, duplicates, shared_cbc=[]), strict=True))
+    groups = dict(zip(units["parent_id"], join_groups(units, rows, duplicates=duplicates, shared_cbc=[]), strict=True))
     assert groups["anerbc1_a_001"] == groups["anerbc1_h_002"]
-    alone = dict(zip(units["parent_id"], join_groups(units, kept, duplicates, shared_cbc=[]), strict=True))
+    alone = dict(zip(units["parent_id"], join_groups(units, kept, duplicates=duplicates, shared_cbc=[]), strict=True))
     assert alone["anerbc1_a_001"] != alone["anerbc1_h_002"]  # what the build did when it passed only kept rows
 
 
@@ -131,7 +131,7 @@ def test_imported_splits_refuse_a_parent_in_two_splits():
         }
     )
     with pytest.raises(DataError, match="groups in several splits"):
-        import_plan(units, rows, table, "splits.csv", folds=0, seed=0)
+        import_plan(units, rows, table=table, source="splits.csv", folds=0, seed=0)
 
 
 def test_imported_splits_let_tiles_follow_their_parent_and_name_missing_parents():
@@ -139,9 +139,9 @@ def test_imported_splits_let_tiles_follow_their_parent_and_name_missing_parents(
     units = parent_units(rows).assign(group_id=lambda u: u["parent_id"])
     table = pd.DataFrame({"sample_id": ["anerbc1_a_001", "anerbc1_a_002", "anerbc1_h_001"], "split": ["train"] * 3})
     with pytest.raises(DataError, match="anerbc1_h_002"):
-        import_plan(units, rows, table, "splits.csv", folds=0, seed=0)
+        import_plan(units, rows, table=table, source="splits.csv", folds=0, seed=0)
     full = pd.concat([table, pd.DataFrame({"sample_id": ["anerbc1_h_002"], "split": ["VAL"]})])
-    plan = import_plan(units, rows, full, "splits.csv", folds=0, seed=0)
+    plan = import_plan(units, rows, table=full, source="splits.csv", folds=0, seed=0)
     assert plan.split_of_samples(rows).tolist() == ["train", "train", "train", "validation", "train", "train"]
 
 
@@ -176,7 +176,7 @@ def tiny_manifest(synthetic_root, tmp_path_factory) -> Path:
     from rbc_dataset.ingest import ingest
 
     out = tmp_path_factory.mktemp("tiny_manifest") / "manifest.parquet"
-    ingest(synthetic_root, out, workers=1, show_progress=False)
+    ingest(synthetic_root, out=out, workers=1, show_progress=False)
     return out
 
 
@@ -219,5 +219,5 @@ def test_imported_splits_with_too_few_groups_for_the_folds_fail_before_validatio
 
 def test_feasible_options_pass_the_early_check(tiny_manifest):
     rows = pd.read_parquet(tiny_manifest)
-    check_feasible(rows, BuildConfig(split_ratios=(0.4, 0.3, 0.3), folds=0), str(tiny_manifest))
-    check_feasible(rows, BuildConfig(split_ratios=(1.0, 0.0, 0.0), folds=2), str(tiny_manifest))
+    check_feasible(rows, BuildConfig(split_ratios=(0.4, 0.3, 0.3), folds=0), source=str(tiny_manifest))
+    check_feasible(rows, BuildConfig(split_ratios=(1.0, 0.0, 0.0), folds=2), source=str(tiny_manifest))

@@ -20,7 +20,7 @@ from rbc_dataset.manifest import read_manifest
 from rbc_dataset.sources import load_source
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 SMALL = TileGrid(cols=2, rows=3, width=20, height=10)  # parents of 40 x 30
 
@@ -56,7 +56,7 @@ def tampered_rows(synthetic_root: Path, tmp_path_factory) -> tuple[pd.DataFrame,
     """The synthetic set with one tile's pixels changed, one tile of the wrong size and one cut-off tile."""
     root = tmp_path_factory.mktemp("tampered") / "data"
     shutil.copytree(synthetic_root, root)
-    folder = role_folder(root, "II", "anemic", "image")
+    folder = role_folder(root, "II", cls="anemic", role="image")
     changed = read_image(folder / "0001_05_a.png")
     changed[10:20, 30:40] = 255 - changed[10:20, 30:40]
     write_png(folder / "0001_05_a.png", changed)
@@ -91,7 +91,7 @@ def own_folder(tmp_path: Path) -> Path:
 def test_cut_tiles_positions_in_both_orders(order: str, index: int, row: int, col: int) -> None:
     grid = TileGrid(cols=2, rows=3, width=20, height=10, order=order)
     array = np.arange(30 * 40 * 3, dtype=np.int32).reshape(30, 40, 3)
-    tiles = cut_tiles(array, grid)
+    tiles = cut_tiles(array, grid=grid)
     assert [box.index for box, _ in tiles] == list(range(1, 7))
     box, tile = tiles[index - 1]
     assert (box.row, box.col, box.x, box.y) == (row, col, col * 20, row * 10)
@@ -162,7 +162,7 @@ def test_tile_table_config_and_clean_reingest(tiled, synthetic_root: Path, tmp_p
     config = json.loads((out / "tile_config.json").read_text())
     assert config["grid"]["order"] == "row-major" and config["order_how"] == "detected"
     assert config["release_comparison"]["matched"] == 48
-    again = ingest(out, tmp_path / "m.parquet", workers=1, show_progress=False)
+    again = ingest(out, out=tmp_path / "m.parquet", workers=1, show_progress=False)
     rows = read_manifest(again.manifest_path)
     assert not [i for i in again.issues if i.severity == "error"]
     assert set(rows["source"]) == {"AneRBC-II"} and set(rows["sample_id"]) == set(table["sample_id"])
@@ -188,9 +188,9 @@ def test_an_explicit_order_overrides_the_detected_one(column_major_root: Path, t
     result = tile_dataset(column_major_root, tmp_path / "tiles", grid=TileGrid(), workers=1, show_progress=False)
     assert result.order == "row-major"
     assert result.comparison.matched == 24  # the release's own tiles are still compared in their detected order
-    rel = role_folder(Path(), "II", "anemic", "image") / "0001_02_a.png"
+    rel = role_folder(Path(), "II", cls="anemic", role="image") / "0001_02_a.png"
     release, ours = read_image(column_major_root / rel), read_image(tmp_path / "tiles" / rel)
-    parent = read_image(role_folder(column_major_root, "I", "anemic", "image") / "001_a.png")
+    parent = read_image(role_folder(column_major_root, "I", cls="anemic", role="image") / "001_a.png")
     assert np.array_equal(ours, parent[:320, 306:612]) and not np.array_equal(ours, release)
 
 
@@ -231,10 +231,10 @@ def test_folder_layout_round_trip_with_a_custom_grid(own_folder: Path, tmp_path:
     result = tile_dataset(own_folder, tmp_path / "tiles", grid=SMALL, workers=1, show_progress=False)
     assert (result.n_parents, result.n_tiles, result.comparison) == (4, 24, None)
     image = read_image(own_folder / "anemic" / "images" / "s2.png")
-    mask = read_image(own_folder / "anemic" / "masks" / "s2.png", cv2.IMREAD_UNCHANGED)
+    mask = read_image(own_folder / "anemic" / "masks" / "s2.png", flags=cv2.IMREAD_UNCHANGED)
     assert np.array_equal(read_image(tmp_path / "tiles" / "anemic" / "images" / "s2_04.png"), image[10:20, 20:40])
     assert np.array_equal(read_image(tmp_path / "tiles" / "anemic" / "masks" / "s2_04.png"), mask[10:20, 20:40])
-    again = ingest(tmp_path / "tiles", tmp_path / "m.parquet", workers=1, show_progress=False)
+    again = ingest(tmp_path / "tiles", out=tmp_path / "m.parquet", workers=1, show_progress=False)
     rows = read_manifest(again.manifest_path)
     table = pd.read_csv(tmp_path / "tiles" / "tiles.csv")
     assert again.layout == "folder" and len(rows) == 24 and rows["mask_path"].notna().all()
@@ -243,7 +243,7 @@ def test_folder_layout_round_trip_with_a_custom_grid(own_folder: Path, tmp_path:
 
 
 def test_a_manifest_is_accepted_as_input(own_folder: Path, tmp_path: Path) -> None:
-    manifest = ingest(own_folder, tmp_path / "m.parquet", workers=1, show_progress=False).manifest_path
+    manifest = ingest(own_folder, out=tmp_path / "m.parquet", workers=1, show_progress=False).manifest_path
     result = tile_dataset(manifest, tmp_path / "tiles", grid=SMALL, workers=1, show_progress=False)
     assert result.n_tiles == 24 and (tmp_path / "tiles" / "healthy" / "images" / "s1_06.png").is_file()
 

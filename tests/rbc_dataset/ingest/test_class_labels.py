@@ -17,14 +17,14 @@ from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.ingest import ingest
 from rbc_dataset.ingest.classes import parse_class_map
 from rbc_dataset.manifest import read_manifest
-from tests.conftest import tree_hashes
-from tests.rbc_dataset.ingest.small_data import class_folders, run_cli, write_pair
+from tests.helpers import tree_hashes
+from tests.helpers.small_data import class_folders, run_cli, write_pair
 
 BUILD = ("--folds", "0", "--no-audit", "--workers", "1", "--formats", "parquet", "--split-ratios", "1,0,0")
 
 
 def _labels(root: Path, tmp_path: Path, **kwargs):
-    result = ingest(root, tmp_path / "out" / "m.parquet", workers=1, show_progress=False, **kwargs)
+    result = ingest(root, out=tmp_path / "out" / "m.parquet", workers=1, show_progress=False, **kwargs)
     df = read_manifest(result.manifest_path)
     pairs = zip(df["class_name"], df["label"], strict=True)
     return {(name, None if pd.isna(label) else int(label)) for name, label in pairs}, result

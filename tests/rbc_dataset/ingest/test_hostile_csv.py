@@ -12,8 +12,8 @@ import pytest
 from rbc_dataset.errors import DataError
 from rbc_dataset.ingest import ingest, metadata_csv
 from rbc_dataset.manifest import read_manifest
-from tests.conftest import tree_hashes
-from tests.rbc_dataset.ingest.small_data import files_under, run_cli, write_pair
+from tests.helpers import tree_hashes
+from tests.helpers.small_data import files_under, run_cli, write_pair
 
 
 def _own(synthetic_root: Path, tmp_path: Path) -> Path:
@@ -26,7 +26,7 @@ def _own(synthetic_root: Path, tmp_path: Path) -> Path:
 
 
 def _ingest(root: Path, csv: Path, out: Path, **kwargs):
-    return ingest(root, out / "m.parquet", metadata=csv, workers=1, show_progress=False, **kwargs)
+    return ingest(root, out=out / "m.parquet", metadata=csv, workers=1, show_progress=False, **kwargs)
 
 
 @pytest.mark.parametrize("how", ["absolute", "relative", "link"])
@@ -153,7 +153,7 @@ def test_a_csv_over_the_size_cap_is_refused_unread(tmp_path: Path, monkeypatch) 
     root.mkdir()
     (root / "meta.csv").write_text("image,class\n" + "x.png,healthy\n" * 20)
     with pytest.raises(DataError, match="at most 100 bytes"):
-        ingest(root, tmp_path / "m.parquet", metadata=root / "meta.csv", show_progress=False)
+        ingest(root, out=tmp_path / "m.parquet", metadata=root / "meta.csv", show_progress=False)
 
 
 def test_paths_no_file_system_can_hold_are_missing_files(synthetic_root: Path, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import pytest
 from rbc_dataset.errors import DataError
 from rbc_dataset.ingest import ingest
 from rbc_dataset.manifest import read_manifest
-from tests.conftest import tree_hashes
-from tests.rbc_dataset.ingest.small_data import anerbc_copy, class_folders, files_under, run_cli
+from tests.helpers import tree_hashes
+from tests.helpers.small_data import anerbc_copy, class_folders, files_under, run_cli
 
 BUILD = ("--folds", "0", "--no-audit", "--workers", "1", "--formats", "parquet", "--split-ratios", "1,0,0")
 
@@ -29,7 +29,7 @@ def _bad_name(folder: Path, source: Path) -> bytes:
 def test_a_name_that_is_not_utf8_is_named_and_left_out(synthetic_root: Path, tmp_path: Path) -> None:
     root = class_folders(synthetic_root, tmp_path / "root", {"anemic": (0,), "healthy": (2,)})
     _bad_name(root / "healthy" / "images", root / "healthy" / "images" / "x0.png")
-    result = ingest(root, tmp_path / "m.parquet", workers=1, show_progress=False)
+    result = ingest(root, out=tmp_path / "m.parquet", workers=1, show_progress=False)
     issue = next(i for i in result.issues if i.code == "file_name_not_utf8")
     assert issue.severity == "warning" and issue.path == "healthy/images/bad\\xff.png"
     assert "b'healthy/images/bad\\xff.png'" in issue.found and "rename" in issue.fix
@@ -58,7 +58,7 @@ def test_a_root_that_is_not_utf8_is_a_clear_error(synthetic_root: Path, tmp_path
     root = os.path.join(os.fsencode(tmp_path), b"data\xff")
     os.mkdir(root)
     with pytest.raises(DataError, match=r"data\\xff: expected a folder whose path is UTF-8"):
-        ingest(Path(os.fsdecode(root)), tmp_path / "m.parquet", show_progress=False)
+        ingest(Path(os.fsdecode(root)), out=tmp_path / "m.parquet", show_progress=False)
 
 
 def _duplicate(top: Path, how: str) -> None:
@@ -75,7 +75,7 @@ def _duplicate(top: Path, how: str) -> None:
 def test_duplicate_ids_name_their_sample(synthetic_root: Path, tmp_path: Path, how: str) -> None:
     top = anerbc_copy(synthetic_root, tmp_path / "root")
     _duplicate(top, how)
-    result = ingest(tmp_path / "root", tmp_path / "m.parquet", workers=1, show_progress=False)
+    result = ingest(tmp_path / "root", out=tmp_path / "m.parquet", workers=1, show_progress=False)
     duplicates = [i for i in result.issues if i.code == "duplicate_file"]
     assert duplicates and all(i.severity == "error" and i.sample_id for i in duplicates)
     assert "anerbc1_a_001" in {i.sample_id for i in duplicates}
@@ -109,7 +109,7 @@ def test_duplicates_stop_validate_and_build(synthetic_root: Path, tmp_path: Path
 
 def test_a_manifest_with_a_broken_report_is_a_clear_error(synthetic_root: Path, tmp_path: Path) -> None:
     root = class_folders(synthetic_root, tmp_path / "root", {"anemic": (0,), "healthy": (2,)})
-    ingest(root, tmp_path / "m.parquet", workers=1, show_progress=False)
+    ingest(root, out=tmp_path / "m.parquet", workers=1, show_progress=False)
     (tmp_path / "m.report.json").write_text('{"issues": [{"code": 1}]')
     code, output = run_cli("validate-masks", str(tmp_path / "m.parquet"), "--out", str(tmp_path / "v"))
     assert code == 1 and "m.report.json: expected the JSON report written by `rbc-dataset ingest`" in output

@@ -14,12 +14,12 @@ from rbc_dataset.ingest import ingest
 from rbc_dataset.manifest import absolute_path, read_manifest
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 
 @pytest.fixture(scope="module")
 def manifest(synthetic_root: Path, tmp_path_factory) -> tuple[pd.DataFrame, object]:
-    result = ingest(synthetic_root, tmp_path_factory.mktemp("m") / "manifest.parquet", show_progress=False)
+    result = ingest(synthetic_root, out=tmp_path_factory.mktemp("m") / "manifest.parquet", show_progress=False)
     return read_manifest(result.manifest_path), result
 
 
@@ -50,7 +50,7 @@ def test_tile_order_is_detected_and_boxes_filled(manifest) -> None:
 def test_column_major_tiles_are_detected(tmp_path: Path) -> None:
     data = tmp_path / "cm"
     synthesize(SynthConfig(n_images=1, seed=4, tile_order="column-major"), data, show_progress=False)
-    result = ingest(data, tmp_path / "m.parquet", show_progress=False)
+    result = ingest(data, out=tmp_path / "m.parquet", show_progress=False)
     assert result.tile_order.order == "column-major" and result.tile_order.how == "detected"
     tile = read_manifest(result.manifest_path).set_index("sample_id").loc["anerbc2_a_0001_02"]
     assert (tile["tile_row"], tile["tile_col"]) == (1, 0)
@@ -91,7 +91,7 @@ def test_report_lists_sidecars_and_no_issues_on_clean_data(manifest) -> None:
 
 def test_planted_defects_are_reported(defective_root: Path, tmp_path: Path) -> None:
     planted = pd.read_csv(defective_root / "synthetic_truth/defects.csv", keep_default_na=False)
-    result = ingest(defective_root, tmp_path / "m.parquet", show_progress=False)
+    result = ingest(defective_root, out=tmp_path / "m.parquet", show_progress=False)
     found = {(i.code, i.sample_id) for i in result.issues}
     for row in planted.itertuples():
         if row.defect == "missing_mask":
@@ -109,26 +109,26 @@ def test_planted_defects_are_reported(defective_root: Path, tmp_path: Path) -> N
 
 def test_inputs_are_never_modified(synthetic_root: Path, tmp_path: Path) -> None:
     before = tree_hashes(synthetic_root)
-    ingest(synthetic_root, tmp_path / "m.parquet", show_progress=False)
+    ingest(synthetic_root, out=tmp_path / "m.parquet", show_progress=False)
     assert tree_hashes(synthetic_root) == before
 
 
 def test_missing_root_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="nothing at this path"):
-        ingest(tmp_path / "nope", tmp_path / "m.parquet", show_progress=False)
+        ingest(tmp_path / "nope", out=tmp_path / "m.parquet", show_progress=False)
 
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="an empty folder"):
-        ingest(tmp_path / "empty", tmp_path / "m.parquet", show_progress=False)
+        ingest(tmp_path / "empty", out=tmp_path / "m.parquet", show_progress=False)
 
 
 def test_folder_without_images_names_what_it_found(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "notes.txt").write_text("hello")
     with pytest.raises(DataError, match=r"no usable samples among 1 files \(1 \.txt\)"):
-        ingest(tmp_path / "docs", tmp_path / "m.parquet", show_progress=False)
+        ingest(tmp_path / "docs", out=tmp_path / "m.parquet", show_progress=False)
 
 
 def test_unreadable_file_is_named(synthetic_root: Path, tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_unreadable_file_is_named(synthetic_root: Path, tmp_path: Path) -> None:
     shutil.copytree(synthetic_root / "AneRBC_dataset/AneRBC-I", data / "AneRBC-I")
     broken = data / "AneRBC-I/Healthy_individuals/Original_images/002_h.png"
     broken.write_bytes(b"this is not a png at all")
-    result = ingest(data, tmp_path / "m.parquet", show_progress=False)
+    result = ingest(data, out=tmp_path / "m.parquet", show_progress=False)
     issue = next(i for i in result.issues if i.code == "unreadable_file")
     assert issue.severity == "error" and issue.path.endswith("Original_images/002_h.png")
     assert "not an image" in issue.found and issue.sample_id == "anerbc1_h_002"
@@ -146,7 +146,7 @@ def test_unreadable_file_is_named(synthetic_root: Path, tmp_path: Path) -> None:
 
 def test_output_inside_the_input_is_refused(synthetic_root: Path) -> None:
     with pytest.raises(UsageError, match="inside the input"):
-        ingest(synthetic_root, synthetic_root / "manifest.parquet", show_progress=False)
+        ingest(synthetic_root, out=synthetic_root / "manifest.parquet", show_progress=False)
 
 
 def test_read_manifest_refuses_other_files(tmp_path: Path) -> None:

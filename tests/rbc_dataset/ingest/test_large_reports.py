@@ -10,7 +10,7 @@ import pandas as pd
 from rbc_dataset.ingest import ingest
 from rbc_dataset.manifest import read_manifest
 from rbc_dataset.reports import REPORT_MAX_BYTES
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 REPORTS = "AneRBC_dataset/AneRBC-I/{}_individuals/CBC_reports/{}.txt"
 
@@ -25,7 +25,7 @@ def test_huge_and_absurd_cbc_reports(synthetic_root: Path, tmp_path: Path) -> No
     rows = [("HGB,1e308 g/dL,12 --- 15" if r.startswith("HGB") else r) for r in absurd.read_text().splitlines()]
     absurd.write_text("\n".join(rows) + "\n")
     before = tree_hashes(root)
-    result = ingest(root, tmp_path / "m.parquet", workers=1, show_progress=False)
+    result = ingest(root, out=tmp_path / "m.parquet", workers=1, show_progress=False)
     df = read_manifest(result.manifest_path).set_index("sample_id")
     issue = next(i for i in result.issues if i.code == "report_too_large")
     assert issue.severity == "warning" and issue.sample_id == "anerbc1_h_001" and "3,000,0" in issue.found

@@ -27,7 +27,7 @@ def _copy_release(src: Path, dest_for) -> None:
 
 
 def _ingest(root: Path, tmp_path: Path, **kwargs):
-    result = ingest(root, tmp_path / "out" / "manifest.parquet", show_progress=False, **kwargs)
+    result = ingest(root, out=tmp_path / "out" / "manifest.parquet", show_progress=False, **kwargs)
     return read_manifest(result.manifest_path).set_index("sample_id"), result
 
 
@@ -178,7 +178,7 @@ def test_metadata_csv_with_wrong_columns(tmp_path: Path) -> None:
     csv = tmp_path / "meta.csv"
     csv.write_text("file,diagnosis\nx.png,healthy\n")
     with pytest.raises(DataError, match="columns image and class"):
-        ingest(tmp_path, tmp_path.parent / "m.parquet", metadata=csv, show_progress=False)
+        ingest(tmp_path, out=tmp_path.parent / "m.parquet", metadata=csv, show_progress=False)
 
 
 def test_metadata_csv_with_missing_files(tmp_path: Path) -> None:

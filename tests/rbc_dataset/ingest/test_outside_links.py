@@ -13,7 +13,7 @@ import pandas as pd
 from rbc_dataset.ingest import ingest
 from rbc_dataset.layout import role_folder
 from rbc_dataset.manifest import read_manifest
-from tests.hostile_images import outside_output
+from tests.helpers.hostile_images import outside_output
 
 SECRET = b"TOP-SECRET-CONTENT\n"
 
@@ -22,14 +22,14 @@ def test_a_link_out_of_the_root_is_named_never_read(synthetic_root: Path, tmp_pa
     root = tmp_path / "data"
     shutil.copytree(synthetic_root / "AneRBC_dataset/AneRBC-I", root / "AneRBC_dataset/AneRBC-I")
     (tmp_path / "secret.png").write_bytes(SECRET)
-    mask = role_folder(root, "I", "anemic", "mask") / "001_a.png"
+    mask = role_folder(root, "I", cls="anemic", role="mask") / "001_a.png"
     mask.unlink()
     os.symlink(tmp_path / "secret.png", mask)
-    inside = role_folder(root, "I", "healthy", "mask") / "001_h.png"  # a link within the root is followed
+    inside = role_folder(root, "I", cls="healthy", role="mask") / "001_h.png"  # a link within the root is followed
     inside.rename(root / "kept.png")
     os.symlink(root / "kept.png", inside)
     before = outside_output(tmp_path)
-    result = ingest(root, tmp_path / "out" / "m.parquet", show_progress=False)
+    result = ingest(root, out=tmp_path / "out" / "m.parquet", show_progress=False)
     assert outside_output(tmp_path) == before
     (issue,) = [i for i in result.issues if i.path and i.path.endswith("Binary_segmented/001_a.png")]
     assert issue.severity == "error" and "symbolic link to a file outside the dataset folder" in issue.found

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.realdata
 
 def test_real_anerbc_pairs_are_indexed_with_their_classes(realdata: Path, tmp_path: Path) -> None:
     root = realdata / "AneRBC-I"
-    result = ingest(root, tmp_path / "manifest.parquet", show_progress=False)
+    result = ingest(root, out=tmp_path / "manifest.parquet", show_progress=False)
     df = read_manifest(result.manifest_path).set_index("sample_id")
     assert result.layout == "anerbc" and len(df) == 8
     assert df["image_path"].notna().all() and df["mask_path"].notna().all()  # 16 files
@@ -32,7 +32,7 @@ def test_real_anerbc_pairs_are_indexed_with_their_classes(realdata: Path, tmp_pa
 
 
 def test_chula_as_a_folder_layout_reports_png_named_jpg(realdata: Path, tmp_path: Path) -> None:
-    result = ingest(realdata / "Chula-RBC-12-Dataset", tmp_path / "m.parquet", show_progress=False)
+    result = ingest(realdata / "Chula-RBC-12-Dataset", out=tmp_path / "m.parquet", show_progress=False)
     df = read_manifest(result.manifest_path).set_index("sample_id")
     assert result.layout == "folder" and len(df) >= 27
     mismatched = {i.path for i in result.issues if i.code == "extension_mismatch"}
@@ -43,6 +43,6 @@ def test_chula_as_a_folder_layout_reports_png_named_jpg(realdata: Path, tmp_path
 
 
 def test_bccd_as_a_folder_layout(realdata: Path, tmp_path: Path) -> None:
-    result = ingest(realdata / "BCCD_Dataset", tmp_path / "m.parquet", show_progress=False)
+    result = ingest(realdata / "BCCD_Dataset", out=tmp_path / "m.parquet", show_progress=False)
     df = read_manifest(result.manifest_path)
     assert len(df) == 15 and (df["image_format"] == "jpeg").all() and (df["width"] == 640).all()

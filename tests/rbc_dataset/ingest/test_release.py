@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cli import dataset_app
 from rbc_dataset.ingest import ingest
 from rbc_dataset.ingest.release import KNOWN_SHA256, expected_names
-from tests.conftest import REALDATA, tree_hashes
+from tests.helpers import REALDATA, tree_hashes
 
 runner = CliRunner()
 
@@ -39,7 +39,7 @@ def test_release_names_with_files_missing_are_a_partial_release(tmp_path: Path) 
     names = [f"{n:03d}_a.png" for n in (10, 11, 12)]  # numbers without a known checksum
     root = _layout(tmp_path / "in", {(c, r): names for c in ["Anemic_individuals"] for r in ["Original_images"]})
     before = tree_hashes(root)
-    result = ingest(root, tmp_path / "m.parquet", show_progress=False)
+    result = ingest(root, out=tmp_path / "m.parquet", show_progress=False)
     release = _release(result)
     assert release == result.release and release["verdict"] == "partial"
     assert release["summary"].startswith("partial release (3 of 43,000 release files present, 0 extra")
@@ -56,28 +56,31 @@ def test_a_name_the_release_lacks_is_an_extra_file(tmp_path: Path) -> None:
     for name in ("020_h.png", "501_h.png"):  # images for the masks, so both are samples
         shutil.copy(root / "AneRBC_dataset/AneRBC-I/Healthy_individuals/Binary_segmented" / name,
                     root / "AneRBC_dataset/AneRBC-I/Healthy_individuals/Original_images" / name)  # fmt: skip
-    release = _release(ingest(root, tmp_path / "m.parquet", show_progress=False))
+    release = _release(ingest(root, out=tmp_path / "m.parquet", show_progress=False))
     assert release["verdict"] == "modified" and "2 extra" in release["summary"]
     masks = next(f for f in release["folders"] if f["folder"].endswith("Healthy_individuals/Binary_segmented"))
     assert masks["extra"] == {"count": 1, "names": ["501_h.png"]} and masks["found"] == 2
 
 
 def test_synthetic_and_own_folders_are_not_the_release(synthetic_root: Path, tmp_path: Path) -> None:
-    release = _release(ingest(synthetic_root, tmp_path / "s.parquet", show_progress=False))
+    release = _release(ingest(synthetic_root, out=tmp_path / "s.parquet", show_progress=False))
     assert release["verdict"] == "not_release" and "synthetic" in release["summary"]
     own = tmp_path / "own" / "healthy"
     own.mkdir(parents=True)
     cv2.imwrite(str(own / "x.png"), np.zeros((8, 8, 3), np.uint8))
-    release = _release(ingest(tmp_path / "own", tmp_path / "f.parquet", show_progress=False))
+    release = _release(ingest(tmp_path / "own", out=tmp_path / "f.parquet", show_progress=False))
     assert release["verdict"] == "not_release" and set(release) == {"reference", "verdict", "summary"}
     assert release["summary"] == "not the official release: a folder layout, not the AneRBC release layout"
 
 
 def test_expected_names_follow_the_release() -> None:
-    assert expected_names("I", "anemic", "image")[:2] == ["001_a.png", "002_a.png"]
-    assert len(expected_names("II", "healthy", "mask")) == 6000
-    assert expected_names("II", "healthy", "mask")[-1] == "0500_12_h.png"
-    assert expected_names("II", "anemic", "cbc")[0] == "0001_a.txt" and len(expected_names("I", "anemic", "cbc")) == 500
+    assert expected_names("I", "anemic", role="image")[:2] == ["001_a.png", "002_a.png"]
+    assert len(expected_names("II", "healthy", role="mask")) == 6000
+    assert expected_names("II", "healthy", role="mask")[-1] == "0500_12_h.png"
+    assert (
+        expected_names("II", "anemic", role="cbc")[0] == "0001_a.txt"
+        and len(expected_names("I", "anemic", role="cbc")) == 500
+    )
 
 
 def test_cli_prints_one_release_line(tmp_path: Path) -> None:
@@ -92,7 +95,7 @@ def test_cli_prints_one_release_line(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 def test_the_real_sample_matches_the_known_release_checksums(tmp_path: Path) -> None:
-    result = ingest(REALDATA / "AneRBC-I", tmp_path / "m.parquet", show_progress=False)
+    result = ingest(REALDATA / "AneRBC-I", out=tmp_path / "m.parquet", show_progress=False)
     release = _release(result)
     assert release["checksums"] == {"known": 16, "compared": 16, "matched": 16, "mismatched": []}
     assert release["verdict"] == "partial" and release["summary"].startswith("partial release (16 of 43,000")
@@ -104,7 +107,7 @@ def test_a_tampered_copy_of_a_real_file_is_named(tmp_path: Path) -> None:
     shutil.copytree(REALDATA / "AneRBC-I", copy)
     tampered = copy / "Healthy_individuals" / "Binary_segmented" / "003_h.png"
     tampered.write_bytes(tampered.read_bytes() + b"\0")  # one byte more after IEND: decoders still read it
-    release = _release(ingest(copy, tmp_path / "m.parquet", show_progress=False))
+    release = _release(ingest(copy, out=tmp_path / "m.parquet", show_progress=False))
     assert (
         release["verdict"] == "modified" and "15 of 16 files with a known release checksum match" in release["summary"]
     )

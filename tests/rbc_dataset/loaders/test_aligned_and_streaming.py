@@ -18,7 +18,7 @@ from torchvision.transforms import v2
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.loaders import HDF5RBCDataset, HFRBCDataset, StreamingRBCDataset, iter_streaming
 from rbc_dataset.loaders.decode import decode_mask
-from tests.rbc_dataset.loaders.shards import _png, make_samples, write_card, write_hdf5, write_parquet
+from tests.helpers.shards import _png, make_samples, write_card, write_hdf5, write_parquet
 
 
 def _thresholded(n: int, seed: int = 0, split: str = "train") -> dict:
@@ -40,8 +40,8 @@ def aligned(tmp_path_factory) -> Path:
 
 def _datasets(root: Path, cache: Path, transform) -> list:
     return [
-        HDF5RBCDataset.from_build(root, "tiles", "train", transform=transform),
-        HFRBCDataset(root, "tiles", "train", transform=transform, cache_dir=cache),
+        HDF5RBCDataset.from_build(root, config="tiles", split="train", transform=transform),
+        HFRBCDataset(root, config="tiles", split="train", transform=transform, cache_dir=cache),
     ]
 
 
@@ -68,13 +68,13 @@ def test_v2_transforms_keep_image_and_mask_aligned(aligned: Path, tmp_path: Path
             sample = dataset[index]
             assert isinstance(sample["image"], tv_tensors.Image) and isinstance(sample["mask"], tv_tensors.Mask)
             assert _agrees(sample), f"{type(dataset).__name__}[{index}] after {name}"
-    streamed = list(iter_streaming(aligned, "tiles", "train", transform=TRANSFORMS[name]))
+    streamed = list(iter_streaming(aligned, config="tiles", split="train", transform=TRANSFORMS[name]))
     assert len(streamed) == 4 and all(_agrees(s) for s in streamed)
 
 
 def test_a_plain_tensor_mask_would_have_been_left_behind(aligned: Path) -> None:
     """The check above can fail: v2 flips a plain-tensor sample's image and passes its mask through."""
-    sample = HDF5RBCDataset.from_build(aligned, "tiles", "train")[0]
+    sample = HDF5RBCDataset.from_build(aligned, config="tiles", split="train")[0]
     plain = {"image": sample["image"].as_subclass(torch.Tensor), "mask": sample["mask"].as_subclass(torch.Tensor)}
     flipped = v2.RandomHorizontalFlip(p=1.0)(plain)
     assert not _agrees(flipped) and _agrees(v2.RandomHorizontalFlip(p=1.0)(sample))
@@ -99,14 +99,18 @@ def test_a_mask_other_than_0_and_1_is_refused(tmp_path: Path) -> None:
     write_card(tmp_path, {"tiles": {"train": 2}})
     message = r"class indices 0 \(background\) and 1 \(cell\), found values 0, 255"
     with pytest.raises(DataError, match=message):
-        HDF5RBCDataset.from_build(tmp_path, "tiles", "train")[0]
+        HDF5RBCDataset.from_build(tmp_path, config="tiles", split="train")[0]
     with pytest.raises(DataError, match=message):
-        HFRBCDataset(tmp_path, "tiles", "train", cache_dir=tmp_path / "cache")[0]
+        HFRBCDataset(tmp_path, config="tiles", split="train", cache_dir=tmp_path / "cache")[0]
     with pytest.raises(DataError, match=message):
-        next(iter(iter_streaming(tmp_path, "tiles", "train")))
+        next(iter(iter_streaming(tmp_path, config="tiles", split="train")))
     with pytest.raises(DataError, match=r"found a uint8 array of shape \(24, 32, 3\)"):
         decode_mask(_png(np.dstack([samples["mask"][0] // 255] * 3)), "three channels")
-    assert HDF5RBCDataset.from_build(tmp_path, "tiles", "train", with_mask=False)[0]["image"].shape == (3, 24, 32)
+    assert HDF5RBCDataset.from_build(tmp_path, config="tiles", split="train", with_mask=False)[0]["image"].shape == (
+        3,
+        24,
+        32,
+    )
 
 
 # -------------------------------------------------------------------------------------------------- streaming
@@ -139,7 +143,7 @@ def _ids(dataset, workers: int) -> list[str]:
 def test_streaming_dataloader_gives_every_sample_once(stream_build, workers: int, split: str) -> None:
     root, train_ids = stream_build
     expected = train_ids if split == "train" else [f"t_{i}" for i in range(5)]
-    dataset = iter_streaming(root, "tiles", split)
+    dataset = iter_streaming(root, config="tiles", split=split)
     assert isinstance(dataset, IterableDataset) and isinstance(dataset, StreamingRBCDataset)
     ids = _ids(dataset, workers)
     assert Counter(ids) == Counter(expected), f"{workers} workers: {sorted(ids)}"
@@ -149,11 +153,11 @@ def test_streaming_dataloader_gives_every_sample_once(stream_build, workers: int
 def test_streaming_ranks_share_the_split(stream_build, split: str) -> None:
     root, train_ids = stream_build
     expected = train_ids if split == "train" else [f"t_{i}" for i in range(5)]
-    shares = [_ids(StreamingRBCDataset(root, "tiles", split, rank=r, world_size=2), 2) for r in range(2)]
+    shares = [_ids(StreamingRBCDataset(root, config="tiles", split=split, rank=r, world_size=2), 2) for r in range(2)]
     assert not set(shares[0]) & set(shares[1]) and Counter(shares[0] + shares[1]) == Counter(expected)
     assert all(shares)  # both ranks get work
     with pytest.raises(UsageError, match="0 <= rank < world_size"):
-        StreamingRBCDataset(root, "tiles", split, rank=2, world_size=2)
+        StreamingRBCDataset(root, config="tiles", split=split, rank=2, world_size=2)
 
 
 def test_streaming_a_damaged_file_names_it(stream_build, tmp_path: Path) -> None:
@@ -164,7 +168,7 @@ def test_streaming_a_damaged_file_names_it(stream_build, tmp_path: Path) -> None
     shard = root / "data" / "tiles" / "test-00000-of-00001.parquet"
     shard.write_bytes(shard.read_bytes()[:200])
     with pytest.raises(DataError, match="test-00000-of-00001.parquet"):
-        iter_streaming(root, "tiles", "test")
+        iter_streaming(root, config="tiles", split="test")
 
 
 def test_hdf5_mask_check_names_the_shard(tmp_path: Path) -> None:

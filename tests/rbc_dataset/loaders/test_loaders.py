@@ -18,7 +18,7 @@ from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.loaders import HDF5RBCDataset, HFRBCDataset, iter_streaming
 from rbc_dataset.loaders.decode import decode_image, decode_mask
 from rbc_dataset.loaders.hdf5 import import_hdf5plugin, to_chw
-from tests.rbc_dataset.loaders.shards import CLASS_NAMES, SEVERITY_NAMES, make_samples, write_build, write_hdf5
+from tests.helpers.shards import CLASS_NAMES, SEVERITY_NAMES, make_samples, write_build, write_hdf5
 
 KEYS = ["image", "mask", "label", "severity", "fold", "sample_id", "parent_id"]
 
@@ -35,7 +35,7 @@ def hf_cache(tmp_path_factory) -> Path:
 
 
 def _hf(build, hf_cache, split: str = "train", **kwargs) -> HFRBCDataset:
-    return HFRBCDataset(build[0], "tiles", split, cache_dir=hf_cache, **kwargs)
+    return HFRBCDataset(build[0], config="tiles", split=split, cache_dir=hf_cache, **kwargs)
 
 
 def _check_sample(sample: dict, written: dict, index: int) -> None:
@@ -56,7 +56,7 @@ def _check_sample(sample: dict, written: dict, index: int) -> None:
 
 def test_hdf5_items_match_what_was_written(build) -> None:
     root, written = build
-    dataset = HDF5RBCDataset.from_build(root, "tiles", "train")
+    dataset = HDF5RBCDataset.from_build(root, config="tiles", split="train")
     assert len(dataset) == 6 and dataset.config == "tiles" and dataset.split == "train"
     assert dataset.class_names == CLASS_NAMES and dataset.severity_names == SEVERITY_NAMES
     for index in range(len(dataset)):
@@ -75,7 +75,7 @@ def test_hf_items_match_what_was_written(build, hf_cache) -> None:
 
 
 def test_streaming_yields_the_same_samples(build) -> None:
-    samples = list(iter_streaming(build[0], "tiles", "test"))
+    samples = list(iter_streaming(build[0], config="tiles", split="test"))
     assert len(samples) == 2
     for index, sample in enumerate(samples):
         _check_sample(sample, build[1]["test"], index)
@@ -91,16 +91,16 @@ def add_flag(sample: dict) -> dict:
 def test_without_mask_and_with_transform(build, hf_cache, kind: str) -> None:
     kwargs = {"with_mask": False, "transform": add_flag}
     if kind == "hdf5":
-        dataset = HDF5RBCDataset.from_build(build[0], "tiles", "train", **kwargs)
+        dataset = HDF5RBCDataset.from_build(build[0], config="tiles", split="train", **kwargs)
     else:
         dataset = _hf(build, hf_cache, **kwargs)
     sample = dataset[1]
     assert "mask" not in sample and sample["flag"].item() == 10 * build[1]["train"]["label"][1]
-    assert list(iter_streaming(build[0], "tiles", "test", **kwargs))[1]["flag"].item() == 10
+    assert list(iter_streaming(build[0], config="tiles", split="test", **kwargs))[1]["flag"].item() == 10
 
 
 def test_hdf5_pickles_without_its_handle_and_reopens(build) -> None:
-    dataset = HDF5RBCDataset.from_build(build[0], "tiles", "train")
+    dataset = HDF5RBCDataset.from_build(build[0], config="tiles", split="train")
     dataset[0]  # opens the file in this process
     copy = pickle.loads(pickle.dumps(dataset))
     assert copy._file is None
@@ -125,7 +125,7 @@ def test_hf_pickles(build, hf_cache) -> None:
 @pytest.mark.parametrize("kind", ["hdf5", "hf"])
 def test_dataloader_with_persistent_workers(build, hf_cache, kind: str, context: str | None) -> None:
     if kind == "hdf5":
-        dataset = HDF5RBCDataset.from_build(build[0], "tiles", "train", transform=add_flag)
+        dataset = HDF5RBCDataset.from_build(build[0], config="tiles", split="train", transform=add_flag)
         dataset[0]  # an open handle in the parent must not leak into the workers
     else:
         dataset = _hf(build, hf_cache, transform=add_flag)
@@ -164,7 +164,7 @@ def test_missing_file_names_the_build_command(tmp_path: Path) -> None:
         HDF5RBCDataset(tmp_path / "train.h5")
     assert "rbc-dataset build" in error.value.fix and "train.h5" in str(error.value)
     with pytest.raises(DataError, match="hdf5/ folder"):
-        HDF5RBCDataset.from_build(tmp_path, "tiles", "train")
+        HDF5RBCDataset.from_build(tmp_path, config="tiles", split="train")
 
 
 def test_not_an_hdf5_file(tmp_path: Path) -> None:
@@ -202,13 +202,13 @@ def test_missing_column(tmp_path: Path) -> None:
 def test_unknown_config_or_split_lists_the_valid_ones(build, hf_cache) -> None:
     root = build[0]
     with pytest.raises(UsageError, match="valid choices: tiles"):
-        HDF5RBCDataset.from_build(root, "full", "train")
+        HDF5RBCDataset.from_build(root, config="full", split="train")
     with pytest.raises(UsageError, match="valid choices: test, train"):
-        HDF5RBCDataset.from_build(root, "tiles", "validation")
+        HDF5RBCDataset.from_build(root, config="tiles", split="validation")
     with pytest.raises(UsageError, match="valid choices: tiles"):
-        HFRBCDataset(root, "model", "train", cache_dir=hf_cache)
+        HFRBCDataset(root, config="model", split="train", cache_dir=hf_cache)
     with pytest.raises(UsageError, match="valid choices: train, test"):
-        list(iter_streaming(root, "tiles", "validation"))
+        list(iter_streaming(root, config="tiles", split="validation"))
 
 
 def test_hf_folder_without_card_or_data(tmp_path: Path) -> None:
@@ -242,7 +242,7 @@ def test_hf_split_without_shards(tmp_path: Path) -> None:
     for path in (tmp_path / "data" / "tiles").glob("test-*"):
         path.unlink()
     with pytest.raises(DataError, match="data/tiles/test-"):
-        HFRBCDataset(tmp_path, "tiles", "train", cache_dir=tmp_path / "cache")
+        HFRBCDataset(tmp_path, config="tiles", split="train", cache_dir=tmp_path / "cache")
 
 
 def test_undecodable_png_names_the_sample() -> None:
@@ -255,13 +255,16 @@ def test_undecodable_png_names_the_sample() -> None:
 def test_build_without_masks(tmp_path: Path) -> None:
     written = write_build(tmp_path, split_sizes={"train": 3}, masks=False)["train"]
     cache = tmp_path / "cache"
-    for dataset in (HDF5RBCDataset.from_build(tmp_path, "tiles", "train"), HFRBCDataset(tmp_path, cache_dir=cache)):
+    for dataset in (
+        HDF5RBCDataset.from_build(tmp_path, config="tiles", split="train"),
+        HFRBCDataset(tmp_path, cache_dir=cache),
+    ):
         sample = dataset[2]
         assert "mask" not in sample and not dataset.with_mask
         assert np.array_equal(sample["image"].permute(1, 2, 0).numpy(), written["image"][2])
     assert "mask" not in next(iter(iter_streaming(tmp_path)))
     with pytest.raises(DataError, match="shard without masks"):
-        HDF5RBCDataset.from_build(tmp_path, "tiles", "train", with_mask=True)
+        HDF5RBCDataset.from_build(tmp_path, config="tiles", split="train", with_mask=True)
     with pytest.raises(DataError, match="shard without masks"):
         HFRBCDataset(tmp_path, with_mask=True, cache_dir=cache)
 

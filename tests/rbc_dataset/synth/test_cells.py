@@ -16,7 +16,7 @@ def _abnormal_share(cls: str, seeds=range(60)) -> dict[str, list[float]]:
     for seed in seeds:
         rng = np.random.default_rng(seed)
         condition = sample_condition(cls, rng)
-        population = sample_population(condition, 1200, rng)
+        population = sample_population(condition, 1200, rng=rng)
         key = condition.severity or "healthy"
         shares.setdefault(key, []).append(float(np.mean(population.types != 0)))
     return shares
@@ -34,7 +34,7 @@ def test_every_abnormal_type_occurs_in_anaemic_images() -> None:
     seen = set()
     for seed in range(40):
         rng = np.random.default_rng(seed)
-        population = sample_population(sample_condition("anemic", rng), 1000, rng)
+        population = sample_population(sample_condition("anemic", rng), 1000, rng=rng)
         seen |= {CELL_TYPES[t] for t in np.unique(population.types)}
     assert seen == set(CELL_TYPES)
 
@@ -45,13 +45,15 @@ def _cells(types: list[str], diameters: list[float]) -> pd.DataFrame:
 
 
 def test_cbc_follows_the_cells_drawn() -> None:
-    condition = ImageCondition("healthy", None, None, 0.0, 0.0, 21.0, 0.06)
+    condition = ImageCondition(
+        "healthy", None, pattern=None, strength=0.0, abnormal_share=0.0, normal_diameter=21.0, size_cv=0.06
+    )
     normal = _cells(["normocyte"] * 200, list(np.random.default_rng(0).normal(21.0, 1.2, 200)))
     small = _cells(["microcyte"] * 200, list(np.random.default_rng(1).normal(17.0, 1.2, 200)))
     pale = _cells(["hypochromic"] * 200, list(np.random.default_rng(2).normal(21.0, 1.2, 200)))
     spread = _cells(["normocyte"] * 200, list(np.random.default_rng(3).normal(21.0, 4.0, 200)))
     values = {
-        name: truth.cbc_values(c, condition, 80, np.random.default_rng(9))
+        name: truth.cbc_values(c, condition, n_platelet_blobs=80, rng=np.random.default_rng(9))
         for name, c in {"normal": normal, "small": small, "pale": pale, "spread": spread}.items()
     }
     assert values["small"]["MCV"] < 80 < values["normal"]["MCV"]
@@ -66,18 +68,29 @@ def test_hb_is_lower_for_anaemia() -> None:
     cells = _cells(["normocyte"] * 50, [21.0] * 50)
     hb = {}
     for severity in (None, "mild", "chronic"):
-        condition = ImageCondition("anemic" if severity else "healthy", severity, None, 0.5, 0.1, 21.0, 0.06)
+        condition = ImageCondition(
+            "anemic" if severity else "healthy",
+            severity,
+            pattern=None,
+            strength=0.5,
+            abnormal_share=0.1,
+            normal_diameter=21.0,
+            size_cv=0.06,
+        )
         hb[severity] = np.mean(
-            [truth.cbc_values(cells, condition, 80, np.random.default_rng(s))["HGB"] for s in range(50)]
+            [
+                truth.cbc_values(cells, condition, n_platelet_blobs=80, rng=np.random.default_rng(s))["HGB"]
+                for s in range(50)
+            ]
         )
     assert hb[None] > 12.5 > hb["mild"] > 10 > hb["chronic"]
 
 
 def test_shortcuts_are_off_by_default_and_class_bound_when_asked() -> None:
     rng_a, rng_h = np.random.default_rng(0), np.random.default_rng(0)
-    assert truth.mask_darkness("anemic", (), rng_a) == truth.mask_darkness("healthy", (), rng_h)
-    dark = [truth.mask_darkness("anemic", ("mask",), np.random.default_rng(s)) for s in range(30)]
-    light = [truth.mask_darkness("healthy", ("mask",), np.random.default_rng(s)) for s in range(30)]
+    assert truth.mask_darkness("anemic", (), rng=rng_a) == truth.mask_darkness("healthy", (), rng=rng_h)
+    dark = [truth.mask_darkness("anemic", ("mask",), rng=np.random.default_rng(s)) for s in range(30)]
+    light = [truth.mask_darkness("healthy", ("mask",), rng=np.random.default_rng(s)) for s in range(30)]
     assert max(dark) <= 22 < 36 <= min(light)
     plain = SynthConfig()
     regimes = {_regime(c, plain, np.random.default_rng(s)) for c in ("anemic", "healthy") for s in range(20)}

@@ -17,7 +17,7 @@ from rbc_dataset.reports import read_cbc_report, read_morphology_report
 from rbc_dataset.synth import generate
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 I_ANEMIC = "AneRBC_dataset/AneRBC-I/Anemic_individuals"
 I_HEALTHY = "AneRBC_dataset/AneRBC-I/Healthy_individuals"
@@ -51,7 +51,7 @@ def test_images_have_release_sizes(synthetic_root: Path) -> None:
 def test_tiles_are_crops_of_their_parent_in_row_major_order(synthetic_root: Path, role: str) -> None:
     parent = read_image(synthetic_root / I_ANEMIC / role / "002_a.png")
     for index in range(1, 13):
-        box = tile_box(index, "row-major")
+        box = tile_box(index, order="row-major")
         tile = read_image(synthetic_root / II_ANEMIC / role / f"0002_{index:02d}_a.png")
         assert np.array_equal(tile, parent[box.y : box.y + box.height, box.x : box.x + box.width]), index
 

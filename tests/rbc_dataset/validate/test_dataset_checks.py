@@ -36,7 +36,7 @@ def _frames(n: int = 12, **overrides):
 
 
 def _codes(rows, stats) -> dict[str, set[str]]:
-    findings, _ = dataset_findings(rows, stats, ValidateConfig())
+    findings, _ = dataset_findings(rows, stats, config=ValidateConfig())
     out: dict[str, set[str]] = {}
     for f in findings:
         out.setdefault(f["code"], set()).add(f["sample_id"])

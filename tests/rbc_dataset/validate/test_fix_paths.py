@@ -17,7 +17,15 @@ def test_an_absolute_source_path_never_leaves_the_output(tmp_path: Path) -> None
     original.parent.mkdir()
     original.write_bytes(b"the user's own mask")
     out = tmp_path / "fix"
-    entry = write_canonical(CELLS, str(original), None, "cells_low", "binary", FixOptions(out), "folder_a_mask_a")
+    entry = write_canonical(
+        CELLS,
+        str(original),
+        source_sha=None,
+        polarity="cells_low",
+        encoding="binary",
+        options=FixOptions(out),
+        sample_id="folder_a_mask_a",
+    )
     assert original.read_bytes() == b"the user's own mask"
     assert entry["canonical_mask"] == "masks/folder_a_mask_a.png" and entry["source_mask"] == str(original)
     assert (out / entry["canonical_mask"]).is_file()
@@ -27,7 +35,15 @@ def test_hostile_sample_ids_stay_inside_the_output(tmp_path: Path) -> None:
     out = tmp_path / "a" / "b" / "fix"
     names = set()
     for sid in ("../../../../X", "<script>alert(1)</script>", "/etc/passwd", "..", "a/../b"):
-        entry = write_canonical(CELLS, "../outside/m.png", None, "cells_low", "binary", FixOptions(out), sid)
+        entry = write_canonical(
+            CELLS,
+            "../outside/m.png",
+            source_sha=None,
+            polarity="cells_low",
+            encoding="binary",
+            options=FixOptions(out),
+            sample_id=sid,
+        )
         target = (out / entry["canonical_mask"]).resolve()
         assert out.resolve() / "masks" == target.parent and target.is_file()
         names.add(target.name)
@@ -42,7 +58,15 @@ def test_ids_that_differ_only_in_case_are_both_skipped(tmp_path: Path) -> None:
     options = FixOptions(tmp_path)
     results = []
     for sid in ("P1", "p1", "q2"):
-        entry = write_canonical(CELLS, f"{sid}.png", None, "cells_low", "binary", options, sid)
+        entry = write_canonical(
+            CELLS,
+            f"{sid}.png",
+            source_sha=None,
+            polarity="cells_low",
+            encoding="binary",
+            options=options,
+            sample_id=sid,
+        )
         results.append({"sample_id": sid, "fix": entry})
     written, skipped = _finish_fix(results, [], options)
     assert written == 1 and {s["sample_id"]: s["reason"] for s in skipped} == {

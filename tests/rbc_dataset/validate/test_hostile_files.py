@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli import dataset_app
 from rbc_dataset.fileio import MAX_PIXELS, read_image, write_png
-from tests.hostile_images import FILE_SAFE_HTML, forbid_decoding, outside_output, png_bomb
+from tests.helpers.hostile_images import FILE_SAFE_HTML, forbid_decoding, outside_output, png_bomb
 
 runner = CliRunner()
 SECRET = "TOP-SECRET-CONTENT"

@@ -39,7 +39,7 @@ def _crop_centre(crop) -> tuple[float, float]:
 
 def test_crops_are_centred_on_the_largest_speck_and_hole(tmp_path):
     row = _pair(tmp_path, speck=(200, 40), hole=(58, 148))
-    figures = draw_pair(row, "cells_high", {"specks", "holes"}, ValidateConfig().to_dict())
+    figures = draw_pair(row, "cells_high", codes={"specks", "holes"}, config=ValidateConfig().to_dict())
     speck, hole = figures.crops
     assert speck.what.startswith("the largest speck (9 px)") and hole.what.startswith("the largest hole (16 px)")
     assert speck.picture.shape == (CROP_PX * ZOOM, CROP_PX * ZOOM, 3)
@@ -53,7 +53,7 @@ def test_a_pair_without_specks_or_holes_gets_a_crop_where_mask_and_image_disagre
     row = _pair(tmp_path, speck=None, hole=None)
     shifted = np.roll(read_image(tmp_path / "mask.png"), 12, axis=1)
     write_png(tmp_path / "mask.png", shifted)
-    (crop,) = draw_pair(row, "cells_high", {"shifted_mask"}, ValidateConfig().to_dict()).crops
+    (crop,) = draw_pair(row, "cells_high", codes={"shifted_mask"}, config=ValidateConfig().to_dict()).crops
     assert crop.what.startswith("where mask and image disagree most")
 
 

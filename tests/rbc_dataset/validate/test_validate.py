@@ -15,7 +15,7 @@ from rbc_dataset.errors import UsageError
 from rbc_dataset.fileio import read_image, write_png
 from rbc_dataset.synth.defects import EXPECTED_FINDING
 from rbc_dataset.validate import ValidateConfig, validate_masks
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 
 def _run(source: Path, tmp_path: Path, **kwargs):

@@ -6,7 +6,7 @@ image, waits for it, and writes what it found into the DOM; ``--dump-dom`` print
 loaded when the browser decoded it (``complete`` and ``naturalWidth > 0``): a missing or corrupt file fails.
 
 Used by ``tests/test_browser_pages.py`` and, on the demo's output, by ``make browser-check``:
-``python -m tests.browser PAGE.html ... [--screenshots FOLDER [--height PIXELS]]``.
+``python -m tests.helpers.browser PAGE.html ... [--screenshots FOLDER [--height PIXELS]]``.
 """
 
 from __future__ import annotations

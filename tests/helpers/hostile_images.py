@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.conftest import tree_hashes
+from tests.helpers import tree_hashes
 
 HTML_NAMES = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<iframe srcdoc=x>")
 FILE_SAFE_HTML = "<img src=x onerror=alert(1)>"  # no '/', so it can be a file or folder name
