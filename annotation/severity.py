@@ -162,8 +162,8 @@ def severity_from_image(image_rgb: np.ndarray, labels: np.ndarray, *, config: Se
 
 
 def check_hb_table(table: str) -> str:
-    """``table`` if it names an Hb band table (rbc_dataset.audit.config.HB_BAND_TABLES); else a UsageError."""
-    from rbc_dataset.audit.config import HB_BAND_TABLES
+    """``table`` if it names an Hb band table (rbc_dataset.auditing.config.HB_BAND_TABLES); else a UsageError."""
+    from rbc_dataset.auditing.config import HB_BAND_TABLES
 
     return check_choice("Hb band table", table, choices=tuple(HB_BAND_TABLES))
 
@@ -173,12 +173,12 @@ def hb_band(hb_g_dl: float | None, table: str = "who2011_women") -> str | None:
 
     Args:
         hb_g_dl: haemoglobin in g/dL; None or NaN gives None (unknown).
-        table: a key of ``rbc_dataset.audit.config.HB_BAND_TABLES`` (who2011_women, who2011_men).
+        table: a key of ``rbc_dataset.auditing.config.HB_BAND_TABLES`` (who2011_women, who2011_men).
 
     Raises:
         UsageError: unknown table, or a value that cannot be a haemoglobin concentration in g/dL.
     """
-    from rbc_dataset.audit.config import HB_BAND_TABLES
+    from rbc_dataset.auditing.config import HB_BAND_TABLES
 
     check_hb_table(table)
     if hb_g_dl is None or (isinstance(hb_g_dl, float) and math.isnan(hb_g_dl)) or pd.isna(hb_g_dl):

@@ -15,7 +15,7 @@ import typer
 
 from benchmarks.suite.suites import SUITES
 from benchmarks.toolkit import commands as toolkit_commands
-from benchmarks.training.presets import DATA_MODES, DEVICES, PRESETS, default_preset_name
+from benchmarks.training.presets import DATA_MODES, DEVICES, PRESETS
 from rbc_dataset.cli_options import (
     APP_SETTINGS,
     DataConfig,
@@ -84,16 +84,10 @@ def run(
     quiet: QuietOption = False,
 ) -> None:
     """Train and score a suite on a build's splits; writes a run folder and prints the leaderboard."""
-    from benchmarks.suite.request import RunRequest, check_names, check_request
-    from benchmarks.training.data import check_built_dir
-    from benchmarks.training.presets import Preset, resolve_preset
-    from rbc_dataset.config_file import checked_values, load_config_file
+    from benchmarks.api import run_benchmark
 
-    # Every name and value is checked before torch loads (seconds) or anything trains.
-    model_list = csv_list(models, option="--models") or ()
-    check_names(suite, preset, model_list, fmt, data_config)
     values = {
-        "seeds": csv_list(seeds, int, option="--seeds"),
+        "seeds": csv_list(seeds, cast=int, option="--seeds"),
         "epochs": epochs,
         "input_size": input_size,
         "batch_size": batch_size,
@@ -103,19 +97,20 @@ def run(
         "weights_dir": None if weights_dir is None else str(weights_dir),
         "compile": compile_model,
     }
-    from_file = load_config_file(config)
-    checked_values(Preset, from_file, values, config, exclude=("name",))
-    if preset is None:  # the default preset asks torch for CUDA: a mistyped --data answers before that
-        check_built_dir(data)
-    resolved = resolve_preset(preset or default_preset_name(), from_file, values, config)  # checks value ranges
-    check_built_dir(data)  # command-line values first, then the data they apply to
-    request = RunRequest(suite, data, resolved, out_dir, model_list, fmt, data_config, cv, resume, not quiet)
-    check_request(request)
-    from benchmarks.suite.runner import run_suite
-    from rbc_dataset.progress import library_bars
-
-    with library_bars(not quiet):
-        result = run_suite(request)
+    result = run_benchmark(
+        suite,
+        data,
+        preset=preset,
+        models=csv_list(models, option="--models") or (),
+        out_dir=out_dir,
+        data_format=fmt,
+        data_config=data_config,
+        cv=cv,
+        resume=resume,
+        config_file=config,
+        progress=not quiet,
+        **values,
+    )
     _print_result(result)
 
 

@@ -20,14 +20,14 @@ from typing import Annotated, Literal
 
 import typer
 
-from rbc_dataset.build.config import CONFIG_NAMES, FORMATS, HDF5_CODECS, SPLIT_NAMES
 from rbc_dataset.errors import RBCError, UsageError
 from rbc_dataset.layout import TILE_ORDERS
+from rbc_dataset.shards.config import CONFIG_NAMES, FORMATS, HDF5_CODECS, SPLIT_NAMES
 from rbc_dataset.synth.config import MASK_STYLES, SHORTCUTS
 
 # Choices shown by --help and checked by typer (exit 2). The library checks the same names again for values
 # that come from --config files. The two literal tuples mirror modules too heavy to import for --help
-# (rbc_dataset.ingest, rbc_dataset.audit); tests/test_cli_vocabulary.py checks that they agree.
+# (rbc_dataset.ingestion, rbc_dataset.auditing); tests/test_cli_vocabulary.py checks that they agree.
 MaskStyle = Literal[MASK_STYLES]
 TileOrder = Literal[TILE_ORDERS]
 BuildTileOrder = Literal[("auto", *TILE_ORDERS)]

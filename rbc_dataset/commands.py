@@ -144,7 +144,7 @@ def ingest(
 ) -> None:
     """Index every image, mask, report and checksum under ROOT into one manifest table."""
     from rbc_dataset.console import print_ingest_summary
-    from rbc_dataset.ingest import ingest as run_ingest
+    from rbc_dataset.ingestion import ingest as run_ingest
 
     result = run_ingest(
         root,
@@ -232,8 +232,8 @@ def audit(
     quiet: QuietOption = False,
 ) -> None:
     """Find duplicates, shortcuts, CBC report problems and split leakage (exit 1 when there are errors)."""
-    from rbc_dataset.audit import AuditConfig
-    from rbc_dataset.audit import audit as run_audit
+    from rbc_dataset.auditing import AuditConfig
+    from rbc_dataset.auditing import audit as run_audit
     from rbc_dataset.config_file import resolve_config
     from rbc_dataset.console import print_audit_summary
 
@@ -267,8 +267,8 @@ def tile(
     quiet: QuietOption = False,
 ) -> None:
     """Cut full images into grid tiles with parent ids; compare with the input's own tiles (exit 1 if they differ)."""
-    from rbc_dataset.build.tiling import TileGrid, tile_dataset
     from rbc_dataset.console import print_tile_summary
+    from rbc_dataset.shards.tiling import TileGrid, tile_dataset
 
     grid = None if order is None else TileGrid(cols, rows, width=width, height=height, order=order)
     if grid is None and (cols, rows, width, height) != (4, 3, 306, 320):
@@ -323,10 +323,10 @@ def build(
     quiet: QuietOption = False,
 ) -> None:
     """Validate, split without leaks, write HDF5 + Hugging Face shards and a dataset card (exit 1: data errors)."""
-    from rbc_dataset.build.config import BuildConfig
-    from rbc_dataset.build.run import build as run_build
     from rbc_dataset.config_file import resolve_config
     from rbc_dataset.console import print_build_summary
+    from rbc_dataset.shards.config import BuildConfig
+    from rbc_dataset.shards.run import build as run_build
 
     cli_values = {
         "configs": csv_list(configs),
@@ -364,12 +364,12 @@ def verify(
     quiet: QuietOption = False,
 ) -> None:
     """Recompute checksums, counts and pixel hashes of a build; open it with h5py and datasets (exit 1: differences)."""
-    from rbc_dataset.build.verify import verify as run_verify
     from rbc_dataset.console import print_verify_summary
+    from rbc_dataset.shards.verify import verify as run_verify
 
     result = run_verify(folder, deep=not quick, workers=workers or 0, show_progress=not quiet)
     if report is not None:
-        from rbc_dataset.build.verify import write_verify_report
+        from rbc_dataset.shards.verify import write_verify_report
 
         write_verify_report(result, report)
     print_verify_summary(result)

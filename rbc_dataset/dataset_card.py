@@ -26,9 +26,9 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from rbc_dataset.build.integrity import INTEGRITY, edited_sections, file_checksums, seal
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import atomic_write_bytes, json_bytes
+from rbc_dataset.shards.integrity import INTEGRITY, edited_sections, file_checksums, seal
 
 CARD_NAME = "dataset.json"
 SCHEMA_VERSION = 1
@@ -171,7 +171,7 @@ class TileCheckInfo:
 
 @dataclass(frozen=True)
 class Integrity:
-    """The card's own checksums: SHA-256 of each top-level field as canonical JSON (``build/integrity.py``)."""
+    """The card's own checksums: SHA-256 of each top-level field as canonical JSON (``shards/integrity.py``)."""
 
     __pydantic_config__ = STRICT
 

@@ -45,7 +45,7 @@ def load_source(source: Path, *, workers: int = 0, show_progress: bool = False) 
             "nothing at this path",
             "check the path (quote it if it has spaces)",
         )
-    from rbc_dataset.ingest import ingest
+    from rbc_dataset.ingestion import ingest
 
     with tempfile.TemporaryDirectory(prefix="rbc-ingest-") as tmp:
         result = ingest(source, out=Path(tmp) / "manifest.parquet", workers=workers, show_progress=show_progress)

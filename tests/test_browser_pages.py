@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from annotation.review import review
-from rbc_dataset.audit import AuditConfig, audit
+from rbc_dataset.auditing import AuditConfig, audit
 from rbc_dataset.validate.config import ValidateConfig
 from rbc_dataset.validate.run import validate_masks
 from tests.helpers import PROJECT_ROOT

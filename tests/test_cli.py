@@ -118,12 +118,12 @@ def test_audit_exit_codes(tmp_path: Path) -> None:
 
 
 def test_every_command_answers_a_full_disk_with_one_message(tmp_path: Path, monkeypatch) -> None:
-    import rbc_dataset.ingest
+    import rbc_dataset.ingestion
 
     def full_disk(*args, **kwargs):
         raise RuntimeError("Can't write data (errno = 28, error message = 'No space left on device')")
 
-    monkeypatch.setattr(rbc_dataset.ingest, "ingest", full_disk)
+    monkeypatch.setattr(rbc_dataset.ingestion, "ingest", full_disk)
     out = tmp_path / "manifest.parquet"
     result = runner.invoke(dataset_app, ["ingest", str(tmp_path), "--out", str(out), "-q"])
     assert result.exit_code == 1 and "full disk" in result.output and str(out) in result.output
@@ -132,6 +132,6 @@ def test_every_command_answers_a_full_disk_with_one_message(tmp_path: Path, monk
     def bug(*args, **kwargs):
         raise RuntimeError("a bug, not a full disk")
 
-    monkeypatch.setattr(rbc_dataset.ingest, "ingest", bug)
+    monkeypatch.setattr(rbc_dataset.ingestion, "ingest", bug)
     result = runner.invoke(dataset_app, ["ingest", str(tmp_path), "--out", str(out), "-q"])
     assert isinstance(result.exception, RuntimeError)  # anything else still surfaces as itself

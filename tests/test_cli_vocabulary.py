@@ -116,7 +116,7 @@ def test_choices_are_shown_in_help(name: str) -> None:
         for choice in choices:
             assert choice in shown, f"{name}: choice {choice} of {param.name} not in --help"
         if param.opts[0] in ("--data-configs", "--formats"):
-            from rbc_dataset.build.config import CONFIG_NAMES, FORMATS
+            from rbc_dataset.shards.config import CONFIG_NAMES, FORMATS
 
             for choice in CONFIG_NAMES if param.opts[0] == "--data-configs" else FORMATS:
                 assert choice in (param.help or ""), f"{name}: {param.opts[0]} help does not list {choice}"
@@ -126,10 +126,10 @@ def test_choices_are_shown_in_help(name: str) -> None:
 
 def test_the_choices_mirrored_for_help_agree_with_the_library() -> None:
     from benchmarks.training.data import FORMATS as READ_FORMATS
-    from rbc_dataset.audit.config import HB_BAND_TABLES
-    from rbc_dataset.build.config import FORMATS
+    from rbc_dataset.auditing.config import HB_BAND_TABLES
     from rbc_dataset.cli_options import HbSource, Layout
-    from rbc_dataset.ingest import LAYOUTS
+    from rbc_dataset.ingestion import LAYOUTS
+    from rbc_dataset.shards.config import FORMATS
 
     assert typing.get_args(Layout) == LAYOUTS
     assert typing.get_args(HbSource) == tuple(HB_BAND_TABLES)

@@ -33,6 +33,6 @@ def test_every_test_module_is_collected(collected_modules):
     assert not missing, f"pytest does not collect {missing}; check norecursedirs in pyproject.toml"
 
 
-def test_build_tests_are_collected(collected_modules):
-    # The folder that pytest's default norecursedirs hid (it is named 'build').
-    assert any(m.startswith("tests/rbc_dataset/build/") for m in collected_modules)
+def test_shard_tests_are_collected(collected_modules):
+    # The folder that pytest's default norecursedirs hid while it was named 'build' (the package is shards now).
+    assert any(m.startswith("tests/rbc_dataset/shards/") for m in collected_modules)

@@ -14,9 +14,9 @@ from pathlib import Path
 from benchmarks.catalog import MODEL_TASKS
 from benchmarks.suite.suites import get_suite
 from benchmarks.training.presets import Preset, get_preset
-from rbc_dataset.build.config import CONFIG_NAMES, FORMATS
 from rbc_dataset.errors import DataError, UsageError, check_choice
 from rbc_dataset.extras import require
+from rbc_dataset.shards.config import CONFIG_NAMES, FORMATS
 
 PROTOCOLS = {False: "train / validation / test", True: "k-fold CV over train+validation, test once per case"}
 # Preset values that only change speed, never a result: a resumed run may differ in them.

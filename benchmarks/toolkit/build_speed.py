@@ -12,8 +12,8 @@ from pathlib import Path
 
 from benchmarks.toolkit.memory import PeakMemory
 from benchmarks.toolkit.results import report
-from rbc_dataset.build.config import BuildConfig
-from rbc_dataset.build.run import build
+from rbc_dataset.shards.config import BuildConfig
+from rbc_dataset.shards.run import build
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -13,7 +13,7 @@ from benchmarks.toolkit.synth_speed import folder_size
 
 def run_ingest_speed(data: Path, workers: int, *, json_out: Path) -> dict:
     """Ingest a synthetic dataset (hashing every file) and measure time and peak memory."""
-    from rbc_dataset.ingest import ingest
+    from rbc_dataset.ingestion import ingest
 
     n_files, n_bytes = folder_size(Path(data))
     with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from rbc_dataset.build.integrity import read_readme_header
 from rbc_dataset.errors import DataError, check_choice
 from rbc_dataset.loaders.decode import PARQUET_FIX, decode_image, decode_mask
 from rbc_dataset.loaders.hdf5 import Transform, check_with_mask, to_sample
+from rbc_dataset.shards.integrity import read_readme_header
 
 COLUMNS = ("image", "mask", "label", "severity", "fold", "sample_id", "parent_id")
 BUILD_FIX = PARQUET_FIX

@@ -127,7 +127,7 @@ def test_hb_band_refuses_bad_input() -> None:
 @pytest.fixture(scope="module")
 def derive_setup(synthetic_root: Path, tmp_path_factory) -> dict:
     """A manifest of the synthetic set where some anaemic severities are unknown, and flat truth instances."""
-    from rbc_dataset.ingest import ingest
+    from rbc_dataset.ingestion import ingest
 
     base = tmp_path_factory.mktemp("derive")
     full = base / "full.parquet"
@@ -197,7 +197,7 @@ def test_derive_refuses_bad_outputs(derive_setup: dict, tmp_path: Path) -> None:
 
 
 def test_derive_with_nothing_to_derive(synthetic_root: Path, derive_setup: dict, tmp_path: Path) -> None:
-    from rbc_dataset.ingest import ingest
+    from rbc_dataset.ingestion import ingest
 
     full = tmp_path / "full.parquet"
     ingest(synthetic_root, out=full, workers=1, show_progress=False)

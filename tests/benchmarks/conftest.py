@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rbc_dataset.build.config import BuildConfig
-from rbc_dataset.build.run import build
+from rbc_dataset.shards.config import BuildConfig
+from rbc_dataset.shards.run import build
 from rbc_dataset.synth.config import SynthConfig
 from rbc_dataset.synth.generate import synthesize
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from rbc_dataset.audit import AuditConfig
+from rbc_dataset.auditing import AuditConfig
 from rbc_dataset.fileio import read_image, write_png
 from rbc_dataset.layout import SUFFIX_CLASS, role_folder
 

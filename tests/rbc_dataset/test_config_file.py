@@ -9,9 +9,9 @@ import yaml
 from typer.testing import CliRunner
 
 from cli import bench_app, dataset_app
-from rbc_dataset.build.config import BuildConfig
 from rbc_dataset.config_file import load_config_file, resolve_config
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.shards.config import BuildConfig
 from rbc_dataset.synth.config import SynthConfig
 
 runner = CliRunner()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from rbc_dataset import dataset_card
-from rbc_dataset.build.config import BuildConfig
-from rbc_dataset.build.run import build
 from rbc_dataset.dataset_card import ShardFile, SplitEntry, read_card, write_card
 from rbc_dataset.errors import DataError
+from rbc_dataset.shards.config import BuildConfig
+from rbc_dataset.shards.run import build
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = BuildConfig(configs=("full",), split_ratios=(0.4, 0.3, 0.3), folds=0, workers=1)
@@ -104,8 +104,8 @@ class Sentinel(Exception):
 def test_verify_show_and_rbc_bench_read_the_card_through_read_card(built, monkeypatch):
     from benchmarks.suite.request import RunRequest, run_config
     from benchmarks.training.presets import get_preset
-    from rbc_dataset.build.verify import verify
     from rbc_dataset.loaders.check import load_back
+    from rbc_dataset.shards.verify import verify
 
     def parse(*args):
         raise Sentinel

@@ -32,18 +32,18 @@ def test_in_process_ingest_validate_and_audit_leave_pil_and_opencv_as_they_were(
     synthetic_root, tmp_path, opencv_threads
 ):
     pixels = PIL.Image.MAX_IMAGE_PIXELS
-    import rbc_dataset.audit.run
-    import rbc_dataset.ingest
+    import rbc_dataset.auditing.run
+    import rbc_dataset.ingestion
     import rbc_dataset.validate.run
-    from rbc_dataset.audit.config import AuditConfig
+    from rbc_dataset.auditing.config import AuditConfig
     from rbc_dataset.validate.config import ValidateConfig
 
     manifest = tmp_path / "manifest.parquet"
-    rbc_dataset.ingest.ingest(synthetic_root, out=manifest, workers=1, show_progress=False)
+    rbc_dataset.ingestion.ingest(synthetic_root, out=manifest, workers=1, show_progress=False)
     rbc_dataset.validate.run.validate_masks(
         manifest, out_dir=tmp_path / "reports", config=ValidateConfig(workers=1), show_progress=False
     )
-    rbc_dataset.audit.run.audit(
+    rbc_dataset.auditing.run.audit(
         manifest, out_dir=tmp_path / "audit", config=AuditConfig(workers=1), show_progress=False
     )
     assert PIL.Image.MAX_IMAGE_PIXELS == pixels == 89_478_485  # PIL's own default, not ours

@@ -60,7 +60,7 @@ def test_no_bar_counts_chunks() -> None:
 
 
 def test_ingest_and_validate_bars_count_files_and_pairs(synthetic_root: Path, tmp_path: Path, bar_text) -> None:
-    from rbc_dataset.ingest import ingest
+    from rbc_dataset.ingestion import ingest
     from rbc_dataset.validate import ValidateConfig, validate_masks
 
     result = ingest(synthetic_root, out=tmp_path / "m.parquet", workers=1, show_progress=True)

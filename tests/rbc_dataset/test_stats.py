@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.evaluation import bootstrap, metrics
-from rbc_dataset.audit import probes
+from rbc_dataset.auditing import probes
 from rbc_dataset.errors import DataError
 from rbc_dataset.stats import as_weight_rows, group_resamples, percentile_interval, weighted_roc_auc
 

@@ -13,8 +13,8 @@ import pytest
 from benchmarks.evaluation.report import write_report
 from benchmarks.suite.runner import RunRequest, run_suite
 from benchmarks.training.presets import PRESETS
-from rbc_dataset.build.config import BuildConfig
-from rbc_dataset.build.run import build
+from rbc_dataset.shards.config import BuildConfig
+from rbc_dataset.shards.run import build
 from tests.helpers import REALDATA
 
 pytestmark = pytest.mark.realdata
