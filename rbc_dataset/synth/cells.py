@@ -64,6 +64,7 @@ class CellPopulation:
     pallor_depth: np.ndarray  # 0..1, how much thinner the centre is
     target_spot: np.ndarray  # bool, target cell: dense central spot inside the pallor ring
     density: np.ndarray  # haemoglobin optical density scale (hypochromic cells are lower)
+    rim: np.ndarray  # extra density of the cell's outer ring (the dark rim of a biconcave disc)
 
     def __len__(self) -> int:
         return len(self.types)
@@ -71,7 +72,7 @@ class CellPopulation:
 
 def sample_condition(cls: str, rng: np.random.Generator) -> ImageCondition:
     """Draw class-dependent morphology settings for one image."""
-    diameter = rng.uniform(20.0, 23.0)
+    diameter = rng.uniform(19.0, 22.5)
     if cls == "healthy":
         return ImageCondition(
             cls,
@@ -108,9 +109,10 @@ def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Gener
     s = condition.strength
     radius = condition.normal_diameter / 2 * np.exp(rng.normal(0.0, condition.size_cv, n))
     aspect = 1.0 - np.abs(rng.normal(0.0, 0.05, n))
-    pallor_radius = np.clip(rng.normal(0.36, 0.05, n), 0.2, 0.5)
-    pallor_depth = np.clip(rng.normal(0.5, 0.08, n), 0.2, 0.75)
-    density = np.clip(rng.normal(1.0, 0.06, n), 0.75, 1.25)
+    pallor_radius = np.clip(rng.normal(0.4, 0.06, n), 0.2, 0.55)
+    pallor_depth = np.clip(rng.normal(0.62, 0.1, n), 0.25, 0.85)
+    density = np.clip(rng.normal(1.0, 0.08, n), 0.7, 1.3)
+    rim = np.clip(rng.normal(0.18, 0.07, n), 0.0, 0.4)
     target_spot = np.zeros(n, bool)
 
     def pick(name: str) -> np.ndarray:
@@ -130,9 +132,13 @@ def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Gener
     radius[k] *= rng.uniform(0.6, 0.8, k.sum())
     pallor_depth[k] = rng.uniform(0.0, 0.1, k.sum())
     k = pick("hypochromic")
-    pallor_radius[k] = rng.uniform(0.55, 0.68, k.sum()) + 0.06 * s
-    pallor_depth[k] = rng.uniform(0.6, 0.75, k.sum()) + 0.1 * s
+    # Ring cells: a thin dark rim around a wide, nearly empty centre; some are pale ghost outlines.
+    pallor_radius[k] = rng.uniform(0.58, 0.7, k.sum()) + 0.06 * s
+    pallor_depth[k] = rng.uniform(0.75, 0.9, k.sum()) + 0.05 * s
+    rim[k] = rng.uniform(0.3, 0.55, k.sum())
+    ghost = k & (rng.uniform(size=n) < 0.2 + 0.2 * s)
     density[k] *= 0.85 - 0.1 * s
+    density[ghost] = rng.uniform(0.3, 0.5, ghost.sum())
     angle = rng.uniform(0.0, np.pi, n)
     outline = _outlines(types, radius, aspect=aspect, strength=s, rng=rng)
     return CellPopulation(
@@ -145,6 +151,7 @@ def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Gener
         pallor_depth=pallor_depth,
         target_spot=target_spot,
         density=density,
+        rim=rim,
     )
 
 

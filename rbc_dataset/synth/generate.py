@@ -39,6 +39,7 @@ from rbc_dataset.synth.render import Smear, render_smear, sample_acquisition
 
 CLASSES = ("anemic", "healthy")
 CBC_QUIRK_RATE = 0.03  # share of reports with a lost decimal point or a column shift, as in the release
+WARM_SHARE = 0.3  # acquisitions with a beige white balance; most real AneRBC-I backgrounds are bluish grey
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _regime(cls: str, config: SynthConfig, rng: np.random.Generator) -> str:
     """White-balance regime: random, or tied to the class with the "colour" shortcut."""
     if "colour" in config.shortcuts:
         return "warm" if cls == "anemic" else "cool"
-    return "warm" if rng.uniform() < 0.5 else "cool"
+    return "warm" if rng.uniform() < WARM_SHARE else "cool"
 
 
 @opencv_single_thread()

@@ -32,24 +32,31 @@ class Smear:
 
 
 def sample_acquisition(regime: str, rng: np.random.Generator) -> dict:
-    """Stain, white balance, illumination and optics of one image."""
-    grey = rng.uniform(208.0, 218.0)
+    """Stain, white balance, illumination and optics of one image.
+
+    The ranges cover what real AneRBC-I acquisitions show (``rbc-bench realism``): a light grey background
+    tinted bluish, cyan or magenta ("cool") or beige ("warm": red lifted, blue lowered); lavender-blue cells
+    (the stain absorbs green most and blue least); soft focus.
+    """
+    grey = rng.uniform(205.0, 220.0)
     if regime == "warm":
-        background = [grey + rng.uniform(1.0, 6.0), grey, grey + rng.uniform(4.0, 9.0)]
+        red, blue = rng.uniform(1.0, 8.0), rng.uniform(-11.0, -2.0)
     else:
-        background = [grey + rng.uniform(-3.0, 2.0), grey, grey + rng.uniform(-3.0, 3.0)]
-    k_red = rng.uniform(0.25, 0.33)
+        red, blue = rng.uniform(-6.0, 2.0), rng.uniform(1.0, 9.0)
+    k_red = rng.uniform(0.22, 0.30)
+    green_over_red = float(np.clip(np.exp(rng.normal(np.log(1.27), 0.14)), 0.95, 1.9))
     return {
         "white_balance": regime,
-        "background_rgb": [round(float(c), 3) for c in background],
-        "stain_absorption_rgb": [k_red, k_red * rng.uniform(1.0, 1.55), k_red * rng.uniform(0.45, 0.6)],
+        "background_rgb": [round(float(c), 3) for c in (grey + red, grey, grey + blue)],
+        "stain_absorption_rgb": [k_red, k_red * green_over_red, k_red * rng.uniform(0.40, 0.55)],
         "vignetting": rng.uniform(0.1, 0.18),
         "gradient": rng.uniform(-0.04, 0.04),
         "illumination_blotches": rng.uniform(0.01, 0.025),
         "gradient_angle": rng.uniform(0.0, 2 * np.pi),
-        "blur_sigma": rng.uniform(0.8, 1.2),
-        "noise_common": rng.uniform(1.4, 2.2),
-        "noise_channel": rng.uniform(0.6, 1.1),
+        "blur_sigma": rng.uniform(1.0, 1.8),
+        "noise_common": rng.uniform(0.6, 1.3),
+        "noise_channel": rng.uniform(4.6, 5.6),
+        "noise_grain": rng.uniform(0.45, 0.6),
         "texture": rng.uniform(0.02, 0.04),
         "foreground_target": rng.uniform(0.32, 0.47),
     }
@@ -167,10 +174,11 @@ def _cell_patches(population: CellPopulation, centres: np.ndarray, size: int):
     r = distance / rho
     pr = population.pallor_radius.astype(np.float32)[:, None, None]
     q = (r / pr) ** 2
-    plain = np.exp(-(q * q))
+    plain = np.exp(-(q * q * q))  # a flat pale centre with a steep edge, as the biconcave disc shows
     ring = np.exp(-(((r - 0.62 * pr) / (0.3 * pr)) ** 2))
     pallor = np.where(population.target_spot[:, None, None], ring, plain)
-    thickness = 1.0 - population.pallor_depth.astype(np.float32)[:, None, None] * pallor
+    rim = population.rim.astype(np.float32)[:, None, None] * np.exp(-(((r - 0.8) / 0.14) ** 2))
+    thickness = 1.0 - population.pallor_depth.astype(np.float32)[:, None, None] * pallor + rim
     od = population.density.astype(np.float32)[:, None, None] * thickness * coverage
     return od, inside, coverage.sum(axis=(1, 2)), origin
 
@@ -272,5 +280,7 @@ def _expose(od_cells: np.ndarray, od_platelets: np.ndarray, acquisition: dict, r
         )
     image = cv2.GaussianBlur(image, (0, 0), acquisition["blur_sigma"])
     common = rng.standard_normal((height, width, 1), dtype=np.float32) * acquisition["noise_common"]
-    channel = rng.standard_normal((height, width, 3), dtype=np.float32) * acquisition["noise_channel"]
+    # Colour noise of a Bayer camera: independent per channel and a little smoothed by demosaicing.
+    channel = rng.standard_normal((height, width, 3), dtype=np.float32)
+    channel = cv2.GaussianBlur(channel, (0, 0), acquisition["noise_grain"]) * acquisition["noise_channel"]
     return np.clip(np.rint(image + common + channel), 0, 255).astype(np.uint8)
