@@ -40,6 +40,7 @@ OUTPUT_PATHS = {"out", "out_dir", "fix", "report", "json_out", "work_dir"}
 MAY_BE_ABSENT = {
     ("rbc-bench annotate-segment", "realdata"): "parts of the real data are skipped when absent",
     ("rbc-bench run", "data"): "checked by the run itself before torch loads (benchmarks.training.data)",
+    ("rbc-bench transfer", "real"): "an absent real folder is a skip, written as such in the JSON",
 }
 KEBAB = re.compile(r"^--[a-z0-9]+(-[a-z0-9]+)*$")
 

@@ -198,11 +198,22 @@ def realism(
     ] = Path("demo/synthetic"),
     json_out: JsonOption = Path("bench_out/realism.json"),
     max_images: Annotated[int, typer.Option("--max-images", help="At most this many images per side.")] = 20,
+    c2st: Annotated[
+        bool, typer.Option("--c2st/--no-c2st", help="Classifier two-sample test: real vs synthetic crops (AUC).")
+    ] = True,
+    cnn: Annotated[bool, typer.Option("--cnn/--no-cnn", help="Also the two-sample test with a small CNN.")] = True,
+    crops_per_image: Annotated[
+        int, typer.Option("--crops-per-image", help="Random 128 px crops per image for the two-sample test.")
+    ] = 12,
+    epochs: Annotated[int, typer.Option("--epochs", help="CNN epochs per fold of the two-sample test.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the crops, folds, CNN and bootstrap.")] = 0,
 ) -> None:
-    """Compare image statistics of synthetic and real AneRBC-I side by side."""
+    """Compare image statistics of synthetic and real AneRBC-I side by side, then a classifier two-sample test."""
     from benchmarks.toolkit.realism import run_realism
+    from benchmarks.toolkit.realism_c2st import C2stSettings
 
-    run_realism(real, synthetic, json_out=json_out, max_images=max_images)
+    settings = C2stSettings(crops_per_image=crops_per_image, seed=seed, cnn=cnn, cnn_epochs=epochs) if c2st else None
+    run_realism(real, synthetic, json_out=json_out, max_images=max_images, c2st=settings)
 
 
 def train_speed(
@@ -238,6 +249,49 @@ def train_speed(
     )
 
 
+def transfer(
+    real: Annotated[
+        Path, typer.Option("--real", callback=expand_path, help="Real AneRBC-I folder (only scored).")
+    ] = Path("../shared/realdata/AneRBC-I"),
+    *,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", callback=existing_path, help="Training data: a build or a dataset folder (default: synthesized)."
+        ),
+    ] = None,
+    n_images: Annotated[int, typer.Option("--n-images", help="Images per class to synthesize without --data.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of synthesis, split, training and bootstrap.")] = 0,
+    models: Annotated[str, typer.Option("--models", help="Models, comma-separated.")] = "morphometric,resnet18",
+    input_size: Annotated[int, typer.Option("--input-size", help="CNN input side (tiles are resized).")] = 128,
+    epochs: Annotated[int, typer.Option("--epochs", help="CNN epochs (best on validation kept).")] = 6,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="CNN batch size.")] = 16,
+    device: Annotated[Literal["cpu", "cuda", "auto"], typer.Option("--device", help="CNN device.")] = "cpu",
+    workers: BenchWorkersOption = 2,
+    work_dir: Annotated[
+        Path | None, typer.Option("--work-dir", callback=expand_path, help="Keep the data and builds made here.")
+    ] = None,
+    json_out: JsonOption = Path("bench_out/transfer.json"),
+    quiet: QuietOption = False,
+) -> None:
+    """Train on synthetic, test on real: per-image balanced accuracy and AUC on real AneRBC-I, with 95 % CIs."""
+    from benchmarks.toolkit.transfer import TransferSettings, run_transfer
+    from rbc_dataset.progress import library_bars
+
+    settings = TransferSettings(
+        models=tuple(csv_list(models)),
+        n_images=n_images,
+        seed=seed,
+        input_size=input_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        device=device,
+        workers=workers,
+    )
+    with library_bars(not quiet):
+        run_transfer(real, json_out=json_out, train=data, settings=settings, work_dir=work_dir, show_progress=not quiet)
+
+
 # In the order `rbc-bench --help` lists them: data tools first, then annotate, realism, training.
 COMMANDS = (
     ("synth-speed", synth_speed),
@@ -250,6 +304,7 @@ COMMANDS = (
     ("annotate-morph", annotate_morph),
     ("realism", realism),
     ("train-speed", train_speed),
+    ("transfer", transfer),
 )
 
 
