@@ -29,8 +29,8 @@ def test_report_shared_within_a_class_is_a_warning(planted_audit):
 
 
 def test_implausible_value_is_listed(planted_audit):
-    (issue,) = issues_with(planted_audit, "cbc_implausible")
-    assert issue.sample_id == "anerbc1_a_002"
+    # The generator's own report quirks (a lost decimal point in about 3 % of reports) may add others.
+    (issue,) = [i for i in issues_with(planted_audit, "cbc_implausible") if i.sample_id == "anerbc1_a_002"]
     assert "impossible:MCV" in issue.found and "3646" in issue.found
 
 
