@@ -6,6 +6,11 @@ min / max / median per side, printed as a table and (optionally) written to JSON
 Run::
 
     rbc-bench realism --real ../shared/realdata/AneRBC-I --synthetic DIR [--max-images 20] [--json OUT.json]
+        [--no-c2st] [--no-cnn] [--crops-per-image 12] [--epochs 8] [--seed 0]
+
+After the statistics, a classifier two-sample test (``benchmarks.toolkit.realism_c2st``) asks whether a
+classifier tells real crops from synthetic ones: ROC AUC with a 95 % interval over images, 0.5 =
+indistinguishable, for hand-made features (all crops, per class, per single cell) and a small CNN.
 
 Both folders are searched recursively for ``**/Original_images/NNN_{a,h}.png`` with the mask of the same name in
 the sibling ``Binary_segmented`` folder. AneRBC-II tiles (``NNNN_SS_a.png``) and anything under a
@@ -66,6 +71,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.toolkit.realism_c2st import DEFAULT_SETTINGS, C2stSettings, c2st_report, c2st_table
 from benchmarks.toolkit.realism_stats import binarise_mask, measure_pair
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import write_json
@@ -358,24 +364,43 @@ def _check_sides(real_rows: list, synth_rows: list, real: Path, synthetic: Path)
             )
 
 
-def run_realism(real: Path, synthetic: Path, *, json_out: Path | None = None, max_images: int = 20) -> dict:
-    """Compare real and synthetic AneRBC-I pairs, print the table and optionally write JSON.
+def _c2st_options(settings: C2stSettings | None) -> list[str]:
+    """The command-line words that reproduce the two-sample test's settings."""
+    if settings is None:
+        return ["--no-c2st"]
+    words = [] if settings.cnn else ["--no-cnn"]
+    words += ["--crops-per-image", str(settings.crops_per_image), "--seed", str(settings.seed)]
+    return words + (["--epochs", str(settings.cnn_epochs)] if settings.cnn else [])
+
+
+def run_realism(
+    real: Path,
+    synthetic: Path,
+    *,
+    json_out: Path | None = None,
+    max_images: int = 20,
+    c2st: C2stSettings | None = DEFAULT_SETTINGS,
+) -> dict:
+    """Compare real and synthetic AneRBC-I pairs, print the tables and optionally write JSON.
 
     Args:
         real: Folder with real AneRBC-I pairs (searched recursively).
         synthetic: Folder with synthetic pairs (any depth).
         json_out: Where to write the summary and every per-image row (None: print only).
         max_images: Pairs measured per side, at least 1.
+        c2st: Settings of the classifier two-sample test on the same pairs; None leaves it out.
 
     Returns:
         The report written to ``json_out``: summaries, verdicts, per-image rows and skipped images.
 
     Raises:
-        UsageError: ``max_images`` is below 1.
+        UsageError: ``max_images`` is below 1, or a two-sample setting is out of range.
         DataError: a side has no measurable pair.
     """
     if max_images < 1:
         raise UsageError(f"--max-images must be at least 1, got {max_images}")
+    if c2st is not None:
+        c2st.check()
     real, synthetic = Path(real), Path(synthetic)
     # Piped output defaults to 80 columns, which wraps every row of the table.
     console = Console() if sys.stdout.isatty() else Console(width=140)
@@ -388,8 +413,14 @@ def run_realism(real: Path, synthetic: Path, *, json_out: Path | None = None, ma
     console.print(f"mask styles: real {real_summary['mask_styles']}, synthetic {synthetic_summary['mask_styles']}")
     command = ["rbc-bench", "realism", "--real", str(real), "--synthetic", str(synthetic)]
     command += [] if json_out is None else ["--json", str(json_out)]
+    command += ["--max-images", str(max_images), *_c2st_options(c2st)]
+    two_sample = None
+    if c2st is not None:
+        two_sample = c2st_report(find_pairs(real)[:max_images], find_pairs(synthetic)[:max_images], settings=c2st)
+        console.print(c2st_table(two_sample))
+        console.print(f"two-sample tests took {two_sample['seconds']:.0f} s")
     report = {
-        "command": shlex.join([*command, "--max-images", str(max_images)]),
+        "command": shlex.join(command),
         "real_dir": str(real.resolve()),
         "synthetic_dir": str(synthetic.resolve()),
         "max_images": max_images,
@@ -400,6 +431,7 @@ def run_realism(real: Path, synthetic: Path, *, json_out: Path | None = None, ma
         "comparison": verdicts,
         "errors": {"real": real_errors, "synthetic": synth_errors},
         "rows": {"real": real_rows, "synthetic": synth_rows},
+        "c2st": two_sample,
     }
     if json_out is not None:
         json_out = Path(json_out)

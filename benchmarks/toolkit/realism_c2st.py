@@ -45,6 +45,7 @@ from benchmarks.toolkit.realism_stats import (
     _read_rgb,
     binarise_mask,
 )
+from rbc_dataset.errors import UsageError
 from rbc_dataset.stats import group_resamples, percentile_interval, weighted_roc_auc
 
 MAX_FOLDS = 5
@@ -53,8 +54,8 @@ GRADIENT_PERCENTILES = (10, 50, 90, 99)
 CLASS_NAMES = {"a": "anaemic", "h": "healthy"}
 REAL, SYNTHETIC = 0, 1  # labels: a high score means "looks synthetic"
 
-# A fold scorer: (crops, labels, folds, seed) -> out-of-fold score of every crop.
-Scorer = Callable[[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]], int], np.ndarray]
+# A fold scorer: scorer(crops, labels, *, folds, seed) -> out-of-fold score of every crop.
+Scorer = Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,23 @@ class C2stSettings:
     cnn: bool = True
     cnn_epochs: int = 8
     n_resamples: int = 2000
+
+    def check(self) -> None:
+        """Raise a UsageError naming the option when a setting is out of range."""
+        limits = {
+            "--crops-per-image": (self.crops_per_image, 1),
+            "crop_px": (self.crop_px, 16),
+            "cell_crop_px": (self.cell_crop_px, 16),
+            "cells_per_image": (self.cells_per_image, 1),
+            "--epochs": (self.cnn_epochs, 1),
+            "n_resamples": (self.n_resamples, 100),
+        }
+        for name, (value, lowest) in limits.items():
+            if value < lowest:
+                raise UsageError(f"{name} must be at least {lowest}, got {value}")
+
+
+DEFAULT_SETTINGS = C2stSettings()
 
 
 @dataclass
@@ -131,7 +149,7 @@ def load_side(pairs: Sequence[tuple[Path, Path]], side: str) -> tuple[list[Loade
     return images, errors
 
 
-def random_crops(rgb: np.ndarray, n: int, size: int, *, rng: np.random.Generator) -> np.ndarray:
+def random_crops(rgb: np.ndarray, n: int, *, size: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` random ``size`` x ``size`` crops of one image (uniform top-left corners); none when it is smaller."""
     height, width = rgb.shape[:2]
     if height < size or width < size:
@@ -162,7 +180,7 @@ def single_cell_centres(cell: np.ndarray, size: int) -> np.ndarray:
     return np.stack([rows[inside], cols[inside]], axis=1)
 
 
-def cell_crops(image: LoadedImage, n: int, size: int, *, rng: np.random.Generator) -> np.ndarray:
+def cell_crops(image: LoadedImage, n: int, *, size: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``n`` crops centred on single cells of ``image`` (a seeded sample when it has more)."""
     centres = single_cell_centres(image.cell, size)
     if len(centres) > n:
@@ -183,9 +201,9 @@ def build_crop_set(
             key = [settings.seed, int(per_cell), *image.group.encode()]
             rng = np.random.default_rng(key)
             if per_cell:
-                chosen = cell_crops(image, settings.cells_per_image, settings.cell_crop_px, rng=rng)
+                chosen = cell_crops(image, settings.cells_per_image, size=settings.cell_crop_px, rng=rng)
             else:
-                chosen = random_crops(image.rgb, settings.crops_per_image, settings.crop_px, rng=rng)
+                chosen = random_crops(image.rgb, settings.crops_per_image, size=settings.crop_px, rng=rng)
             crops.append(chosen)
             labels += [label] * len(chosen)
             groups += [image.group] * len(chosen)
@@ -243,7 +261,7 @@ def grouped_folds(labels: np.ndarray, groups: np.ndarray, *, seed: int) -> tuple
     return folds, None
 
 
-def feature_scores(crops: np.ndarray, labels: np.ndarray, folds: list, seed: int) -> np.ndarray:
+def feature_scores(crops: np.ndarray, labels: np.ndarray, *, folds: list, seed: int) -> np.ndarray:
     """Out-of-fold decision scores of a scaled logistic regression on :func:`crop_features`."""
     features = crop_features(crops)
     scores = np.full(len(labels), np.nan)
@@ -259,7 +277,7 @@ def feature_scores(crops: np.ndarray, labels: np.ndarray, folds: list, seed: int
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def verdict(auc: float, low: float, high: float) -> str:
+def verdict(auc: float, *, low: float, high: float) -> str:
     """Plain words for an AUC and its interval."""
     if not np.isfinite(auc):
         return "undefined"
@@ -284,7 +302,7 @@ def score_test(name: str, crop_set: CropSet, *, method: str, scorer: Scorer, set
     if reason is not None:
         return row
     start = time.perf_counter()
-    scores = scorer(crop_set.crops, crop_set.labels, folds, settings.seed)
+    scores = scorer(crop_set.crops, crop_set.labels, folds=folds, seed=settings.seed)
     auc = float(weighted_roc_auc(crop_set.labels, scores)[0])
     resampled = [
         weighted_roc_auc(crop_set.labels, scores, weights=block)
@@ -292,7 +310,7 @@ def score_test(name: str, crop_set: CropSet, *, method: str, scorer: Scorer, set
     ]
     low, high = percentile_interval(np.concatenate(resampled), level=0.95, min_defined=0.9)
     row.update({"n_folds": len(folds), "auc": auc, "ci_low": low, "ci_high": high})
-    row.update({"verdict": verdict(auc, low, high), "seconds": round(time.perf_counter() - start, 2)})
+    row.update({"verdict": verdict(auc, low=low, high=high), "seconds": round(time.perf_counter() - start, 2)})
     return row
 
 
@@ -303,8 +321,8 @@ def _cnn_scorer(settings: C2stSettings) -> tuple[Scorer | None, str | None]:
     except ModuleNotFoundError as exc:
         return None, f'needs {exc.name}, not installed: pip install "rbc-dataset[bench]"'
 
-    def scorer(crops: np.ndarray, labels: np.ndarray, folds: list, seed: int) -> np.ndarray:
-        return cnn_scores(crops, labels, folds, seed=seed, epochs=settings.cnn_epochs)
+    def scorer(crops: np.ndarray, labels: np.ndarray, *, folds: list, seed: int) -> np.ndarray:
+        return cnn_scores(crops, labels, folds=folds, seed=seed, epochs=settings.cnn_epochs)
 
     return scorer, None
 
