@@ -5,7 +5,8 @@ The Python API, for one image in memory or for a folder (each folder tool writes
 - one image: ``propose_mask(image_rgb)`` (bool cell map), ``segment_instances(image_rgb)`` (uint16 instance map),
   ``cell_features(image_rgb, labels)`` (per-cell morphometry DataFrame);
 - a folder: ``propose_folder``, ``instances_folder``, ``morphometry_folder``, ``export_coco``, ``import_coco``,
-  ``points_to_coco``, ``boxes_to_coco``, ``agree``, ``review`` (the ``rbc-dataset annotate`` commands call these).
+  ``points_to_coco``, ``boxes_to_coco``, ``measure_agreement`` (``agree.agree``), ``write_review``
+  (``review.review``); the ``rbc-dataset annotate`` commands call these.
 
 Names are imported on first use (PEP 562), so ``import annotation`` stays light.
 """
@@ -25,8 +26,8 @@ _HOMES = {
     "import_coco": "annotation.coco",
     "points_to_coco": "annotation.coco_external",
     "boxes_to_coco": "annotation.coco_external",
-    "agree": "annotation.agree",
-    "review": "annotation.review",
+    "measure_agreement": "annotation.agree:agree",
+    "write_review": "annotation.review:review",
 }
 __all__ = sorted(_HOMES)
 

@@ -34,10 +34,18 @@ def test_import_loads_no_heavy_library():
     assert done.stdout.strip() == "[]"
 
 
-def test_every_exported_name_resolves():
+def test_every_exported_name_resolves_even_after_every_submodule_is_imported():
+    # A submodule of the same name as an export would replace it on the package once imported.
+    import importlib
+    import pkgutil
+
     import annotation
     import benchmarks
 
+    for package in (rd, annotation, benchmarks):
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+            if info.name.rpartition(".")[2] in package.__all__:
+                importlib.import_module(info.name)
     for module in (rd, annotation, benchmarks):
         for name in module.__all__:
             assert callable(getattr(module, name)), f"{module.__name__}.{name}"
