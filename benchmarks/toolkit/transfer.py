@@ -216,13 +216,19 @@ def model_choices() -> list[str]:
     return [spec.name for family in ("features", "cnn") for spec in list_models(family=family)]
 
 
-def check_models(models: tuple[str, ...]) -> None:
-    """A UsageError listing the valid models for a name this command cannot train."""
+def check_models(models: tuple[str, ...], *, device: str = "cpu") -> None:
+    """A UsageError listing the valid models for a name this command cannot train, or for a CNN asked to train on
+    a GPU that is not there (said now, not after the feature baseline has run)."""
+    from benchmarks.catalog import get_model
     from rbc_dataset.errors import check_choice
 
     choices = model_choices()
     for name in models:
         check_choice("model", name, choices=choices)
+    if device == "cuda" and any(get_model(name).family == "cnn" for name in models):
+        from benchmarks.training.distributed import pick_device
+
+        pick_device(device)
 
 
 def _labelled(view):
@@ -397,7 +403,7 @@ def run_transfer(
     start = time.perf_counter()
     real, train = Path(real), None if train is None else Path(train)
     settings = settings or TransferSettings()
-    check_models(settings.models)
+    check_models(settings.models, device=settings.device)
     _check_paths(real, train=train, json_out=json_out, work_dir=work_dir)
     head = {
         "command": _command(real, train=train, settings=settings, json_out=json_out),

@@ -169,6 +169,17 @@ def test_an_absent_or_one_class_real_folder_is_a_skip(classes, synthetic_root, t
     assert not work.exists()  # nothing synthesized, built or trained
 
 
+def test_a_cnn_on_an_absent_gpu_is_refused_before_anything_runs(monkeypatch, tmp_path: Path) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    settings = transfer.TransferSettings(models=("morphometric", "resnet18"), device="cuda")
+    with pytest.raises(UsageError, match="no CUDA GPU is visible"):
+        transfer.run_transfer(tmp_path / "real", json_out=tmp_path / "t.json", settings=settings, show_progress=False)
+    assert not (tmp_path / "t.json").exists()
+    transfer.check_models(("morphometric",), device="cuda")  # the feature baseline needs no GPU
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(UsageError, match="--epochs must be at least 1"):
         transfer.TransferSettings(epochs=0)
