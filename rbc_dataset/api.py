@@ -87,6 +87,27 @@ def synthesize(out: str | Path, *, overwrite: bool = False, progress: bool = Fal
     return Path(summary.out) / "AneRBC_dataset"
 
 
+def calibrate(
+    real_dir: str | Path, *, out: str | Path | None = None, max_images: int = 20, config=None, progress: bool = False
+):
+    """A ``SynthConfig`` whose ``lab`` section draws smears that look like the real images under ``real_dir``.
+
+    Args:
+        real_dir: a folder of a lab's real smear images (AneRBC masks beside them are used when present).
+        out: write the config there as YAML for ``rbc-dataset synth --config`` (nothing written without it).
+        max_images: measure at most this many images.
+        config: the other settings to keep (a ``SynthConfig``); defaults otherwise.
+        progress: draw a progress bar.
+    """
+    from rbc_dataset.synth.calibrate import calibrate as run_calibrate
+    from rbc_dataset.synth.calibrate import write_synth_config
+
+    calibrated = run_calibrate(Path(real_dir), max_images=max_images, base=config, show_progress=progress)
+    if out is not None:
+        write_synth_config(calibrated, Path(out), source=Path(real_dir))
+    return calibrated
+
+
 # --- ingest -------------------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from rbc_dataset.cli_options import (
     Layout,
     LoaderWorkersOption,
     MaskStyle,
+    OverwriteOption,
     QuietOption,
     Shortcut,
     TileOrder,
@@ -103,6 +104,30 @@ def synth(
         resolve_config(SynthConfig, config, cli_values=cli_values), out, overwrite=overwrite, show_progress=not quiet
     )
     print_synth_summary(summary)
+
+
+@app.command()
+@fail_cleanly
+def calibrate(
+    real: Annotated[
+        Path, typer.Argument(callback=existing_path, help="Folder of a lab's real smear images (masks used if any).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", callback=expand_path, help="Synth config YAML to write (for synth --config).")
+    ],
+    max_images: Annotated[int, typer.Option("--max-images", help="Measure at most this many images.")] = 20,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Measure the look of a lab's real smears and write a synth config that draws smears like them."""
+    from rbc_dataset.api import calibrate as run_calibrate
+    from rbc_dataset.cli_options import print_text
+    from rbc_dataset.errors import UsageError
+
+    if out.exists() and not overwrite:
+        raise UsageError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    config = run_calibrate(real, out=out, max_images=max_images, progress=not quiet)
+    print_text(f"wrote {out}: {len(config.lab)} settings measured on {real}; use `rbc-dataset synth --config {out}`")
 
 
 @app.command()

@@ -70,9 +70,9 @@ class CellPopulation:
         return len(self.types)
 
 
-def sample_condition(cls: str, rng: np.random.Generator) -> ImageCondition:
-    """Draw class-dependent morphology settings for one image."""
-    diameter = rng.uniform(19.0, 22.5)
+def sample_condition(cls: str, rng: np.random.Generator, *, diameter_px: float | None = None) -> ImageCondition:
+    """Draw class-dependent morphology settings for one image (normocytes of about ``diameter_px`` when given)."""
+    diameter = rng.uniform(19.0, 22.5) if diameter_px is None else diameter_px + rng.uniform(-0.75, 0.75)
     if cls == "healthy":
         return ImageCondition(
             cls,

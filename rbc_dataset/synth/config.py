@@ -8,6 +8,21 @@ from rbc_dataset.errors import UsageError, check_choice, check_seed
 from rbc_dataset.layout import TILE_ORDERS
 
 MASK_STYLES = ("binary", "anerbc")
+# What `rbc-dataset calibrate` measures on a lab's real images (rbc_dataset/synth/calibrate.py).
+LAB_KEYS = (
+    "background_r",
+    "background_g",
+    "background_b",
+    "absorption_r",
+    "absorption_g",
+    "absorption_b",
+    "blur_sigma",
+    "noise_channel",
+    "cell_diameter_px",
+    "foreground_fraction",
+    "background_spread",  # std across the lab's images, grey levels per channel
+    "absorption_spread",  # std across the lab's images of log absorption per channel
+)
 SHORTCUTS = ("colour", "mask")
 
 
@@ -25,6 +40,7 @@ class SynthConfig:
     tile_order: str = "row-major"  # order of AneRBC-II tiles 01..12 in the parent grid
     cbc_reuse: float = 0.0  # share of images whose CBC report is a verbatim copy of another image's (as in AneRBC)
     with_tiles: bool = True  # also write AneRBC-II
+    lab: dict[str, float] | None = None  # a lab's measured look (LAB_KEYS; `rbc-dataset calibrate`); None: broad ranges
     workers: int = field(default=0, compare=False)  # processes; 0 = all cores (does not change the output)
 
     def __post_init__(self) -> None:
@@ -41,6 +57,8 @@ class SynthConfig:
         check_choice("tile order", self.tile_order, choices=TILE_ORDERS)
         for shortcut in self.shortcuts:
             check_choice("shortcut", shortcut, choices=SHORTCUTS)
+        if self.lab is not None:
+            _check_lab(self.lab)
 
     def to_dict(self) -> dict:
         """Plain dict for YAML/JSON (workers left out: it does not change the output)."""
@@ -48,3 +66,15 @@ class SynthConfig:
         data.pop("workers")
         data["shortcuts"] = list(self.shortcuts)
         return data
+
+
+def _check_lab(lab: dict[str, float]) -> None:
+    missing, unknown = sorted(set(LAB_KEYS) - set(lab)), sorted(set(lab) - set(LAB_KEYS))
+    if missing or unknown:
+        raise UsageError(
+            f"lab: expected the keys {', '.join(LAB_KEYS)}, found {'missing ' + ', '.join(missing) if missing else ''}"
+            f"{'; ' if missing and unknown else ''}{'unknown ' + ', '.join(unknown) if unknown else ''}. "
+            "Fix: write the lab section with `rbc-dataset calibrate REAL_DIR --out lab.yaml`"
+        )
+    if any(not value > 0 for value in lab.values()):
+        raise UsageError(f"lab: every value must be positive, found {lab}. Fix: calibrate again")

@@ -91,8 +91,9 @@ def _regime(cls: str, config: SynthConfig, rng: np.random.Generator) -> str:
 def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) -> dict:
     """Draw and write AneRBC-I image ``number`` of ``cls`` and its AneRBC-II tiles; return its statistics."""
     rng = image_rng(config.seed, cls, number=number)
-    condition = sample_condition(cls, rng)
-    smear = render_smear(condition, sample_acquisition(_regime(cls, config, rng), rng), rng=rng)
+    lab = config.lab
+    condition = sample_condition(cls, rng, diameter_px=None if lab is None else lab["cell_diameter_px"])
+    smear = render_smear(condition, sample_acquisition(_regime(cls, config, rng), rng, lab=lab), rng=rng)
     mask, rgb, darkness = _masks(smear, config, cls, rng)
     cbc_text, quirks = format_cbc_report(
         truth.cbc_values(smear.cells, condition, n_platelet_blobs=smear.params["n_platelet_blobs"], rng=rng),

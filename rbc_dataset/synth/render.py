@@ -31,13 +31,15 @@ class Smear:
     params: dict  # acquisition parameters drawn for this image
 
 
-def sample_acquisition(regime: str, rng: np.random.Generator) -> dict:
+def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, float] | None = None) -> dict:
     """Stain, white balance, illumination and optics of one image.
 
     The ranges cover what real AneRBC-I acquisitions show (``rbc-bench realism``): a light grey background
     tinted bluish, cyan or magenta ("cool") or beige ("warm": red lifted, blue lowered); lavender-blue cells
     (the stain absorbs green most and blue least); soft focus.
     """
+    if lab is not None:
+        return _lab_acquisition(regime, rng, lab=lab)
     grey = rng.uniform(205.0, 220.0)
     if regime == "warm":
         red, blue = rng.uniform(1.0, 8.0), rng.uniform(-11.0, -2.0)
@@ -59,6 +61,33 @@ def sample_acquisition(regime: str, rng: np.random.Generator) -> dict:
         "noise_grain": rng.uniform(0.45, 0.6),
         "texture": rng.uniform(0.02, 0.04),
         "foreground_target": rng.uniform(0.32, 0.47),
+    }
+
+
+def _lab_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, float]) -> dict:
+    """Acquisition drawn close to a lab's measured look (``rbc-dataset calibrate``): small spreads around it.
+
+    The white-balance regime still shifts the tint a little (warm: red up, blue down), so the colour shortcut
+    can be planted on a calibrated set too.
+    """
+    shift = (3.0, -4.0) if regime == "warm" else (-1.0, 2.0)
+    background = [lab["background_r"] + shift[0], lab["background_g"], lab["background_b"] + shift[1]]
+    spread = lab["absorption_spread"]  # each channel on its own: the lab's images differ in stain hue too
+    absorption = [lab[f"absorption_{c}"] * float(np.exp(rng.normal(0.0, spread))) for c in "rgb"]
+    return {
+        "white_balance": regime,
+        "background_rgb": [round(float(c + rng.normal(0.0, lab["background_spread"])), 3) for c in background],
+        "stain_absorption_rgb": absorption,
+        "vignetting": rng.uniform(0.1, 0.18),
+        "gradient": rng.uniform(-0.04, 0.04),
+        "illumination_blotches": rng.uniform(0.01, 0.025),
+        "gradient_angle": rng.uniform(0.0, 2 * np.pi),
+        "blur_sigma": lab["blur_sigma"] * rng.uniform(0.92, 1.08),
+        "noise_common": rng.uniform(0.6, 1.3),
+        "noise_channel": lab["noise_channel"] * rng.uniform(0.92, 1.08),
+        "noise_grain": rng.uniform(0.45, 0.6),
+        "texture": rng.uniform(0.02, 0.04),
+        "foreground_target": float(np.clip(lab["foreground_fraction"] + rng.normal(0.0, 0.02), 0.15, 0.6)),
     }
 
 
