@@ -90,14 +90,15 @@ def _quick_start() -> list[list[str]]:
 def test_the_quick_start_runs_as_written(tmp_path: Path, monkeypatch) -> None:
     """ingest with `~` inside quotes, validate-masks --fix and audit, on 4 AneRBC-I pairs in ~/Downloads.
 
-    Seed 0 draws both white balances in each class: with 4 images, one class all warm and the other all cool
-    is a real acquisition shortcut that the audit reports as an error (exit 1), which is not what this tests.
+    With 4 images the audit's probes find a perfect separator by chance in about half of the draws (seeds 0,
+    3, 5, 6, 7 of 0-7) and report it as an error (exit 1); seed 1 is one where they do not. That small-sample
+    behaviour is the audit's (issue 16), not what this test is about.
     """
     steps = _quick_start()
     assert [words[1] for words in steps] == ["ingest", "validate-masks", "audit", "build", "verify", "run"]
     home = tmp_path / "home"
     data = home / "Downloads" / "AneRBC dataset (v1.0)" / "AneRBC_dataset" / "AneRBC-I"
-    synthesize(SynthConfig(n_images=2, seed=0, with_tiles=False, workers=2), tmp_path / "s", show_progress=False)
+    synthesize(SynthConfig(n_images=2, seed=1, with_tiles=False, workers=2), tmp_path / "s", show_progress=False)
     shutil.copytree(tmp_path / "s" / "AneRBC_dataset" / "AneRBC-I", data)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path)

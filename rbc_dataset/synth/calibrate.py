@@ -28,12 +28,12 @@ MASK_FOLDERS = ("Binary_segmented", "RGB_segmented", "masks", "Label", "syntheti
 # Conversions from what an image shows to the generator's settings, measured on synthetic smears.
 # (3 synthetic labs x 3 images: blur 1.0-1.6, noise 3-6, diameter 18.5-22, absorption 0.1-0.4)
 BACKGROUND_PER_SETTING = 0.962  # median background / background setting (vignetting and fall-off darken it)
-OD_PER_ABSORPTION = 0.89  # median cell optical density / stain absorption (mean thickness of eroded cell pixels)
+OD_PER_ABSORPTION = 0.908  # median cell optical density / stain absorption (mean thickness of eroded cell pixels)
 CHROMA_NOISE_PER_SETTING = 0.835  # robust std of the blue-minus-red residual / noise_channel
 DIAMETER_OFFSET_PX = 0.6  # normocyte diameter setting - median measured single-cell diameter
 FOREGROUND_PER_TARGET = 0.967  # measured cell fraction / foreground_target
-EDGE_WIDTH_PER_BLUR = 1.81  # edge width (contrast / steepest gradient, px) per px of blur sigma, after the offset
-EDGE_WIDTH_OFFSET_PX = 0.56  # edge width of an unblurred cell edge
+EDGE_WIDTH_PER_BLUR = 1.85  # edge width (contrast / steepest gradient, px) per px of blur sigma, after the offset
+EDGE_WIDTH_OFFSET_PX = 0.63  # edge width of an unblurred cell edge
 
 
 def find_images(root: Path) -> list[tuple[Path, Path | None]]:

@@ -110,7 +110,7 @@ def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Gener
     radius = condition.normal_diameter / 2 * np.exp(rng.normal(0.0, condition.size_cv, n))
     aspect = 1.0 - np.abs(rng.normal(0.0, 0.05, n))
     pallor_radius = np.clip(rng.normal(0.4, 0.06, n), 0.2, 0.55)
-    pallor_depth = np.clip(rng.normal(0.62, 0.1, n), 0.25, 0.85)
+    pallor_depth = np.clip(rng.normal(0.5, 0.1, n), 0.25, 0.85)
     density = np.clip(rng.normal(1.0, 0.08, n), 0.7, 1.3)
     rim = np.clip(rng.normal(0.18, 0.07, n), 0.0, 0.4)
     target_spot = np.zeros(n, bool)

@@ -18,6 +18,7 @@ import pandas as pd
 from rbc_dataset.synth.cells import ANGLES, CELL_TYPES, N_ANGLES, CellPopulation, ImageCondition, sample_population
 
 WHITE_BALANCE_REGIMES = ("cool", "warm")
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # grey = LUMA . RGB (the weights OpenCV uses)
 
 
 @dataclass
@@ -45,7 +46,7 @@ def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, 
         red, blue = rng.uniform(1.0, 8.0), rng.uniform(-11.0, -2.0)
     else:
         red, blue = rng.uniform(-6.0, 2.0), rng.uniform(1.0, 9.0)
-    k_red = rng.uniform(0.22, 0.30)
+    k_red = rng.uniform(0.26, 0.34)
     green_over_red = float(np.clip(np.exp(rng.normal(np.log(1.27), 0.14)), 0.95, 1.9))
     return {
         "white_balance": regime,
@@ -56,7 +57,7 @@ def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, 
         "illumination_blotches": rng.uniform(0.01, 0.025),
         "gradient_angle": rng.uniform(0.0, 2 * np.pi),
         "blur_sigma": rng.uniform(1.0, 1.8),
-        "noise_common": rng.uniform(0.6, 1.3),
+        "noise_common": rng.uniform(1.5, 2.2),
         "noise_channel": rng.uniform(4.6, 5.6),
         "noise_grain": rng.uniform(0.45, 0.6),
         "texture": rng.uniform(0.02, 0.04),
@@ -312,4 +313,5 @@ def _expose(od_cells: np.ndarray, od_platelets: np.ndarray, acquisition: dict, r
     # Colour noise of a Bayer camera: independent per channel and a little smoothed by demosaicing.
     channel = rng.standard_normal((height, width, 3), dtype=np.float32)
     channel = cv2.GaussianBlur(channel, (0, 0), acquisition["noise_grain"]) * acquisition["noise_channel"]
+    channel -= channel @ LUMA[:, None]  # chroma only: real cameras' colour noise leaves brightness nearly clean
     return np.clip(np.rint(image + common + channel), 0, 255).astype(np.uint8)
