@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/rbc-dataset annotate instances $(DEMO_IMAGES) --out $(DEMO)/annotate/instances --overwrite
 	$(BIN)/rbc-dataset annotate review $(DEMO_IMAGES) --a $(DEMO_TRUTH) --b $(DEMO)/annotate/instances --out $(DEMO)/annotate/review --overwrite
 	@if [ -d $(REALDATA) ]; then \
-		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --json $(DEMO)/realism.json; \
+		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --no-cnn --json $(DEMO)/realism.json; \
 	fi
 	$(BIN)/rbc-bench run 3tier --data $(DEMO)/dataset --preset cpu-smoke --out $(DEMO)/runs
 
