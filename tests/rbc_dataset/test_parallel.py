@@ -73,12 +73,17 @@ if __name__ == "__main__":
 
 _QUIET_SCRIPT = """
 import sys
+from multiprocessing.synchronize import Lock
 import rbc_dataset.forkserver_quiet  # what the forkserver imports; it installs the hook
-for error in (EOFError("Ran out of input"), ValueError("a real error")):
+for error in (EOFError("Ran out of input"), ValueError("a real error"), FileNotFoundError("a missing input")):
     try:
         raise error
     except Exception:
         sys.excepthook(*sys.exc_info())
+try:  # what a worker meets when its parent exited and unlinked the semaphore it was handed
+    Lock.__new__(Lock).__setstate__((0, 1, 1, "/rbc-no-such-semaphore"))
+except Exception:
+    sys.excepthook(*sys.exc_info())
 """
 
 
@@ -92,3 +97,4 @@ def test_forkserver_workers_stay_quiet_when_their_parent_is_gone_and_the_caller_
     quiet = subprocess.run([sys.executable, "-c", _QUIET_SCRIPT], capture_output=True, text=True, env=env, timeout=60)
     # What a worker meets when the interrupted parent never sends its task stays quiet; a real error does not.
     assert "a real error" in quiet.stderr and "Ran out of input" not in quiet.stderr
+    assert "a missing input" in quiet.stderr and "synchronize.py" not in quiet.stderr
