@@ -17,9 +17,9 @@ import numpy as np
 import yaml
 from scipy import ndimage
 
+from rbc_dataset import masks
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import atomic_write_bytes, read_image
-from rbc_dataset.masks import remove_small_components
 from rbc_dataset.progress import track
 from rbc_dataset.synth.config import SynthConfig
 
@@ -50,17 +50,14 @@ def find_images(root: Path) -> list[tuple[Path, Path | None]]:
 
 
 def cell_map(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """Boolean cell pixels: the mask split at grey 128 on the side that is darker in the image, or Otsu."""
-    green = image[..., 1]
+    """Boolean cell pixels: the mask on the side that is darker in the image, or Otsu with holes filled."""
     if mask is not None:
-        grey = mask if mask.ndim == 2 else mask[..., :3].mean(axis=2)
-        low = grey < 128
-        if low.any() and (~low).any() and green[low].mean() > green[~low].mean():
-            low = ~low
-        return low
-    _, cells = cv2.threshold(green, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    cells = ndimage.binary_fill_holes(cells.astype(bool))
-    return remove_small_components(cells, 30)[0]
+        low = masks.low_side(mask)
+        polarity = masks.detect_polarity(low, image)
+        if polarity is not None:
+            return low if polarity == "cells_low" else ~low
+    cells = ndimage.binary_fill_holes(masks.image_cell_map(image))
+    return masks.remove_small_components(cells, 30)[0]
 
 
 def _robust_std(values: np.ndarray) -> float:
