@@ -19,7 +19,6 @@ REAL_DIR = REALDATA / "AneRBC-I"
 
 
 @pytest.mark.realdata
-@pytest.mark.slow
 def test_morphometric_trained_on_synthetic_scores_every_real_image_once(bench_build, tmp_path: Path) -> None:
     before = tree_hashes(REAL_DIR)
     settings = transfer.TransferSettings(models=("morphometric",), workers=2, n_resamples=200)
