@@ -198,6 +198,9 @@ def realism(
     ] = Path("demo/synthetic"),
     json_out: JsonOption = Path("bench_out/realism.json"),
     max_images: Annotated[int, typer.Option("--max-images", help="At most this many images per side.")] = 20,
+    cells: Annotated[
+        bool, typer.Option("--cells/--no-cells", help="Per-cell profiles, pallor, size and shape, per class.")
+    ] = True,
     c2st: Annotated[
         bool, typer.Option("--c2st/--no-c2st", help="Classifier two-sample test: real vs synthetic crops (AUC).")
     ] = True,
@@ -208,12 +211,12 @@ def realism(
     epochs: Annotated[int, typer.Option("--epochs", help="CNN epochs per fold of the two-sample test.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the crops, folds, CNN and bootstrap.")] = 0,
 ) -> None:
-    """Compare image statistics of synthetic and real AneRBC-I side by side, then a classifier two-sample test."""
+    """Compare image and per-cell statistics of synthetic and real AneRBC-I, then a classifier two-sample test."""
     from benchmarks.toolkit.realism import run_realism
     from benchmarks.toolkit.realism_c2st import C2stSettings
 
     settings = C2stSettings(crops_per_image=crops_per_image, seed=seed, cnn=cnn, cnn_epochs=epochs) if c2st else None
-    run_realism(real, synthetic, json_out=json_out, max_images=max_images, c2st=settings)
+    run_realism(real, synthetic, json_out=json_out, max_images=max_images, c2st=settings, cells=cells)
 
 
 def train_speed(

@@ -6,7 +6,11 @@ min / max / median per side, printed as a table and (optionally) written to JSON
 Run::
 
     rbc-bench realism --real ../shared/realdata/AneRBC-I --synthetic DIR [--max-images 20] [--json OUT.json]
-        [--no-c2st] [--no-cnn] [--crops-per-image 12] [--epochs 8] [--seed 0]
+        [--no-cells] [--no-c2st] [--no-cnn] [--crops-per-image 12] [--epochs 8] [--seed 0]
+
+After the image statistics, per-cell appearance (``benchmarks.toolkit.realism_cells``): radial optical
+density profiles, pallor, size and shape of isolated single cells, per class, real vs synthetic, with the
+Kolmogorov-Smirnov distance and the same "inside the real range" verdict on each image's median.
 
 After the statistics, a classifier two-sample test (``benchmarks.toolkit.realism_c2st``) asks whether a
 classifier tells real crops from synthetic ones: ROC AUC with a 95 % interval over images, 0.5 =
@@ -72,6 +76,13 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.toolkit.realism_c2st import DEFAULT_SETTINGS, C2stSettings, c2st_report, c2st_table
+from benchmarks.toolkit.realism_cells_report import (
+    cells_section,
+    cells_table,
+    per_image_rows,
+    profile_table,
+    timed_cells,
+)
 from benchmarks.toolkit.realism_stats import binarise_mask, measure_pair
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import write_json
@@ -364,6 +375,24 @@ def _check_sides(real_rows: list, synth_rows: list, real: Path, synthetic: Path)
             )
 
 
+def _cells_report(real_pairs: list, synthetic_pairs: list, *, console: Console) -> dict[str, Any]:
+    """The ``cells`` section: per-class summaries, KS distances and, per measure, ``compare``'s range verdict."""
+    real_cells, synth_cells, info = timed_cells(real_pairs, synthetic_pairs)
+    section = cells_section(real_cells, synth_cells)
+    for entry, letter in zip(section["classes"].values(), section["letters"], strict=True):
+        real_rows = per_image_rows(real_cells[real_cells["klass"] == letter])
+        synth_rows = per_image_rows(synth_cells[synth_cells["klass"] == letter])
+        verdicts = compare(summarise(real_rows), summarise(synth_rows), synthetic_rows=synth_rows)
+        for key, verdict in verdicts.items():
+            entry["comparison"][key].update(verdict)
+    section.pop("letters")
+    section.update(info)
+    console.print(cells_table(section))
+    console.print(profile_table(section))
+    console.print(f"per-cell measures took {info['seconds']:.1f} s")
+    return section
+
+
 def _c2st_options(settings: C2stSettings | None) -> list[str]:
     """The command-line words that reproduce the two-sample test's settings."""
     if settings is None:
@@ -380,6 +409,7 @@ def run_realism(
     json_out: Path | None = None,
     max_images: int = 20,
     c2st: C2stSettings | None = DEFAULT_SETTINGS,
+    cells: bool = True,
 ) -> dict:
     """Compare real and synthetic AneRBC-I pairs, print the tables and optionally write JSON.
 
@@ -389,6 +419,7 @@ def run_realism(
         json_out: Where to write the summary and every per-image row (None: print only).
         max_images: Pairs measured per side, at least 1.
         c2st: Settings of the classifier two-sample test on the same pairs; None leaves it out.
+        cells: Measure per-cell appearance (radial profiles, pallor, size and shape) on both sides.
 
     Returns:
         The report written to ``json_out``: summaries, verdicts, per-image rows and skipped images.
@@ -413,10 +444,12 @@ def run_realism(
     console.print(f"mask styles: real {real_summary['mask_styles']}, synthetic {synthetic_summary['mask_styles']}")
     command = ["rbc-bench", "realism", "--real", str(real), "--synthetic", str(synthetic)]
     command += [] if json_out is None else ["--json", str(json_out)]
-    command += ["--max-images", str(max_images), *_c2st_options(c2st)]
+    command += ["--max-images", str(max_images), *([] if cells else ["--no-cells"]), *_c2st_options(c2st)]
+    real_pairs, synthetic_pairs = find_pairs(real)[:max_images], find_pairs(synthetic)[:max_images]
+    cell_section = _cells_report(real_pairs, synthetic_pairs, console=console) if cells else None
     two_sample = None
     if c2st is not None:
-        two_sample = c2st_report(find_pairs(real)[:max_images], find_pairs(synthetic)[:max_images], settings=c2st)
+        two_sample = c2st_report(real_pairs, synthetic_pairs, settings=c2st)
         console.print(c2st_table(two_sample))
         console.print(f"two-sample tests took {two_sample['seconds']:.0f} s")
     report = {
@@ -431,6 +464,7 @@ def run_realism(
         "comparison": verdicts,
         "errors": {"real": real_errors, "synthetic": synth_errors},
         "rows": {"real": real_rows, "synthetic": synth_rows},
+        "cells": cell_section,
         "c2st": two_sample,
     }
     if json_out is not None:
