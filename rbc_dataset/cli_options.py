@@ -105,6 +105,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--realdata": ("path", "folder of real data (AneRBC-I, Chula, BCCD); skipped parts when absent"),
     "--n-synthetic": ("int", "synthetic images"),
     "--fit-only": ("flag", "re-fit the severity cut on its fitting set, print it and stop"),
+    "--cells": ("flag", "per-cell appearance: radial profiles, pallor, size and shape per class (--no-cells: not)"),
     "--c2st": ("flag", "classifier two-sample test: can a classifier tell real from synthetic? (--no-c2st: not)"),
     "--cnn": ("flag", "also run the test with a small CNN (--no-cnn: features only)"),
     "--crops-per-image": ("int", "random crops taken from each image"),

@@ -39,6 +39,7 @@ import pandas as pd
 
 from annotation.morphometry import optical_density
 from rbc_dataset import masks
+from rbc_dataset.errors import DataError
 
 MIN_AREA_PX = 40  # smaller components are specks or platelets, not red cells
 SINGLE_LOW, SINGLE_HIGH = 0.35, 1.6  # single-cell band around the image's median component area
@@ -84,10 +85,20 @@ def cell_pixels(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         mask: boolean cell map, or a mask in any encoding ``rbc_dataset.masks`` reads (same height and width).
 
     Returns:
-        The boolean cell map (all False when the mask has a single side or another size than the image).
+        The boolean cell map (all False when the mask has a single side: no polarity to decide).
+
+    Raises:
+        DataError: the mask's height and width differ from the image's.
     """
+    if mask.shape[:2] != image.shape[:2]:
+        raise DataError(
+            None,
+            f"a mask of the image's size {image.shape[1]}x{image.shape[0]}",
+            f"{mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]}",
+            "pass the mask made for this image",
+        )
     if mask.dtype == bool and mask.ndim == 2:
-        return mask if mask.shape == image.shape[:2] else np.zeros(image.shape[:2], bool)
+        return mask
     low = masks.low_side(mask)
     polarity = masks.detect_polarity(low, image)
     if polarity is None:
@@ -233,6 +244,9 @@ def measure_cells(image: np.ndarray, mask: np.ndarray, *, ghost_share: float = G
 
     Returns:
         A DataFrame with ``CELL_COLUMNS``; empty (same columns) when the mask holds no isolated single cell.
+
+    Raises:
+        DataError: the mask's height and width differ from the image's.
     """
     image = np.asarray(image)
     if image.ndim == 2:
