@@ -40,6 +40,7 @@ from rbc_dataset.synth.render import Smear, render_smear, sample_acquisition
 CLASSES = ("anemic", "healthy")
 CBC_QUIRK_RATE = 0.03  # share of reports with a lost decimal point or a column shift, as in the release
 WARM_SHARE = 0.3  # acquisitions with a beige white balance; most real AneRBC-I backgrounds are bluish grey
+STREAMS = ("cells", "acquisition", "mask", "reports")
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,16 @@ class SynthSummary:
     stats: pd.DataFrame  # one row per AneRBC-I image: class, severity, cells, foreground fraction
 
 
-def image_rng(seed: int, cls: str, *, number: int) -> np.random.Generator:
-    """Independent stream per image, so results do not depend on scheduling."""
-    return np.random.default_rng(np.random.SeedSequence([seed, CLASS_LABEL[cls], number]))
+def image_streams(seed: int, cls: str, *, number: int) -> dict[str, np.random.Generator]:
+    """Independent random streams per image, one per part of it.
+
+    One stream per image makes the output independent of scheduling. One stream per part (the cells and
+    everything rendered with them, the acquisition, the released mask's quirks, the reports) makes the shortcut
+    variants paired: ``--shortcut colour`` changes only what the acquisition stream draws and ``--shortcut mask``
+    only the mask's darkness, so the same seed keeps the same cells at the same positions with the same reports.
+    """
+    children = np.random.SeedSequence([seed, CLASS_LABEL[cls], number]).spawn(len(STREAMS))
+    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)}
 
 
 def _make_folders(root: Path, with_tiles: bool) -> None:
@@ -82,31 +90,34 @@ def _masks(smear: Smear, config: SynthConfig, cls: str, rng: np.random.Generator
 
 def _regime(cls: str, config: SynthConfig, rng: np.random.Generator) -> str:
     """White-balance regime: random, or tied to the class with the "colour" shortcut."""
+    draw = rng.uniform()  # drawn either way, so the shortcut variant draws the rest of the acquisition alike
     if "colour" in config.shortcuts:
         return "warm" if cls == "anemic" else "cool"
-    return "warm" if rng.uniform() < WARM_SHARE else "cool"
+    return "warm" if draw < WARM_SHARE else "cool"
 
 
 @opencv_single_thread()
 def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) -> dict:
     """Draw and write AneRBC-I image ``number`` of ``cls`` and its AneRBC-II tiles; return its statistics."""
-    rng = image_rng(config.seed, cls, number=number)
-    lab = config.lab
-    condition = sample_condition(cls, rng, diameter_px=None if lab is None else lab["cell_diameter_px"])
-    smear = render_smear(condition, sample_acquisition(_regime(cls, config, rng), rng, lab=lab), rng=rng)
-    mask, rgb, darkness = _masks(smear, config, cls, rng)
-    cbc_text, quirks = format_cbc_report(
-        truth.cbc_values(smear.cells, condition, n_platelet_blobs=smear.params["n_platelet_blobs"], rng=rng),
-        rng,
-        quirk_rate=CBC_QUIRK_RATE,
+    streams = image_streams(config.seed, cls, number=number)
+    lab, cells_rng, acquisition_rng = config.lab, streams["cells"], streams["acquisition"]
+    condition = sample_condition(cls, cells_rng, diameter_px=None if lab is None else lab["cell_diameter_px"])
+    acquisition = sample_acquisition(_regime(cls, config, acquisition_rng), acquisition_rng, lab=lab)
+    smear = render_smear(condition, acquisition, rng=cells_rng)
+    mask, rgb, darkness = _masks(smear, config, cls, streams["mask"])
+    reports_rng = streams["reports"]
+    report_cells, report_condition = truth.report_patient(smear.cells, condition, rng=reports_rng)
+    cbc = truth.cbc_values(
+        report_cells, report_condition, n_platelet_blobs=smear.params["n_platelet_blobs"], rng=reports_rng
     )
+    cbc_text, quirks = format_cbc_report(cbc, reports_rng, quirk_rate=CBC_QUIRK_RATE)
     morphology = format_morphology_report(
-        truth.morphology_findings(smear.cells), rng, note=truth.morphology_note(condition)
+        truth.morphology_findings(smear.cells), reports_rng, note=truth.morphology_note(condition)
     )
     meta = {
         "generator": f"rbc-dataset {__version__}",
         "seed": config.seed,
-        "stream": [config.seed, CLASS_LABEL[cls], number],
+        "stream": [config.seed, CLASS_LABEL[cls], number],  # the SeedSequence whose children are STREAMS
         "class": cls,
         "label": CLASS_LABEL[cls],
         "severity": condition.severity,
@@ -120,6 +131,7 @@ def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) ->
         "mask_darkness": None if darkness is None else round(darkness, 3),
         "shortcuts": list(config.shortcuts),
         "cbc_quirks": quirks,
+        "cbc_patient_class": report_condition.cls,  # the other class for the reports filed with another patient
         "cell_type_counts": {t: int((smear.cells["type"] == t).sum()) for t in CELL_TYPES},
     }
     arrays = {"image": smear.image, "mask": mask, "rgb_mask": rgb, "instances": smear.instances}
