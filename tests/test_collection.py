@@ -36,3 +36,20 @@ def test_every_test_module_is_collected(collected_modules):
 def test_shard_tests_are_collected(collected_modules):
     # The folder that pytest's default norecursedirs hid while it was named 'build' (the package is shards now).
     assert any(m.startswith("tests/rbc_dataset/shards/") for m in collected_modules)
+
+
+# CI's disk is small: kept, the suite's tmp_path folders reach about 5 GB and a run failed half-way with hundreds
+# of setup errors. pyproject.toml asks pytest to remove a passing test's tmp_path (tmp_path_retention_policy).
+_PASSED_OUTPUTS: list[Path] = []
+
+
+def test_a_passing_test_writes_into_its_tmp_path(tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(b"0" * 1024)
+    _PASSED_OUTPUTS.append(tmp_path)
+
+
+def test_the_tmp_path_of_a_passed_test_is_gone(request) -> None:
+    assert request.config.getini("tmp_path_retention_policy") == "failed"
+    if not _PASSED_OUTPUTS:
+        pytest.skip("run together with test_a_passing_test_writes_into_its_tmp_path")
+    assert not _PASSED_OUTPUTS[-1].exists()
