@@ -15,7 +15,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from rbc_dataset.synth import distractors
 from rbc_dataset.synth.cells import ANGLES, CELL_TYPES, N_ANGLES, CellPopulation, ImageCondition, sample_population
+from rbc_dataset.synth.distractors import DEFAULT_RATES, DistractorRates
 
 WHITE_BALANCE_REGIMES = ("cool", "warm")
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # grey = LUMA . RGB (the weights OpenCV uses)
@@ -30,6 +32,7 @@ class Smear:
     platelets: np.ndarray  # (H, W) bool, platelet pixels (not cells)
     cells: pd.DataFrame  # one row per cell, see cell_table()
     params: dict  # acquisition parameters drawn for this image
+    dark_objects: np.ndarray  # (H, W) bool, white-cell nuclei and dense precipitate (neither red cells nor platelets)
 
 
 def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, float] | None = None) -> dict:
@@ -41,20 +44,17 @@ def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, 
     """
     if lab is not None:
         return _lab_acquisition(regime, rng, lab=lab)
-    grey = rng.uniform(205.0, 220.0)
-    if regime == "warm":
-        red, blue = rng.uniform(1.0, 8.0), rng.uniform(-11.0, -2.0)
-    else:
-        red, blue = rng.uniform(-6.0, 2.0), rng.uniform(1.0, 9.0)
+    grey = rng.uniform(206.0, 222.0)
+    red, blue = _white_balance_error(regime, rng.uniform(), rng.uniform())
     k_red = rng.uniform(0.26, 0.34)
     green_over_red = float(np.clip(np.exp(rng.normal(np.log(1.27), 0.14)), 0.95, 1.9))
     return {
         "white_balance": regime,
         "background_rgb": [round(float(c), 3) for c in (grey + red, grey, grey + blue)],
         "stain_absorption_rgb": [k_red, k_red * green_over_red, k_red * rng.uniform(0.40, 0.55)],
-        "vignetting": rng.uniform(0.1, 0.18),
-        "gradient": rng.uniform(-0.04, 0.04),
-        "illumination_blotches": rng.uniform(0.01, 0.025),
+        "vignetting": rng.uniform(0.05, 0.14),
+        "gradient": rng.uniform(-0.03, 0.03),
+        "illumination_blotches": rng.uniform(0.008, 0.02),
         "gradient_angle": rng.uniform(0.0, 2 * np.pi),
         "blur_sigma": rng.uniform(1.0, 1.8),
         "noise_common": rng.uniform(1.5, 2.2),
@@ -62,7 +62,29 @@ def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, 
         "noise_grain": rng.uniform(0.45, 0.6),
         "texture": rng.uniform(0.02, 0.04),
         "foreground_target": rng.uniform(0.32, 0.47),
+        **_film(rng),
     }
+
+
+def _white_balance_error(regime: str, angle: float, size: float) -> tuple[float, float]:
+    """Red and blue offsets from green of an automatic white balance's residual tint (grey levels).
+
+    The tint is a vector in the chroma plane (R, G and B at 0, 120 and 240 degrees): "warm" points it between
+    red and yellow (beige), "cool" anywhere else (green, cyan, blue, violet, magenta), as real acquisitions
+    show. ``angle`` and ``size`` are uniform draws in [0, 1).
+    """
+    if regime == "warm":
+        theta, magnitude = np.radians(5.0 + 45.0 * angle), 3.0 + 4.0 * size
+    else:
+        theta, magnitude = np.radians(75.0 + 270.0 * angle), 0.5 + 6.5 * size
+    r, g, b = (magnitude * np.cos(theta - np.radians(phase)) for phase in (0.0, 120.0, 240.0))
+    return float(r - g), float(b - g)
+
+
+def _film(rng: np.random.Generator) -> dict:
+    """The plasma film's strength, from a child generator so that the draws above keep their values."""
+    child = rng.spawn(1)[0]
+    return {"film_mottle": child.uniform(0.004, 0.02), "film_grain": child.uniform(0.004, 0.012)}
 
 
 def _lab_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, float]) -> dict:
@@ -89,28 +111,82 @@ def _lab_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, fl
         "noise_grain": rng.uniform(0.45, 0.6),
         "texture": rng.uniform(0.02, 0.04),
         "foreground_target": float(np.clip(lab["foreground_fraction"] + rng.normal(0.0, 0.02), 0.15, 0.6)),
+        **_film(rng),
     }
 
 
 def render_smear(
-    condition: ImageCondition, acquisition: dict, *, rng: np.random.Generator, width: int = 1224, height: int = 960
+    condition: ImageCondition,
+    acquisition: dict,
+    *,
+    rng: np.random.Generator,
+    width: int = 1224,
+    height: int = 960,
+    rates: DistractorRates = DEFAULT_RATES,
 ) -> Smear:
-    """Draw a full smear image with its instance map, platelet map and cell table."""
+    """Draw a full smear image with its instance map, platelet map, dark-object map and cell table.
+
+    ``rates`` sets how often white cells, precipitate, debris, platelet clumps and the plasma film appear
+    (``distractors.NO_DISTRACTORS`` for none). Distractors draw from child generators of ``rng``, so they do
+    not move the cells' draws.
+    """
+    # One child per kind, spawned before any draw: switching one kind off leaves the others as they were.
+    kids = dict(zip(("white", "specks", "debris", "clumps", "film"), rng.spawn(5), strict=True))
     mean_area = np.pi * (condition.normal_diameter / 2) ** 2
     wanted = int(np.clip(acquisition["foreground_target"] * width * height / mean_area * 1.1, 1000, 1600))
     population = sample_population(condition, wanted, rng=rng)
     centres, kept = place_cells(population.radius, width, height=height, rng=rng)
     population = _subset(population, kept)
     pad = 2 * (int(np.ceil(population.outline.max())) + 3)  # canvas margin: centres may lie outside the image
+    shape = (height + 2 * pad, width + 2 * pad)
+    count = distractors.white_cell_count(kids["white"], rates)
+    od_white, dark, whites = distractors.draw_white_cells(
+        kids["white"],
+        shape,
+        count=count,
+        cell_diameter=condition.normal_diameter,
+        region=(pad, pad, pad + width, pad + height),
+    )
+    clear = _clear_of_white_cells(population, centres + pad, whites)
+    population, centres = _subset(population, clear), centres[clear]
     od_cells, instances, table = _draw_cells(population, centres, width=width, height=height, pad=pad)
     od_platelets, platelets = _draw_platelets(width, height, pad, rng)
-    image = _expose(od_cells, od_platelets, acquisition, rng)
+    od_extra, dark = _distractor_density(shape, acquisition, kids=kids, rates=rates, od_white=od_white, dark=dark)
+    if kids["clumps"].uniform() < rates.platelet_clumps:
+        od_clumps, clumps = distractors.draw_platelet_clumps(kids["clumps"], shape)
+        od_platelets, platelets = od_platelets + od_clumps, platelets | clumps
+    image = _expose(od_cells, od_platelets, acquisition, rng, od_extra=od_extra)
     crop = (slice(pad, pad + height), slice(pad, pad + width))
     instances = instances[crop]
     table["visible_area_px"] = np.bincount(instances.ravel(), minlength=len(table) + 1)[1:]
     platelets = platelets[crop]
     params = {**acquisition, "n_cells": int(len(table)), "n_platelet_blobs": _count(platelets)}
-    return Smear(image[crop], instances, platelets=platelets, cells=table, params=params)
+    params["white_cells"] = [w.kind for w in whites]
+    return Smear(image[crop], instances, platelets=platelets, cells=table, params=params, dark_objects=dark[crop])
+
+
+def _clear_of_white_cells(population: CellPopulation, centres: np.ndarray, whites) -> np.ndarray:
+    """Indices of the red cells that do not reach any white cell's nucleus (they may overlap its cytoplasm)."""
+    keep = np.ones(len(population), bool)
+    reach = population.outline.max(axis=1) + 1.0
+    for white in whites:
+        distance = np.hypot(centres[:, 0] - white.x, centres[:, 1] - white.y)
+        keep &= distance >= white.nucleus_radius + reach
+    return np.flatnonzero(keep)
+
+
+def _distractor_density(shape, acquisition: dict, *, kids: dict, rates: DistractorRates, od_white, dark):
+    """Per-channel density of white cells, specks, debris and film on the canvas, and the dark-object map."""
+    specks = kids["specks"]
+    precipitate, dust = specks.uniform() < rates.precipitate, specks.uniform() < rates.dust
+    od, dense = distractors.draw_specks(specks, shape, precipitate=precipitate, dust=dust)
+    od += od_white
+    if kids["debris"].uniform() < rates.debris:
+        od += distractors.draw_debris(kids["debris"], shape)
+    if kids["film"].uniform() < rates.film:
+        mottle, grain = acquisition.get("film_mottle", 0.0), acquisition.get("film_grain", 0.0)
+        od += distractors.draw_film(kids["film"], shape, mottle=mottle, grain=grain)
+    return od, dark | dense
 
 
 def _count(mask: np.ndarray) -> int:
@@ -295,8 +371,11 @@ def _illumination(width: int, height: int, acquisition: dict, rng: np.random.Gen
     return field + acquisition["gradient"] * (nx * np.cos(theta) + ny * np.sin(theta))
 
 
-def _expose(od_cells: np.ndarray, od_platelets: np.ndarray, acquisition: dict, rng: np.random.Generator):
-    """Light through the smear: Beer-Lambert per channel, then blur and camera noise."""
+def _expose(
+    od_cells: np.ndarray, od_platelets: np.ndarray, acquisition: dict, rng: np.random.Generator, *, od_extra: np.ndarray
+):
+    """Light through the smear: Beer-Lambert per channel (``od_extra``: distractors, per channel), then blur and
+    camera noise."""
     height, width = od_cells.shape
     texture = cv2.GaussianBlur(rng.standard_normal(od_cells.shape, dtype=np.float32), (0, 0), 1.2)
     od_cells = od_cells * (1.0 + acquisition["texture"] * 2.5 * texture)
@@ -306,7 +385,9 @@ def _expose(od_cells: np.ndarray, od_platelets: np.ndarray, acquisition: dict, r
     image = np.empty((height, width, 3), np.float32)
     for c in range(3):
         image[..., c] = (
-            acquisition["background_rgb"][c] * light * np.exp(-k_cells[c] * od_cells - k_platelets[c] * od_platelets)
+            acquisition["background_rgb"][c]
+            * light
+            * np.exp(-k_cells[c] * od_cells - k_platelets[c] * od_platelets - od_extra[c])
         )
     image = cv2.GaussianBlur(image, (0, 0), acquisition["blur_sigma"])
     common = rng.standard_normal((height, width, 1), dtype=np.float32) * acquisition["noise_common"]
