@@ -108,10 +108,12 @@ def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Gener
     types = rng.choice(len(CELL_TYPES), size=n, p=_type_weights(condition, rng))
     s = condition.strength
     radius = condition.normal_diameter / 2 * np.exp(rng.normal(0.0, condition.size_cv, n))
-    aspect = 1.0 - np.abs(rng.normal(0.0, 0.05, n))
-    pallor_radius = np.clip(rng.normal(0.4, 0.06, n), 0.2, 0.55)
-    pallor_depth = np.clip(rng.normal(0.5, 0.1, n), 0.25, 0.85)
-    density = np.clip(rng.normal(1.0, 0.08, n), 0.7, 1.3)
+    # Real cells (rbc-bench realism, per cell): major/minor axis 1.09 median, pallor about 0.36 of the radius
+    # wide, its depth spread over 0.3-0.65 (interquartile); anaemic cells hold less haemoglobin (MCHC).
+    aspect = 1.0 - np.abs(rng.normal(0.0, 0.1, n))
+    pallor_radius = np.clip(rng.normal(0.37, 0.07, n), 0.18, 0.55)
+    pallor_depth = np.clip(rng.normal(0.6, 0.17, n), 0.15, 0.92)
+    density = np.clip(rng.normal(1.0, 0.08, n), 0.7, 1.3) * (1.0 - 0.2 * s)
     rim = np.clip(rng.normal(0.18, 0.07, n), 0.0, 0.4)
     target_spot = np.zeros(n, bool)
 
@@ -133,7 +135,7 @@ def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Gener
     pallor_depth[k] = rng.uniform(0.0, 0.1, k.sum())
     k = pick("hypochromic")
     # Ring cells: a thin dark rim around a wide, nearly empty centre; some are pale ghost outlines.
-    pallor_radius[k] = rng.uniform(0.58, 0.7, k.sum()) + 0.06 * s
+    pallor_radius[k] = rng.uniform(0.52, 0.66, k.sum()) + 0.06 * s
     pallor_depth[k] = rng.uniform(0.75, 0.9, k.sum()) + 0.05 * s
     rim[k] = rng.uniform(0.3, 0.55, k.sum())
     ghost = k & (rng.uniform(size=n) < 0.2 + 0.2 * s)
