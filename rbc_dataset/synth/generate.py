@@ -82,8 +82,10 @@ def _masks(smear: Smear, config: SynthConfig, cls: str, rng: np.random.Generator
         mask = truth.binary_mask(smear.instances)
         return mask, truth.rgb_segmented(smear.image, mask > 0), None
     darkness = truth.mask_darkness(cls, config.shortcuts, rng=rng)
+    # The release's masks are thresholded images: whatever is dark enough is foreground, platelets, white-cell
+    # nuclei and stain precipitate included.
     mask, foreground = truth.anerbc_mask(
-        smear.image, smear.instances, platelets=smear.platelets, darkness=darkness, rng=rng
+        smear.image, smear.instances, platelets=smear.platelets | smear.dark_objects, darkness=darkness, rng=rng
     )
     return mask, truth.rgb_segmented(smear.image, foreground), darkness
 

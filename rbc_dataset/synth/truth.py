@@ -4,7 +4,8 @@ Mask styles:
 - ``binary``: single-channel PNG, cell = 255, background = 0 (the canonical encoding of this toolkit).
 - ``anerbc``: mimics the public release: RGB, background exactly white, cells dark but carrying a
   dimmed, tinted copy of the image texture, anti-aliased edges (a few % of pixels between 128 and
-  254), specks, small holes, touching cells merged and platelets counted as foreground.
+  254), specks, small holes, touching cells merged, and platelets and other dark objects (white-cell nuclei,
+  stain precipitate) counted as foreground.
 RGB_segmented keeps the image colour on the mask's foreground and is white elsewhere.
 """
 
