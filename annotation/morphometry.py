@@ -1,7 +1,8 @@
 """Per-cell morphometry of a smear from its instance map: size, shape, central pallor and colour.
 
 Every number is measured on the image itself: intensities become optical density (OD) relative to the
-image's own local background (so vignetting and white balance cancel), and the pallor of a cell is measured
+image's own local background (``rbc_dataset.cell_profiles.optical_density``, shared with ``rbc-bench realism``
+and ``rbc-dataset calibrate``; vignetting and white balance cancel), and the pallor of a cell is measured
 against that cell's own rim. Cells cut by the image border are measured but flagged (``touches_border``)
 and left out of every summary: their size and shape are not theirs.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import io
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 from skimage.measure import regionprops
 
+from rbc_dataset.cell_profiles import optical_density
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import check_output_outside, write_json
 from rbc_dataset.parallel import opencv_single_thread
 
-BACKGROUND_BLOCK_PX = 32  # side of the blocks whose median background gives the local light level
-HALO_PX = 2  # background pixels this close to a cell are left out of the light level (blurred cell edges)
 INTERIOR_MARGIN_PX = 2.0  # pixels this close to a cell's outline are edge blur, not rim or pallor
 RIM_BAND_SHARE = 0.2  # the rim band reaches this share of the inscribed radius inward (the pallor starts further in)
 RIM_BAND_MIN_PX = 1.5  # and at least this many pixels, so that small cells have a rim band too
@@ -60,39 +59,6 @@ def _check_inputs(image_rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
             "use the instance map made from this image",
         )
     return image[..., :3].astype(np.float32)
-
-
-def background_level(channel: np.ndarray, cells: np.ndarray, *, block: int = BACKGROUND_BLOCK_PX) -> np.ndarray:
-    """Local light level: median of the background pixels of each block, smoothly interpolated.
-
-    Args:
-        channel: one image channel (H, W).
-        cells: boolean map of cell pixels (excluded, with a small halo).
-        block: block side in pixels.
-    """
-    height, width = channel.shape
-    halo = cv2.dilate(cells.astype(np.uint8), np.ones((2 * HALO_PX + 1,) * 2, np.uint8)).astype(bool)
-    values = np.where(halo, np.nan, channel.astype(np.float32))
-    if np.isnan(values).all():  # no background at all: the brightest pixels are the nearest thing to it
-        return np.full(channel.shape, float(np.percentile(channel, 99)), np.float32)
-    rows, cols = -(-height // block), -(-width // block)
-    padded = np.full((rows * block, cols * block), np.nan, np.float32)
-    padded[:height, :width] = values
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks (covered by cells) are filled below
-        grid = np.nanmedian(padded.reshape(rows, block, cols, block), axis=(1, 3))
-    grid = np.where(np.isnan(grid), np.nanmedian(values), grid).astype(np.float32)
-    return cv2.resize(grid, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def optical_density(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Green-channel optical density log10(background / pixel): 0 on background, higher where more haemoglobin.
-
-    Green is the channel the stained haemoglobin absorbs most (and the one Otsu masks are made from).
-    """
-    green = image[..., 1]
-    light = background_level(green, labels > 0)
-    return np.log10(np.maximum(light, 1.0) / np.maximum(green, 1.0)).astype(np.float32)
 
 
 def _smoothed_outline(mask: np.ndarray) -> np.ndarray | None:
