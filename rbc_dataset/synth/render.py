@@ -38,23 +38,24 @@ class Smear:
 def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, float] | None = None) -> dict:
     """Stain, white balance, illumination and optics of one image.
 
-    The ranges cover what real AneRBC-I acquisitions show (``rbc-bench realism``): a light grey background
-    tinted bluish, cyan or magenta ("cool") or beige ("warm": red lifted, blue lowered); lavender-blue cells
-    (the stain absorbs green most and blue least); soft focus.
+    The ranges cover what real AneRBC-I acquisitions show (``rbc-bench realism``): a light, nearly neutral
+    background with a small residual tint of an automatic white balance, green to violet ("cool") or beige
+    ("warm"); lavender-blue cells (the stain absorbs green most and blue least); soft focus; a faint plasma film
+    (``film_mottle``, ``film_grain``: green optical density, see ``distractors.draw_film``).
     """
     if lab is not None:
         return _lab_acquisition(regime, rng, lab=lab)
-    grey = rng.uniform(206.0, 222.0)
+    grey = rng.uniform(208.0, 222.0)
     red, blue = _white_balance_error(regime, rng.uniform(), rng.uniform())
-    k_red = rng.uniform(0.26, 0.34)
+    k_red = rng.uniform(0.25, 0.32)
     green_over_red = float(np.clip(np.exp(rng.normal(np.log(1.27), 0.14)), 0.95, 1.9))
     return {
         "white_balance": regime,
         "background_rgb": [round(float(c), 3) for c in (grey + red, grey, grey + blue)],
-        "stain_absorption_rgb": [k_red, k_red * green_over_red, k_red * rng.uniform(0.40, 0.55)],
-        "vignetting": rng.uniform(0.05, 0.14),
+        "stain_absorption_rgb": [k_red, k_red * green_over_red, k_red * rng.uniform(0.42, 0.56)],
+        "vignetting": rng.uniform(0.1, 0.17),
         "gradient": rng.uniform(-0.03, 0.03),
-        "illumination_blotches": rng.uniform(0.008, 0.02),
+        "illumination_blotches": rng.uniform(0.01, 0.02),
         "gradient_angle": rng.uniform(0.0, 2 * np.pi),
         "blur_sigma": rng.uniform(1.0, 1.8),
         "noise_common": rng.uniform(1.5, 2.2),
@@ -70,13 +71,14 @@ def _white_balance_error(regime: str, angle: float, size: float) -> tuple[float,
     """Red and blue offsets from green of an automatic white balance's residual tint (grey levels).
 
     The tint is a vector in the chroma plane (R, G and B at 0, 120 and 240 degrees): "warm" points it between
-    red and yellow (beige), "cool" anywhere else (green, cyan, blue, violet, magenta), as real acquisitions
-    show. ``angle`` and ``size`` are uniform draws in [0, 1).
+    red and yellow (beige); "cool" anywhere from green through cyan and blue to magenta, uniformly (the hue of a
+    near-grey background varies that widely between real acquisitions). ``angle`` and ``size`` are uniform
+    draws in [0, 1).
     """
     if regime == "warm":
         theta, magnitude = np.radians(5.0 + 45.0 * angle), 3.0 + 4.0 * size
     else:
-        theta, magnitude = np.radians(75.0 + 270.0 * angle), 0.5 + 6.5 * size
+        theta, magnitude = np.radians(90.0 + 255.0 * angle), 0.5 + 5.5 * size
     r, g, b = (magnitude * np.cos(theta - np.radians(phase)) for phase in (0.0, 120.0, 240.0))
     return float(r - g), float(b - g)
 
@@ -84,7 +86,7 @@ def _white_balance_error(regime: str, angle: float, size: float) -> tuple[float,
 def _film(rng: np.random.Generator) -> dict:
     """The plasma film's strength, from a child generator so that the draws above keep their values."""
     child = rng.spawn(1)[0]
-    return {"film_mottle": child.uniform(0.004, 0.02), "film_grain": child.uniform(0.004, 0.012)}
+    return {"film_mottle": child.uniform(0.004, 0.02), "film_grain": child.uniform(0.002, 0.006)}
 
 
 def _lab_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, float]) -> dict:
