@@ -33,7 +33,7 @@ PLATELET = np.array([0.30, 1.20, 0.25], np.float32)  # as render's platelets (ma
 DARK_OD = 0.6  # green density above which a distractor pixel counts as a dark object
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DistractorRates:
     """How often each distractor appears: shares of images, or expected counts per image."""
 
@@ -47,7 +47,9 @@ class DistractorRates:
 
 
 DEFAULT_RATES = DistractorRates()
-NO_DISTRACTORS = DistractorRates(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+NO_DISTRACTORS = DistractorRates(
+    white_cell=0.0, extra_white_cell=0.0, precipitate=0.0, dust=0.0, debris=0.0, platelet_clumps=0.0, film=0.0
+)
 
 
 @dataclass(frozen=True)

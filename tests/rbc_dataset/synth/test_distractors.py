@@ -85,7 +85,7 @@ def test_white_cells_only_remove_red_cells_never_move_them(plain) -> None:
 
 
 def test_same_seed_gives_identical_bytes() -> None:
-    rates = DistractorRates(1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0)
+    rates = DistractorRates(white_cell=1.0, precipitate=1.0, debris=1.0, platelet_clumps=1.0)
     first, second = _smear(rates, seed=7), _smear(rates, seed=7)
     for name in ("image", "instances", "platelets", "dark_objects"):
         assert getattr(first, name).tobytes() == getattr(second, name).tobytes(), name
