@@ -18,10 +18,11 @@ import yaml
 from scipy import ndimage
 
 from rbc_dataset import masks
+from rbc_dataset.cell_profiles import MIN_AREA_PX, MIN_PALLOR_DEPTH, background_level, measure_cells
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import atomic_write_bytes, read_image
 from rbc_dataset.progress import track
-from rbc_dataset.synth.config import SynthConfig
+from rbc_dataset.synth.config import LAB_OPTIONAL_KEYS, SynthConfig
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MASK_FOLDERS = ("Binary_segmented", "RGB_segmented", "masks", "Label", "synthetic_truth")
@@ -34,6 +35,21 @@ DIAMETER_OFFSET_PX = 0.6  # normocyte diameter setting - median measured single-
 FOREGROUND_PER_TARGET = 0.967  # measured cell fraction / foreground_target
 EDGE_WIDTH_PER_BLUR = 1.85  # edge width (contrast / steepest gradient, px) per px of blur sigma, after the offset
 EDGE_WIDTH_OFFSET_PX = 0.63  # edge width of an unblurred cell edge
+# Cells and platelets (rbc_dataset.cell_profiles on isolated cells; 6 synthetic images per setting, the others
+# at the generator's defaults: cell_aspect 1.03-1.18, pallor_depth 0.35-0.8, pallor_radius 0.28-0.48,
+# cell_density_spread 0.03-0.16, platelet_density 30-300 on 2 x 6 images; scratch script, linear fits).
+ASPECT_PER_MEASURED, ASPECT_OFFSET = 1.106, -0.0177  # drawn major/minor - 1 = a * (measured median - 1) + b
+# Measured median pallor depth and width (rho at half depth) at the generator's mean depth 0.6 and radius 0.37,
+# and how each moves per unit of depth and of radius: both depend on both, so the pair is solved together.
+PALLOR_AT_DEFAULT = (0.495, 0.380)  # (measured depth, measured width)
+PALLOR_SLOPES = ((0.714, 0.749), (-0.048, 0.600))  # d(measured depth, width) / d(depth, radius)
+PALLOR_DEFAULT = (0.6, 0.37)  # the generator's mean pallor depth and radius
+OD_SPREAD_FLOOR = 0.055  # robust std of log mean OD between cells with no density spread (pallor, size, noise)
+OD_SPREAD_PER_SETTING = 1.02  # measured spread = sqrt(floor^2 + (this x cell_density_spread)^2)
+# Magenta blobs per background megapixel = a x platelet_density + b (groups split and clumps add blobs; b: specks).
+PLATELETS_PER_SETTING, PLATELETS_OFFSET = 1.545, 4.8
+MIN_CELLS = 10  # isolated single cells an image needs for its cell shape and pallor to count
+PLATELET_OD = 0.25  # green optical density (natural log) above which a magenta pixel is a platelet's
 
 
 def find_images(root: Path) -> list[tuple[Path, Path | None]]:
@@ -89,7 +105,49 @@ def measure_image(image: np.ndarray, cells: np.ndarray) -> dict[str, float]:
         "edge_width_px": contrast / max(steepest, 1e-3),
         "cell_diameter_px": _single_cell_diameter(cells),
         "foreground_fraction": float(cells.mean()),
+        **measure_cell_profiles(image, cells),
+        "platelets_per_mpx": platelets_per_megapixel(image, cells),
     }
+
+
+def measure_cell_profiles(image: np.ndarray, cells: np.ndarray) -> dict[str, float]:
+    """Shape, pallor and darkness spread of the isolated single cells (``rbc_dataset.cell_profiles``).
+
+    Medians over cells: major/minor axis, pallor depth (1 - centre / rim OD) and, over cells with a pale
+    centre, its half-depth radius; the cell-to-cell spread of mean OD as the robust std of its log.
+    NaN where fewer than ``MIN_CELLS`` cells are isolated.
+    """
+    table = measure_cells(image, cells)
+    keys = ("aspect_ratio", "pallor_depth", "pallor_width", "od_spread")
+    if len(table) < MIN_CELLS:
+        return {f"cell_{key}": float("nan") for key in keys}
+    pale = table["pallor_depth"] >= MIN_PALLOR_DEPTH
+    od = table["od_mean"].to_numpy(float)
+    return {
+        "cell_aspect_ratio": float(table["aspect_ratio"].median()),
+        "cell_pallor_depth": float(table["pallor_depth"].median()),
+        "cell_pallor_width": float(table.loc[pale, "pallor_width"].median()) if pale.any() else float("nan"),
+        "cell_od_spread": _robust_std(np.log(od[od > 0])),
+    }
+
+
+def platelets_per_megapixel(image: np.ndarray, cells: np.ndarray) -> float:
+    """Small magenta blobs (green absorbed, red hardly) off the red cells, per megapixel of background.
+
+    Platelets absorb green several times more than red, red cells only about 1.3 times: a pixel is magenta where
+    its green OD exceeds ``PLATELET_OD`` and twice its red OD. Red cells are the cell map's components of at
+    least ``MIN_AREA_PX`` that are not magenta (AneRBC masks count platelets as foreground too), widened by 2 px.
+    """
+    rgb = image.astype(np.float32)
+    od_g, od_r = (
+        np.log(np.maximum(background_level(rgb[..., c], cells), 1.0) / np.maximum(rgb[..., c], 1.0)) for c in (1, 0)
+    )
+    magenta = (od_g > PLATELET_OD) & (od_g > 2.0 * np.maximum(od_r, 0.02))
+    red_cells = masks.remove_small_components(cells & ~magenta, MIN_AREA_PX)[0]
+    red_cells = cv2.dilate(red_cells.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    n, _, stats, _ = cv2.connectedComponentsWithStats((magenta & ~red_cells).astype(np.uint8), connectivity=8)
+    blobs = int((stats[1:, cv2.CC_STAT_AREA] >= 2).sum())
+    return blobs / max(float((~red_cells).sum()) / 1e6, 1e-6)
 
 
 def _single_cell_diameter(cells: np.ndarray) -> float:
@@ -124,7 +182,27 @@ def lab_from_measurements(rows: list[dict[str, float]]) -> dict[str, float]:
         "foreground_fraction": round(float(fraction), 3),
         "background_spread": round(max(float(np.median(background.std(axis=0))), 1.5), 3),
         "absorption_spread": round(max(float(np.median(log_od.std(axis=0))), 0.05), 4),
+        **_cell_settings(median),
     }
+
+
+def _cell_settings(median: dict[str, float]) -> dict[str, float]:
+    """Cell shape, pallor, darkness spread and platelet settings from the median measurements (the conversions
+    above), kept within ``LAB_OPTIONAL_KEYS``' ranges; a measure no image gave (too few isolated cells) is left
+    out, so the generator keeps its default for it."""
+    settings: dict[str, float] = {}
+    if np.isfinite(median.get("cell_aspect_ratio", np.nan)):
+        settings["cell_aspect"] = 1.0 + ASPECT_PER_MEASURED * (median["cell_aspect_ratio"] - 1.0) + ASPECT_OFFSET
+    if np.isfinite(median.get("cell_pallor_depth", np.nan)) and np.isfinite(median.get("cell_pallor_width", np.nan)):
+        seen = np.array([median["cell_pallor_depth"], median["cell_pallor_width"]]) - PALLOR_AT_DEFAULT
+        depth, radius = np.linalg.solve(np.array(PALLOR_SLOPES), seen) + PALLOR_DEFAULT
+        settings["pallor_depth"], settings["pallor_radius"] = float(depth), float(radius)
+    if np.isfinite(median.get("cell_od_spread", np.nan)):
+        excess = max(median["cell_od_spread"] ** 2 - OD_SPREAD_FLOOR**2, 0.0)
+        settings["cell_density_spread"] = float(np.sqrt(excess)) / OD_SPREAD_PER_SETTING
+    if np.isfinite(median.get("platelets_per_mpx", np.nan)):
+        settings["platelet_density"] = (median["platelets_per_mpx"] - PLATELETS_OFFSET) / PLATELETS_PER_SETTING
+    return {key: round(float(np.clip(value, *LAB_OPTIONAL_KEYS[key])), 4) for key, value in settings.items()}
 
 
 def calibrate(

@@ -36,6 +36,7 @@ PATTERNS: dict[str, dict[str, float]] = {
 SEVERITIES = ("mild", "chronic")
 N_ANGLES = 48  # samples of each cell's radial outline
 ANGLES = np.linspace(-np.pi, np.pi, N_ANGLES, endpoint=False)
+HALF_NORMAL_MEDIAN = 0.6745  # median of |N(0, 1)|: a spread sigma of 1 - minor/major gives that median
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class ImageCondition:
     abnormal_share: float  # expected share of abnormal cells
     normal_diameter: float  # px, diameter of this image's normocytes
     size_cv: float  # coefficient of variation of normal cell size (anisocytosis)
+    # A lab's cells (``SynthConfig.lab``, ``rbc-dataset calibrate``); the defaults are the generator's own.
+    aspect_sd: float = 0.1  # 1 - minor/major of normal cells is |N(0, aspect_sd)|
+    pallor_depth: float = 0.6  # mean depth of the pale centre (0 flat .. 1 empty)
+    pallor_radius: float = 0.37  # mean radius of the pale centre, share of the cell's radius
+    density_sd: float = 0.08  # cell-to-cell spread of haemoglobin density (share of the mean)
 
 
 @dataclass
@@ -70,9 +76,37 @@ class CellPopulation:
         return len(self.types)
 
 
-def sample_condition(cls: str, rng: np.random.Generator, *, diameter_px: float | None = None) -> ImageCondition:
-    """Draw class-dependent morphology settings for one image (normocytes of about ``diameter_px`` when given)."""
+def lab_cells(lab: dict[str, float] | None) -> dict[str, float]:
+    """The ``ImageCondition`` cell settings a lab section sets (``cell_aspect`` etc.); none for keys it lacks.
+
+    ``cell_aspect`` is the median major/minor axis of the normal cells drawn, so it sets ``aspect_sd``.
+    """
+    lab = lab or {}
+    settings = {
+        "pallor_depth": lab.get("pallor_depth"),
+        "pallor_radius": lab.get("pallor_radius"),
+        "density_sd": lab.get("cell_density_spread"),
+    }
+    if "cell_aspect" in lab:
+        settings["aspect_sd"] = max(1.0 - 1.0 / lab["cell_aspect"], 0.0) / HALF_NORMAL_MEDIAN
+    return {key: float(value) for key, value in settings.items() if value is not None}
+
+
+def sample_condition(
+    cls: str, rng: np.random.Generator, *, diameter_px: float | None = None, lab: dict[str, float] | None = None
+) -> ImageCondition:
+    """Draw class-dependent morphology settings for one image.
+
+    Args:
+        cls: "healthy" or "anemic".
+        rng: the image's cell stream.
+        diameter_px: normocytes of about this diameter (else ``lab["cell_diameter_px"]``, else a broad range).
+        lab: a lab section (``SynthConfig.lab``): its cell keys replace the generator's defaults.
+    """
+    if diameter_px is None and lab is not None:
+        diameter_px = lab["cell_diameter_px"]
     diameter = rng.uniform(19.0, 22.5) if diameter_px is None else diameter_px + rng.uniform(-0.75, 0.75)
+    cells = lab_cells(lab)
     if cls == "healthy":
         return ImageCondition(
             cls,
@@ -82,6 +116,7 @@ def sample_condition(cls: str, rng: np.random.Generator, *, diameter_px: float |
             abnormal_share=rng.uniform(0.0, 0.04),
             normal_diameter=diameter,
             size_cv=rng.uniform(0.055, 0.08),
+            **cells,
         )
     severity = SEVERITIES[int(rng.integers(2))]
     strength = rng.uniform(0.25, 0.5) if severity == "mild" else rng.uniform(0.6, 1.0)
@@ -89,7 +124,14 @@ def sample_condition(cls: str, rng: np.random.Generator, *, diameter_px: float |
     pattern = list(PATTERNS)[int(rng.integers(len(PATTERNS)))]
     cv = 0.065 + 0.08 * strength
     return ImageCondition(
-        cls, severity, pattern=pattern, strength=strength, abnormal_share=share, normal_diameter=diameter, size_cv=cv
+        cls,
+        severity,
+        pattern=pattern,
+        strength=strength,
+        abnormal_share=share,
+        normal_diameter=diameter,
+        size_cv=cv,
+        **cells,
     )
 
 
@@ -110,10 +152,10 @@ def sample_population(condition: ImageCondition, n: int, *, rng: np.random.Gener
     radius = condition.normal_diameter / 2 * np.exp(rng.normal(0.0, condition.size_cv, n))
     # Real cells (rbc-bench realism, per cell): major/minor axis 1.09 median, pallor about 0.36 of the radius
     # wide, its depth spread over 0.3-0.65 (interquartile); anaemic cells hold less haemoglobin (MCHC).
-    aspect = 1.0 - np.abs(rng.normal(0.0, 0.1, n))
-    pallor_radius = np.clip(rng.normal(0.37, 0.07, n), 0.18, 0.55)
-    pallor_depth = np.clip(rng.normal(0.6, 0.17, n), 0.15, 0.92)
-    density = np.clip(rng.normal(1.0, 0.08, n), 0.7, 1.3) * (1.0 - 0.2 * s)
+    aspect = 1.0 - np.abs(rng.normal(0.0, condition.aspect_sd, n))
+    pallor_radius = np.clip(rng.normal(condition.pallor_radius, 0.07, n), 0.18, 0.55)
+    pallor_depth = np.clip(rng.normal(condition.pallor_depth, 0.17, n), 0.15, 0.92)
+    density = np.clip(rng.normal(1.0, condition.density_sd, n), 0.7, 1.3) * (1.0 - 0.2 * s)
     rim = np.clip(rng.normal(0.18, 0.07, n), 0.0, 0.4)
     target_spot = np.zeros(n, bool)
 

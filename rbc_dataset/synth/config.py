@@ -23,6 +23,14 @@ LAB_KEYS = (
     "background_spread",  # std across the lab's images, grey levels per channel
     "absorption_spread",  # std across the lab's images of log absorption per channel
 )
+# Optional lab keys (older lab.yaml files lack them; the generator's defaults apply), with their allowed range.
+LAB_OPTIONAL_KEYS: dict[str, tuple[float, float]] = {
+    "cell_aspect": (1.0, 2.0),  # median major/minor axis of the normal cells drawn
+    "pallor_depth": (0.0, 1.0),  # mean depth of the cells' pale centre (0 flat, 1 empty)
+    "pallor_radius": (0.1, 0.7),  # mean radius of the pale centre, share of the cell's radius
+    "cell_density_spread": (0.0, 0.5),  # cell-to-cell spread of haemoglobin density (share of the mean)
+    "platelet_density": (0.0, 2000.0),  # platelets (single or grouped) drawn per megapixel
+}
 SHORTCUTS = ("colour", "mask")
 
 
@@ -40,7 +48,7 @@ class SynthConfig:
     tile_order: str = "row-major"  # order of AneRBC-II tiles 01..12 in the parent grid
     cbc_reuse: float = 0.0  # share of images whose CBC report is a verbatim copy of another image's (as in AneRBC)
     with_tiles: bool = True  # also write AneRBC-II
-    lab: dict[str, float] | None = None  # a lab's measured look (LAB_KEYS; `rbc-dataset calibrate`); None: broad ranges
+    lab: dict[str, float] | None = None  # a lab's measured look (LAB_KEYS, LAB_OPTIONAL_KEYS; `calibrate`); None: broad
     workers: int = field(default=0, compare=False)  # processes; 0 = all cores (does not change the output)
 
     def __post_init__(self) -> None:
@@ -69,12 +77,22 @@ class SynthConfig:
 
 
 def _check_lab(lab: dict[str, float]) -> None:
-    missing, unknown = sorted(set(LAB_KEYS) - set(lab)), sorted(set(lab) - set(LAB_KEYS))
+    """Keys known and complete, every value a number, the required ones positive, the optional ones in range."""
+    if not isinstance(lab, dict):
+        raise UsageError(f"lab: expected a mapping of {', '.join(LAB_KEYS)}, found {lab!r}. Fix: calibrate again")
+    missing, unknown = sorted(set(LAB_KEYS) - set(lab)), sorted(set(lab) - set(LAB_KEYS) - set(LAB_OPTIONAL_KEYS))
     if missing or unknown:
         raise UsageError(
-            f"lab: expected the keys {', '.join(LAB_KEYS)}, found {'missing ' + ', '.join(missing) if missing else ''}"
+            f"lab: expected the keys {', '.join(LAB_KEYS)} (optional: {', '.join(LAB_OPTIONAL_KEYS)}), found "
+            f"{'missing ' + ', '.join(missing) if missing else ''}"
             f"{'; ' if missing and unknown else ''}{'unknown ' + ', '.join(unknown) if unknown else ''}. "
             "Fix: write the lab section with `rbc-dataset calibrate REAL_DIR --out lab.yaml`"
         )
-    if any(not value > 0 for value in lab.values()):
+    wrong = {key: value for key, value in lab.items() if isinstance(value, bool) or not isinstance(value, int | float)}
+    if wrong:
+        raise UsageError(f"lab: every value must be a number, found {wrong}. Fix: calibrate again")
+    if any(not lab[key] > 0 for key in LAB_KEYS):
         raise UsageError(f"lab: every value must be positive, found {lab}. Fix: calibrate again")
+    for key, (low, high) in LAB_OPTIONAL_KEYS.items():
+        if key in lab and not low <= lab[key] <= high:
+            raise UsageError(f"lab: {key} must lie in [{low}, {high}], found {lab[key]}. Fix: calibrate again")

@@ -103,7 +103,7 @@ def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) ->
     """Draw and write AneRBC-I image ``number`` of ``cls`` and its AneRBC-II tiles; return its statistics."""
     streams = image_streams(config.seed, cls, number=number)
     lab, cells_rng, acquisition_rng = config.lab, streams["cells"], streams["acquisition"]
-    condition = sample_condition(cls, cells_rng, diameter_px=None if lab is None else lab["cell_diameter_px"])
+    condition = sample_condition(cls, cells_rng, lab=lab)
     acquisition = sample_acquisition(_regime(cls, config, acquisition_rng), acquisition_rng, lab=lab)
     smear = render_smear(condition, acquisition, rng=cells_rng)
     mask, rgb, darkness = _masks(smear, config, cls, streams["mask"])

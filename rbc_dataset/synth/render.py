@@ -114,6 +114,7 @@ def _lab_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, fl
         "texture": rng.uniform(0.02, 0.04),
         "foreground_target": float(np.clip(lab["foreground_fraction"] + rng.normal(0.0, 0.02), 0.15, 0.6)),
         **_film(rng),
+        **({"platelet_density": lab["platelet_density"]} if "platelet_density" in lab else {}),
     }
 
 
@@ -152,7 +153,7 @@ def render_smear(
     clear = _clear_of_white_cells(population, centres + pad, whites)
     population, centres = _subset(population, clear), centres[clear]
     od_cells, instances, table = _draw_cells(population, centres, width=width, height=height, pad=pad)
-    od_platelets, platelets = _draw_platelets(width, height, pad, rng)
+    od_platelets, platelets = _draw_platelets(width, height, pad, rng, density=acquisition.get("platelet_density"))
     od_extra, dark = _distractor_density(shape, acquisition, kids=kids, rates=rates, od_white=od_white, dark=dark)
     if kids["clumps"].uniform() < rates.platelet_clumps:
         od_clumps, clumps = distractors.draw_platelet_clumps(kids["clumps"], shape)
@@ -346,10 +347,16 @@ def cell_table(population: CellPopulation, centres: np.ndarray, *, area: np.ndar
     )
 
 
-def _draw_platelets(width: int, height: int, pad: int, rng: np.random.Generator):
-    """Small dense magenta dots, some in clumps: distractors that are not red cells."""
+def _draw_platelets(width: int, height: int, pad: int, rng: np.random.Generator, *, density: float | None = None):
+    """Small dense magenta dots, some in clumps: distractors that are not red cells.
+
+    ``density``: a lab's platelets per megapixel on average (``rbc-dataset calibrate``); each image varies it
+    by x0.8..1.2 (the draw of the default's 40..160 per image, rescaled), as a lab's other settings vary.
+    """
     od = np.zeros((height + 2 * pad, width + 2 * pad), np.float32)
     n = int(rng.integers(40, 160))
+    if density is not None:
+        n = int(round(density * width * height / 1e6 * (0.8 + 0.4 * (n - 40) / 120)))
     xs = rng.uniform(pad, width + pad, n)
     ys = rng.uniform(pad, height + pad, n)
     for x, y in zip(xs, ys, strict=True):
