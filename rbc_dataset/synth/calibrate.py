@@ -3,9 +3,11 @@
 Each image is measured where its cells are (from its mask when one lies beside it in the AneRBC layout, else
 from an Otsu threshold of the green channel with holes filled): background colour, the cells' optical
 density per channel, the width of cell edges, the camera's colour noise, the cell size and how much of the
-smear is covered. The medians over images become the generator's ``lab`` section (``SynthConfig.lab``),
-through conversions measured once on synthetic smears of known settings (the ``*_PER_*`` constants below),
-so that calibrating on the generator's own output gives back its settings (tests/rbc_dataset/synth).
+smear is covered; on its isolated single cells (``rbc_dataset.cell_profiles.measure_cells``) their elongation,
+pallor depth and width and the spread of their darkness; and its platelets per megapixel. The medians over
+images become the generator's ``lab`` section (``SynthConfig.lab``), through conversions measured once on
+synthetic smears of known settings (the constants below), so that calibrating on the generator's own output
+gives back its settings (tests/rbc_dataset/synth).
 """
 
 from __future__ import annotations
