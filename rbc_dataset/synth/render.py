@@ -108,7 +108,7 @@ def _lab_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, fl
         "illumination_blotches": rng.uniform(0.01, 0.025),
         "gradient_angle": rng.uniform(0.0, 2 * np.pi),
         "blur_sigma": lab["blur_sigma"] * rng.uniform(0.92, 1.08),
-        "noise_common": rng.uniform(0.6, 1.3),
+        "noise_common": rng.uniform(1.5, 2.2),  # grey noise as the default draws it (calibrate measures chroma only)
         "noise_channel": lab["noise_channel"] * rng.uniform(0.92, 1.08),
         "noise_grain": rng.uniform(0.45, 0.6),
         "texture": rng.uniform(0.02, 0.04),
