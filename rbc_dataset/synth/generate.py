@@ -39,7 +39,7 @@ from rbc_dataset.synth.render import Smear, render_smear, sample_acquisition
 
 CLASSES = ("anemic", "healthy")
 CBC_QUIRK_RATE = 0.03  # share of reports with a lost decimal point or a column shift, as in the release
-WARM_SHARE = 0.3  # acquisitions with a beige white balance; most real AneRBC-I backgrounds are bluish grey
+WARM_SHARE = 0.3  # acquisitions with a beige white balance; the others a small tint of any hue
 STREAMS = ("cells", "acquisition", "mask", "reports")
 
 
@@ -95,7 +95,7 @@ def _regime(cls: str, config: SynthConfig, rng: np.random.Generator) -> str:
     draw = rng.uniform()  # drawn either way, so the shortcut variant draws the rest of the acquisition alike
     if "colour" in config.shortcuts:
         return "warm" if cls == "anemic" else "cool"
-    return "warm" if draw < WARM_SHARE else "cool"
+    return "warm" if draw < WARM_SHARE else "neutral"
 
 
 @opencv_single_thread()

@@ -19,7 +19,9 @@ from rbc_dataset.synth import distractors
 from rbc_dataset.synth.cells import ANGLES, CELL_TYPES, N_ANGLES, CellPopulation, ImageCondition, sample_population
 from rbc_dataset.synth.distractors import DEFAULT_RATES, DistractorRates
 
-WHITE_BALANCE_REGIMES = ("cool", "warm")
+# "neutral": the default's tint of any hue; "cool" (bluish) and "warm" (beige): the two regimes the release
+# shows, which `--shortcut colour` ties to the classes.
+WHITE_BALANCE_REGIMES = ("neutral", "cool", "warm")
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # grey = LUMA . RGB (the weights OpenCV uses)
 
 
@@ -39,9 +41,9 @@ def sample_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, 
     """Stain, white balance, illumination and optics of one image.
 
     The ranges cover what real AneRBC-I acquisitions show (``rbc-bench realism``): a light, nearly neutral
-    background with a small residual tint of an automatic white balance, green to violet ("cool") or beige
-    ("warm"); lavender-blue cells (the stain absorbs green most and blue least); soft focus; a faint plasma film
-    (``film_mottle``, ``film_grain``: green optical density, see ``distractors.draw_film``).
+    background with a small residual tint of an automatic white balance, green to violet ("neutral"), bluish
+    ("cool") or beige ("warm"); lavender-blue cells (the stain absorbs green most and blue least); soft focus;
+    a faint plasma film (``film_mottle``, ``film_grain``: green optical density, see ``distractors.draw_film``).
     """
     if lab is not None:
         return _lab_acquisition(regime, rng, lab=lab)
@@ -71,12 +73,15 @@ def _white_balance_error(regime: str, angle: float, size: float) -> tuple[float,
     """Red and blue offsets from green of an automatic white balance's residual tint (grey levels).
 
     The tint is a vector in the chroma plane (R, G and B at 0, 120 and 240 degrees): "warm" points it between
-    red and yellow (beige); "cool" anywhere from green through cyan and blue to magenta, uniformly (the hue of a
-    near-grey background varies that widely between real acquisitions). ``angle`` and ``size`` are uniform
-    draws in [0, 1).
+    red and yellow (beige); "neutral" anywhere from green through cyan and blue to magenta, uniformly (the hue of
+    a near-grey background varies that widely between real acquisitions); "cool" between blue and violet, so a
+    planted colour shortcut (warm vs cool) stays separable by colour, as the release's two regimes are.
+    ``angle`` and ``size`` are uniform draws in [0, 1).
     """
     if regime == "warm":
         theta, magnitude = np.radians(5.0 + 45.0 * angle), 3.0 + 4.0 * size
+    elif regime == "cool":
+        theta, magnitude = np.radians(215.0 + 90.0 * angle), 2.0 + 4.0 * size
     else:
         theta, magnitude = np.radians(90.0 + 255.0 * angle), 0.5 + 5.5 * size
     r, g, b = (magnitude * np.cos(theta - np.radians(phase)) for phase in (0.0, 120.0, 240.0))
@@ -95,7 +100,7 @@ def _lab_acquisition(regime: str, rng: np.random.Generator, *, lab: dict[str, fl
     The white-balance regime still shifts the tint a little (warm: red up, blue down), so the colour shortcut
     can be planted on a calibrated set too.
     """
-    shift = (3.0, -4.0) if regime == "warm" else (-1.0, 2.0)
+    shift = {"warm": (3.0, -4.0), "cool": (-1.0, 2.0)}.get(regime, (0.0, 0.0))
     background = [lab["background_r"] + shift[0], lab["background_g"], lab["background_b"] + shift[1]]
     spread = lab["absorption_spread"]  # each channel on its own: the lab's images differ in stain hue too
     absorption = [lab[f"absorption_{c}"] * float(np.exp(rng.normal(0.0, spread))) for c in "rgb"]

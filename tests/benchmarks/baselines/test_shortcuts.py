@@ -53,8 +53,10 @@ def test_clean_build_background_tracks_white_balance_not_class(bench_build: Path
         frames.append(frame.assign(parent=view.table["parent_id"].to_numpy(), label=view.table["label"].to_numpy()))
     parents = pd.concat(frames).groupby("parent").agg(balance=("bg_log_b_over_g", "median"), label=("label", "first"))
     parents["regime"] = parents.index.map(_white_balance(bench_source))
-    warm, cool = (parents.loc[parents["regime"] == r, "balance"] for r in ("warm", "cool"))
-    assert warm.max() < cool.min()  # the feature sees the acquisition (warm = beige: less blue) ...
+    is_warm = parents["regime"] == "warm"
+    assert is_warm.any() and (~is_warm).any(), parents  # this build draws both: the check below means something
+    # the feature sees the acquisition (warm = beige: less blue than the default's tints of any hue) ...
+    assert parents.loc[is_warm, "balance"].median() < parents.loc[~is_warm, "balance"].median()
     anaemic, healthy = (parents.loc[parents["label"] == k, "balance"] for k in (1, 0))
     assert anaemic.min() < healthy.max() and healthy.min() < anaemic.max()  # ... which does not split the classes
 

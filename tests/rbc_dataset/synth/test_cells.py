@@ -95,7 +95,7 @@ def test_shortcuts_are_off_by_default_and_class_bound_when_asked() -> None:
     assert max(dark) <= 22 < 36 <= min(light)
     plain = SynthConfig()
     regimes = {_regime(c, plain, np.random.default_rng(s)) for c in ("anemic", "healthy") for s in range(20)}
-    assert regimes == {"warm", "cool"}
+    assert regimes == {"warm", "neutral"}
     colour = SynthConfig(shortcuts=("colour",))
     assert {_regime("anemic", colour, np.random.default_rng(s)) for s in range(20)} == {"warm"}
     assert {_regime("healthy", colour, np.random.default_rng(s)) for s in range(20)} == {"cool"}

@@ -102,7 +102,7 @@ def test_calibrated_acquisitions_carry_the_film_keys() -> None:
     assert calibrated["film_mottle"] > 0 and calibrated["film_grain"] > 0
 
 
-@pytest.mark.parametrize("regime", ["cool", "warm"])
+@pytest.mark.parametrize("regime", ["neutral", "cool", "warm"])
 def test_white_balance_tints_stay_small_and_warm_is_beige(regime: str) -> None:
     rng = np.random.default_rng(0)
     backgrounds = np.array([sample_acquisition(regime, rng)["background_rgb"] for _ in range(200)])
@@ -110,5 +110,18 @@ def test_white_balance_tints_stay_small_and_warm_is_beige(regime: str) -> None:
     assert np.abs(tint).max() < 12  # an automatic white balance leaves a residual tint of a few grey levels
     if regime == "warm":
         assert (backgrounds[:, 0] > backgrounds[:, 2]).all()  # red above blue: beige
+    elif regime == "cool":
+        assert (backgrounds[:, 2] > backgrounds[:, 1]).all()  # bluish: blue above green, never beige
     else:
         assert (backgrounds[:, 2] > backgrounds[:, 0]).mean() > 0.5  # mostly bluish, violet or cyan
+
+
+def test_the_planted_regimes_are_separable_by_colour_and_the_default_tint_is_not() -> None:
+    def blue_minus_green(regime: str) -> np.ndarray:
+        rng = np.random.default_rng(1)
+        backgrounds = np.array([sample_acquisition(regime, rng)["background_rgb"] for _ in range(200)])
+        return backgrounds[:, 2] - backgrounds[:, 1]
+
+    assert blue_minus_green("warm").max() < blue_minus_green("cool").min()  # --shortcut colour: a clean split
+    neutral = blue_minus_green("neutral")
+    assert neutral.min() < blue_minus_green("warm").max() < neutral.max()  # the default's tints overlap warm
