@@ -89,7 +89,7 @@ def anerbc_mask(
     rough = rng.uniform(size=graded.size) < EDGE_ROUGHNESS
     graded[rough] = rng.uniform(0.3, 0.55, int(rough.sum()))
     alpha[inside] = graded
-    alpha[outside] = rng.uniform(0.05, 0.5, int(outside.sum()))
+    alpha[outside] = rng.uniform(0.3, 0.5, int(outside.sum()))  # light grey, 140-190: the release grades no lighter
     mask = alpha[..., None] * dimmed + (1.0 - alpha[..., None]) * 255.0
     return np.clip(np.rint(mask), 0, 255).astype(np.uint8), foreground
 
