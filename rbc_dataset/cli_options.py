@@ -109,6 +109,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--c2st": ("flag", "classifier two-sample test: can a classifier tell real from synthetic? (--no-c2st: not)"),
     "--cnn": ("flag", "also run the test with a small CNN (--no-cnn: features only)"),
     "--crops-per-image": ("int", "random crops taken from each image"),
+    "--sheet": ("path", "a JPEG of side-by-side real and synthetic crops, outside both input folders"),
     "--real": ("path", "real AneRBC-I folder"),
     "--synthetic": ("path", "synthetic dataset folder"),
     "--masks": ("path", "folder of cell masks <stem>.png"),

@@ -36,7 +36,7 @@ WITHOUT_PROGRESS = {
     "rbc-bench train-speed": "timed steps, no bar",
 }
 # Path parameters that are outputs (any path is fine: ~ expanded), or inputs that may be absent by design.
-OUTPUT_PATHS = {"out", "out_dir", "fix", "report", "json_out", "work_dir"}
+OUTPUT_PATHS = {"out", "out_dir", "fix", "report", "json_out", "work_dir", "sheet"}
 MAY_BE_ABSENT = {
     ("rbc-bench annotate-segment", "realdata"): "parts of the real data are skipped when absent",
     ("rbc-bench run", "data"): "checked by the run itself before torch loads (benchmarks.training.data)",

@@ -210,13 +210,19 @@ def realism(
     ] = 12,
     epochs: Annotated[int, typer.Option("--epochs", help="CNN epochs per fold of the two-sample test.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the crops, folds, CNN and bootstrap.")] = 0,
+    sheet: Annotated[
+        Path | None,
+        typer.Option(
+            "--sheet", callback=expand_path, help="Also write side-by-side real and synthetic crops per class (JPEG)."
+        ),
+    ] = None,
 ) -> None:
     """Compare image and per-cell statistics of synthetic and real AneRBC-I, then a classifier two-sample test."""
     from benchmarks.toolkit.realism import run_realism
     from benchmarks.toolkit.realism_c2st import C2stSettings
 
     settings = C2stSettings(crops_per_image=crops_per_image, seed=seed, cnn=cnn, cnn_epochs=epochs) if c2st else None
-    run_realism(real, synthetic, json_out=json_out, max_images=max_images, c2st=settings, cells=cells)
+    run_realism(real, synthetic, json_out=json_out, max_images=max_images, c2st=settings, cells=cells, sheet=sheet)
 
 
 def train_speed(

@@ -83,9 +83,10 @@ from benchmarks.toolkit.realism_cells_report import (
     profile_table,
     timed_cells,
 )
+from benchmarks.toolkit.realism_sheet import write_crop_sheet
 from benchmarks.toolkit.realism_stats import binarise_mask, measure_pair
 from rbc_dataset.errors import DataError, UsageError
-from rbc_dataset.fileio import write_json
+from rbc_dataset.fileio import check_output_outside, write_json
 
 __all__ = ["binarise_mask", "compare", "find_pairs", "measure_pair", "run_realism", "summarise"]
 
@@ -410,6 +411,7 @@ def run_realism(
     max_images: int = 20,
     c2st: C2stSettings | None = DEFAULT_SETTINGS,
     cells: bool = True,
+    sheet: Path | None = None,
 ) -> dict:
     """Compare real and synthetic AneRBC-I pairs, print the tables and optionally write JSON.
 
@@ -420,6 +422,8 @@ def run_realism(
         max_images: Pairs measured per side, at least 1.
         c2st: Settings of the classifier two-sample test on the same pairs; None leaves it out.
         cells: Measure per-cell appearance (radial profiles, pallor, size and shape) on both sides.
+        sheet: Also write side-by-side crops (real and synthetic, per class) to this JPEG; it may not lie in
+            either input folder.
 
     Returns:
         The report written to ``json_out``: summaries, verdicts, per-image rows and skipped images.
@@ -433,6 +437,8 @@ def run_realism(
     if c2st is not None:
         c2st.check()
     real, synthetic = Path(real), Path(synthetic)
+    if sheet is not None:
+        check_output_outside(Path(sheet), [real, synthetic])  # a file in the real folder would change the input
     # Piped output defaults to 80 columns, which wraps every row of the table.
     console = Console() if sys.stdout.isatty() else Console(width=140)
     real_rows, real_errors = measure_folder(real, max_images, console=console)
@@ -445,7 +451,10 @@ def run_realism(
     command = ["rbc-bench", "realism", "--real", str(real), "--synthetic", str(synthetic)]
     command += [] if json_out is None else ["--json", str(json_out)]
     command += ["--max-images", str(max_images), *([] if cells else ["--no-cells"]), *_c2st_options(c2st)]
+    command += [] if sheet is None else ["--sheet", str(sheet)]
     real_pairs, synthetic_pairs = find_pairs(real)[:max_images], find_pairs(synthetic)[:max_images]
+    if sheet is not None:
+        console.print(f"wrote {write_crop_sheet(real_pairs, synthetic_pairs, out=Path(sheet))}")
     cell_section = _cells_report(real_pairs, synthetic_pairs, console=console) if cells else None
     two_sample = None
     if c2st is not None:
