@@ -6,10 +6,16 @@ rebuild a semaphore the parent has already unlinked: ``FileNotFoundError`` in ``
 prints that worker's traceback to the user's terminal, under the toolkit's one-line "interrupted" message. A
 worker whose parent went away has nothing to report, so this hook keeps such ends quiet and passes every other
 error to Python's own hook. The main process never imports this module: its own hook stays as it is.
+
+Ctrl-C reaches the whole process group. A worker ignores SIGINT once its initializer has run, but one forked in
+the moment before printed "Process ForkServerProcess-1:" under the one-line message (seen under load in CI).
+The server hands its children the SIGINT handling it had after its preloads, so ignoring SIGINT here makes
+every worker ignore it from birth; the main process alone answers Ctrl-C and stops its workers.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 _PARENT_GONE = (EOFError, BrokenPipeError, ConnectionResetError)
@@ -31,3 +37,4 @@ def _hook(kind, value, traceback) -> None:
 
 
 sys.excepthook = _hook
+signal.signal(signal.SIGINT, signal.SIG_IGN)

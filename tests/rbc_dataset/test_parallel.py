@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import signal
@@ -98,3 +99,34 @@ def test_forkserver_workers_stay_quiet_when_their_parent_is_gone_and_the_caller_
     # What a worker meets when the interrupted parent never sends its task stays quiet; a real error does not.
     assert "a real error" in quiet.stderr and "Ran out of input" not in quiet.stderr
     assert "a missing input" in quiet.stderr and "synchronize.py" not in quiet.stderr
+
+
+_BIRTH_SCRIPT = """
+import multiprocessing
+import signal
+from rbc_dataset.parallel import process_pool
+
+def ignores_ctrl_c(queue):
+    queue.put(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+
+if __name__ == "__main__":
+    with process_pool(2) as pool:  # starts this process's forkserver, with the project's preload
+        pool.submit(abs, -1).result()
+    context = multiprocessing.get_context("forkserver")
+    queue = context.Queue()
+    child = context.Process(target=ignores_ctrl_c, args=(queue,))  # no pool initializer: as forked
+    child.start()
+    print(queue.get(timeout=60), signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    child.join()
+"""
+
+
+def test_forkserver_children_ignore_ctrl_c_from_birth_and_the_caller_keeps_it(tmp_path):
+    # A Ctrl-C that reached a worker before its initializer ran printed "Process ForkServerProcess-1:".
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no forkserver on this platform")
+    script = tmp_path / "birth.py"
+    script.write_text(_BIRTH_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["True", "True"], out.stdout + out.stderr
