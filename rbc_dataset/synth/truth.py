@@ -117,9 +117,8 @@ def report_patient(
         return cells, condition
     other = sample_condition("healthy" if condition.cls == "anemic" else "anemic", rng)
     population = sample_population(other, REPORT_PATIENT_CELLS, rng=rng)
-    drawn = pd.DataFrame(
-        {"type": np.asarray(CELL_TYPES)[population.types], "area_px": np.pi * population.radius**2 * population.aspect}
-    )
+    # An outline of mean radius r is an ellipse of area pi r^2 whatever its aspect (cells._ellipse_outline).
+    drawn = pd.DataFrame({"type": np.asarray(CELL_TYPES)[population.types], "area_px": np.pi * population.radius**2})
     return drawn, other
 
 
