@@ -88,13 +88,20 @@ def synthesize(out: str | Path, *, overwrite: bool = False, progress: bool = Fal
 
 
 def calibrate(
-    real_dir: str | Path, *, out: str | Path | None = None, max_images: int = 20, config=None, progress: bool = False
+    real_dir: str | Path,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    max_images: int = 20,
+    config=None,
+    progress: bool = False,
 ):
     """A ``SynthConfig`` whose ``lab`` section draws smears that look like the real images under ``real_dir``.
 
     Args:
         real_dir: a folder of a lab's real smear images (AneRBC masks beside them are used when present).
         out: write the config there as YAML for ``rbc-dataset synth --config`` (nothing written without it).
+        overwrite: replace an existing ``out`` (refused otherwise, before anything is measured).
         max_images: measure at most this many images.
         config: the other settings to keep (a ``SynthConfig``); defaults otherwise.
         progress: draw a progress bar.
@@ -102,6 +109,8 @@ def calibrate(
     from rbc_dataset.synth.calibrate import calibrate as run_calibrate
     from rbc_dataset.synth.calibrate import write_synth_config
 
+    if out is not None and Path(out).exists() and not overwrite:
+        raise UsageError(f"{out} exists; pass --overwrite to replace it or choose another --out")
     calibrated = run_calibrate(Path(real_dir), max_images=max_images, base=config, show_progress=progress)
     if out is not None:
         write_synth_config(calibrated, Path(out), source=Path(real_dir))

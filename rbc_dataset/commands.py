@@ -122,11 +122,8 @@ def calibrate(
     """Measure the look of a lab's real smears and write a synth config that draws smears like them."""
     from rbc_dataset.api import calibrate as run_calibrate
     from rbc_dataset.cli_options import print_text
-    from rbc_dataset.errors import UsageError
 
-    if out.exists() and not overwrite:
-        raise UsageError(f"{out} exists; pass --overwrite to replace it or choose another --out")
-    config = run_calibrate(real, out=out, max_images=max_images, progress=not quiet)
+    config = run_calibrate(real, out=out, overwrite=overwrite, max_images=max_images, progress=not quiet)
     print_text(f"wrote {out}: {len(config.lab)} settings measured on {real}; use `rbc-dataset synth --config {out}`")
 
 

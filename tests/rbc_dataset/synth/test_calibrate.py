@@ -146,3 +146,14 @@ def test_the_calibrated_config_drives_synth(lab_smears, tmp_path):
     assert code == 0, output
     saved = yaml.safe_load(next((tmp_path / "s").rglob("*config*.yaml")).read_text())
     assert saved["lab"]["blur_sigma"] == yaml.safe_load(config.read_text())["lab"]["blur_sigma"]
+
+
+def test_the_library_call_refuses_an_existing_output_before_measuring(tmp_path):
+    import rbc_dataset as rd
+
+    out = tmp_path / "lab.yaml"
+    out.write_text("mine")
+    # The folder holds no images: a measurement would fail with a DataError, so the UsageError proves the order.
+    with pytest.raises(UsageError, match="pass --overwrite"):
+        rd.calibrate(tmp_path / "nowhere-needed", out=out)
+    assert out.read_text() == "mine"
