@@ -136,11 +136,8 @@ def cell_pixels(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         )
     if mask.dtype == bool and mask.ndim == 2:
         return mask
-    low = masks.low_side(mask)
-    polarity = masks.detect_polarity(low, image)
-    if polarity is None:
-        return np.zeros(image.shape[:2], bool)
-    return masks.cell_map(mask, polarity)
+    cells = masks.mask_cells(mask, image)
+    return np.zeros(image.shape[:2], bool) if cells is None else cells
 
 
 def _solidity_and_feret(component: np.ndarray) -> tuple[float, float]:

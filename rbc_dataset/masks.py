@@ -126,6 +126,15 @@ def cell_map(mask: np.ndarray, polarity: str) -> np.ndarray:
     return low if polarity == "cells_low" else ~low
 
 
+def mask_cells(mask: np.ndarray, image: np.ndarray) -> np.ndarray | None:
+    """Boolean cell map of a mask in any encoding: its side that is darker in the image; None when one-sided."""
+    low = low_side(mask)
+    polarity = detect_polarity(low, image)
+    if polarity is None:
+        return None
+    return low if polarity == "cells_low" else ~low
+
+
 def canonical_mask(cells: np.ndarray) -> np.ndarray:
     """Single-channel uint8 mask, cell = 255, background = 0."""
     return np.where(cells, 255, 0).astype(np.uint8)

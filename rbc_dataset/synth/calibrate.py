@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from rbc_dataset import masks
 from rbc_dataset.cell_profiles import MIN_AREA_PX, MIN_PALLOR_DEPTH, background_level, measure_cells
@@ -69,17 +69,15 @@ def find_images(root: Path) -> list[tuple[Path, Path | None]]:
 
 def cell_map(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Boolean cell pixels: the mask on the side that is darker in the image, or Otsu with holes filled."""
-    if mask is not None:
-        low = masks.low_side(mask)
-        polarity = masks.detect_polarity(low, image)
-        if polarity is not None:
-            return low if polarity == "cells_low" else ~low
+    cells = None if mask is None else masks.mask_cells(mask, image)
+    if cells is not None:
+        return cells
     cells = ndimage.binary_fill_holes(masks.image_cell_map(image))
     return masks.remove_small_components(cells, 30)[0]
 
 
 def _robust_std(values: np.ndarray) -> float:
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+    return float(stats.median_abs_deviation(values, scale="normal"))
 
 
 def measure_image(image: np.ndarray, cells: np.ndarray) -> dict[str, float]:
