@@ -38,12 +38,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.toolkit.realism_stats import (
+    CLASS_NAMES,
     MIN_CELL_AREA,
     SINGLE_HIGH,
     SINGLE_LOW,
     _read_mask,
     _read_rgb,
     binarise_mask,
+    pair_class,
 )
 from rbc_dataset.errors import UsageError
 from rbc_dataset.stats import group_resamples, percentile_interval, weighted_roc_auc
@@ -51,7 +53,6 @@ from rbc_dataset.stats import group_resamples, percentile_interval, weighted_roc
 MAX_FOLDS = 5
 HIST_BINS = 16
 GRADIENT_PERCENTILES = (10, 50, 90, 99)
-CLASS_NAMES = {"a": "anaemic", "h": "healthy"}
 REAL, SYNTHETIC = 0, 1  # labels: a high score means "looks synthetic"
 
 # A fold scorer: scorer(crops, labels, *, folds, seed) -> out-of-fold score of every crop.
@@ -144,7 +145,7 @@ def load_side(pairs: Sequence[tuple[Path, Path]], side: str) -> tuple[list[Loade
             continue
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         cell, _ = binarise_mask(mask_gray, gray, single_channel=single_channel)
-        klass = image_path.stem.rsplit("_", 1)[-1]
+        klass = pair_class(image_path)
         images.append(LoadedImage(f"{side}/{image_path.parent.parent.name}/{image_path.stem}", klass, rgb, cell))
     return images, errors
 

@@ -30,10 +30,10 @@ from benchmarks.toolkit.realism_cells import (
     RING_WIDTH,
     measure_cells,
 )
+from benchmarks.toolkit.realism_stats import CLASS_NAMES, pair_class
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import read_image
 
-CLASS_NAMES = {"a": "anaemic", "h": "healthy"}
 MEASURES: dict[str, str] = {
     "eq_diameter_px": "equivalent diameter (px)",
     "aspect_ratio": "aspect ratio (major / minor)",
@@ -73,7 +73,7 @@ def measure_cell_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[pd.DataFrame
         if table.empty:
             continue
         table.insert(0, "image", f"{image_path.parent.parent.name}/{image_path.stem}")
-        table.insert(1, "klass", image_path.stem.rsplit("_", 1)[-1])
+        table.insert(1, "klass", pair_class(image_path))
         tables.append(table)
     cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["image", "klass"])
     return cells, errors

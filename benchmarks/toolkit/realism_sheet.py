@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from benchmarks.toolkit.realism_stats import _read_rgb
+from benchmarks.toolkit.realism_stats import CLASS_NAMES, _read_rgb, pair_class
 from rbc_dataset.errors import UsageError
 from rbc_dataset.fileio import atomic_write_bytes
 
@@ -23,12 +23,11 @@ CROP_WIDTH, CROP_HEIGHT = 400, 300
 LABEL_HEIGHT = 20
 GAP = 6
 ROWS = (("real", "a"), ("synthetic", "a"), ("real", "h"), ("synthetic", "h"))
-CLASS_NAMES = {"a": "anaemic", "h": "healthy"}
 
 
 def _of_class(pairs: Sequence[tuple[Path, Path]], klass: str, per_row: int) -> list[Path]:
     """The first ``per_row`` images of a class (the stem ends in ``_a`` or ``_h``, as AneRBC names them)."""
-    return [image for image, _ in pairs if image.stem.rsplit("_", 1)[-1] == klass][:per_row]
+    return [image for image, _ in pairs if pair_class(image) == klass][:per_row]
 
 
 def _crop(image_path: Path, rng: np.random.Generator) -> np.ndarray:

@@ -43,6 +43,14 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return array.astype(np.uint8)
 
 
+CLASS_NAMES = {"a": "anaemic", "h": "healthy"}  # AneRBC-I file stems end in _a or _h
+
+
+def pair_class(image_path: Path) -> str:
+    """The class letter of an AneRBC-I image from its stem (``001_a`` -> ``a``)."""
+    return Path(image_path).stem.rsplit("_", 1)[-1]
+
+
 def _read_rgb(path: Path) -> np.ndarray:
     """Read an image as uint8 RGB (alpha dropped, gray expanded); ``read_image`` checks the file first."""
     raw = _to_uint8(read_image(path))

@@ -39,6 +39,7 @@ import pandas as pd
 from rich.markup import escape
 
 from benchmarks.toolkit.realism import find_pairs
+from benchmarks.toolkit.realism_stats import CLASS_NAMES, pair_class
 from rbc_dataset.errors import DataError, UsageError, check_seed
 
 DEFAULT_MODELS = ("morphometric", "resnet18")
@@ -88,8 +89,7 @@ class TransferSettings:
 
 def real_classes(real: Path) -> Counter:
     """AneRBC-I image/mask pairs under ``real`` per class (``anaemic``, ``healthy``), from the file names."""
-    names = {"a": "anaemic", "h": "healthy"}
-    return Counter(names[image.stem.rsplit("_", 1)[1]] for image, _ in find_pairs(real))
+    return Counter(CLASS_NAMES[pair_class(image)] for image, _ in find_pairs(real))
 
 
 def skip_reason(real: Path) -> str | None:
@@ -352,8 +352,7 @@ def write_result(result: dict, *, json_out: Path, table=None) -> None:
     console.print(f"wrote {json_out}")
 
 
-def _caveat(real: Path) -> str:
-    counts = real_classes(real)
+def _caveat(counts: Counter) -> str:
     n = counts["healthy"] + counts["anaemic"]
     per_class = min(counts["healthy"], counts["anaemic"])
     return CAVEAT.format(n=n, healthy=counts["healthy"], anaemic=counts["anaemic"], per_class=2 * per_class)
@@ -415,14 +414,15 @@ def run_transfer(
         result = {"status": "skipped", "reason": reason, **head}
         write_result(result, json_out=json_out)
         return result
+    pairs_per_class = real_classes(real)  # once: it searches the whole real folder
     with work_folder(work_dir) as work:
         train_built, train_record = training_build(train, work=work, settings=settings)
         real_built = real_build(real, like=train_built, work=work, workers=settings.workers)
         refuse_overlap(train_built, real, real_built=real_built)
         scored = run_models(settings, train_build=train_built, real_built=real_built, show_progress=show_progress)
         train_record["counts"] = _counts(train_built)
-        real_record = {"pairs_per_class": dict(real_classes(real)), "counts": _counts(real_built)}
-    caveat, seconds = _caveat(real), time.perf_counter() - start
+        real_record = {"pairs_per_class": dict(pairs_per_class), "counts": _counts(real_built)}
+    caveat, seconds = _caveat(pairs_per_class), time.perf_counter() - start
     result = {
         "status": "done",
         **head,
