@@ -12,7 +12,9 @@ the model, so this is a reconstruction with the paper's feature-map sizes and mo
 - Tier-III (ShuffleNetV2-style): two stages of ShuffleNetV2 units (a stride-2 unit then a stride-1 unit each,
   128 -> 256 channels), then adaptive pooling to max(1, round(S/30)).
 
-At S=300 the tier outputs are 64x200x200, 128x100x100 and 256x10x10, as in the paper. Each tier has a head
+At S=300 the tier outputs are 64x200x200, 128x100x100 and 256x10x10, as in the paper. The sizes scale with the input
+given, per side (H x W -> 2H/3 x 2W/3, H/3 x W/3, H/30 x W/30): a model trained on 128 px crops (85, 43, 4) predicts
+a whole 300 px tile with the paper's shapes, and a 1224x960 image at 816x640, 408x320, 41x32. Each tier has a head
 (global average pool, dropout, linear). The global prediction fuses the three heads: a softmax over three learnable
 weights (initialised equal) weighs the tiers' log-softmax outputs; the weighted sum of log-probabilities is returned
 as the ``global`` logits. Module-II's learned head (mild vs chronic) reads the pooled Tier-III features.
@@ -102,6 +104,13 @@ def _build_tier3(size: int) -> nn.Sequential:
     )
 
 
+def _run_tier(body: nn.Sequential, x: Tensor, size: tuple[int, int]) -> Tensor:
+    """``body`` applied to ``x``, its adaptive pooling set to ``size`` (the tier's map for this input)."""
+    for layer in body:
+        x = F.adaptive_avg_pool2d(x, size) if isinstance(layer, nn.AdaptiveAvgPool2d) else layer(x)
+    return x
+
+
 def _build_head(in_features: int, num_outputs: int, dropout: float) -> nn.Sequential:
     """Dropout then a linear layer, applied to globally pooled features."""
     return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_outputs))
@@ -112,7 +121,8 @@ class ThreeTierDCFNet(nn.Module):
 
     Args:
         num_classes: classes of Module-I (healthy / anaemic).
-        input_size: side S of the square input; fixes the tiers' map sizes (see ``tier_sizes``).
+        input_size: side S of the square input it is built for (checked); the tiers' map sizes follow the input
+            each forward pass is given (see ``features``).
         in_channels: input channels (RGB + canonical mask = 4).
         num_severity: classes of the Module-II learned head (mild / chronic).
         dropout: dropout before every linear head.
@@ -142,11 +152,17 @@ class ThreeTierDCFNet(nn.Module):
         self._frozen_tiers: frozenset[str] = frozenset()
 
     def features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The Tier-I, II and III feature maps of a batch ``x`` of shape (B, in_channels, S, S)."""
-        tier1 = self.bodies["tier1"](x)
-        tier2 = self.bodies["tier2"](tier1)
-        tier3 = self.bodies["tier3"](tier2)
-        return tier1, tier2, tier3
+        """The Tier-I, II and III feature maps of a batch ``x`` of shape (B, in_channels, H, W).
+
+        The tiers' pooled sizes follow the input actually given (``tier_sizes`` per side), not the size the model
+        was built for: a model trained on 128 px crops predicts a 300 px tile at the same scale per pixel.
+        """
+        sizes = zip(tier_sizes(x.shape[-2]), tier_sizes(x.shape[-1]), strict=True)
+        maps, current = [], x
+        for name, size in zip(TIER_NAMES, sizes, strict=True):
+            current = _run_tier(self.bodies[name], current, size)
+            maps.append(current)
+        return maps[0], maps[1], maps[2]
 
     def fusion_weights(self) -> Tensor:
         """The tiers' weights in the global prediction (non-negative, summing to one)."""

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
 from benchmarks.training.data import SplitView
+from rbc_dataset.errors import DataError
 from rbc_dataset.progress import track
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -24,8 +25,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def resize_sample(image: np.ndarray, mask: np.ndarray | None, *, size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H, W, 3) image by area averaging and (H, W) mask by nearest neighbour to size x size (as the build does)."""
-    if image.shape[:2] != (size, size):
+    """(H, W, 3) image by area averaging and (H, W) mask by nearest neighbour to size x size (as the build does).
+
+    ``size`` 0 keeps the stored size (whole images at native resolution).
+    """
+    if size and image.shape[:2] != (size, size):
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
         if mask is not None:
             mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
@@ -54,19 +58,40 @@ class MemorySource:
 
 
 def load_memory_source(view: SplitView, size: int, *, with_mask: bool, show_progress: bool = False) -> MemorySource:
-    """Decode every sample of ``view`` through its loader, resized to ``size``."""
+    """Decode every sample of ``view`` through its loader, resized to ``size`` (0: kept at the stored size).
+
+    Raises:
+        DataError: with ``size`` 0, samples of different sizes (they cannot share one tensor).
+    """
     n = len(view)
-    images = torch.empty((n, 3, size, size), dtype=torch.uint8)
-    masks = torch.empty((n, 1, size, size), dtype=torch.uint8) if with_mask else None
+    images = masks = None
     samples = view.iter_samples(with_mask=with_mask)
     for index, (image, mask) in enumerate(track(samples, n, description=f"decode {view.split}", show=show_progress)):
         image, mask = resize_sample(image, mask, size=size)
+        if images is None:  # the first sample fixes the shape (size x size, or the stored size)
+            images = torch.empty((n, 3, *image.shape[:2]), dtype=torch.uint8)
+            masks = torch.empty((n, 1, *image.shape[:2]), dtype=torch.uint8) if with_mask else None
+        if tuple(images.shape[2:]) != image.shape[:2]:
+            _unequal_sizes(view, index, found=image.shape[:2], first=tuple(images.shape[2:]))
         images[index] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if masks is not None:
             masks[index, 0] = torch.from_numpy(mask)
+    if images is None:
+        images = torch.empty((0, 3, size, size), dtype=torch.uint8)
+        masks = torch.empty((0, 1, size, size), dtype=torch.uint8) if with_mask else None
     labels = torch.from_numpy(view.table["label"].to_numpy(np.int64, copy=True))
     severity = torch.from_numpy(view.table["severity"].to_numpy(np.int64, copy=True))
     return MemorySource(images, masks, labels, severity)
+
+
+def _unequal_sizes(view: SplitView, index: int, *, found: tuple, first: tuple) -> None:
+    sample = view.table["sample_id"].iloc[index]
+    raise DataError(
+        view.built_dir,
+        f"samples of one size in the {view.config}/{view.split} split when kept at their stored size (input_size 0)",
+        f"sample {sample} of {found[0]}x{found[1]} after samples of {first[0]}x{first[1]}",
+        "pass --input-size N to resize every sample to N x N, or build images of one size",
+    )
 
 
 class _Batched(torch.utils.data.Dataset):
@@ -118,14 +143,14 @@ def model_input(batch: dict, device: torch.device, *, size: int, with_mask: bool
     """Float input on ``device``: ImageNet-normalised RGB, plus the 0/1 mask as a fourth channel when asked for."""
     non_blocking = device.type == "cuda"
     image = batch["image"].to(device, non_blocking=non_blocking).float().div_(255.0)
-    if image.shape[-1] != size or image.shape[-2] != size:
+    if size and (image.shape[-1] != size or image.shape[-2] != size):
         image = F.interpolate(image, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     image = (image - mean) / std
     if with_mask:
         mask = batch["mask"].to(device, non_blocking=non_blocking).float()
-        if mask.shape[-1] != size or mask.shape[-2] != size:
+        if size and (mask.shape[-1] != size or mask.shape[-2] != size):
             mask = F.interpolate(mask, size=(size, size), mode="nearest")
         image = torch.cat([image, mask], dim=1)
     return image.contiguous(memory_format=torch.channels_last) if channels_last else image

@@ -7,7 +7,9 @@ GPUs use the NCCL backend, CPUs gloo (how the tests run it: 2 CPU processes).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +40,42 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     if requested == "cuda" or (requested == "auto" and has_cuda):
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and ``taskset`` narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_plan(preset, world_size: int = 1) -> dict:
+    """Threads of a training process and the processes beside it (recorded in env.json).
+
+    ``preset.torch_threads`` when set; otherwise the cores left after the DataLoader workers, shared among the
+    training processes. More threads than free cores oversubscribe them: OpenMP threads then wait on each other
+    (measured before this rule: ``make demo``'s benchmark step 7.6x slower on 2 cores than on one thread).
+    """
+    cores = usable_cores()
+    loader_workers = preset.num_workers if preset.data_mode == "loader" else 0
+    automatic = max(1, (cores - loader_workers) // max(world_size, 1))
+    return {
+        "torch_threads": preset.torch_threads or automatic,
+        "chosen": "--torch-threads" if preset.torch_threads else "cores minus loader workers",
+        "cores": cores,
+        "loader_workers": loader_workers,
+        "feature_workers": preset.workers,
+        "training_processes": world_size,
+    }
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block; the caller's setting is restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def init_distributed(requested_device: str) -> Distributed:

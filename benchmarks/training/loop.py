@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.training.augment import AugmentSettings, augment_batch
 from benchmarks.training.batches import epoch_order, model_input
 from benchmarks.training.presets import Preset
 from benchmarks.training.stages import Stage, StageRecord, stage_finished
@@ -143,13 +144,7 @@ def run_epoch(net, model, *, stage: Stage, optimizer, source, order: np.ndarray,
     for batch in track(
         source.batches(order, ctx.preset.batch_size), steps, description=title, show=ctx.show_progress and ctx.is_main
     ):
-        inputs = model_input(
-            batch,
-            ctx.device,
-            size=ctx.preset.input_size,
-            with_mask=ctx.with_mask,
-            channels_last=ctx.preset.channels_last,
-        )
+        inputs = training_input(batch, ctx.preset, device=ctx.device, with_mask=ctx.with_mask)
         targets = {key: batch[key].to(ctx.device, non_blocking=True) for key in ("label", "severity")}
         with autocast:
             outputs = net(inputs)
@@ -180,8 +175,10 @@ def recalibrate_batchnorm(model: torch.nn.Module, source, *, ctx: TrainContext) 
         layer.reset_running_stats()
         layer.momentum = None
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
+    # An exact average over a few hundred samples is as good as over all of them, and whole tiles cost more than crops.
     order = epoch_order(len(source), ctx.seed, epoch=0, rank=ctx.rank, world_size=ctx.world_size)
-    for batch in source.batches(order, ctx.preset.batch_size):
+    order = order[: max(1, ctx.preset.bn_samples // ctx.world_size)]
+    for batch in source.batches(order, ctx.preset.predict_batch_size):
         with autocast:
             model(
                 model_input(
@@ -196,14 +193,60 @@ def recalibrate_batchnorm(model: torch.nn.Module, source, *, ctx: TrainContext) 
         layer.momentum = momentum
 
 
+def augment_settings(preset: Preset) -> AugmentSettings:
+    """The preset's augmentation (recorded in config.yaml with the rest of the preset)."""
+    return AugmentSettings(
+        crop_size=preset.crop_size,
+        flips=preset.flips,
+        scale_jitter=preset.scale_jitter,
+        colour_jitter=preset.colour_jitter,
+    )
+
+
+def training_input(batch: dict, preset: Preset, *, device: torch.device, with_mask: bool) -> torch.Tensor:
+    """A training batch augmented as the preset says (crops, flips, turns, jitter), as model input on ``device``."""
+    settings = augment_settings(preset)
+    return model_input(
+        augment_batch(batch, settings),
+        device,
+        size=preset.build_size if settings.crop_size else preset.input_size,
+        with_mask=with_mask,
+        channels_last=preset.channels_last,
+    )
+
+
 def _optimizer(parameters, ctx: TrainContext) -> torch.optim.Optimizer:
     return torch.optim.AdamW(parameters, lr=ctx.preset.lr, weight_decay=ctx.preset.weight_decay)
 
 
-def _selection_score(stage: Stage, validate: Validate | None, model, ctx: TrainContext) -> float | None:
-    if stage.select_task is None or validate is None or not ctx.is_main:
+def _scheduler(optimizer, stage: Stage, ctx: TrainContext):
+    """Cosine annealing to 0 over the stage's epochs (stepped once per epoch), or a constant rate."""
+    if ctx.preset.lr_schedule == "constant":
+        return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=stage.max_epochs)
+
+
+def selection_score(stage: Stage, scores: dict) -> tuple[float, str]:
+    """(score to maximise, what it is) for ``stage`` from ``validate``'s scores.
+
+    The validation balanced accuracy, or, where it is undefined (one class in the validation split), minus the
+    validation loss, which is defined with one class: an epoch is never chosen on NaN.
+    """
+    key = (stage.select_task, stage.select_head)
+    accuracy = scores.get(key, float("nan"))
+    if accuracy == accuracy:
+        return accuracy, "balanced accuracy"
+    return -scores.get((f"{stage.select_task}/loss", stage.select_head), float("nan")), "loss"
+
+
+def _selection_score(stage: Stage, validate: Validate | None, model, ctx: TrainContext) -> tuple[float, str] | None:
+    """Rank 0's validation score, handed to every DDP process: early stopping ends the stage everywhere at once."""
+    if stage.select_task is None or validate is None:
         return None
-    return validate(model).get((stage.select_task, stage.select_head), float("nan"))
+    scored = [selection_score(stage, validate(model)) if ctx.is_main else None]
+    if ctx.world_size > 1:
+        torch.distributed.broadcast_object_list(scored, src=0)
+    return scored[0]
 
 
 def train_stages(
@@ -249,9 +292,12 @@ def _train_stage(
 ) -> None:
     record = records[index]
     optimizer = _optimizer(stage.prepare(model), ctx)
+    scheduler = _scheduler(optimizer, stage, ctx)
     best = {"score": -math.inf, "state": None, "epoch": None}
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
+        if resume.get("scheduler"):
+            scheduler.load_state_dict(resume["scheduler"])
         best = {"score": resume["best_score"], "state": resume["best_state"] or None, "epoch": resume["best_epoch"]}
         torch.set_rng_state(resume["cpu_rng"])
     net = _wrap(model, ctx)
@@ -262,18 +308,21 @@ def _train_stage(
         loss, accuracy = run_epoch(
             net, model, stage=stage, optimizer=optimizer, source=source, order=order, ctx=ctx, title=title
         )
+        record.learning_rate.append(optimizer.param_groups[0]["lr"])
+        scheduler.step()
         record.train_loss.append(loss)
         record.train_accuracy.append(accuracy)
         if stage.select_task is not None or stage_finished(stage, replace(record)):
             recalibrate_batchnorm(model, source, ctx=ctx)  # before the model is judged or the next stage builds on it
-        score = _selection_score(stage, validate, model, ctx)
-        if score is not None:
+        scored = _selection_score(stage, validate, model, ctx)
+        if scored is not None:
+            score, record.selected_on = scored
             record.validation_score.append(score)
             if score > best["score"]:
                 best = {"score": score, "state": copy.deepcopy(model.state_dict()), "epoch": epoch}
-        ctx.log(f"{title}: loss {loss:.4f}, training accuracy {accuracy:.3f}" + _scored(score))
+        ctx.log(f"{title}: loss {loss:.4f}, training accuracy {accuracy:.3f}" + _scored(scored))
         if ctx.is_main and checkpoint is not None:
-            _save(checkpoint, model, optimizer=optimizer, index=index, records=records, best=best)
+            _save(checkpoint, model, optimizer=optimizer, index=index, records=records, best=best, scheduler=scheduler)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
         record.selected_epoch = best["epoch"]
@@ -290,14 +339,18 @@ def _train_stage(
         )
 
 
-def _scored(score: float | None) -> str:
-    return "" if score is None else f", validation balanced accuracy {score:.3f}"
+def _scored(scored: tuple[float, str] | None) -> str:
+    if scored is None:
+        return ""
+    score, basis = scored
+    return f", validation {basis} {score if basis != 'loss' else -score:.3f}"
 
 
-def _save(path: Path, model, *, optimizer, index: int, records: list[StageRecord], best: dict) -> None:
+def _save(path: Path, model, *, optimizer, index: int, records: list[StageRecord], best: dict, scheduler=None) -> None:
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else {},
         "stage_index": index,
         "records": [dataclasses.asdict(r) for r in records],
         "best_state": best["state"] or {},
@@ -317,7 +370,7 @@ def predict(model: torch.nn.Module, source, *, ctx: TrainContext) -> dict[str, n
     model.eval()
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.preset.bf16)
     collected: dict[str, list[np.ndarray]] = {}
-    for batch in source.batches(np.arange(len(source)), ctx.preset.batch_size):
+    for batch in source.batches(np.arange(len(source)), ctx.preset.predict_batch_size):
         inputs = model_input(
             batch,
             ctx.device,

@@ -15,6 +15,7 @@ from rbc_dataset.errors import UsageError, check_choice, check_seed
 DEVICES = ("auto", "cpu", "cuda")
 TIER_MODES = ("freeze", "finetune")
 DATA_MODES = ("memory", "loader")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,17 @@ class Preset:
     """Every setting of a benchmark run (saved as the run's config.yaml)."""
 
     name: str  # preset this started from
-    input_size: int = 300  # side of the square model input (3-TierDCFNet: 300); the shards are resized to it
+    input_size: int = 300  # side the shards are resized to (3-TierDCFNet: 300); 0 keeps their stored size
+    crop_size: int = 0  # train on random crops of this side at the input's resolution, predict whole inputs (0: off)
+    flips: bool = True  # augmentation: horizontal / vertical flips and 90-degree turns (a smear has no orientation)
+    scale_jitter: float = 0.1  # augmentation: crops cover side * s pixels, s in [1 - j, 1 + j], resized back
+    colour_jitter: float = 0.2  # augmentation: brightness, contrast, saturation and channel gains +-j, hue +-j/4
     epochs: int = 10  # training epochs of a CNN baseline (and of the 3tier fusion stage)
     batch_size: int = 32  # per process
+    eval_batch_size: int = 0  # batch of prediction passes (0: batch_size); smaller for whole 1224x960 images
     lr: float = 1e-3  # AdamW learning rate
+    lr_schedule: str = "cosine"  # constant, or cosine annealing to 0 over each stage's epochs
+    patience: int = 0  # early stopping: end a stage after this many epochs without a better validation score (0: off)
     weight_decay: float = 1e-4  # AdamW weight decay
     seeds: tuple[int, ...] = (0, 1, 2)  # one training per seed; mean +- std over seeds
     device: str = "auto"  # auto (cuda when available), cpu or cuda
@@ -43,32 +51,73 @@ class Preset:
     weights_dir: str = ""  # folder of local ImageNet weights <model>.pth for the CNN baselines ("" = from scratch)
     max_train_samples: int = 0  # cap on training samples (0 = all), a stratified subsample (smoke runs)
     workers: int = 1  # processes for feature extraction of the feature baselines
+    torch_threads: int = 0  # intra-op threads of the training process (0: the cores left after the loader workers)
+    bn_samples: int = 512  # training samples whose exact statistics recalibrate BatchNorm before validation
 
     def __post_init__(self):
         check_choice("device", self.device, choices=DEVICES)
         check_choice("tier mode", self.tier_mode, choices=TIER_MODES)
         check_choice("data mode", self.data_mode, choices=DATA_MODES)
+        check_choice("learning-rate schedule", self.lr_schedule, choices=LR_SCHEDULES)
         if not self.seeds:
             raise UsageError("at least one seed is needed (--seeds 0,1,2)")
         for seed in self.seeds:
             check_seed("--seeds", seed)
-        positive = {
-            "input_size": self.input_size,
-            "batch_size": self.batch_size,
-            "tier_max_epochs": self.tier_max_epochs,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise UsageError(f"{name} must be >= 1, got {value}")
-        if self.input_size < 32:
-            raise UsageError(f"input_size must be >= 32 (the CNNs downsample 32x), got {self.input_size}")
+        for minimum, names in ((1, ("batch_size", "tier_max_epochs", "bn_samples")),
+                               (0, ("eval_batch_size", "patience", "torch_threads"))):  # fmt: skip
+            for name in names:
+                if getattr(self, name) < minimum:
+                    raise UsageError(f"{name} must be >= {minimum}, got {getattr(self, name)}")
+        self._check_sizes()
+        for name in ("scale_jitter", "colour_jitter"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UsageError(f"{name} is a fraction in [0, 1), got {getattr(self, name)}")
         if not 0.0 < self.tier_threshold <= 1.0:
             raise UsageError(f"tier_threshold is a training accuracy in (0, 1], got {self.tier_threshold}")
+
+    def _check_sizes(self) -> None:
+        for name in ("input_size", "crop_size"):
+            value = getattr(self, name)
+            if value != 0 and value < 32:
+                raise UsageError(f"{name} must be 0 or >= 32 (the CNNs downsample 32x), got {value}")
+        if self.input_size == 0 and self.crop_size == 0:
+            raise UsageError("input_size 0 (stored size) needs a crop_size: whole images train on random crops")
+        if self.input_size and self.crop_size > self.input_size:
+            raise UsageError(f"crop_size {self.crop_size} is larger than input_size {self.input_size}")
+
+    @property
+    def build_size(self) -> int:
+        """The side models are built for: the training crop, else the input size."""
+        return self.crop_size or self.input_size
+
+    @property
+    def predict_batch_size(self) -> int:
+        return self.eval_batch_size or self.batch_size
 
     def to_dict(self) -> dict:
         """Plain values for YAML."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
+
+# Cells at their own size on 2 CPU cores: 96 px crops of the 300 px tiles (a red cell stays about 20 px; a crop holds
+# about 11 cells) with every augmentation, cosine schedule, early stopping; whole tiles predicted in one fully
+# convolutional pass.
+CPU_NATIVE = Preset(
+    name="cpu-native",
+    input_size=300,
+    crop_size=96,
+    epochs=10,
+    batch_size=32,
+    lr=1e-3,
+    patience=3,
+    seeds=(0, 1, 2),
+    device="cpu",
+    tier_threshold=0.85,
+    tier_max_epochs=4,
+    severity_epochs=4,
+    workers=2,
+    bn_samples=256,
+)
 
 PRESETS = {
     # Minutes on 2 CPU cores: 64x64 inputs, a few epochs, two seeds. For tests, `make demo` and CI.
@@ -86,6 +135,20 @@ PRESETS = {
         bootstrap_resamples=300,
         max_train_samples=0,
         workers=2,
+    ),
+    "cpu-native": CPU_NATIVE,
+    # The whole-image AneRBC-I task (1224x960, no tiles) on a CPU: stored size, 192 px training crops, whole images
+    # predicted four at a time.
+    "cpu-image": dataclasses.replace(
+        CPU_NATIVE,
+        name="cpu-image",
+        input_size=0,
+        crop_size=192,
+        epochs=15,
+        batch_size=16,
+        eval_batch_size=4,
+        patience=5,
+        bn_samples=64,
     ),
     # The paper's resolution on one GPU: bf16 autocast, channels-last, pinned memory, loader-fed.
     "gpu": Preset(

@@ -18,6 +18,7 @@ def cnn_stages(preset: Preset) -> list[Stage]:
             preset.epochs,
             select_task="module1",
             select_head="global",
+            patience=preset.patience,
         )
     ]
 
@@ -59,6 +60,7 @@ def three_tier_stages(preset: Preset, anaemic_label: int) -> list[Stage]:
             preset.epochs,
             select_task="module1",
             select_head="global",
+            patience=preset.patience,
         )
     )
     stages.append(
@@ -69,6 +71,7 @@ def three_tier_stages(preset: Preset, anaemic_label: int) -> list[Stage]:
             preset.severity_epochs,
             select_task="module2",
             select_head="learned",
+            patience=preset.patience,
         )
     )
     return stages

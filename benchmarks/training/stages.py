@@ -31,6 +31,7 @@ class Stage:
     threshold: float | None = None  # stop once the training accuracy reaches this (the tier validation point)
     select_task: str | None = None  # keep the epoch with the best validation balanced accuracy of this task ...
     select_head: str | None = None  # ... and head ("module1"/"global", "module2"/"learned")
+    patience: int = 0  # early stopping: stop after this many epochs without a better validation score (0: off)
 
 
 @dataclass
@@ -44,6 +45,9 @@ class StageRecord:
     threshold: float | None = None
     reached_threshold: bool | None = None  # None for stages without a threshold
     selected_epoch: int | None = None  # 1-based epoch kept after validation selection (None: the last)
+    selected_on: str | None = None  # what chose it: "balanced accuracy", or "loss" where the accuracy is undefined
+    stopped_early: bool = False  # ended by ``patience`` before max_epochs
+    learning_rate: list[float] = field(default_factory=list)  # per epoch, the rate the epoch trained with
     done: bool = False
 
     @property
@@ -54,10 +58,26 @@ class StageRecord:
         return {**asdict(self), "epochs": self.epochs}
 
 
+def epochs_since_best(scores: list[float]) -> int:
+    """Epochs after the first best validation score (undefined scores never count as best)."""
+    defined = [k for k, score in enumerate(scores) if score == score]
+    if not defined:
+        return 0
+    best = max(defined, key=lambda k: (scores[k], -k))
+    return len(scores) - 1 - best
+
+
 def stage_finished(stage: Stage, record: StageRecord) -> bool:
-    """Whether ``stage`` stops after the epochs in ``record``: threshold reached, or out of epochs."""
+    """Whether ``stage`` stops after the epochs in ``record``: threshold reached, patience run out, or out of epochs."""
     if stage.threshold is not None and record.train_accuracy and record.train_accuracy[-1] >= stage.threshold:
         record.reached_threshold = True
+        return True
+    if (
+        stage.patience
+        and record.epochs < stage.max_epochs
+        and epochs_since_best(record.validation_score) >= stage.patience
+    ):
+        record.stopped_early = True
         return True
     if record.epochs >= stage.max_epochs:
         if stage.threshold is not None:

@@ -46,6 +46,19 @@ def test_feature_maps_at_300_have_the_paper_shapes():
     assert tuple(tier3.shape) == (1, 256, 10, 10)
 
 
+def test_tier_maps_follow_the_input_given_not_the_size_built_for(small_model):
+    """Trained on crops, predicting whole tiles or images: the maps keep the same scale per input pixel."""
+    small_model.eval()
+    rgb_mask = torch.cat([torch.randn(1, 3, 96, 150), torch.ones(1, 1, 96, 150)], dim=1)
+    with torch.no_grad():
+        tier1, tier2, tier3 = small_model.features(rgb_mask)
+        outputs = small_model(_batch(90, count=2))
+    assert tuple(tier1.shape[-2:]) == (64, 100)
+    assert tuple(tier2.shape[-2:]) == (32, 50)
+    assert tuple(tier3.shape[-2:]) == (3, 5)
+    assert tuple(outputs["global"].shape) == (2, 2)
+
+
 def test_forward_returns_every_head(small_model):
     outputs = small_model(_batch(64, count=3))
     assert set(outputs) == set(HEADS)

@@ -147,7 +147,7 @@ def test_epoch_order_is_a_permutation_shared_and_dealt_out_over_processes():
 def test_presets_resolve_cli_over_file_over_preset_and_reject_bad_values():
     preset = resolve_preset("cpu-smoke", {"epochs": 7, "seeds": [4, 5]}, cli_values={"epochs": 2, "device": None})
     assert preset.epochs == 2 and preset.seeds == (4, 5) and preset.device == "cpu"
-    with pytest.raises(UsageError, match="valid choices: cpu-smoke, gpu"):
+    with pytest.raises(UsageError, match="valid choices: cpu-image, cpu-native, cpu-smoke, gpu"):
         resolve_preset("fast", {}, cli_values={})
     with pytest.raises(UsageError, match="unknown key.*epoch_count"):
         resolve_preset("cpu-smoke", {"epoch_count": 3}, cli_values={})
@@ -234,3 +234,96 @@ def test_preset_file_values_of_the_right_type_pass():
         "cpu-smoke", {"lr": 1, "seeds": [3, 4], "bf16": True}, cli_values={}, config_file=Path("bench.yaml")
     )
     assert preset.lr == 1.0 and isinstance(preset.lr, float) and preset.seeds == (3, 4) and preset.bf16
+
+
+def _scripted_validation(scores: list[dict]):
+    """A validate() that hands out ``scores`` epoch by epoch (and counts the calls)."""
+    stream = iter(scores)
+    calls = []
+
+    def validate(model):
+        calls.append(1)
+        return next(stream)
+
+    return validate, calls
+
+
+def test_early_stopping_ends_after_patience_epochs_and_keeps_the_best_epoch():
+    accuracy = [0.5, 0.9, 0.8, 0.85, 0.95, 0.99]
+    validate, calls = _scripted_validation([{("module1", "global"): a} for a in accuracy])
+    stage = dataclasses.replace(_stage(max_epochs=6, select=True), patience=2)
+    _, records = _trained([stage], _source(), validate=validate)
+    assert records[0].epochs == 4 and len(calls) == 4  # epochs 3 and 4 did not beat epoch 2
+    assert records[0].stopped_early and records[0].selected_epoch == 2
+
+
+def test_without_patience_every_epoch_runs():
+    validate, _ = _scripted_validation([{("module1", "global"): a} for a in (0.9, 0.5, 0.5, 0.5)])
+    _, records = _trained([_stage(max_epochs=4, select=True)], _source(), validate=validate)
+    assert records[0].epochs == 4 and not records[0].stopped_early and records[0].selected_epoch == 1
+
+
+def test_an_undefined_balanced_accuracy_selects_on_validation_loss_not_nan():
+    """One class in the validation split: balanced accuracy is undefined, the loss is not."""
+    losses = [0.7, 0.3, 0.6]
+    validate, _ = _scripted_validation([{("module1/loss", "global"): loss} for loss in losses])
+    _, records = _trained([_stage(max_epochs=3, select=True)], _source(), validate=validate)
+    assert records[0].selected_epoch == 2 and records[0].selected_on == "loss"
+    assert records[0].validation_score == [-0.7, -0.3, -0.6]
+
+
+def test_cosine_schedule_anneals_and_constant_keeps_the_rate():
+    source = _source()
+    torch.manual_seed(0)
+    cosine = train_stages(TinyNet(), [_stage(max_epochs=4)], source=source, ctx=_context())
+    constant_ctx = _context(preset=dataclasses.replace(PRESET, lr_schedule="constant"))
+    constant = train_stages(TinyNet(), [_stage(max_epochs=4)], source=source, ctx=constant_ctx)
+    rates = cosine[0].learning_rate
+    assert rates[0] == PRESET.lr and all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert constant[0].learning_rate == [PRESET.lr] * 4
+
+
+def test_validation_scores_give_a_loss_where_one_class_leaves_balanced_accuracy_undefined():
+    import pandas as pd
+
+    from benchmarks.suite.cases import validation_scores
+
+    table = pd.DataFrame({"label": [1, 1, 1], "severity": [0, 1, 0]})
+    scores = validation_scores({"global": np.array([0.9, 0.8, 0.2])}, table, anaemic=1)
+    assert ("module1", "global") not in scores and scores[("module1/loss", "global")] > 0
+    both = validation_scores(
+        {"global": np.array([0.9, 0.2])}, pd.DataFrame({"label": [1, 0], "severity": [-1, -1]}), anaemic=1
+    )
+    assert both[("module1", "global")] == 1.0
+
+
+def test_thread_plan_leaves_the_loader_workers_their_cores(monkeypatch):
+    from benchmarks.training import distributed
+
+    monkeypatch.setattr(distributed, "usable_cores", lambda: 8)
+    loader = dataclasses.replace(PRESET, data_mode="loader", num_workers=3)
+    assert distributed.thread_plan(loader)["torch_threads"] == 5
+    assert distributed.thread_plan(PRESET)["torch_threads"] == 8  # memory mode: no loader workers
+    assert distributed.thread_plan(PRESET, world_size=2)["torch_threads"] == 4
+    chosen = distributed.thread_plan(dataclasses.replace(PRESET, torch_threads=1))
+    assert chosen["torch_threads"] == 1 and chosen["chosen"] == "--torch-threads"
+    before = torch.get_num_threads()
+    with distributed.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(
+    "values, phrase",
+    [
+        ({"crop_size": 16}, "crop_size must be 0 or >= 32"),
+        ({"crop_size": 400}, "larger than input_size"),
+        ({"input_size": 0, "crop_size": 0}, "needs a crop_size"),
+        ({"colour_jitter": 1.5}, "colour_jitter is a fraction"),
+        ({"patience": -1}, "patience must be >= 0"),
+        ({"lr_schedule": "step"}, "valid choices: constant, cosine"),
+    ],
+)
+def test_bad_augmentation_and_schedule_values_are_refused(values, phrase):
+    with pytest.raises(UsageError, match=phrase):
+        dataclasses.replace(PRESETS["cpu-native"], **values)
