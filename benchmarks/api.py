@@ -18,6 +18,7 @@ def run_benchmark(
     resume: str | Path | None = None,
     config_file: str | Path | None = None,
     progress: bool = False,
+    test_data: str | Path | None = None,
     **preset_values,
 ):
     """Train and score ``suite`` (``classification``, ``3tier``, ``segmentation``...) on a build's splits.
@@ -33,6 +34,8 @@ def run_benchmark(
         resume: an unfinished run folder to continue.
         config_file: a YAML of preset keys (keyword values win over it).
         progress: draw progress bars.
+        test_data: an external test: score on this build's test split (same classes, no shared parents),
+            e.g. a clean build paired with a ``--shortcut`` training build.
         preset_values: preset fields (``epochs=3``, ``seeds=(0, 1)``, ``device="cpu"``...).
 
     Returns:
@@ -59,6 +62,7 @@ def run_benchmark(
     request = RunRequest(
         suite, data, preset=resolved, out_dir=Path(out_dir), models=models, fmt=data_format, config=data_config,
         cv=cv, resume=None if resume is None else Path(resume), show_progress=progress,
+        test_data=None if test_data is None else Path(test_data),
     )  # fmt: skip
     check_request(request)
     from benchmarks.suite.runner import run_suite

@@ -62,8 +62,20 @@ def run(
     seeds: Annotated[str | None, typer.Option("--seeds", help="Comma-separated seeds.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of CNNs and of the fusion stage.")] = None,
     input_size: Annotated[int | None, typer.Option("--input-size", help="Side of the square model input.")] = None,
+    crop_size: Annotated[
+        int | None, typer.Option("--crop-size", help="Train on random crops of this side at native size (0: off).")
+    ] = None,
+    colour_jitter: Annotated[
+        float | None, typer.Option("--colour-jitter", help="Colour augmentation strength (0: off).")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option("--patience", help="Early stopping after N epochs without improvement (0: off).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size per process.")] = None,
     device: Annotated[Device | None, typer.Option("--device", help="Where to train.")] = None,
+    torch_threads: Annotated[
+        int | None, typer.Option("--torch-threads", help="Training threads (0: cores left after loader workers).")
+    ] = None,
     num_workers: LoaderWorkersOption = None,
     data_mode: Annotated[DataMode | None, typer.Option("--data-mode", help="How batches are fed.")] = None,
     weights_dir: Annotated[
@@ -74,6 +86,10 @@ def run(
     fmt: Annotated[ShardFormat, typer.Option("--format", help="Shards to read.")] = "hdf5",
     data_config: Annotated[DataConfig, typer.Option("--data-config", help="Dataset config to read.")] = "model",
     cv: Annotated[bool, typer.Option("--cv", help="k-fold CV over train+validation (all folds).")] = False,
+    test_data: Annotated[
+        Path | None,
+        typer.Option("--test-data", callback=existing_path, help="External test: another build's test split."),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", callback=existing_path, help="Unfinished run folder (.*.partial)."),
@@ -90,8 +106,12 @@ def run(
         "seeds": csv_list(seeds, cast=int, option="--seeds"),
         "epochs": epochs,
         "input_size": input_size,
+        "crop_size": crop_size,
+        "colour_jitter": colour_jitter,
+        "patience": patience,
         "batch_size": batch_size,
         "device": device,
+        "torch_threads": torch_threads,
         "num_workers": num_workers,
         "data_mode": data_mode,
         "weights_dir": None if weights_dir is None else str(weights_dir),
@@ -107,6 +127,7 @@ def run(
         data_config=data_config,
         cv=cv,
         resume=resume,
+        test_data=test_data,
         config_file=config,
         progress=not quiet,
         **values,
@@ -150,7 +171,7 @@ def report(
     ] = Path("runs/report"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report folder.")] = False,
 ) -> None:
-    """Leaderboard (Markdown + CSV) and plots (confusion matrices, ROC curves, per-tier accuracy) of runs."""
+    """Leaderboard, calibration (reliability, ECE, Brier), recall per severity, per-parent errors, learning curves."""
     from benchmarks.evaluation.report import write_report
 
     written = write_report(list(run_dirs), out, overwrite=overwrite)
@@ -160,6 +181,43 @@ def report(
     from benchmarks.evaluation.terminal import print_warnings
 
     print_warnings(written["warnings"])
+
+
+@app.command("explain", rich_help_panel=MODEL_PANEL)
+@fail_cleanly
+def explain(
+    run_dir: Annotated[
+        Path, typer.Argument(callback=existing_path, help="A finished run folder (runs/<suite>/<timestamp>_<sha>).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", callback=expand_path, help="Gallery folder (default: RUN/explain).")
+    ] = None,
+    models: Annotated[str | None, typer.Option("--models", help="Torch models of the run (default: all).")] = None,
+    examples: Annotated[int, typer.Option("--examples", help="Correct and wrong tiles per class and model.")] = 2,
+    max_items: Annotated[int, typer.Option("--max-items", help="Test tiles of the sanity checks.")] = 24,
+    data: Annotated[
+        Path | None, typer.Option("--data", callback=existing_path, help="The run's build, if it has moved.")
+    ] = None,
+    device: Annotated[Device, typer.Option("--device", help="Where the models run.")] = "cpu",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier gallery.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Grad-CAM gallery of a run's torch models on test tiles, with the randomisation and abnormal-cell checks."""
+    from benchmarks.explain import explain_run
+
+    result = explain_run(
+        run_dir,
+        out=out,
+        models=tuple(csv_list(models, option="--models") or ()),
+        examples=examples,
+        max_items=max_items,
+        data=data,
+        device=device,
+        overwrite=overwrite,
+        show_progress=not quiet,
+        log=print_text,
+    )
+    print_text(f"wrote {result.out / 'index.html'} and explain.json in {result.seconds:.1f} s")
 
 
 def _print_result(result) -> None:

@@ -33,7 +33,6 @@ WITHOUT_PROGRESS = {
     "rbc-bench annotate-segment": "scores with bars off",
     "rbc-bench annotate-morph": "scores with bars off",
     "rbc-bench realism": "statistics of a few images",
-    "rbc-bench train-speed": "timed steps, no bar",
 }
 # Path parameters that are outputs (any path is fine: ~ expanded), or inputs that may be absent by design.
 OUTPUT_PATHS = {"out", "out_dir", "fix", "report", "json_out", "work_dir", "sheet"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score, log_loss
 
 from benchmarks.models.registry import ModelSpec
 from benchmarks.suite.protocol import TestSplitGuard
@@ -43,6 +43,9 @@ def _rows(table: pd.DataFrame, keep: np.ndarray, *, task: str, head: str, labels
     frame["prob"] = np.clip(np.asarray(prob, dtype=np.float64)[keep], 0.0, 1.0)
     frame["pred"] = (frame["prob"] >= 0.5).astype(int)
     frame["label_source"] = "dataset"
+    # The dataset's severity (-1 unknown; never a rule-derived one), so Module-I recall can be split by severity.
+    known = "dataset_severity" if "dataset_severity" in table else "severity"
+    frame["severity"] = table.loc[keep, known].to_numpy(dtype=int)
     return frame
 
 
@@ -52,7 +55,7 @@ def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], *, anaemic: 
     A module2 row whose severity the rule derived (the dataset gives none) has ``label_source`` ``rule``: scores
     on such rows grade the head against the project's own rule, and every report marks them.
     """
-    table = data.table
+    table = data.table.assign(dataset_severity=data.known_severity)
     everyone = np.ones(len(table), dtype=bool)
     frames = [
         _rows(table, everyone, task="module1", head=head, labels=table["label"], prob=prob)
@@ -84,16 +87,28 @@ def rule_frame(data: SplitData, rule: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def validation_scores(probs: dict[str, np.ndarray], table: pd.DataFrame, *, anaemic: int | None) -> dict:
-    """{(task, head): balanced accuracy} on the validation split, the only thing selection may look at."""
+    """Scores on the validation split, the only thing selection may look at.
+
+    ``{(task, head): balanced accuracy}`` where both classes are present, and ``{(task + "/loss", head): log loss}``
+    wherever there is at least one sample: selection falls back to the loss when the accuracy is undefined.
+    """
     labels, severity = table["label"].to_numpy(), table["severity"].to_numpy()
     scores = {}
     for head, prob in probs.items():
         if head == "severity":
             known = (labels == anaemic) & (severity >= 0) if anaemic is not None else np.zeros(len(labels), bool)
-            if len(np.unique(severity[known])) == 2:
-                scores[("module2", "learned")] = balanced_accuracy_score(severity[known], prob[known] >= 0.5)
-        elif len(np.unique(labels)) == 2:
-            scores[("module1", head)] = balanced_accuracy_score(labels, prob >= 0.5)
+            scores |= _scored("module2", "learned", severity[known], prob[known])
+        else:
+            scores |= _scored("module1", head, labels, prob)
+    return scores
+
+
+def _scored(task: str, head: str, truth: np.ndarray, prob: np.ndarray) -> dict:
+    if len(truth) == 0:
+        return {}
+    scores = {(f"{task}/loss", head): log_loss(truth, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1])}
+    if len(np.unique(truth)) == 2:
+        scores[(task, head)] = balanced_accuracy_score(truth, prob >= 0.5)
     return scores
 
 
@@ -112,7 +127,7 @@ def run_torch_case(
     ctx = replace(setup.context, seed=seed, with_mask=spec.needs_mask)
     torch.manual_seed(seed)
     np.random.seed(seed)
-    model = spec.factory(num_classes=2, input_size=preset.input_size, weights_path=_weights(spec, preset.weights_dir))
+    model = spec.factory(num_classes=2, input_size=preset.build_size, weights_path=_weights(spec, preset.weights_dir))
     model = model.to(ctx.device, memory_format=torch.channels_last if preset.channels_last else torch.preserve_format)
     stages = three_tier_stages(preset, setup.anaemic) if spec.family == "tiered" else cnn_stages(preset)
     val_source = val.source(spec.needs_mask)
@@ -139,7 +154,12 @@ def run_torch_case(
         setup.run.write_csv(
             _relative(setup, spec, seed=seed, fold=fold, split="test"), pd.concat(frames, ignore_index=True)
         )
-    return {"case": case, "stages": [record.to_dict() for record in records]}
+    weights = _weights(spec, preset.weights_dir)
+    return {
+        "case": case,
+        "stages": [record.to_dict() for record in records],
+        "weights": f"ImageNet ({weights})" if weights is not None else "from scratch",
+    }
 
 
 def run_feature_case(

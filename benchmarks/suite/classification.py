@@ -94,11 +94,37 @@ def _partitions(request, train_view: SplitView, val_view: SplitView, derive) -> 
     return [(f, pool.subset(np.flatnonzero(fold_of != f)), pool.subset(np.flatnonzero(fold_of == f))) for f in folds]
 
 
+def check_external_test(test_view: SplitView, train_views: list[SplitView]) -> None:
+    """An external test split must share the class names and no parent image with the training build's splits.
+
+    Paired builds (``synth --shortcut`` with the same seed) have the same parents in the same splits, so their test
+    parents are unseen; a test split holding a training or validation parent would leak, and is refused.
+    """
+    names = train_views[0].class_names
+    if test_view.class_names != names:
+        raise DataError(
+            test_view.built_dir,
+            f"a build with the training build's classes {names}",
+            f"classes {test_view.class_names}",
+            "pass a build of the same task as --test-data",
+        )
+    seen = set().union(*(set(view.table["parent_id"]) for view in train_views))
+    shared = sorted(seen & set(test_view.table["parent_id"]))
+    if shared:
+        raise DataError(
+            test_view.built_dir,
+            "a test split whose parent images are not in the training build's train or validation split",
+            f"{len(shared)} shared parents (e.g. {', '.join(shared[:3])})",
+            "build both from sources split the same way (the same --seed and --split-ratios), or pass another build",
+        )
+
+
 def _open_test(request, setup_holder: dict, *, anaemic: int | None, tiered: bool, log) -> Callable[[], SplitData]:
     def open_test() -> SplitData:
-        test = SplitData(
-            [open_split(request.data, split="test", config=request.config, fmt=request.fmt)], request.preset
-        )
+        view = open_split(request.test_data or request.data, split="test", config=request.config, fmt=request.fmt)
+        if request.test_data is not None:
+            log(f"external test: the test split of {request.test_data}")
+        test = SplitData([view], request.preset)
         if tiered and anaemic is not None:
             rule = rule_predictions(test, anaemic, workers=request.preset.workers)  # every anaemic sample, once
             setup_holder["rule"]["test"] = rule

@@ -33,11 +33,17 @@ OPTIONS = {
     "preset.seeds": "--seeds",
     "preset.epochs": "--epochs",
     "preset.input_size": "--input-size",
+    "preset.crop_size": "--crop-size",
+    "preset.colour_jitter": "--colour-jitter",
+    "preset.patience": "--patience",
+    "preset.torch_threads": "--torch-threads",
     "preset.batch_size": "--batch-size",
     "preset.device": "--device",
     "preset.data_mode": "--data-mode",
     "preset.weights_dir": "--weights-dir",
     "preset.compile": "--compile/--no-compile",
+    "test_data": "--test-data",
+    "test_data_json_sha256": "--test-data",
 }
 
 
@@ -55,6 +61,7 @@ class RunRequest:
     cv: bool = False  # k-fold cross-validation over train+validation (the build's folds), all folds
     resume: Path | None = None  # an unfinished run folder to continue
     show_progress: bool = True
+    test_data: Path | None = None  # an external test: score on this build's test split instead of ``data``'s
 
 
 def check_names(suite: str, preset: str | None, *, models: tuple[str, ...], fmt: str, data_config: str) -> None:
@@ -103,6 +110,22 @@ def run_config(request: RunRequest) -> dict:
         if request.cv
         else "train / validation / test",
         "preset": request.preset.to_dict(),
+        **_external_test(request),
+    }
+
+
+def _external_test(request: RunRequest) -> dict:
+    """config.yaml entries of an external test (none without one)."""
+    if request.test_data is None:
+        return {}
+    from benchmarks.training.data import check_built_dir
+    from rbc_dataset.fileio import sha256_file
+
+    test_data = check_built_dir(request.test_data)
+    return {
+        "test_data": str(test_data.resolve()),
+        "test_data_json_sha256": sha256_file(test_data / "dataset.json"),
+        "test": f"external: the test split of {test_data.resolve()}, not of the training build",
     }
 
 
@@ -118,14 +141,17 @@ def check_request(request: RunRequest) -> dict:
     config = run_config(request)
     from rbc_dataset.dataset_card import read_card
 
-    available = sorted(read_card(request.data).configs)
-    if request.config not in available:
-        raise DataError(
-            request.data,
-            f"dataset config {request.config!r} in the build",
-            f"only {', '.join(available) or 'none'}",
-            f"pass --data-config {available[0]}" if available else "rebuild with `rbc-dataset build`",
-        )
+    for build in (request.data, request.test_data):
+        if build is None:
+            continue
+        available = sorted(read_card(build).configs)
+        if request.config not in available:
+            raise DataError(
+                build,
+                f"dataset config {request.config!r} in the build",
+                f"only {', '.join(available) or 'none'}",
+                f"pass --data-config {available[0]}" if available else "rebuild with `rbc-dataset build`",
+            )
     require("torch", "torchvision", extra="bench", for_what="rbc-bench run")  # names and data first: they are quick
     if request.resume is None:
         return config

@@ -98,8 +98,8 @@ def _plain(value):
     return str(value)
 
 
-def run_environment(device: str, world_size: int) -> dict:
-    """env.json: the benchmark environment plus torch, the device name and the number of processes."""
+def run_environment(device: str, world_size: int, *, threads: dict | None = None) -> dict:
+    """env.json: the benchmark environment plus torch, the device name, the processes and their threads."""
     import torch
     import torchvision
 
@@ -112,4 +112,6 @@ def run_environment(device: str, world_size: int) -> dict:
     else:
         env["device_name"] = f"CPU: {env['cpu']} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
     env["hostname"] = platform.node()
+    if threads is not None:
+        env["threads"] = threads
     return env

@@ -15,12 +15,25 @@ import pandas as pd
 
 from benchmarks.catalog import get_model
 from benchmarks.models.registry import ModelSpec
-from benchmarks.suite.classification import SuiteOutcome, run_classification, run_segmentation_suite
+from benchmarks.suite.classification import (
+    SuiteOutcome,
+    check_external_test,
+    run_classification,
+    run_segmentation_suite,
+)
 from benchmarks.suite.request import RunRequest, check_request, run_config
 from benchmarks.suite.run_folder import SUMMARY_SCHEMA_VERSION, RunFolder, run_environment
 from benchmarks.suite.suites import Suite, get_suite
 from benchmarks.training.data import SplitView, open_split
-from benchmarks.training.distributed import Distributed, barrier, broadcast_object, init_distributed, shutdown
+from benchmarks.training.distributed import (
+    Distributed,
+    barrier,
+    broadcast_object,
+    init_distributed,
+    shutdown,
+    thread_plan,
+    torch_threads,
+)
 from benchmarks.training.presets import Preset
 from rbc_dataset.errors import DataError, UsageError
 
@@ -78,9 +91,14 @@ def run_suite(request: RunRequest) -> RunResult:
     specs = resolve_models(suite, request.preset, models=request.models)
     train_view, val_view = _open_views(request)
     check_masks(specs, train_view)
+    if request.test_data is not None:  # its table only (no pixels), before a run folder exists or anything trains
+        external = open_split(request.test_data, split="test", config=request.config, fmt=request.fmt)
+        check_external_test(external, [train_view, val_view])
     dist = init_distributed(request.preset.device)
+    threads = thread_plan(request.preset, dist.world_size)
     try:
-        return _run(request, suite, specs=specs, train_view=train_view, val_view=val_view, dist=dist)
+        with torch_threads(threads["torch_threads"]):
+            return _run(request, suite, specs=specs, train_view=train_view, val_view=val_view, dist=dist)
     finally:
         shutdown(dist)
 
@@ -99,7 +117,10 @@ def _write_config(run: RunFolder, request: RunRequest, dist: Distributed) -> Non
     """config.yaml (never rewritten on resume: ``check_request`` has checked that the request matches it)."""
     if request.resume is None:
         run.write_yaml("config.yaml", run_config(request))
-    run.write_json("env.json", run_environment(str(dist.device), dist.world_size))
+    run.write_json(
+        "env.json",
+        run_environment(str(dist.device), dist.world_size, threads=thread_plan(request.preset, dist.world_size)),
+    )
 
 
 def _run(request, suite, *, specs, train_view, val_view, dist: Distributed) -> RunResult:
@@ -181,6 +202,9 @@ def _write_summary(run: RunFolder, request: RunRequest, metrics: pd.DataFrame, o
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "protocol": {
             "selection": "validation split only (epochs, hyper-parameters)",
+            "test": "the training build's own test split"
+            if request.test_data is None
+            else f"external: the test split of {Path(request.test_data).resolve()}",
             "test_accesses": outcome.test_accesses,
             "confidence_intervals": "95 % percentile bootstrap over group_id, "
             f"{request.preset.bootstrap_resamples} resamples",

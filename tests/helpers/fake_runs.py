@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,15 @@ from benchmarks.evaluation.scoring import score_predictions
 
 N_RESAMPLES = 100  # small: these tests check bookkeeping, not interval quality
 TIERED_HEADS = ("tier1", "tier2", "tier3", "global")
+
+
+def fake_severity(parents: np.ndarray) -> np.ndarray:
+    """The dataset's severity of each tile's parent: anaemic parents 1, 5, 9... mild (0), 3, 7, 11... chronic (1).
+
+    Healthy parents (even numbers) are -1, as the runner writes them.
+    """
+    parents = np.asarray(parents)
+    return np.where(parents % 2 == 1, (parents // 2) % 2, -1)
 
 
 def fake_predictions(skill: float, seed: int, heads=("global",), n_parents: int = 8, tiles: int = 3) -> pd.DataFrame:
@@ -54,6 +64,32 @@ def _module2(table: pd.DataFrame, rule_labels: bool) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _with_options(
+    table: pd.DataFrame, *, severity: bool, predict: Callable | None, model: str, seed: int
+) -> pd.DataFrame:
+    """``severity``: add the column (predictions before it lack it); ``predict``: replace prob and pred."""
+    table = table.copy()
+    parent_numbers = table["parent_id"].str.removeprefix("p").astype(int).to_numpy()
+    if predict is not None:
+        table["prob"] = np.clip(np.asarray(predict(table, model=model, seed=seed), dtype=np.float64), 0.0, 1.0)
+        table["pred"] = (table["prob"] >= 0.5).astype(int)
+    if severity:
+        table["severity"] = fake_severity(parent_numbers)
+    return table
+
+
+def _summary_cases(models: dict[str, float], seeds, stages: dict[str, list[dict]]) -> list[dict]:
+    """summary.json ``cases``: per torch model and seed its stage records; a feature baseline records its choice."""
+    cases = []
+    for model in models:
+        for seed in seeds:
+            if model in stages:
+                cases.append({"case": f"{model}/seed{seed}", "stages": stages[model], "weights": "from scratch"})
+            else:
+                cases.append({"case": f"{model}/seed{seed}", "chosen": {"C": 1.0}})
+    return cases
+
+
 def write_fake_run(
     root: Path,
     name: str,
@@ -64,10 +100,16 @@ def write_fake_run(
     folds: bool = False,
     n_parents: int = 8,
     rule_labels: bool = False,
+    severity: bool = False,
+    predict: Callable | None = None,
+    stages: dict[str, list[dict]] | None = None,
 ) -> Path:
     """A complete run folder: predictions/, metrics.csv (via score_predictions), config.yaml, env.json, summary.
 
     ``n_parents`` test (and validation) parents of 3 tiles each; ``rule_labels``: Module-II labels derived by the rule.
+    ``severity``: predictions carry the ``severity`` column (``fake_severity``); ``predict(table, model=, seed=)``
+    returns the probability of anaemic of each row instead of the noisy default (pred follows at 0.5);
+    ``stages``: model -> the stage records (``StageRecord.to_dict()``) of each of its cases in summary.json.
     """
     run = root / "3tier" / name
     rows = []
@@ -76,6 +118,8 @@ def write_fake_run(
         for seed in seeds:
             for split_index, split in enumerate(("validation", "test")):
                 table = fake_predictions(skill, seed * 10 + split_index, heads, n_parents=n_parents)
+                if severity or predict is not None:
+                    table = _with_options(table, severity=severity, predict=predict, model=model, seed=seed)
                 if model in module2:
                     table = pd.concat([table, _module2(table, rule_labels)], ignore_index=True)
                 fold_part = "_fold1" if folds else ""
@@ -89,5 +133,8 @@ def write_fake_run(
     pd.concat(rows, ignore_index=True).to_csv(run / "metrics.csv", index=False)
     (run / "config.yaml").write_text(yaml.safe_dump({"suite": "3tier", "data": f"/data/{name}", "seeds": list(seeds)}))
     (run / "env.json").write_text(json.dumps({"device": "cpu (test)", "command": f"rbc-bench run 3tier # {name}"}))
-    (run / "summary.json").write_text(json.dumps({"schema_version": 1, "skipped": {"vit": "no GPU"}}))
+    summary = {"schema_version": 1, "skipped": {"vit": "no GPU"}}
+    if stages is not None:
+        summary["cases"] = _summary_cases(models, seeds, stages)
+    (run / "summary.json").write_text(json.dumps(summary))
     return run

@@ -33,7 +33,7 @@ def test_the_light_model_table_is_the_registry():
     ("args", "phrase"),
     [
         (["3tierx", "--preset", "cpu-smoke"], "'3tierx' is not one of '3tier', 'segmentation'"),
-        (["3tier", "--preset", "tpu"], "'tpu' is not one of 'cpu-smoke', 'gpu'"),
+        (["3tier", "--preset", "tpu"], "'tpu' is not one of 'cpu-smoke', 'cpu-native', 'cpu-image', 'gpu'"),
         (["3tier", "--models", "resnet19"], "unknown model 'resnet19'; valid models: 3tier"),
         (["3tier", "--models", "unet"], "unet (segmentation) are not"),
         (["3tier", "--format", "zarr"], "'zarr' is not one of 'hdf5', 'parquet'"),

@@ -63,6 +63,10 @@ def test_a_run_writes_a_complete_run_folder(spied_run):
     assert env["device"] == "cpu" and "CPU" in env["device_name"] and env["git_sha"]
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["models"] == list(MODELS) and config["preset"]["input_size"] == 32
+    augmentation = {k: config["preset"][k] for k in ("crop_size", "flips", "scale_jitter", "colour_jitter")}
+    assert augmentation == {"crop_size": 0, "flips": True, "scale_jitter": 0.1, "colour_jitter": 0.2}  # on by default
+    assert config["preset"]["lr_schedule"] == "cosine"
+    assert env["threads"]["torch_threads"] >= 1 and env["threads"]["loader_workers"] == 0
     metrics = pd.read_csv(run / "metrics.csv")
     tiers = set(metrics[(metrics["model"] == "3tier") & (metrics["task"] == "module1")]["head"])
     assert tiers == {"tier1", "tier2", "tier3", "global"}
@@ -215,7 +219,7 @@ def test_list_shows_models_suites_and_presets():
     for name in ("3tier", "vgg16", "morphometric", "shortcut-cbc", "unet", "segmentation", "cpu-smoke"):
         assert name in result.output, name
     narrowed = CliRunner().invoke(bench_app, ["list", "res*"])
-    assert "resnet50" in narrowed.output and "densenet121" not in narrowed.output
+    assert "resnet50" in narrowed.output and "DenseNet-121 (torchvision)" not in narrowed.output  # not a model row
 
 
 def test_segmentation_suite_scores_the_cell_class_with_one_recorded_test_look(bench_build, tmp_path):
