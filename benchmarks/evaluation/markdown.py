@@ -1,4 +1,4 @@
-"""Markdown of `rbc-bench report`: caveats first, then the Module-I leaderboard, shortcuts, Module II, segmentation.
+"""Markdown of `rbc-bench report`: caveats, the Module-I leaderboard, shortcuts, diagnostics, Module II, segmentation.
 
 Rows come from ``benchmarks.evaluation.report`` (``leaderboard_rows``, ``segmentation_rows``); every value taken
 from data is escaped (``rbc_dataset.markup``).
@@ -39,13 +39,13 @@ def sample_size(row: dict) -> str:
 def _markdown_table(rows: list[dict], ranked: bool = True, labels: bool = False) -> list[str]:
     """Rows as a Markdown table: ranked (#) or not (rows on rule-derived labels), with a labels column or not."""
     header = ["#" if ranked else "-", "model", "head", *(title for _, title in _TABLE_METRICS), "ECE", "seeds"]
-    header += ["test samples (parents)", *(["labels"] if labels else []), "run"]
+    header += ["test samples (parents)", *(["labels"] if labels else []), "weights", "run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank) if ranked else "-", md_code(row["model"]), md_text(row["head"])]
         cells += [*(_format_metric(row, m) for m, _ in _TABLE_METRICS), _format_metric(row, "ece")]
         cells += [str(row["n_seeds"]), sample_size(row), *([md_text(row["labels"])] if labels else [])]
-        lines.append("| " + " | ".join([*cells, md_text(row["run"])]) + " |")
+        lines.append("| " + " | ".join([*cells, md_text(row.get("weights", "-")), md_text(row["run"])]) + " |")
     return lines
 
 
@@ -54,7 +54,12 @@ def _module2_section(runs: list[RunRecord], rows: list[dict]) -> list[str]:
     ranked = [row for row in rows if not is_rule_derived(row["labels"])]
     circular = [row for row in rows if is_rule_derived(row["labels"])]
     lines = ["## Module II: mild (0) vs chronic (1), anaemic samples with a severity", ""]
-    lines += ["Split: **test**. Heads `learned` and `rule`. Cells as above.", ""]
+    lines += [
+        "Split: **test**. Heads `learned` and `rule`. Cells as above. Labels: the severity the dataset gives "
+        "(`labels` `dataset`; on a synthetic build, the synthetic truth), never the rule's output, unless a row "
+        f"says **{RULE_DERIVED}**.",
+        "",
+    ]
     lines += [*_markdown_table(ranked, labels=True), ""] if ranked else ["No row scored on the dataset's labels.", ""]
     if circular:
         lines += [
@@ -126,6 +131,7 @@ def render_markdown(
     threshold: float,
     command: str,
     warnings: list[str] = (),
+    diagnostics: list[str] = (),
 ) -> str:
     """The report as Markdown: caveats, Module-I leaderboard, shortcut baselines, Module-II and segmentation tables.
 
@@ -136,6 +142,7 @@ def render_markdown(
         threshold: the shortcut threshold, quoted when nothing is flagged.
         command: the command that wrote the report.
         warnings: sentences of ``run_warnings`` (small test splits, rule-derived labels), shown first.
+        diagnostics: Markdown lines of ``diagnostics.diagnostics_markdown``, shown after the shortcut baselines.
     """
     module1, module2, segmentation = tables["module1"], tables["module2"], tables["segmentation"]
     lines = ["# rbc-bench report", "", f"Written by {md_code(command)} from {len(runs)} run(s).", ""]
@@ -150,6 +157,7 @@ def render_markdown(
     lines += (_markdown_table(module1) if module1 else ["No Module-I test results in these runs."]) + [""]
     lines += ["Sources:", "", *_sources(runs, module1), ""]
     lines += _shortcut_section(module1, shortcuts, threshold)
+    lines += list(diagnostics)
     if module2:
         lines += _module2_section(runs, module2)
     if segmentation:

@@ -20,7 +20,8 @@ TIER_HEADS: tuple[str, ...] = ("tier1", "tier2", "tier3", "global")
 _MAX_COLUMNS = 4
 
 
-def _grid(n_panels: int, panel_inches: float = 3.2) -> tuple[Figure, list]:
+def panel_grid(n_panels: int, panel_inches: float = 3.2) -> tuple[Figure, list]:
+    """A figure of ``n_panels`` axes, up to four a row, drawn by the Agg canvas (no pyplot); unused axes hidden."""
     columns = max(1, min(_MAX_COLUMNS, n_panels))
     rows = max(1, math.ceil(n_panels / columns))
     # At least 7 inches wide, so that the title of a one-panel figure fits.
@@ -32,7 +33,8 @@ def _grid(n_panels: int, panel_inches: float = 3.2) -> tuple[Figure, list]:
     return figure, axes[:n_panels]
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Save ``figure`` as a PNG at ``path`` (120 dpi); returns ``path``."""
     path = Path(path)
     figure.savefig(path, dpi=120)
     return path
@@ -52,7 +54,7 @@ def plot_confusion_matrices(
     Returns:
         ``path``.
     """
-    figure, axes = _grid(len(matrices))
+    figure, axes = panel_grid(len(matrices))
     figure.suptitle(title)
     for axis, (label, matrix) in zip(axes, matrices.items(), strict=True):
         matrix = np.asarray(matrix, dtype=np.int64)
@@ -66,7 +68,7 @@ def plot_confusion_matrices(
         axis.set_xticks([0, 1], [f"pred {name}" for name in class_names])
         axis.set_yticks([0, 1], [f"true {name}" for name in class_names])
         axis.set_title(textwrap.fill(label, 30, break_long_words=False), fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str) -> Path:
@@ -99,7 +101,7 @@ def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path
     axis.set_ylim(0, 1.01)
     axis.set_title(title, fontsize="medium")
     axis.legend(loc="lower right", fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_tier_accuracy(accuracies: dict[str, dict[str, dict[str, float]]], path: Path, *, title: str) -> Path:
@@ -113,7 +115,7 @@ def plot_tier_accuracy(accuracies: dict[str, dict[str, dict[str, float]]], path:
     Returns:
         ``path``.
     """
-    figure, axes = _grid(len(accuracies), panel_inches=3.6)
+    figure, axes = panel_grid(len(accuracies), panel_inches=3.6)
     figure.suptitle(title)
     positions = np.arange(len(TIER_HEADS))
     width = 0.38
@@ -128,4 +130,4 @@ def plot_tier_accuracy(accuracies: dict[str, dict[str, dict[str, float]]], path:
         axis.set_ylabel("accuracy")
         axis.set_title(textwrap.fill(label, 36, break_long_words=False), fontsize="small")
         axis.legend(fontsize="x-small", loc="upper center", ncols=2)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -2,7 +2,8 @@
 
 Machine-readable first: ``report.json`` (schema version 1) and ``leaderboard.csv`` hold the rows that
 ``leaderboard.md`` and the console table render. Every number comes from a run's metrics.csv (mean ± std over
-seeds, mean of the per-seed 95 % group-bootstrap bounds); the figures come from its predictions/.
+seeds, mean of the per-seed 95 % group-bootstrap bounds); the figures come from its predictions/. Calibration,
+Module-I recall per severity, per-parent errors and learning curves are ``diagnostics``'s.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from benchmarks.evaluation.caveats import (
     rule_label_warnings,
     sample_warnings,
 )
+from benchmarks.evaluation.diagnostics import (
+    collect_diagnostics,
+    diagnostics_json,
+    diagnostics_markdown,
+    write_diagnostics,
+)
 from benchmarks.evaluation.markdown import SHORTCUT_PREFIX, render_markdown, skipped_models
 from benchmarks.evaluation.plots import (
     TIER_HEADS,
@@ -30,13 +37,8 @@ from benchmarks.evaluation.plots import (
     plot_roc_curves,
     plot_tier_accuracy,
 )
-from benchmarks.evaluation.scoring import (
-    CI_COLUMNS,
-    SAMPLE_COLUMNS,
-    list_prediction_files,
-    read_metrics,
-    read_predictions,
-)
+from benchmarks.evaluation.run_tables import CaseTable, read_test_tables, rows_by_model
+from benchmarks.evaluation.scoring import CI_COLUMNS, SAMPLE_COLUMNS, read_metrics
 from rbc_dataset.config_file import load_config_file
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside, write_json
@@ -49,7 +51,7 @@ SHORTCUT_INPUTS: dict[str, str] = {
     "mask": "the raw mask intensity",
     "cbc": "the CBC values",
 }
-SUMMARY_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "roc_auc", "ece")
+SUMMARY_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "roc_auc", "ece", "brier")
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "run",
     "model",
@@ -62,6 +64,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "n_test_parents",
     "n_test_groups",
     "labels",
+    "weights",
     "data",
     "device",
 )
@@ -113,6 +116,8 @@ def load_run(run_dir: Path) -> RunRecord:
     data = config.get("data", "unknown (no `data` in config.yaml)")
     if isinstance(data, dict):  # a data section rather than a path: show its path when it names one
         data = data.get("path", data)
+    if config.get("test_data"):  # an external test: the data column names both builds
+        data = f"{data} (tested on {config['test_data']})"
     env = _read_json(run_dir / "env.json") or {}
     return RunRecord(
         path=run_dir,
@@ -157,8 +162,17 @@ def _group_rows(run: RunRecord, table: pd.DataFrame, keys: list[str], metrics: t
         for name, column in (("n_test", "n"), ("n_test_parents", "n_parents"), ("n_test_groups", "n_groups")):
             row[name] = int(count[column]) if pd.notna(count[column]) else -1  # -1: not recorded
         row["labels"] = labels_mark(count["n_rule_labels"], count["n"]) or _labels_from_summary(run, row)
+        row["weights"] = _weights_from_summary(run, row["model"])
         rows.append({**row, "data": run.data, "device": run.device})
     return rows
+
+
+def _weights_from_summary(run: RunRecord, model: str) -> str:
+    """How a model's network started (``from scratch`` / ``ImageNet (path)``); ``-`` for feature baselines."""
+    cases = (run.summary or {}).get("cases") or []
+    starts = {case.get("weights") for case in cases if str(case.get("case", "")).split("/")[0] == model}
+    starts.discard(None)
+    return ", ".join(sorted(starts)) if starts else "-"
 
 
 def _labels_from_summary(run: RunRecord, row: dict) -> str:
@@ -245,30 +259,17 @@ def run_warnings(runs: list[RunRecord | Path]) -> list[str]:
     return sentences
 
 
-def _test_predictions(run: RunRecord, task: str, head: str) -> dict[str, list[pd.DataFrame]]:
-    """Model -> the ``task``/``head`` rows of each of its test-split predictions files (one per seed/fold)."""
-    by_model: dict[str, list[pd.DataFrame]] = {}
-    for item in list_prediction_files(run.path):
-        if item.split != "test":
-            continue
-        table = read_predictions(item.path)
-        table = table[(table["task"] == task) & (table["head"] == head)]
-        if not table.empty:
-            by_model.setdefault(item.model, []).append(table)
-    return by_model
-
-
-def _write_plots(runs: list[RunRecord], folder: Path) -> tuple[list[str], list[str]]:
-    """Write the figures; returns the file names written and notes on what could not be drawn."""
+def _write_plots(runs: list[RunRecord], folder: Path, tables: dict[str, list[CaseTable]]) -> tuple[list, list]:
+    """Write the figures from each run's test cases (run label -> cases); returns the names written and notes."""
     written, notes, matrices, curves, tiers = [], [], {}, {}, {}
     several = len(runs) > 1
     for run in runs:
         if not (run.path / "predictions").is_dir():
             notes.append(f"{run.label}: no predictions/, so no confusion matrices or ROC curves")
         else:
-            for model, tables in _test_predictions(run, "module1", "global").items():
+            for model, cases in rows_by_model(tables.get(run.label, []), task="module1", head="global").items():
                 label = f"{model} ({run.label})" if several else model
-                pooled = pd.concat(tables, ignore_index=True)
+                pooled = pd.concat([case.table for case in cases], ignore_index=True)
                 matrix = np.zeros((2, 2), dtype=np.int64)
                 np.add.at(matrix, (pooled["label"].to_numpy(), pooled["pred"].to_numpy()), 1)
                 matrices[label], curves[label] = matrix, (pooled["label"].to_numpy(), pooled["prob"].to_numpy())
@@ -301,9 +302,15 @@ def _rows_csv(rows: list[dict], columns: tuple[str, ...] = LEADERBOARD_COLUMNS) 
     return pd.DataFrame(rows, columns=list(columns)).to_csv(index=False).encode()
 
 
-def _json_ready(rows: list[dict]) -> list[dict]:
-    # JSON has no NaN: a missing number is null.
-    return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()} for row in rows]
+def _json_ready(value):
+    # JSON has no NaN: a missing number is null, at any depth (the diagnostics nest rows in mappings).
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _write_tables(folder: Path, tables: dict[str, list[dict]], markdown: str) -> list[str]:
@@ -341,7 +348,8 @@ def write_report(
 
     Returns:
         ``out``; ``paths`` (every file written) and ``files`` (name -> path); ``leaderboard``, ``module2`` and
-        ``segmentation`` (rows); ``shortcuts`` and ``warnings`` (sentences); ``notes`` (figures not drawn).
+        ``segmentation`` (rows); ``shortcuts`` and ``warnings`` (sentences); ``notes`` (figures not drawn);
+        ``severity_recall`` (rows of Module-I recall per severity).
     """
     if not run_dirs:
         raise DataError(None, "at least one run folder", "none", "pass one or more runs/<suite>/<run>/ folders")
@@ -356,12 +364,21 @@ def write_report(
     }
     shortcuts = find_shortcuts(tables["module1"], shortcut_threshold)
     warnings = run_warnings(runs)
+    test_tables = {run.label: read_test_tables(run.path) for run in runs}
+    diagnostics = collect_diagnostics(runs, test_tables)
     markdown = render_markdown(
-        runs, tables, shortcuts=shortcuts, threshold=shortcut_threshold, command=command, warnings=warnings
+        runs,
+        tables,
+        shortcuts=shortcuts,
+        threshold=shortcut_threshold,
+        command=command,
+        warnings=warnings,
+        diagnostics=diagnostics_markdown(diagnostics, tables["module1"]),
     )
     with atomic_directory(out, overwrite=overwrite) as folder:
         names = _write_tables(folder, tables, markdown)
-        plot_names, notes = _write_plots(runs, folder)
+        plot_names, notes = _write_plots(runs, folder, test_tables)
+        plot_names += write_diagnostics(diagnostics, folder)
         payload = {
             "schema_version": SCHEMA_VERSION,
             "command": command,
@@ -372,6 +389,7 @@ def write_report(
             "warnings": warnings,
             "skipped": skipped_models(runs),
             "notes": notes,
+            **_json_ready(diagnostics_json(diagnostics)),
         }
         write_json(folder / "report.json", payload)
         names += [*plot_names, "report.json"]
@@ -386,4 +404,5 @@ def write_report(
         "shortcuts": shortcuts,
         "warnings": warnings,
         "notes": notes,
+        "severity_recall": diagnostics.severity_rows,
     }

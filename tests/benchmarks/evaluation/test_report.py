@@ -31,11 +31,13 @@ def two_runs(make_run):
 def test_write_report_on_two_runs(two_runs, tmp_path):
     out = tmp_path / "report"
     result = write_report(list(two_runs), out, command="rbc-bench report A B --out report")
-    expected = {"leaderboard.csv", "leaderboard.md", "module2.csv", "report.json"}
-    expected |= {"confusion_matrices.png", "roc_curves.png", "tier_accuracy.png"}
-    assert set(result["files"]) == expected
-    assert {path.name for path in out.iterdir()} == expected  # nothing half-written left beside them
-    for name in ("confusion_matrices.png", "roc_curves.png", "tier_accuracy.png"):
+    expected = {"leaderboard.csv", "leaderboard.md", "module2.csv", "report.json", "severity_recall.csv"}
+    expected |= {"confusion_matrices.png", "roc_curves.png", "tier_accuracy.png", "reliability.png"}
+    errors = {f"parent_errors/3tier_{run.name}__{model}.csv" for run, model in _models_of(two_runs)}
+    assert set(result["files"]) == expected | errors
+    assert {path.name for path in out.iterdir()} == expected | {"parent_errors"}  # nothing half-written beside them
+    assert {f"parent_errors/{path.name}" for path in (out / "parent_errors").iterdir()} == errors
+    for name in ("confusion_matrices.png", "roc_curves.png", "tier_accuracy.png", "reliability.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
     leaderboard = pd.read_csv(out / "leaderboard.csv")
     # 3tier has four heads; every other model one; the module2 heads are not in the Module-I leaderboard.
@@ -46,6 +48,10 @@ def test_write_report_on_two_runs(two_runs, tmp_path):
     assert set(leaderboard["device"]) == {"cpu (test)"}
     assert set(pd.read_csv(out / "module2.csv")["head"]) == {"learned", "rule"}
     assert json.loads((out / "report.json").read_text())["schema_version"] == 1
+
+
+def _models_of(runs) -> list[tuple]:
+    return [(run, path.name) for run in runs for path in (run / "predictions").iterdir()]
 
 
 def test_markdown_flags_the_confounding_shortcut_only(two_runs, tmp_path):
@@ -60,6 +66,11 @@ def test_markdown_flags_the_confounding_shortcut_only(two_runs, tmp_path):
         assert phrase in markdown
     assert "command `rbc-bench run 3tier # 20250102-000000_bbb2222`" in markdown
     assert "`vit`: no GPU" in markdown  # skipped models from summary.json
+    module2 = markdown[markdown.index("## Module II") :]
+    assert "Labels: the severity the dataset gives (`labels` `dataset`; on a synthetic build, the synthetic truth)" in (
+        module2
+    )
+    assert "| `3tier` | learned |" in module2 and "| dataset |" in module2
 
 
 def test_shortcut_threshold_is_configurable(make_run, tmp_path):
@@ -203,3 +214,13 @@ def test_terminal_leaderboard_names_parents_and_never_cuts_model_names(make_run,
     printed = capsys.readouterr().out
     assert "Module I, test split: 6 samples from 2 parents" in printed
     assert "shortcut-background" in printed and "efficientnet_b0" in printed and "…" not in printed
+
+
+def test_the_leaderboard_says_how_each_network_started(two_runs):
+    run = two_runs[1]
+    summary_path = run / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary["cases"] = [{"case": "mobilenet_v2/seed0", "weights": "from scratch"}]
+    summary_path.write_text(json.dumps(summary))
+    rows = {row["model"]: row for row in leaderboard_rows([run])}
+    assert rows["mobilenet_v2"]["weights"] == "from scratch" and rows["shortcut-cbc"]["weights"] == "-"
