@@ -36,6 +36,7 @@ demo: $(STAMP)
 		$(BIN)/rbc-bench realism --real $(REALDATA) --synthetic $(DEMO)/synthetic --no-cnn --json $(DEMO)/realism.json; \
 	fi
 	$(BIN)/rbc-bench run 3tier --data $(DEMO)/dataset --preset cpu-smoke --out $(DEMO)/runs
+	$(BIN)/rbc-bench explain $(DEMO)/runs/3tier
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
