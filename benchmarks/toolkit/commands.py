@@ -236,10 +236,13 @@ def train_speed(
     preset: Annotated[PresetName | None, typer.Option("--preset", help="Settings (default: by device).")] = None,
     steps: Annotated[int, typer.Option("--steps", help="Timed training steps per model and source.")] = 20,
     repeats: Annotated[int, typer.Option("--repeats", help="Passes per source; the fastest counts.")] = 1,
-    torch_threads: Annotated[int, typer.Option("--torch-threads", help="Training threads (0: torch's).")] = 0,
+    torch_threads: Annotated[
+        int, typer.Option("--torch-threads", help="Training threads (0: cores left after loader workers).")
+    ] = 0,
     num_workers: LoaderWorkersOption = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
     json_out: JsonOption = Path("bench_out/train_speed.json"),
+    quiet: QuietOption = False,
 ) -> None:
     """Training images/s per model fed by the shard loader and by in-memory tensors (target: >= 90 %)."""
     from benchmarks.toolkit.train_speed import run_train_speed
@@ -254,7 +257,8 @@ def train_speed(
         steps=steps,
         json_out=json_out,
         repeats=repeats,
-        torch_threads=torch_threads,
+        threads=torch_threads,
+        progress=not quiet,
     )
 
 

@@ -14,6 +14,7 @@ starting, first allocations, compile) are left out of both timings.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -22,9 +23,10 @@ import torch
 
 from benchmarks.catalog import get_model
 from benchmarks.toolkit.results import report
-from benchmarks.training.batches import LoaderSource, load_memory_source, model_input
+from benchmarks.training.batches import LoaderSource, load_memory_source
 from benchmarks.training.data import open_split
-from benchmarks.training.distributed import pick_device
+from benchmarks.training.distributed import pick_device, thread_plan, torch_threads
+from benchmarks.training.loop import training_input
 from benchmarks.training.presets import Preset
 from rbc_dataset.errors import UsageError
 from rbc_dataset.loaders import HDF5RBCDataset
@@ -44,9 +46,7 @@ def _train_steps(model, batches, *, steps: int, preset: Preset, device, with_mas
             if device.type == "cuda":
                 torch.cuda.synchronize()
             images, start = 0, time.perf_counter()
-        inputs = model_input(
-            batch, device, size=preset.input_size, with_mask=with_mask, channels_last=preset.channels_last
-        )
+        inputs = training_input(batch, preset, device=device, with_mask=with_mask)
         labels = batch["label"].to(device, non_blocking=True)
         with autocast:
             outputs = model(inputs)
@@ -78,28 +78,30 @@ def _check_torch_model(name: str) -> None:
 def _model(name: str, preset: Preset, device):
     spec = get_model(name)
     torch.manual_seed(0)
-    model = spec.factory(num_classes=2, input_size=preset.input_size, weights_path=None).to(device)
+    model = spec.factory(num_classes=2, input_size=preset.build_size, weights_path=None).to(device)
     if preset.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return torch.compile(model) if preset.compile else model
 
 
-def measure_model(name: str, memory, *, loader, preset: Preset, device, steps: int, repeats: int = 1) -> dict:
+def measure_model(name: str, memory, *, loader, preset: Preset, device, steps: int, repeats: int = 1, log=None) -> dict:
     """Images/s of one model fed from memory and from the loader (same steps, same batch size, same samples).
 
     With ``repeats`` > 1 the two sources alternate and the fastest pass of each counts: on a shared machine the
-    slower passes measure the neighbours.
+    slower passes measure the neighbours. ``log`` gets one line per pass (a long measurement shows it is alive).
     """
     with_mask = get_model(name).needs_mask
     order = _order(len(memory[with_mask]), (steps + WARMUP_STEPS) * preset.batch_size)
     speeds = {"memory": [], "loader": []}
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for kind, sources in (("memory", memory), ("loader", loader)):
             model = _model(name, preset, device)
             batches = sources[with_mask].batches(order, preset.batch_size)
             speeds[kind].append(
                 _train_steps(model, batches, steps=steps, preset=preset, device=device, with_mask=with_mask)
             )
+            if log is not None:
+                log(f"{name} {kind} pass {repeat + 1}/{repeats}: {speeds[kind][-1]:.1f} img/s")
     best = {kind: max(values) for kind, values in speeds.items()}
     return {
         "model": name,
@@ -108,6 +110,28 @@ def measure_model(name: str, memory, *, loader, preset: Preset, device, steps: i
         "ratio": best["loader"] / best["memory"],
         "passes": speeds,
     }
+
+
+def _measure_all(data: Path, models, *, preset: Preset, steps: int, repeats: int, fmt: str, progress: bool):
+    """(one row per model, device): both sources built once, then every model measured."""
+    view = open_split(data, split="train", config="model", fmt=fmt)
+    device = pick_device(preset.device)
+    masks = sorted({get_model(name).needs_mask for name in models})
+    memory = {m: load_memory_source(view, preset.input_size, with_mask=m, show_progress=progress) for m in masks}
+    pin = preset.pin_memory and device.type == "cuda"
+    loader = {
+        m: LoaderSource(view, m, num_workers=preset.num_workers, pin_memory=pin, size=preset.input_size) for m in masks
+    }
+    log = _stderr_log if progress else None
+    rows = [
+        measure_model(name, memory, loader=loader, preset=preset, device=device, steps=steps, repeats=repeats, log=log)
+        for name in models
+    ]
+    return rows, device
+
+
+def _stderr_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def run_train_speed(
@@ -119,28 +143,22 @@ def run_train_speed(
     json_out: Path,
     repeats: int = 1,
     fmt: str = "hdf5",
-    torch_threads: int = 0,
+    threads: int = 0,
+    progress: bool = False,
 ) -> dict:
     """Measure every model and write the table and JSON (see the module docstring).
 
-    ``torch_threads`` > 0 sets the training process's threads (on a CPU, leaving cores to the loader workers).
+    ``threads`` > 0 sets the training process's threads for the measurement; 0 chooses them as ``rbc-bench run``
+    does (the cores left after the loader workers). ``progress`` draws the decoding and logs every timed pass.
     """
-    if torch_threads > 0:
-        torch.set_num_threads(torch_threads)
     for name in models:
         _check_torch_model(name)
-    view = open_split(data, split="train", config="model", fmt=fmt)
-    device = pick_device(preset.device)
-    masks = sorted({get_model(name).needs_mask for name in models})
-    memory = {m: load_memory_source(view, preset.input_size, with_mask=m) for m in masks}
-    pin = preset.pin_memory and device.type == "cuda"
-    loader = {
-        m: LoaderSource(view, m, num_workers=preset.num_workers, pin_memory=pin, size=preset.input_size) for m in masks
-    }
-    rows = [
-        measure_model(name, memory, loader=loader, preset=preset, device=device, steps=steps, repeats=repeats)
-        for name in models
-    ]
+    plan = thread_plan(dataclasses.replace(preset, torch_threads=threads, data_mode="loader"))
+    with torch_threads(plan["torch_threads"]):
+        rows, device = _measure_all(
+            data, models, preset=preset, steps=steps, repeats=repeats, fmt=fmt, progress=progress
+        )
+        measured_threads = torch.get_num_threads()
     table = [
         (
             f"{r['model']}: memory / loader img/s",
@@ -159,7 +177,8 @@ def run_train_speed(
         "preset": dataclasses.asdict(preset),
         "steps": steps,
         "repeats": repeats,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": measured_threads,
+        "threads": plan,
         "hdf5_codec": HDF5RBCDataset.from_build(data, config="model", split="train").codec if fmt == "hdf5" else None,
         "warmup_steps": WARMUP_STEPS,
         "rows": rows,
