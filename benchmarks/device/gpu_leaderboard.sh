@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check of issue 6 as one device call: full-scale synthetic AneRBC-II (1000 parents, 12,000 tiles), the
-# `gpu` preset leaderboard (3tier + baselines, 3 seeds) and loader-vs-memory training throughput, into $OUT.
+# The GPU check as one device call: full-scale synthetic AneRBC-II (1000 parents, 12,000 tiles), the `gpu` preset
+# leaderboard (3tier + every CNN of the CPU leaderboard + baselines, 3 seeds, 300 px tiles as the paper, with the
+# augmentation, cosine schedule and early stopping of issue 15), loader-vs-memory training throughput, and the
+# Grad-CAM gallery with its two sanity numbers (rbc-bench explain), into $OUT.
 #
 # Prepared for a session that is lent a GPU machine (/work/.library/device/README.md); the device image lacks
 # `datasets` (the build writes a Hugging Face card), so carry its wheels. Once, here, in the repo root:
@@ -37,10 +39,13 @@ stamp "train-speed"
 rbc_bench train-speed --data "$WORK/built" --preset "$PRESET" --steps "${STEPS:-30}" --repeats 2 --json "$OUT/train_speed_gpu.json"
 stamp "run 3tier, $PRESET preset, $EPOCHS epochs"
 rbc_bench run 3tier --data "$WORK/built" --preset "$PRESET" --epochs "$EPOCHS" --seeds 0,1,2 \
-  --models 3tier,resnet18,mobilenet_v2,efficientnet_b0,morphometric,shortcut-background,shortcut-cbc \
-  --out "$WORK/runs" -q
+  --models 3tier,resnet18,mobilenet_v2,efficientnet_b0,densenet121,shufflenet_v2,morphometric,shortcut-background,shortcut-cbc \
+  --patience 3 --out "$WORK/runs" -q
 stamp "report"
 rbc_bench report "$WORK"/runs/3tier/* --out "$WORK/report" --overwrite
 run=$(ls -d "$WORK"/runs/3tier/*/ | head -1)
-cp "$WORK/report/leaderboard.md" "$WORK/report/leaderboard.csv" "$run/summary.json" "$run/log.txt" "$OUT/"
+cp "$WORK/report/leaderboard.md" "$WORK/report/leaderboard.csv" "$run/summary.json" "$run/log.txt" "$run/env.json" "$OUT/"
+stamp "explain"
+rbc_bench explain "$run" --device auto --out "$WORK/explain" -q
+cp "$WORK/explain/explain.json" "$OUT/"
 stamp "done"
