@@ -15,9 +15,16 @@ the model, so this is a reconstruction with the paper's feature-map sizes and mo
 At S=300 the tier outputs are 64x200x200, 128x100x100 and 256x10x10, as in the paper. The sizes scale with the input
 given, per side (H x W -> 2H/3 x 2W/3, H/3 x W/3, H/30 x W/30): a model trained on 128 px crops (85, 43, 4) predicts
 a whole 300 px tile with the paper's shapes, and a 1224x960 image at 816x640, 408x320, 41x32. Each tier has a head
-(global average pool, dropout, linear). The global prediction fuses the three heads: a softmax over three learnable
-weights (initialised equal) weighs the tiers' log-softmax outputs; the weighted sum of log-probabilities is returned
-as the ``global`` logits. Module-II's learned head (mild vs chronic) reads the pooled Tier-III features.
+(global average pool, dropout, linear). The global prediction fuses the tiers' *features*, as the paper's figure
+draws it: the three globally pooled feature vectors (64 + 128 + 256) are concatenated and read by one fusion head
+(dropout, linear). Module-II's learned head (mild vs chronic) reads the pooled Tier-III features.
+
+Ablations (registered as their own models, so one run scores them side by side; docs/RBC_BENCH.md):
+- ``3tier-outputs``: the global prediction is a learned weighted average of the tiers' log-probabilities (a softmax
+  over three weights initialised equal) instead of a fusion of features;
+- ``3tier-rgb``: RGB input only, without the canonical mask as a fourth channel;
+- ``3tier-end-to-end``: every tier and the fusion head train together from the start against the global loss plus
+  each tier head's loss, instead of tier by tier up to each "validation point".
 
 The widths keep a training step at S=64, batch 16 near half a second on one CPU thread (about 0.4 M parameters);
 the largest activations (S=300) are the 32-channel stem at 300x300 and the dense block at 200x200.
@@ -28,6 +35,7 @@ Input: (B, in_channels, S, S) float, ImageNet-normalised RGB plus the canonical 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -43,6 +51,8 @@ from benchmarks.models.weights import load_state_dict_file
 from rbc_dataset.errors import UsageError, check_choice
 
 TIER_NAMES = ("tier1", "tier2", "tier3")
+FUSIONS = ("features", "outputs")  # what the global head fuses: pooled tier features, or the tier heads' outputs
+SCHEDULES = ("validation-point", "end-to-end")  # tier by tier to a training-accuracy threshold, or all at once
 TIER_CHANNELS = (64, 128, 256)  # output channels of tiers I, II, III (the paper's feature maps)
 MIN_INPUT_SIZE = 16  # below this Tier-III's map would be built from a handful of pixels
 
@@ -123,9 +133,12 @@ class ThreeTierDCFNet(nn.Module):
         num_classes: classes of Module-I (healthy / anaemic).
         input_size: side S of the square input it is built for (checked); the tiers' map sizes follow the input
             each forward pass is given (see ``features``).
-        in_channels: input channels (RGB + canonical mask = 4).
+        in_channels: input channels (RGB + canonical mask = 4; RGB only = 3).
         num_severity: classes of the Module-II learned head (mild / chronic).
         dropout: dropout before every linear head.
+        fusion: ``features`` (one head on the concatenated pooled tier features) or ``outputs`` (a learned weighted
+            average of the tier heads' log-probabilities).
+        schedule: how ``benchmarks.training.recipes`` trains it: ``validation-point`` or ``end-to-end``.
     """
 
     def __init__(
@@ -136,9 +149,13 @@ class ThreeTierDCFNet(nn.Module):
         in_channels: int = 4,
         num_severity: int = 2,
         dropout: float = 0.2,
+        fusion: str = "features",
+        schedule: str = "validation-point",
     ):
         super().__init__()
         _check_arguments(num_classes, input_size, in_channels=in_channels, num_severity=num_severity, dropout=dropout)
+        self.fusion = check_choice("3tier fusion", fusion, choices=FUSIONS)
+        self.schedule = check_choice("3tier schedule", schedule, choices=SCHEDULES)
         size1, size2, size3 = tier_sizes(input_size)
         self.input_size = input_size
         self.bodies = nn.ModuleDict(
@@ -146,8 +163,10 @@ class ThreeTierDCFNet(nn.Module):
         )
         tier_channels = zip(TIER_NAMES, TIER_CHANNELS, strict=True)
         self.heads = nn.ModuleDict({name: _build_head(width, num_classes, dropout) for name, width in tier_channels})
-        # Softmax over zeros: the three tiers start with equal weight in the fused prediction.
-        self.fusion_logits = nn.Parameter(torch.zeros(len(TIER_NAMES)))
+        if fusion == "features":
+            self.fusion_head = _build_head(sum(TIER_CHANNELS), num_classes, dropout)
+        else:  # softmax over zeros: the three tiers start with equal weight in the fused prediction
+            self.fusion_logits = nn.Parameter(torch.zeros(len(TIER_NAMES)))
         self.severity_head = _build_head(TIER_CHANNELS[2], num_severity, dropout)
         self._frozen_tiers: frozenset[str] = frozenset()
 
@@ -165,8 +184,18 @@ class ThreeTierDCFNet(nn.Module):
         return maps[0], maps[1], maps[2]
 
     def fusion_weights(self) -> Tensor:
-        """The tiers' weights in the global prediction (non-negative, summing to one)."""
+        """The tiers' weights in the global prediction (``outputs`` fusion only; non-negative, summing to one)."""
+        if self.fusion != "outputs":
+            raise UsageError("3tier: fusion weights exist only with fusion='outputs' (features are fused by a head)")
         return torch.softmax(self.fusion_logits, dim=0)
+
+    def _fuse(self, pooled: list[Tensor], outputs: dict[str, Tensor]) -> Tensor:
+        if self.fusion == "features":
+            return self.fusion_head(torch.cat(pooled, dim=1))
+        # Log-softmax first so that the fusion weighs calibrated per-tier log-probabilities, not raw logit scales;
+        # float32 keeps the sum accurate under bf16 autocast.
+        log_probs = torch.stack([F.log_softmax(outputs[name].float(), dim=1) for name in TIER_NAMES])
+        return (self.fusion_weights().float()[:, None, None] * log_probs).sum(0)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         """Logits of every head: ``tier1``, ``tier2``, ``tier3``, ``global`` (B, num_classes), ``severity``."""
@@ -174,10 +203,7 @@ class ThreeTierDCFNet(nn.Module):
         pooled = [F.adaptive_avg_pool2d(feature, 1).flatten(1) for feature in self.features(x)]
         for name, vector in zip(TIER_NAMES, pooled, strict=True):
             outputs[name] = self.heads[name](vector)
-        # Log-softmax first so that the fusion weighs calibrated per-tier log-probabilities, not raw logit scales;
-        # float32 keeps the sum accurate under bf16 autocast.
-        log_probs = torch.stack([F.log_softmax(outputs[name].float(), dim=1) for name in TIER_NAMES])
-        outputs["global"] = (self.fusion_weights().float()[:, None, None] * log_probs).sum(0)
+        outputs["global"] = self._fuse(pooled, outputs)
         outputs["severity"] = self.severity_head(pooled[2])
         return outputs
 
@@ -187,8 +213,8 @@ class ThreeTierDCFNet(nn.Module):
         return [*self.bodies[tier].parameters(), *self.heads[tier].parameters()]
 
     def fusion_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the fusion of the tier heads."""
-        return [self.fusion_logits]
+        """Parameters of the fusion: the head on the concatenated features, or the weights of the tier outputs."""
+        return list(self.fusion_head.parameters()) if self.fusion == "features" else [self.fusion_logits]
 
     def severity_parameters(self) -> list[nn.Parameter]:
         """Parameters of the Module-II learned head."""
@@ -237,38 +263,64 @@ def _check_arguments(num_classes: int, input_size: int, *, in_channels: int, num
         raise UsageError(f"3tier: dropout must be in [0, 1), found {dropout!r}")
 
 
-def build_three_tier(num_classes: int = 2, *, input_size: int = 300, weights_path: str | Path | None = None):
+def build_three_tier(
+    num_classes: int = 2,
+    *,
+    input_size: int = 300,
+    weights_path: str | Path | None = None,
+    in_channels: int = 4,
+    fusion: str = "features",
+    schedule: str = "validation-point",
+):
     """Build a 3-TierDCFNet, optionally with the weights of an earlier 3tier training.
 
     Args:
         num_classes: classes of Module-I.
         input_size: side of the square input (300 in the paper).
-        weights_path: local state-dict file saved from a ``ThreeTierDCFNet`` of the same sizes.
+        weights_path: local state-dict file saved from a ``ThreeTierDCFNet`` of the same sizes and variant.
+        in_channels: 4 (RGB + canonical mask, the default) or 3 (RGB only).
+        fusion: ``features`` (default) or ``outputs`` (see ``ThreeTierDCFNet``).
+        schedule: ``validation-point`` (default) or ``end-to-end``.
 
     Returns:
-        The model (4 input channels: RGB + canonical mask).
+        The model.
 
     Raises:
         DataError: the weights file is missing, is not a state dict, or its keys/shapes do not match.
     """
-    model = ThreeTierDCFNet(num_classes=num_classes, input_size=input_size)
+    model = ThreeTierDCFNet(
+        num_classes=num_classes, input_size=input_size, in_channels=in_channels, fusion=fusion, schedule=schedule
+    )
     if weights_path is not None:
         load_state_dict_file(
             model,
             weights_path,
-            fix=f"pass the state dict of a 3tier model built with num_classes={num_classes} "
-            "(torch.save(model.state_dict(), path))",
+            fix=f"pass the state dict of a 3tier model built with num_classes={num_classes}, in_channels="
+            f"{in_channels}, fusion={fusion!r} (torch.save(model.state_dict(), path))",
         )
     return model
 
 
-register_model(
-    ModelSpec(
-        name="3tier",
-        family="tiered",
-        task="classification",
-        needs_mask=True,
-        description="3-TierDCFNet (Shahzad et al. 2022): DenseNet/EfficientNet/ShuffleNet tiers, fused heads, severity",
-        factory=build_three_tier,
-    )
+# name, input with the mask, variant settings, description: the paper's model first, then one ablation per choice.
+_VARIANTS = (
+    ("3tier", True, {}, "3-TierDCFNet (Shahzad et al. 2022): DenseNet/EfficientNet/ShuffleNet tiers, fused features"),
+    ("3tier-outputs", True, {"fusion": "outputs"}, "3tier ablation: weighted average of the tier heads' outputs"),
+    ("3tier-rgb", False, {"in_channels": 3}, "3tier ablation: RGB input only, no canonical mask channel"),
+    (
+        "3tier-end-to-end",
+        True,
+        {"schedule": "end-to-end"},
+        "3tier ablation: all tiers trained at once, no validation points",
+    ),
 )
+for _name, _needs_mask, _settings, _description in _VARIANTS:
+    register_model(
+        ModelSpec(
+            name=_name,
+            family="tiered",
+            task="classification",
+            needs_mask=_needs_mask,
+            description=_description,
+            factory=partial(build_three_tier, **_settings),
+        )
+    )

@@ -129,7 +129,8 @@ def run_torch_case(
     np.random.seed(seed)
     model = spec.factory(num_classes=2, input_size=preset.build_size, weights_path=_weights(spec, preset.weights_dir))
     model = model.to(ctx.device, memory_format=torch.channels_last if preset.channels_last else torch.preserve_format)
-    stages = three_tier_stages(preset, setup.anaemic) if spec.family == "tiered" else cnn_stages(preset)
+    tiered = spec.family == "tiered"
+    stages = three_tier_stages(preset, setup.anaemic, schedule=model.schedule) if tiered else cnn_stages(preset)
     val_source = val.source(spec.needs_mask)
 
     def validate(current) -> dict:

@@ -99,6 +99,22 @@ def label_objective(key: str | None) -> Objective:
     return objective
 
 
+def deep_supervision_objective(key: str, auxiliary: tuple[str, ...]) -> Objective:
+    """Cross-entropy of output ``key`` plus the mean cross-entropy of the ``auxiliary`` heads; accuracy of ``key``.
+
+    Training every tier with the fused head at once would leave the tier heads untrained; their own losses keep each
+    tier's features predictive on their own, as the tier-by-tier schedule does.
+    """
+    main = label_objective(key)
+
+    def objective(outputs, batch: dict):
+        loss, correct, counted = main(outputs, batch)
+        extra = [F.cross_entropy(outputs[name].float(), batch["label"]) for name in auxiliary]
+        return loss + torch.stack(extra).mean(), correct, counted
+
+    return objective
+
+
 def severity_objective(anaemic_label: int, key: str = "severity") -> Objective:
     """Cross-entropy on ``severity`` (0 mild, 1 chronic) for anaemic samples whose severity is known."""
 

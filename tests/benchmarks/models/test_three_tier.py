@@ -31,6 +31,12 @@ def small_model() -> ThreeTierDCFNet:
     return ThreeTierDCFNet(num_classes=2, input_size=64)
 
 
+@pytest.fixture()
+def output_fusion_model() -> ThreeTierDCFNet:
+    torch.manual_seed(0)
+    return ThreeTierDCFNet(num_classes=2, input_size=64, fusion="outputs")
+
+
 def test_tier_sizes_follow_the_paper():
     assert tier_sizes(300) == (200, 100, 10)
     assert tier_sizes(64) == (43, 21, 2)
@@ -91,24 +97,76 @@ def test_backward_reaches_every_parameter(small_model):
     assert without_gradient == []
 
 
-def test_fusion_weights_start_equal_and_global_is_their_mean(small_model):
-    small_model.eval()
-    weights = small_model.fusion_weights()
+def test_output_fusion_weights_start_equal_and_global_is_their_mean(output_fusion_model):
+    output_fusion_model.eval()
+    weights = output_fusion_model.fusion_weights()
     assert torch.allclose(weights, torch.full((3,), 1 / 3))
     with torch.no_grad():
-        outputs = small_model(_batch(64))
+        outputs = output_fusion_model(_batch(64))
     mean_log_probs = torch.stack([F.log_softmax(outputs[name], dim=1) for name in TIER_NAMES]).mean(0)
     assert torch.allclose(outputs["global"], mean_log_probs, atol=1e-6)
     # log-probabilities: the global prediction's probabilities sum to at most one (a geometric mean)
     assert bool((outputs["global"].exp().sum(1) <= 1 + 1e-6).all())
 
 
-def test_fusion_weights_move_the_global_prediction(small_model):
-    small_model.eval()
+def test_output_fusion_weights_move_the_global_prediction(output_fusion_model):
+    output_fusion_model.eval()
     with torch.no_grad():
-        small_model.fusion_logits.copy_(torch.tensor([0.0, 0.0, 50.0]))  # all weight on tier 3
-        outputs = small_model(_batch(64))
+        output_fusion_model.fusion_logits.copy_(torch.tensor([0.0, 0.0, 50.0]))  # all weight on tier 3
+        outputs = output_fusion_model(_batch(64))
     assert torch.allclose(outputs["global"], F.log_softmax(outputs["tier3"], dim=1), atol=1e-5)
+
+
+def test_feature_fusion_reads_every_tier_s_features_not_their_heads(small_model):
+    """The global head is one linear map of the concatenated pooled features: changing a tier head leaves it alone."""
+    small_model.eval()
+    batch = _batch(64)
+    with torch.no_grad():
+        before = small_model(batch)["global"]
+        for name in TIER_NAMES:
+            small_model.heads[name][1].weight.mul_(-3.0)
+        after = small_model(batch)["global"]
+        pooled = [F.adaptive_avg_pool2d(feature, 1).flatten(1) for feature in small_model.features(batch)]
+        expected = small_model.fusion_head(torch.cat(pooled, dim=1))
+    assert torch.allclose(before, after) and torch.allclose(after, expected, atol=1e-6)
+    assert small_model.fusion_head[1].in_features == 64 + 128 + 256
+    with pytest.raises(UsageError, match="fusion='outputs'"):
+        small_model.fusion_weights()
+
+
+def test_every_tier_s_features_move_the_fused_prediction(small_model):
+    small_model.eval()
+    batch = _batch(64)
+    with torch.no_grad():
+        before = small_model(batch)["global"].clone()
+        for width_start, width in ((0, 64), (64, 128), (192, 256)):
+            weight = small_model.fusion_head[1].weight
+            saved = weight[:, width_start : width_start + width].clone()
+            weight[:, width_start : width_start + width] = 0.0
+            assert not torch.allclose(small_model(batch)["global"], before)
+            weight[:, width_start : width_start + width] = saved
+
+
+def test_registered_ablations_differ_only_in_their_one_choice():
+    from benchmarks.catalog import get_model
+
+    paper = get_model("3tier").factory(num_classes=2, input_size=64)
+    assert (paper.fusion, paper.schedule, get_model("3tier").needs_mask) == ("features", "validation-point", True)
+    outputs = get_model("3tier-outputs").factory(num_classes=2, input_size=64)
+    assert (outputs.fusion, outputs.schedule) == ("outputs", "validation-point")
+    rgb = get_model("3tier-rgb")
+    assert rgb.needs_mask is False
+    rgb_model = rgb.factory(num_classes=2, input_size=64)
+    assert rgb_model.bodies["tier1"][0][0].in_channels == 3 and rgb_model.fusion == "features"
+    assert rgb_model(_batch(64)[:, :3])["global"].shape == (2, 2)
+    end_to_end = get_model("3tier-end-to-end").factory(num_classes=2, input_size=64)
+    assert (end_to_end.fusion, end_to_end.schedule) == ("features", "end-to-end")
+
+
+@pytest.mark.parametrize(("fusion", "schedule"), [("sideways", "validation-point"), ("features", "all-at-once")])
+def test_unknown_fusion_or_schedule_is_refused(fusion, schedule):
+    with pytest.raises(UsageError, match="valid choices"):
+        ThreeTierDCFNet(input_size=64, fusion=fusion, schedule=schedule)
 
 
 def _trainable_ids(model: nn.Module) -> set[int]:
