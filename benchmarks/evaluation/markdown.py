@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benchmarks.evaluation.caveats import RULE_DERIVED, is_rule_derived
+from benchmarks.suite.leaky import REPORT_LABEL, WARNING, split_leaky_rows
 from rbc_dataset.markup import md_code, md_text
 
 if TYPE_CHECKING:
@@ -123,6 +124,14 @@ def _shortcut_section(module1: list[dict], shortcuts: list[str], threshold: floa
     return [*lines, ""]
 
 
+def _leaky_section(runs: list[RunRecord], module1: list[dict], module2: list[dict]) -> list[str]:
+    """Rows of leaky-split runs (``rbc-bench run --protocol leaky-tiles``): apart, unranked, and said to be so."""
+    lines = [f"## {REPORT_LABEL}: not ranked, not comparable", "", f"**{md_text(WARNING)}**", ""]
+    for title, rows in (("Module I, test", module1), ("Module II, test", module2)):
+        lines += [f"{title}:", "", *_markdown_table(rows, ranked=False, labels=True), ""] if rows else []
+    return [*lines, "Sources:", "", *_sources(runs, module1 + module2), ""]
+
+
 def render_markdown(
     runs: list[RunRecord],
     tables: dict[str, list[dict]],
@@ -145,6 +154,7 @@ def render_markdown(
         diagnostics: Markdown lines of ``diagnostics.diagnostics_markdown``, shown after the shortcut baselines.
     """
     module1, module2, segmentation = tables["module1"], tables["module2"], tables["segmentation"]
+    (module1, leaky1), (module2, leaky2) = split_leaky_rows(module1), split_leaky_rows(module2)  # never ranked
     lines = ["# rbc-bench report", "", f"Written by {md_code(command)} from {len(runs)} run(s).", ""]
     if warnings:
         lines += ["## Read this first", "", *(f"- **{md_text(sentence)}**" for sentence in warnings), ""]
@@ -164,6 +174,8 @@ def render_markdown(
         lines += ["## Segmentation: cell class (1) only, never background", ""]
         lines += ["Split: **test**. Each cell: mean ± std over seeds. Sorted by Dice.", ""]
         lines += [*_segmentation_table(segmentation), "", "Sources:", "", *_sources(runs, segmentation), ""]
+    if leaky1 or leaky2:
+        lines += _leaky_section(runs, leaky1, leaky2)
     skipped = [f"- {md_code(label)}: {md_code(model)}: {md_text(reason)}" for label, model, reason in _skipped(runs)]
     if skipped:
         lines += ["## Skipped models", "", *skipped, ""]

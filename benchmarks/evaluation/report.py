@@ -39,6 +39,7 @@ from benchmarks.evaluation.plots import (
 )
 from benchmarks.evaluation.run_tables import CaseTable, read_test_tables, rows_by_model
 from benchmarks.evaluation.scoring import CI_COLUMNS, SAMPLE_COLUMNS, read_metrics
+from benchmarks.suite.leaky import is_leaky_label, leaky_warnings, report_label
 from rbc_dataset.config_file import load_config_file
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside, write_json
@@ -121,7 +122,7 @@ def load_run(run_dir: Path) -> RunRecord:
     env = _read_json(run_dir / "env.json") or {}
     return RunRecord(
         path=run_dir,
-        label=f"{run_dir.parent.name}/{run_dir.name}",
+        label=report_label(f"{run_dir.parent.name}/{run_dir.name}", run_dir, config),  # a leaky run says so
         metrics=read_metrics(run_dir),
         data=str(data),
         device=str(env.get("device", "unknown (no env.json)")),
@@ -132,11 +133,11 @@ def load_run(run_dir: Path) -> RunRecord:
 
 def _sort_rows(rows: list[dict]) -> list[dict]:
     # Best balanced accuracy first; a model without one (NaN) goes last rather than first; rows scored on
-    # rule-derived labels come after every other row: they are not ranked.
+    # rule-derived labels come after every other row: they are not ranked; rows of a leaky-split run come last.
     def key(row: dict) -> tuple:
         value = row["balanced_accuracy_mean"]
         ranked = (is_rule_derived(row.get("labels")), np.isnan(value), -value if not np.isnan(value) else 0.0)
-        return (*ranked, row["model"], row["head"], row["run"])
+        return (is_leaky_label(row["run"]), *ranked, row["model"], row["head"], row["run"])
 
     return sorted(rows, key=key)
 
@@ -254,7 +255,7 @@ def run_warnings(runs: list[RunRecord | Path]) -> list[str]:
     runs = [_as_record(run) for run in runs]
     sentences = []
     for run in runs:
-        found = sample_warnings(run.metrics) + rule_label_warnings(run.metrics)
+        found = leaky_warnings(run.label) + sample_warnings(run.metrics) + rule_label_warnings(run.metrics)
         sentences += [f"{run.label}: {sentence}" if len(runs) > 1 else sentence for sentence in found]
     return sentences
 
