@@ -19,6 +19,7 @@ def run_benchmark(
     config_file: str | Path | None = None,
     progress: bool = False,
     test_data: str | Path | None = None,
+    protocol: str = "parents",
     **preset_values,
 ):
     """Train and score ``suite`` (``classification``, ``3tier``, ``segmentation``...) on a build's splits.
@@ -36,6 +37,9 @@ def run_benchmark(
         progress: draw progress bars.
         test_data: an external test: score on this build's test split (same classes, no shared parents),
             e.g. a clean build paired with a ``--shortcut`` training build.
+        protocol: ``parents`` (the honest split by parent image); ``leaky-tiles``, only by that whole name, redraws
+            the build's tiles at random across train, validation and test, a marked demonstration of a leaky split
+            (``benchmarks.suite.leaky``).
         preset_values: preset fields (``epochs=3``, ``seeds=(0, 1)``, ``device="cpu"``...).
 
     Returns:
@@ -43,6 +47,7 @@ def run_benchmark(
 
     Names and values are checked before torch loads or anything trains (a UsageError names the wrong one).
     """
+    from benchmarks.suite.leaky import check_protocol
     from benchmarks.suite.request import RunRequest, check_names, check_request
     from benchmarks.training.data import check_built_dir
     from benchmarks.training.presets import Preset, default_preset_name, resolve_preset
@@ -52,6 +57,7 @@ def run_benchmark(
     data, models = Path(data), tuple(models)
     config_file = None if config_file is None else Path(config_file)
     check_names(suite, preset, models=models, fmt=data_format, data_config=data_config)
+    check_protocol(protocol)
     from_file = load_config_file(config_file)
     checked_values(Preset, from_file, cli_values=preset_values, config_file=config_file, exclude=("name",))
     if preset is None:  # the default preset asks torch for CUDA: a mistyped data folder answers before that
@@ -62,7 +68,7 @@ def run_benchmark(
     request = RunRequest(
         suite, data, preset=resolved, out_dir=Path(out_dir), models=models, fmt=data_format, config=data_config,
         cv=cv, resume=None if resume is None else Path(resume), show_progress=progress,
-        test_data=None if test_data is None else Path(test_data),
+        test_data=None if test_data is None else Path(test_data), protocol=protocol,
     )  # fmt: skip
     check_request(request)
     from benchmarks.suite.runner import run_suite

@@ -86,6 +86,10 @@ def run(
     fmt: Annotated[ShardFormat, typer.Option("--format", help="Shards to read.")] = "hdf5",
     data_config: Annotated[DataConfig, typer.Option("--data-config", help="Dataset config to read.")] = "model",
     cv: Annotated[bool, typer.Option("--cv", help="k-fold CV over train+validation (all folds).")] = False,
+    protocol: Annotated[
+        str,
+        typer.Option("--protocol", help="parents (honest), or leaky-tiles: a marked demonstration of a leaky split."),
+    ] = "parents",
     test_data: Annotated[
         Path | None,
         typer.Option("--test-data", callback=existing_path, help="External test: another build's test split."),
@@ -126,6 +130,7 @@ def run(
         data_format=fmt,
         data_config=data_config,
         cv=cv,
+        protocol=protocol,
         resume=resume,
         test_data=test_data,
         config_file=config,

@@ -138,6 +138,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--compile": ("flag", "torch.compile the models (--no-compile: not)"),
     "--cv": ("flag", "k-fold cross-validation over train+validation"),
     "--test-data": ("path", "an external test: another build's test split (same classes, no shared parents)"),
+    "--protocol": ("text", "parents (honest split by parent image, default) or leaky-tiles (leaky demonstration)"),
     "--resume": ("path", "an unfinished run folder to continue"),
     "--resamples": ("int", "bootstrap resamples"),
     "--steps": ("int", "timed training steps"),

@@ -122,7 +122,7 @@ def load_run(run_dir: Path) -> RunRecord:
     env = _read_json(run_dir / "env.json") or {}
     return RunRecord(
         path=run_dir,
-        label=report_label(f"{run_dir.parent.name}/{run_dir.name}", run_dir, config),  # a leaky run says so
+        label=report_label(f"{run_dir.parent.name}/{run_dir.name}", run_dir, config=config),  # a leaky run says so
         metrics=read_metrics(run_dir),
         data=str(data),
         device=str(env.get("device", "unknown (no env.json)")),

@@ -137,15 +137,14 @@ def _open_test(request, setup_holder: dict, *, anaemic: int | None, tiered: bool
 
 
 def run_classification(
-    request, specs: list[ModelSpec], *, train_view, val_view, run: RunFolder, dist: Distributed, log
+    request, specs: list[ModelSpec], *, train_view, val_view, run: RunFolder, dist: Distributed, log, leaky=None
 ):
-    """All cases of a classification suite."""
+    """All cases of a classification suite; ``leaky`` (``--protocol leaky-tiles``): its tile-level splits instead."""
     anaemic = anaemic_label(train_view.class_names)
     tiered = any(spec.family == "tiered" for spec in specs)
     shared = {"severity_labels": {}, "rule": {}}
-    guard = TestSplitGuard(
-        _open_test(request, shared, anaemic=anaemic, tiered=tiered, log=log), run.path / "test_accesses.jsonl"
-    )
+    open_test = _open_test(request, shared, anaemic=anaemic, tiered=tiered, log=log)
+    guard = TestSplitGuard(open_test if leaky is None else lambda: leaky.test, run.path / "test_accesses.jsonl")
     context = TrainContext(
         dist.device,
         request.preset,
@@ -163,7 +162,8 @@ def run_classification(
         if tiered and anaemic is not None:  # every DDP process needs the same labels; the rule is deterministic
             shared["severity_labels"][name] = derive_severity(data, anaemic, workers=request.preset.workers, log=log)
 
-    for fold, train, val in _partitions(request, train_view, val_view, derive):
+    partitions = [(-1, leaky.train, leaky.validation)] if leaky is not None else None
+    for fold, train, val in partitions or _partitions(request, train_view, val_view, derive):
         for spec in specs:
             records += _run_model(spec, fold, train=train, val=val, setup=setup, dist=dist, skipped=skipped, log=log)
     return SuiteOutcome(records, skipped, guard.accesses, shared["severity_labels"])

@@ -120,7 +120,7 @@ def is_leaky_label(text: str) -> bool:
     return MARKER in str(text) or REPORT_LABEL in str(text)
 
 
-def report_label(label: str, run_dir: Path, config: dict | None) -> str:
+def report_label(label: str, run_dir: Path, *, config: dict | None) -> str:
     """How the report names a run: a leaky run's label carries ``REPORT_LABEL`` in every row it names."""
     leaky = is_leaky_config(config) or MARKER in Path(run_dir).name
     return f"{label} {REPORT_LABEL}" if leaky else label

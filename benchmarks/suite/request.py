@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.catalog import MODEL_TASKS
+from benchmarks.suite.leaky import LEAKY, WARNING, check_protocol
 from benchmarks.suite.suites import get_suite
 from benchmarks.training.presets import Preset, get_preset
 from rbc_dataset.errors import DataError, UsageError, check_choice
@@ -28,7 +29,7 @@ OPTIONS = {
     "data_config": "--data-config",
     "format": "--format",
     "models": "--models",
-    "protocol": "--cv",
+    "protocol": "--cv / --protocol",
     "preset.name": "--preset",
     "preset.seeds": "--seeds",
     "preset.epochs": "--epochs",
@@ -62,6 +63,7 @@ class RunRequest:
     resume: Path | None = None  # an unfinished run folder to continue
     show_progress: bool = True
     test_data: Path | None = None  # an external test: score on this build's test split instead of ``data``'s
+    protocol: str = "parents"  # parents (honest, by parent image) or leaky-tiles (the leaky demonstration, by name)
 
 
 def check_names(suite: str, preset: str | None, *, models: tuple[str, ...], fmt: str, data_config: str) -> None:
@@ -106,9 +108,8 @@ def run_config(request: RunRequest) -> dict:
         "dataset_json_sha256": sha256_file(Path(request.data) / "dataset.json"),
         "split_content_sha256": {split: entry.content_sha256 for split, entry in splits.items()},
         "models": model_names(request),
-        "protocol": "k-fold CV over train+validation, test once per case"
-        if request.cv
-        else "train / validation / test",
+        "protocol": LEAKY if request.protocol == LEAKY else PROTOCOLS[request.cv],
+        **({"protocol_warning": WARNING} if request.protocol == LEAKY else {}),
         "preset": request.preset.to_dict(),
         **_external_test(request),
     }
@@ -138,6 +139,7 @@ def check_request(request: RunRequest) -> dict:
         DataError: no build at ``request.data``, no such dataset config in it, or an unreadable resumed run.
     """
     check_names(request.suite, request.preset.name, models=request.models, fmt=request.fmt, data_config=request.config)
+    check_leaky_request(request)
     config = run_config(request)
     from rbc_dataset.dataset_card import read_card
 
@@ -163,6 +165,27 @@ def check_request(request: RunRequest) -> dict:
             f"{'; '.join(differences)}. Fix: resume with {', '.join(fixes)}; or start a new run without --resume"
         )
     return saved
+
+
+def check_leaky_request(request: RunRequest) -> None:
+    """The protocol by its whole name; the leaky one only where it means something (see ``benchmarks.suite.leaky``).
+
+    Raises:
+        UsageError: an unknown protocol, or leaky-tiles with an option it cannot honour.
+    """
+    check_protocol(request.protocol)
+    if request.protocol != LEAKY:
+        return
+    task = get_suite(request.suite).task
+    conflicts = [
+        (request.cv, "--cv (k-fold CV keeps the build's parent folds; the leaky protocol draws its own split)"),
+        (request.test_data is not None, "--test-data (an external test shares no parent with training)"),
+        (task != "classification", f"suite {request.suite!r} (the leaky demonstration is for classification)"),
+        (request.preset.data_mode == "loader", "--data-mode loader (the split indexes decoded tensors: use memory)"),
+    ]
+    refused = [option for present, option in conflicts if present]
+    if refused:
+        raise UsageError(f"--protocol {LEAKY} cannot be combined with {'; '.join(refused)}")
 
 
 def saved_config(partial: Path) -> dict:
@@ -203,7 +226,9 @@ def _restoring_option(key: str, saved_value, saved: dict) -> str:
     if key == "dataset_json_sha256":
         return f"--data {saved.get('data')} (the build the run started on, unchanged)"
     if key == "protocol":
-        return "--cv" if saved_value == PROTOCOLS[True] else "no --cv"
+        if saved_value == LEAKY:
+            return f"--protocol {LEAKY}"
+        return "--cv" if saved_value == PROTOCOLS[True] else f"no --cv and no --protocol {LEAKY}"
     if key == "preset.compile":
         return "--compile" if saved_value else "--no-compile"
     if key in OPTIONS:

@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from benchmarks.environment import environment, git_sha
+from benchmarks.suite.leaky import LEAKY, MARKER
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import atomic_write_bytes, write_json
 
@@ -34,9 +35,10 @@ class RunFolder:
         (self.path / "predictions").mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def create(cls, out_dir: Path, suite: str) -> RunFolder:
-        """A new run folder under ``out_dir/suite`` named by UTC time and git commit."""
-        name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}_{git_sha() or 'nogit'}"
+    def create(cls, out_dir: Path, suite: str, *, marker: str = "") -> RunFolder:
+        """A new run folder under ``out_dir/suite`` named by UTC time and git commit (then ``_marker``, if any)."""
+        suffix = f"_{marker}" if marker else ""  # LEAKY-TILES: a leaky-split run says so in its name
+        name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}_{git_sha() or 'nogit'}{suffix}"
         parent = Path(out_dir) / suite
         final = parent / name
         partial = parent / f".{name}{PARTIAL_SUFFIX}"
@@ -70,7 +72,15 @@ class RunFolder:
     def write_json(self, name: str, data: dict) -> None:
         write_json(self.path / name, data, default=_plain)
 
+    @property
+    def leaky(self) -> bool:
+        """A run of the leaky-split demonstration (``--protocol leaky-tiles``): its name carries the marker."""
+        return MARKER in self.final.name
+
     def write_csv(self, relative: str, frame: pd.DataFrame) -> Path:
+        """A table of the run; every row of a leaky run's tables (predictions, metrics) says so in ``protocol``."""
+        if self.leaky:
+            frame = frame.assign(protocol=LEAKY)
         path = self.path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, frame.to_csv(index=False).encode())

@@ -21,8 +21,10 @@ from benchmarks.suite.classification import (
     run_classification,
     run_segmentation_suite,
 )
+from benchmarks.suite.leaky import LEAKY, MARKER, WARNING, leak_counts, protocol_entries
 from benchmarks.suite.request import RunRequest, check_request, run_config
 from benchmarks.suite.run_folder import SUMMARY_SCHEMA_VERSION, RunFolder, run_environment
+from benchmarks.suite.split_data import LeakyData, leaky_partition
 from benchmarks.suite.suites import Suite, get_suite
 from benchmarks.training.data import SplitView, open_split
 from benchmarks.training.distributed import (
@@ -91,6 +93,7 @@ def run_suite(request: RunRequest) -> RunResult:
     specs = resolve_models(suite, request.preset, models=request.models)
     train_view, val_view = _open_views(request)
     check_masks(specs, train_view)
+    leaky = _leaky_data(request, specs, train_view, val_view)  # None under the honest protocol
     if request.test_data is not None:  # its table only (no pixels), before a run folder exists or anything trains
         external = open_split(request.test_data, split="test", config=request.config, fmt=request.fmt)
         check_external_test(external, [train_view, val_view])
@@ -98,14 +101,37 @@ def run_suite(request: RunRequest) -> RunResult:
     threads = thread_plan(request.preset, dist.world_size)
     try:
         with torch_threads(threads["torch_threads"]):
-            return _run(request, suite, specs=specs, train_view=train_view, val_view=val_view, dist=dist)
+            return _run(request, suite, specs=specs, views=(train_view, val_view), dist=dist, leaky=leaky)
     finally:
         shutdown(dist)
 
 
+def _leaky_data(request: RunRequest, specs: list[ModelSpec], train_view: SplitView, val_view: SplitView):
+    """The leaky demonstration's tile-level splits (``--protocol leaky-tiles`` only); tables and indices, no pixels.
+
+    3-TierDCFNet is refused: its severity rule is fitted and applied per split of the build, which a pool of
+    all three splits does not have.
+    """
+    if request.protocol != LEAKY:
+        return None
+    tiered = [spec.name for spec in specs if spec.family == "tiered"]
+    if tiered:
+        raise UsageError(
+            f"--protocol {LEAKY} runs feature baselines and CNNs; {', '.join(tiered)} are not supported "
+            "(leave them out with --models)"
+        )
+    test_view = open_split(request.data, split="test", config=request.config, fmt=request.fmt)
+    return leaky_partition([train_view, val_view, test_view], request.preset)
+
+
 def _make_folder(request: RunRequest, dist: Distributed) -> RunFolder:
     if dist.is_main:
-        run = RunFolder.resume(request.resume) if request.resume else RunFolder.create(request.out_dir, request.suite)
+        marker = MARKER if request.protocol == LEAKY else ""
+        run = (
+            RunFolder.resume(request.resume)
+            if request.resume
+            else RunFolder.create(request.out_dir, request.suite, marker=marker)
+        )
         paths = (str(run.path), str(run.final))
     else:
         paths = None
@@ -113,34 +139,40 @@ def _make_folder(request: RunRequest, dist: Distributed) -> RunFolder:
     return run if dist.is_main else RunFolder(Path(partial), Path(final))
 
 
-def _write_config(run: RunFolder, request: RunRequest, dist: Distributed) -> None:
+def _write_config(run: RunFolder, request: RunRequest, dist: Distributed, leaky: LeakyData | None) -> None:
     """config.yaml (never rewritten on resume: ``check_request`` has checked that the request matches it)."""
     if request.resume is None:
-        run.write_yaml("config.yaml", run_config(request))
+        split = None if leaky is None else leaky.split
+        run.write_yaml("config.yaml", run_config(request) | protocol_entries(request.protocol, split))
     run.write_json(
         "env.json",
         run_environment(str(dist.device), dist.world_size, threads=thread_plan(request.preset, dist.world_size)),
     )
 
 
-def _run(request, suite, *, specs, train_view, val_view, dist: Distributed) -> RunResult:
+def _run(request, suite, *, specs, views: tuple[SplitView, SplitView], dist: Distributed, leaky) -> RunResult:
+    train_view, val_view = views
     run = _make_folder(request, dist)
     logger = _logger(run, dist)
     if dist.is_main:
-        _write_config(run, request, dist)
+        _write_config(run, request, dist, leaky)
         logger(f"rbc-bench run {suite.name}: {len(specs)} models, preset {request.preset.name}, device {dist.device}")
+        if leaky is not None:
+            logger(f"WARNING: {WARNING}")
     if suite.task == "segmentation":
         outcome = run_segmentation_suite(request, specs, train_view=train_view, val_view=val_view, run=run, log=logger)
     else:
         outcome = run_classification(
-            request, specs, train_view=train_view, val_view=val_view, run=run, dist=dist, log=logger
+            request, specs, train_view=train_view, val_view=val_view, run=run, dist=dist, log=logger, leaky=leaky
         )
     barrier(dist)
     if not dist.is_main:
         return RunResult(run.final, pd.DataFrame(), outcome.skipped, is_main=False)
     metrics = _score(run, outcome, request.preset)
-    _write_summary(run, request, metrics, outcome)
+    _write_summary(run, request, metrics, outcome, leak=_leak(request, views, leaky))
     logger(f"finished: {len(metrics)} metric rows")
+    if leaky is not None:
+        logger(f"WARNING: {WARNING}")
     path = run.finish()
     return RunResult(path, metrics, outcome.skipped)
 
@@ -188,7 +220,19 @@ def _mean_over_seeds(metrics: pd.DataFrame) -> list[dict]:
     return records
 
 
-def _write_summary(run: RunFolder, request: RunRequest, metrics: pd.DataFrame, outcome: SuiteOutcome) -> None:
+def _leak(request: RunRequest, views: tuple[SplitView, SplitView], leaky: LeakyData | None) -> dict:
+    """Test parents (and tiles) with tiles in training or validation: 0 under the honest protocol, by construction."""
+    if leaky is not None:
+        tables = {"train": leaky.train.table, "validation": leaky.validation.table, "test": leaky.test.table}
+    else:  # the test split's table only (parent ids, no pixels), after every case has looked once
+        test = open_split(request.test_data or request.data, split="test", config=request.config, fmt=request.fmt)
+        tables = {"train": views[0].table, "validation": views[1].table, "test": test.table}
+    return leak_counts({name: table["parent_id"] for name, table in tables.items()})
+
+
+def _write_summary(
+    run: RunFolder, request: RunRequest, metrics: pd.DataFrame, outcome: SuiteOutcome, *, leak: dict
+) -> None:
     from benchmarks.evaluation.caveats import describe_test_samples, rule_label_warnings, sample_warnings
 
     warnings = sample_warnings(metrics) + rule_label_warnings(metrics)
@@ -201,10 +245,11 @@ def _write_summary(run: RunFolder, request: RunRequest, metrics: pd.DataFrame, o
         "data": str(Path(request.data).resolve()),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "protocol": {
+            "name": request.protocol,
+            **({"warning": WARNING} if request.protocol == LEAKY else {}),
             "selection": "validation split only (epochs, hyper-parameters)",
-            "test": "the training build's own test split"
-            if request.test_data is None
-            else f"external: the test split of {Path(request.test_data).resolve()}",
+            "test": _test_description(request),
+            "leak": leak,
             "test_accesses": outcome.test_accesses,
             "confidence_intervals": "95 % percentile bootstrap over group_id, "
             f"{request.preset.bootstrap_resamples} resamples",
@@ -218,3 +263,11 @@ def _write_summary(run: RunFolder, request: RunRequest, metrics: pd.DataFrame, o
         "mean_over_seeds": _mean_over_seeds(metrics),
     }
     run.write_json("summary.json", summary)
+
+
+def _test_description(request: RunRequest) -> str:
+    if request.protocol == LEAKY:
+        return "LEAKY: tiles drawn at random from the build's train, validation and test splits (leaky-tiles)"
+    if request.test_data is not None:
+        return f"external: the test split of {Path(request.test_data).resolve()}"
+    return "the training build's own test split"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.suite.leaky import LeakySplit, leaky_split
 from benchmarks.training.batches import LoaderSource, MemorySource, load_memory_source
 from benchmarks.training.data import SplitView
 from benchmarks.training.presets import Preset
@@ -136,3 +137,26 @@ def stratified_cap(labels: np.ndarray, cap: int, *, seed: int) -> np.ndarray:
         share = max(1, round(cap * len(members) / len(labels)))
         chosen.append(rng.choice(members, size=min(share, len(members)), replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+@dataclass
+class LeakyData:
+    """The leaky demonstration's splits (``benchmarks.suite.leaky``): subsets of one pool of the build's three."""
+
+    train: SplitData
+    validation: SplitData
+    test: SplitData
+    split: LeakySplit
+
+
+def leaky_partition(views: list[SplitView], preset: Preset) -> LeakyData:
+    """The build's train, validation and test views pooled and drawn again at the tile level.
+
+    Validation and test get as many tiles as the build's own, so only the grouping differs from the honest run;
+    ``preset.max_train_samples`` caps training as it does there.
+    """
+    pool = SplitData(list(views), preset)
+    labels = pool.full_table["label"].to_numpy()
+    split = leaky_split(labels, validation_size=len(views[1]), test_size=len(views[2]))
+    cap = stratified_cap(labels[split.train], preset.max_train_samples, seed=0)
+    return LeakyData(pool.subset(split.train[cap]), pool.subset(split.validation), pool.subset(split.test), split)
