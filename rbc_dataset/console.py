@@ -165,7 +165,7 @@ def print_audit_summary(result) -> None:
             issue.found,
         )
     console.print(table)
-    for name in ("mask_encodes_label", "acquisition_shortcut"):
+    for name in ("mask_encodes_label", "canonical_mask_shortcut", "acquisition_shortcut"):
         probe = summary.get(name)
         if probe and probe.get("auc") is not None:
             console.print(

@@ -6,6 +6,8 @@ A worker gets a chunk of (sample_id, image path, mask path) and returns one smal
   central 90 % and of four corner-anchored 97 % crops (the bits are set later, once the dataset is known:
   see ``rbc_dataset.auditing.duplicates``);
 - mask-only intensity statistics of the raw mask (what a model fed raw masks could read the label from);
+- where the canonical mask (the raw mask cut as ``validate-masks --fix`` cuts it) puts the cells' edges, measured
+  against the image (what a model fed canonical masks could still read the label from);
 - background colour and illumination statistics of the image (what a model could read the microscope from).
 
 A sample whose image or mask cannot be read gets NaN features and an ``error`` text; the pass never stops.
@@ -37,6 +39,13 @@ MASK_FEATURES: tuple[str, ...] = (
     "mask_bg_exact_white",
     "mask_cell_exact_black",
 )
+# The canonical mask against the image: its cell share beyond what an Otsu cut of the image finds, and where
+# its 1-px inner and outer rims sit on the image's own edge (0 = the cells' core level, 1 = the background's).
+CANONICAL_FEATURES: tuple[str, ...] = (
+    "canonical_minus_image_share",
+    "canonical_rim_inside",
+    "canonical_rim_outside",
+)
 ACQUISITION_FEATURES: tuple[str, ...] = (
     "bg_red",
     "bg_green",
@@ -50,6 +59,7 @@ ACQUISITION_FEATURES: tuple[str, ...] = (
 _HASH_SIDE = 384  # hashes are computed from a copy at most this many pixels wide (32 x 32 thumbnails in the end)
 _WORK_SIDE = 480  # background statistics need no fine detail: work on an image at most this many pixels wide
 _GRID = 8  # coarse background field: 8 x 8 cells
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # 4-neighbours: a 1-px rim
 
 
 @opencv_single_thread()
@@ -79,8 +89,10 @@ def extract_sample(
     mask = _load(mask_path, "mask", errors, "mask" in outside)
     if mask is not None:
         try:
-            stats, out["mask_polarity"] = mask_features(mask, image)
-            out.update(stats)
+            cells, out["mask_polarity"] = mask_cell_side(mask, image)
+            out.update(mask_features(mask, cells))
+            if image is not None and out["mask_polarity"] is not None:
+                out.update(canonical_features(cells, image))
         except (ValueError, IndexError, cv2.error) as exc:
             errors.append(f"mask features failed ({exc})")
     out["error"] = "; ".join(errors) or None
@@ -152,11 +164,15 @@ def _histogram_stats(hist: np.ndarray) -> tuple[float, float, float, float]:
     return median, float(hist @ np.arange(256) / total), p10, p90
 
 
-def mask_features(mask: np.ndarray, image: np.ndarray | None) -> tuple[dict, str | None]:
-    """Mask-only intensity statistics, and the polarity the cell side was chosen with (None: the dark side)."""
-    low = low_side(mask)
+def mask_cell_side(mask: np.ndarray, image: np.ndarray | None) -> tuple[np.ndarray, str | None]:
+    """The mask's cells as ``validate-masks --fix`` cuts them, and the polarity (None: unknown, the dark side)."""
+    low = low_side(mask, image)
     polarity = detect_polarity(low, image) if image is not None else None
-    cells = ~low if polarity == "cells_high" else low  # unknown polarity: the AneRBC convention, dark cells
+    return (~low if polarity == "cells_high" else low), polarity  # unknown: the AneRBC convention, dark cells
+
+
+def mask_features(mask: np.ndarray, cells: np.ndarray) -> dict:
+    """Mask-only intensity statistics of each side of the raw mask."""
     mask8 = _as_rgb8(mask)
     sides = {"cell": cells.astype(np.uint8), "bg": (~cells).astype(np.uint8)}
     features: dict = {}
@@ -178,7 +194,34 @@ def mask_features(mask: np.ndarray, image: np.ndarray | None) -> tuple[dict, str
     n_black = cv2.countNonZero(cv2.bitwise_and(black, black, mask=sides["cell"]))
     features["mask_bg_exact_white"] = n_white / n_bg if n_bg else np.nan
     features["mask_cell_exact_black"] = n_black / n_cells if n_cells else np.nan
-    return features, polarity
+    return features
+
+
+def canonical_features(cells: np.ndarray, image: np.ndarray) -> dict:
+    """Where the canonical mask draws the cells, measured against the image (NaN where it cannot be measured).
+
+    A canonicalisation that lets the raw mask's darkness move the cut (a fixed grey < 128 on masks darker in one
+    class) draws that class's cells a pixel wider: more cell share than the image's own Otsu cut finds, and rims
+    that sit further out on the image's edge. Neither should depend on the class.
+    """
+    if cells.shape != image.shape[:2]:
+        return dict.fromkeys(CANONICAL_FEATURES, np.nan)
+    green = image[..., 1].astype(np.float32)
+    cells8 = cells.astype(np.uint8)
+    inside = cells & ~cv2.erode(cells8, _CROSS).astype(bool)
+    outside = cv2.dilate(cells8, _CROSS).astype(bool) & ~cells
+    core = cv2.erode(cells8, _CROSS, iterations=3).astype(bool)
+    background = ~cv2.dilate(cells8, _CROSS, iterations=3).astype(bool)
+    share = float(cells.mean() - image_cell_map(image).mean())
+    if not (inside.any() and outside.any() and core.any() and background.any()):
+        return {"canonical_minus_image_share": share, "canonical_rim_inside": np.nan, "canonical_rim_outside": np.nan}
+    low, high = float(np.median(green[core])), float(np.median(green[background]))
+    span = high - low if abs(high - low) >= 1.0 else np.nan  # no contrast between cells and background
+    return {
+        "canonical_minus_image_share": share,
+        "canonical_rim_inside": (float(green[inside].mean()) - low) / span,
+        "canonical_rim_outside": (float(green[outside].mean()) - low) / span,
+    }
 
 
 def acquisition_features(image: np.ndarray) -> dict:
@@ -274,6 +317,6 @@ def compute_features(rows: pd.DataFrame, workers: int, *, show_progress: bool) -
         dct = record.pop("dct", None)
         if dct is not None:
             coefficients[k] = dct
-    columns = ["sample_id", *MASK_FEATURES, *ACQUISITION_FEATURES, "mask_polarity", "error"]
+    columns = ["sample_id", *MASK_FEATURES, *CANONICAL_FEATURES, *ACQUISITION_FEATURES, "mask_polarity", "error"]
     frame = pd.DataFrame.from_records(records).reindex(columns=columns)
     return frame, coefficients

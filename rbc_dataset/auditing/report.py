@@ -180,9 +180,11 @@ def _duplicates(report: dict) -> list[str]:
     ]
 
 
-def _probe(report: dict, name: str, title: str) -> list[str]:
-    p = report["tables"]["probes"][name]
-    lines = [f"## {title}", ""]
+def _probe(report: dict, name: str, title: str, explanation: str = "") -> list[str]:
+    p = report["tables"]["probes"].get(name)
+    if p is None:  # an audit.json written before this probe existed
+        return []
+    lines = [f"## {title}", "", *([explanation, ""] if explanation else [])]
     if p["status"] == "not_enough_samples":
         return [*lines, f"Not run: not enough samples ({md_text(p['reason'])}).", ""]
     lines += [
@@ -247,10 +249,21 @@ def _splits(report: dict) -> list[str]:
     ]
 
 
+CANONICAL_TEXT = (
+    "The canonical masks are what a model gets: the raw masks cut into cell and background as "
+    "`validate-masks --fix` cuts them. They carry no intensity, but a cut that moves with the raw mask's darkness "
+    "would draw one class's cells a pixel wider. This probe looks for that in the image itself: the canonical "
+    "masks' cell share minus that of an Otsu cut of the image, and where their 1-px inner and outer rims sit on "
+    "the image's edge (0 = the cells' core level, 1 = the background's). None of these should tell the classes "
+    "apart."
+)
+
+
 def render_markdown(report: dict) -> str:
     """The human summary of an audit document."""
     lines = _header(report) + _findings(report) + _duplicates(report)
     lines += _probe(report, "mask_encodes_label", "Does the raw mask encode the label?")
+    lines += _probe(report, "canonical_mask_shortcut", "Do the canonical masks still encode the label?", CANONICAL_TEXT)
     lines += _probe(
         report, "acquisition_shortcut", "Does acquisition (background colour, illumination) encode the label?"
     )

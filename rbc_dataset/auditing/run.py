@@ -18,7 +18,12 @@ from rbc_dataset import __version__
 from rbc_dataset.auditing.cbc import CBCFindings, audit_cbc
 from rbc_dataset.auditing.config import AuditConfig, AuditResult
 from rbc_dataset.auditing.duplicates import DuplicateFindings, find_duplicates
-from rbc_dataset.auditing.features import ACQUISITION_FEATURES, MASK_FEATURES, compute_features
+from rbc_dataset.auditing.features import (
+    ACQUISITION_FEATURES,
+    CANONICAL_FEATURES,
+    MASK_FEATURES,
+    compute_features,
+)
 from rbc_dataset.auditing.probes import ProbeResult, describe_top, run_probe
 from rbc_dataset.auditing.report import build_report, write_outputs
 from rbc_dataset.auditing.splits import SplitFindings, check_splits, manifest_splits, read_splits
@@ -35,6 +40,13 @@ _PROBES = {
         MASK_FEATURES,
         "raw mask intensities that do not depend on the class",
         "use canonical 0/1 masks (rbc-dataset validate-masks --fix); never give raw masks to a model",
+    ),
+    "canonical_mask_shortcut": (
+        CANONICAL_FEATURES,
+        "canonical masks whose cell edges sit where the image's do in every class",
+        "the canonical masks still carry the class in where they draw the cells' edges: re-run validate-masks "
+        "--fix with this version (each mask cut halfway between its own levels) and, if the finding stays, check "
+        "how the masks were drawn in each class; until then compare models with and without the mask input",
     ),
     "acquisition_shortcut": (
         ACQUISITION_FEATURES,

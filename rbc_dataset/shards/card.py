@@ -32,6 +32,8 @@ SIZE_CATEGORIES = (
 # What an audit finding means for users of the shards (the audit reads the input, not the shards).
 AUDIT_MEANING = {
     "mask_encodes_label": "this concerns the input's raw masks; the shards hold canonical 0/1 masks without intensity",
+    "canonical_mask_shortcut": "the shards' canonical masks draw the cells' edges differently by class: a model "
+    "given the mask input can read the class from them",
     "acquisition_shortcut": "a model can learn the microscope instead of anaemia: run rbc-bench's shortcut baselines",
     "duplicate_across_classes": "the copies were kept in one split group, but their labels disagree",
     "duplicate_across_groups": "the copies were kept in one split group",

@@ -156,7 +156,9 @@ def draw_pair(row: pd.Series, polarity: str | None, *, codes: set[str], config: 
     scale = THUMB_WIDTH / base.shape[1]
     size = (THUMB_WIDTH, max(1, round(base.shape[0] * scale)))
     thumbnail = cv2.resize(_rgb(base), size, interpolation=cv2.INTER_AREA)
-    cells = None if mask is None else masks.cell_map(mask, polarity or "cells_low")
+    # The image shades the cut, as in validate-masks --fix, so the outline drawn is the canonical mask's.
+    shade = None if image is None else _rgb(image)
+    cells = None if mask is None else masks.cell_map(mask, polarity or "cells_low", image=shade)
     if image is not None:
         _outline(thumbnail, masks.image_cell_map(image[..., :3], scale), IMAGE_COLOUR)
     if cells is not None:

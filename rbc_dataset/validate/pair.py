@@ -401,7 +401,7 @@ def validate_pair(row: dict, config: ValidateConfig, *, fix: FixOptions | None =
     if image is None or image.array is None or not _check_sizes(image, mask, rgb, report):
         return report.to_dict()
     colour = image.array[..., :3] if image.array.ndim == 3 else np.repeat(image.array[..., None], 3, axis=2)
-    low = masks.low_side(mask.array)
+    low = masks.low_side(mask.array, colour)  # the cut follows the cells' shading: the canonical mask's rule
     if low.all() or not low.any():  # empty or full: which one depends on the dataset's polarity (decided later)
         report.stats["one_sided"] = "low" if low.all() else "high"
         return report.to_dict()

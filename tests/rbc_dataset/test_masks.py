@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rbc_dataset.masks import fill_small_holes, remove_small_components
+from rbc_dataset.masks import fill_small_holes, low_side, remove_small_components, to_gray
 from rbc_dataset.validate.fix import FixOptions, canonicalise
 
 
@@ -84,3 +84,65 @@ def test_a_size_of_one_pixel_or_less_changes_nothing():
     for max_px in (0, 1, 0.5):
         out, n = remove_small_components(cells, max_px)
         assert n == 0 and np.array_equal(out, cells)
+
+
+# --- the cut: halfway between each mask's own levels, shaded by the image (issue 16) ---
+
+
+def _old_low_side(mask: np.ndarray) -> np.ndarray:
+    """The rule before issue 16: grey < 128 (< 1 for 0/1 masks)."""
+    gray = to_gray(mask)
+    return gray < (1 if gray.max() <= 1 else 128)
+
+
+def _coverage(side: int = 96, radius: float = 30.3) -> np.ndarray:
+    """Share of each pixel inside a disc, from 7 x 7 subpixels (no pixel exactly half covered): an anti-aliased edge."""
+    fine = np.zeros((side * 7, side * 7), np.uint8)
+    cv2.circle(fine, (side * 7 // 2, side * 7 // 2), round(radius * 7), 1, -1)
+    return fine.reshape(side, 7, side, 7).mean(axis=(1, 3))
+
+
+def _release_style(coverage: np.ndarray, cells: np.ndarray | float) -> np.ndarray:
+    """Cells of grey ``cells`` (a level or a dimmed image) over exact white, blended by coverage, as released."""
+    return np.clip(np.rint(coverage * cells + (1 - coverage) * 255), 0, 255).astype(np.uint8)
+
+
+BINARY_MASKS = {
+    "0/255": np.array([[0, 255, 255], [255, 0, 0]], np.uint8),
+    "0/1": np.array([[0, 1, 1], [1, 0, 0]], np.uint8),
+    "bool": np.array([[False, True, True], [True, False, False]]),
+    "60/200": np.array([[60, 200, 200], [200, 60, 60]], np.uint8),
+    "RGB 0/255": np.repeat(np.array([[0, 255, 255], [255, 0, 0]], np.uint8)[..., None], 3, axis=2),
+    "16-bit": np.array([[0, 65535, 65535], [65535, 0, 0]], np.uint16),
+    "one-sided": np.full((2, 3), 40, np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", list(BINARY_MASKS))
+def test_two_valued_masks_are_cut_exactly_as_before(name):
+    mask = BINARY_MASKS[name]
+    image = np.random.default_rng(0).integers(0, 256, (2, 3, 3), dtype=np.uint8)
+    assert np.array_equal(low_side(mask), _old_low_side(mask))
+    assert np.array_equal(low_side(mask, image), _old_low_side(mask))
+
+
+def test_a_dark_and_a_light_mask_put_the_edge_at_half_coverage():
+    coverage = _coverage()
+    half = coverage > 0.5
+    dark, light = low_side(_release_style(coverage, 15.0)), low_side(_release_style(coverage, 45.0))
+    assert np.array_equal(dark, light) and np.array_equal(dark, half)
+    # The old cut drew the dark mask's cell wider: the leak this rule closes.
+    old_dark, old_light = _old_low_side(_release_style(coverage, 15.0)), _old_low_side(_release_style(coverage, 45.0))
+    assert old_dark.sum() > old_light.sum()
+
+
+def test_the_image_shades_the_cut_of_cells_paler_at_their_rim():
+    """Cells drawn as a dimmed copy of an image whose cell is paler at the rim, dark (x0.1) and light (x0.3)."""
+    coverage = _coverage()
+    yy, xx = np.mgrid[:96, :96]
+    image_grey = np.clip(120 + 12.0 * np.maximum(np.hypot(yy - 48, xx - 48) - 26, 0), 0, 230)
+    image = np.repeat(image_grey.astype(np.uint8)[..., None], 3, axis=2)
+    dark, light = (_release_style(coverage, scale * image_grey) for scale in (0.1, 0.3))
+    shaded_dark, shaded_light = low_side(dark, image), low_side(light, image)
+    assert np.array_equal(shaded_dark, shaded_light) and np.array_equal(shaded_dark, coverage > 0.5)
+    assert low_side(dark).sum() > low_side(light).sum()  # one level per mask: the light mask's rim cut tighter

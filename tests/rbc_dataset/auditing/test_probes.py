@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +34,20 @@ def test_mask_probe_fires_on_planted_mask_shortcut(tmp_path):
     assert "mask_cell_" in issue.found  # names the most telling features
 
 
+def test_canonical_masks_of_a_mask_shortcut_build_do_not_encode_the_label(tmp_path):
+    """The raw masks give the class away; the masks as validate-masks --fix cuts them must not (issue 16)."""
+    result = _shortcut_audit(tmp_path, "mask")
+    assert result.summary["mask_encodes_label"]["status"] == "error"
+    probe = result.summary["canonical_mask_shortcut"]
+    assert probe["n"] == 8 and probe["status"] != "error" and probe["ci_low"] <= 0.5, probe  # chance not ruled out
+    assert not [i for i in result.issues if i.code == "canonical_mask_shortcut" and i.severity == "error"]
+    report = json.loads(result.report_path.read_text())
+    features = report["tables"]["probes"]["canonical_mask_shortcut"]["features"]
+    assert features == ["canonical_minus_image_share", "canonical_rim_inside", "canonical_rim_outside"]
+    markdown = result.markdown_path.read_text()
+    assert "## Do the canonical masks still encode the label?" in markdown and "Otsu cut of the image" in markdown
+
+
 def test_colour_probe_fires_on_planted_colour_shortcut(tmp_path):
     result = _shortcut_audit(tmp_path, "colour")
     probe = result.summary["acquisition_shortcut"]
@@ -41,7 +57,7 @@ def test_colour_probe_fires_on_planted_colour_shortcut(tmp_path):
 
 
 def test_probes_do_not_fire_on_clean_data(clean_audit):
-    for name in ("mask_encodes_label", "acquisition_shortcut"):
+    for name in ("mask_encodes_label", "canonical_mask_shortcut", "acquisition_shortcut"):
         probe = clean_audit.summary[name]
         assert probe["n"] == 20 and probe["folds"] == 5
         assert probe["status"] != "error", probe
