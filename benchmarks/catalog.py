@@ -16,6 +16,9 @@ from rbc_dataset.errors import UsageError
 
 MODEL_TASKS = {
     "3tier": "classification",
+    "3tier-outputs": "classification",
+    "3tier-rgb": "classification",
+    "3tier-end-to-end": "classification",
     "densenet121": "classification",
     "efficientnet_b0": "classification",
     "mobilenet_v2": "classification",

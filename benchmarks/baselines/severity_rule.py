@@ -115,3 +115,34 @@ def rule_severity(
     table["pred"] = table["pred"].astype(np.int64)
     table["n_cells"] = table["n_cells"].astype(np.int64)
     return table
+
+
+def fit_rule_cut(abnormal_share, chronic) -> dict:
+    """The abnormal-cell share from which a sample is chronic, chosen for the unit the rule is applied to.
+
+    The packaged cut was set on whole images; a 300 px tile holds a twelfth of their cells, so its share is noisier
+    and its best cut differs. The cut that maximises balanced accuracy on samples of known severity (validation
+    tiles in ``rbc-bench run``), halfway between two neighbouring shares; samples the rule could not call are left out.
+
+    Returns:
+        ``{"cut", "balanced_accuracy", "n"}``; cut NaN when both severities are not present.
+    """
+    from sklearn.metrics import balanced_accuracy_score
+
+    share, chronic = np.asarray(abnormal_share, dtype=np.float64), np.asarray(chronic, dtype=np.int64)
+    known = np.isfinite(share) & (chronic >= 0)
+    share, chronic = share[known], chronic[known]
+    if len(np.unique(chronic)) < 2:
+        return {"cut": float("nan"), "balanced_accuracy": float("nan"), "n": int(known.sum())}
+    values = np.unique(share)
+    candidates = np.concatenate([[values[0]], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-9]])
+    scores = [balanced_accuracy_score(chronic, share >= cut) for cut in candidates]
+    best = int(np.argmax(scores))
+    return {"cut": float(candidates[best]), "balanced_accuracy": float(scores[best]), "n": int(len(share))}
+
+
+def apply_rule_cut(rule: pd.DataFrame, cut: float) -> pd.DataFrame:
+    """The rule's table with ``pred`` recomputed at ``cut`` (samples without cells keep -1)."""
+    called = rule["abnormal_share"].notna()
+    pred = np.where(called, (rule["abnormal_share"] >= cut).astype(np.int64), NO_PREDICTION)
+    return rule.assign(pred=pred.astype(np.int64))

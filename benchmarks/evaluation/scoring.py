@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.evaluation.bootstrap import CI_METRICS, group_bootstrap_ci
+from benchmarks.evaluation.cascade import cascade_scores
 from benchmarks.evaluation.metrics import METRIC_COLUMNS, classification_metrics
 from rbc_dataset.errors import DataError
 
 PREDICTION_COLUMNS: tuple[str, ...] = ("task", "head", "sample_id", "parent_id", "group_id", "label", "prob", "pred")
-TASKS: tuple[str, ...] = ("module1", "module2")
+TASKS: tuple[str, ...] = ("module1", "module2", "cascade")
+CASCADE_TASK = "cascade"  # labels and calls 0 healthy, 1 mild, 2 chronic (benchmarks/evaluation/cascade.py)
 SPLITS: tuple[str, ...] = ("validation", "test")
 CASE_KEYS: tuple[str, ...] = ("model", "seed", "fold", "split", "task", "head")
 CI_COLUMNS: tuple[str, ...] = tuple(f"{metric}_ci_{end}" for metric in CI_METRICS for end in ("low", "high"))
@@ -27,7 +29,9 @@ CI_COLUMNS: tuple[str, ...] = tuple(f"{metric}_ci_{end}" for metric in CI_METRIC
 # the project's severity rule derived (NaN for predictions written before ``label_source`` existed).
 SAMPLE_COLUMNS: tuple[str, ...] = ("n_parents", "n_groups", "n_rule_labels")
 # Every column of a run's metrics.csv after the case keys, in order.
-SCORE_COLUMNS: tuple[str, ...] = METRIC_COLUMNS + SAMPLE_COLUMNS + CI_COLUMNS
+# The cascade's third class (chronic) has a recall of its own; NaN on the binary tasks' rows.
+CASCADE_COLUMNS: tuple[str, ...] = ("recall_2",)
+SCORE_COLUMNS: tuple[str, ...] = METRIC_COLUMNS + CASCADE_COLUMNS + SAMPLE_COLUMNS + CI_COLUMNS
 # Optional predictions column: where a row's label came from ("rule": derived by the severity rule, circular).
 LABEL_SOURCES: tuple[str, ...] = ("dataset", "rule")
 TOLERANCE = 1e-9
@@ -92,19 +96,20 @@ def read_predictions(path: Path) -> pd.DataFrame:
             mask=~table["task"].isin(TASKS),
             column="task",
             expected=f"in {TASKS}",
-            fix="use module1 or module2",
+            fix=f"use one of {', '.join(TASKS)}",
         )
+    cascade = table["task"] == CASCADE_TASK
     for column in ("label", "pred"):
         values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
-        bad = ~values.isin((0, 1))
+        bad = ~values.isin((0, 1)) & ~(cascade & values.eq(2))
         if bad.any():
             raise _bad_rows(
                 path,
                 table,
                 mask=bad,
                 column=column,
-                expected="holding 0 or 1",
-                fix="write class indices 0/1, not names",
+                expected="holding 0 or 1 (0, 1 or 2 on cascade rows)",
+                fix="write class indices, not names",
             )
         table[column] = values.astype(np.int64)
     prob = pd.to_numeric(table["prob"].replace("", np.nan), errors="coerce")
@@ -144,6 +149,9 @@ def score_predictions(table: pd.DataFrame, *, n_resamples: int = 1000, seed: int
     """
     rows = []
     for (task, head), case in table.groupby(["task", "head"], sort=True):
+        if task == CASCADE_TASK:
+            rows.append(_cascade_row(case, head=head, n_resamples=n_resamples, seed=seed))
+            continue
         metrics = classification_metrics(case["label"], case["prob"], pred=case["pred"])
         intervals = group_bootstrap_ci(
             case["label"],
@@ -162,6 +170,15 @@ def score_predictions(table: pd.DataFrame, *, n_resamples: int = 1000, seed: int
             row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
         rows.append(row)
     return pd.DataFrame(rows, columns=["task", "head", *SCORE_COLUMNS])
+
+
+def _cascade_row(case: pd.DataFrame, *, head: str, n_resamples: int, seed: int) -> dict:
+    """The cascade's scores: accuracy, balanced accuracy over its three classes and their recalls; NaN elsewhere."""
+    scores = cascade_scores(case["label"], case["pred"], groups=case["group_id"], n_resamples=n_resamples, seed=seed)
+    row = {"task": CASCADE_TASK, "head": head, **{name: scores.get(name, np.nan) for name in SCORE_COLUMNS}}
+    row["n_parents"], row["n_groups"] = case["parent_id"].nunique(), case["group_id"].nunique()
+    row["n_rule_labels"] = 0
+    return row
 
 
 def list_prediction_files(run_dir: Path) -> list[PredictionFile]:

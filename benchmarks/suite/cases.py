@@ -14,6 +14,8 @@ import pandas as pd
 import torch
 from sklearn.metrics import balanced_accuracy_score, log_loss
 
+from benchmarks.evaluation.cascade import cascade_calls, cascade_truth
+from benchmarks.evaluation.scoring import CASCADE_TASK
 from benchmarks.models.registry import ModelSpec
 from benchmarks.suite.protocol import TestSplitGuard
 from benchmarks.suite.run_folder import RunFolder, case_name
@@ -70,7 +72,28 @@ def prediction_frame(data: SplitData, probs: dict[str, np.ndarray], *, anaemic: 
             )
             frame["label_source"] = np.where(data.known_severity[known] < 0, "rule", "dataset")
             frames.append(frame)
+        frames.append(
+            cascade_frame(data, probs["global"], chronic=probs["severity"] >= 0.5, head="learned", anaemic=anaemic)
+        )
     return pd.concat(frames, ignore_index=True)
+
+
+def cascade_frame(data: SplitData, module1_prob, *, chronic, head: str, anaemic: int) -> pd.DataFrame | None:
+    """Cascade rows (healthy / mild / chronic) where the dataset knows all three: Module II on Module I's calls.
+
+    ``chronic`` is Module II's call (1 chronic, 0 mild) for every sample; it counts only where Module I says anaemic.
+    ``prob`` is Module I's probability of class 1, so the rows keep the predictions format.
+    """
+    table = data.table
+    truth = cascade_truth(table["label"].to_numpy(), data.known_severity, anaemic=anaemic)
+    module1_pred = (np.asarray(module1_prob) >= 0.5).astype(int)
+    calls = cascade_calls(module1_pred, np.asarray(chronic, dtype=int), anaemic=anaemic)
+    if not (truth > 0).any():  # no anaemic sample of known severity: only Module I would be scored
+        return None
+    keep = truth >= 0
+    frame = _rows(table, keep, task=CASCADE_TASK, head=head, labels=truth, prob=module1_prob)
+    frame["pred"] = calls[keep]
+    return frame
 
 
 def rule_frame(data: SplitData, rule: pd.DataFrame) -> pd.DataFrame | None:
@@ -84,6 +107,12 @@ def rule_frame(data: SplitData, rule: pd.DataFrame) -> pd.DataFrame | None:
     frame = _rows(merged, keep, task="module2", head="rule", labels=merged["severity"], prob=merged["prob"].fillna(0.0))
     frame["pred"] = merged.loc[keep, "pred"].astype(int).to_numpy()
     return frame
+
+
+def _rule_cascade(data: SplitData, module1_prob, rule: pd.DataFrame, *, anaemic: int) -> pd.DataFrame | None:
+    """The cascade with the severity rule as Module II; a sample the rule cannot call (no cells) counts as mild."""
+    calls = data.table[["sample_id"]].merge(rule[["sample_id", "pred"]], on="sample_id", how="left")["pred"]
+    return cascade_frame(data, module1_prob, chronic=calls.fillna(0).to_numpy() == 1, head="rule", anaemic=anaemic)
 
 
 def validation_scores(probs: dict[str, np.ndarray], table: pd.DataFrame, *, anaemic: int | None) -> dict:
@@ -151,7 +180,9 @@ def run_torch_case(
         test_probs = predict(model, test.source(spec.needs_mask), ctx=ctx)
         frames = [prediction_frame(test, test_probs, anaemic=setup.anaemic)]
         if spec.family == "tiered" and "test" in setup.severity_rule:
-            frames.append(rule_frame(test, setup.severity_rule["test"]))  # None (dropped) without known labels
+            rule = setup.severity_rule["test"]
+            frames.append(rule_frame(test, rule))  # None (dropped) without known labels
+            frames.append(_rule_cascade(test, test_probs["global"], rule, anaemic=setup.anaemic))
         setup.run.write_csv(
             _relative(setup, spec, seed=seed, fold=fold, split="test"), pd.concat(frames, ignore_index=True)
         )

@@ -64,13 +64,36 @@ def derive_severity(
     return counts
 
 
-def rule_predictions(data: SplitData, anaemic: int, *, workers: int):
-    """The Module-II rule on the anaemic samples of ``data`` (one view)."""
-    from benchmarks.baselines.severity_rule import rule_severity
+def rule_predictions(data: SplitData, *, workers: int, cut: float = float("nan")):
+    """The Module-II rule on every sample of ``data`` (one view): the cascade applies it to Module I's anaemic calls.
+
+    ``cut``: the calibrated abnormal-share cut (``calibrate_rule``); NaN keeps the rule file's own.
+    """
+    from benchmarks.baselines.severity_rule import apply_rule_cut, rule_severity
 
     view = data.views[0]
-    anaemic_rows = np.flatnonzero(view.table["label"].to_numpy() == anaemic)
-    return rule_severity(view, indices=anaemic_rows, workers=workers)
+    rule = rule_severity(view, indices=range(len(view)), workers=workers)
+    return rule if np.isnan(cut) else apply_rule_cut(rule, cut)
+
+
+def calibrate_rule(view: SplitView, anaemic: int, *, workers: int, log) -> dict:
+    """The rule's cut fitted on the validation split's anaemic samples of known severity (the unit it is applied to).
+
+    Without known severities there is nothing to fit: the rule file's cut stays, and the record says so.
+    """
+    from annotation.severity import load_severity_config
+    from benchmarks.baselines.severity_rule import fit_rule_cut, rule_severity
+
+    configured = load_severity_config().chronic_min_abnormal_share
+    table = view.table
+    known = np.flatnonzero((table["label"].to_numpy() == anaemic) & (table["severity"].to_numpy() >= 0))
+    if known.size == 0:
+        log("severity rule: no validation sample of known severity; the rule file's cut stays")
+        return {"configured_cut": configured, "cut": float("nan"), "fitted_on": "none (no known severity)"}
+    rule = rule_severity(view, indices=known, workers=workers)
+    fitted = fit_rule_cut(rule["abnormal_share"], table["severity"].to_numpy()[known])
+    log(f"severity rule: cut {fitted['cut']:.3f} fitted on {fitted['n']} validation samples (file: {configured})")
+    return {"configured_cut": configured, **fitted, "fitted_on": f"validation split ({view.split}), known severity"}
 
 
 def _partitions(request, train_view: SplitView, val_view: SplitView, derive) -> list[tuple[int, SplitData, SplitData]]:
@@ -126,7 +149,8 @@ def _open_test(request, setup_holder: dict, *, anaemic: int | None, tiered: bool
             log(f"external test: the test split of {request.test_data}")
         test = SplitData([view], request.preset)
         if tiered and anaemic is not None:
-            rule = rule_predictions(test, anaemic, workers=request.preset.workers)  # every anaemic sample, once
+            cut = setup_holder["severity_labels"].get("rule_cut", {}).get("cut", float("nan"))
+            rule = rule_predictions(test, workers=request.preset.workers, cut=cut)  # every sample, once
             setup_holder["rule"]["test"] = rule
             setup_holder["severity_labels"]["test"] = derive_severity(
                 test, anaemic, workers=request.preset.workers, log=log, rules=[rule]
@@ -157,6 +181,9 @@ def run_classification(
     )
     setup = CaseSetup(run, guard, anaemic=anaemic, context=context, severity_rule=shared["rule"])
     records, skipped = [], {}
+    if tiered and anaemic is not None and val_view.has_masks:
+        workers = request.preset.workers
+        shared["severity_labels"]["rule_cut"] = calibrate_rule(val_view, anaemic, workers=workers, log=log)
 
     def derive(data: SplitData, name: str) -> None:
         if tiered and anaemic is not None:  # every DDP process needs the same labels; the rule is deterministic

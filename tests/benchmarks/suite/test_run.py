@@ -92,6 +92,15 @@ def test_a_run_writes_a_complete_run_folder(spied_run):
     # The synthetic build knows every severity: Module-II rows are on the dataset's labels.
     predictions = pd.read_csv(run / "predictions" / "3tier" / "seed0_test.csv")
     assert set(predictions["label_source"]) == {"dataset"} and set(test["n_rule_labels"]) == {0}
+    # The cascade: healthy / mild / chronic on every test sample, Module II fed by Module I's calls (learned and
+    # rule), next to the oracle Module II; the rule's cut was fitted on validation tiles, never on test.
+    cascade = predictions[predictions["task"] == "cascade"]
+    assert set(cascade["head"]) == {"learned", "rule"} and len(cascade) == 2 * 24
+    assert set(cascade["label"]) <= {0, 1, 2} and set(cascade["pred"]) <= {0, 1, 2}
+    scored = metrics[(metrics["split"] == "test") & (metrics["task"] == "cascade")]
+    assert set(scored["head"]) == {"learned", "rule"} and scored["recall_2"].notna().all()
+    rule_cut = summary["severity_labels"]["rule_cut"]
+    assert rule_cut["fitted_on"].startswith("validation") and rule_cut["configured_cut"] > 0
 
 
 def test_selection_sees_only_validation_and_each_case_sees_test_once(spied_run, bench_build):
