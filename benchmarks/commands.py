@@ -181,8 +181,8 @@ def report(
 
     written = write_report(list(run_dirs), out, overwrite=overwrite)
     print_text(f"wrote {out}: {', '.join(sorted(written['files']))}")
-    for sentence in written["shortcuts"]:
-        print_text(f"confounded: {sentence}")
+    for sentence in written["shortcuts"]:  # confounded (interval above chance) first, then possible ones
+        print_text(f"shortcut check: {sentence}")
     from benchmarks.evaluation.terminal import print_warnings
 
     print_warnings(written["warnings"])

@@ -36,6 +36,17 @@ _BOOTSTRAP_METRICS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def resampled_metric(name: str, y_true: np.ndarray, *, prob: np.ndarray, pred: np.ndarray, weights) -> np.ndarray:
+    """One metric of ``CI_METRICS`` under each row of resample weights (R, N) -> (R,), NaN where undefined.
+
+    The arrays are taken as checked (``bootstrap_distribution`` checks them); ``comparisons`` scores several seeds
+    and models under the same rows with it.
+    """
+    if name not in _BOOTSTRAP_METRICS:
+        raise UsageError(f"unknown bootstrap metric {name!r}; valid choices: {', '.join(_BOOTSTRAP_METRICS)}")
+    return _BOOTSTRAP_METRICS[name](y_true, prob, pred, weights)
+
+
 def bootstrap_distribution(
     y_true, prob, *, pred, groups, metrics: Sequence[str] = CI_METRICS, n_resamples: int = 1000, seed: int = 0
 ) -> dict[str, np.ndarray]:

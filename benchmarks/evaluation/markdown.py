@@ -1,4 +1,5 @@
-"""Markdown of `rbc-bench report`: caveats, the Module-I leaderboard, shortcuts, diagnostics, Module II, segmentation.
+"""Markdown of `rbc-bench report`: caveats, the Module-I leaderboard, ablations, paired comparisons, shortcuts,
+diagnostics, Module II, segmentation.
 
 Rows come from ``benchmarks.evaluation.report`` (``leaderboard_rows``, ``segmentation_rows``); every value taken
 from data is escaped (``rbc_dataset.markup``).
@@ -11,13 +12,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benchmarks.evaluation.caveats import RULE_DERIVED, is_rule_derived
+from benchmarks.evaluation.shortcuts import ShortcutCheck, shortcut_markdown
 from benchmarks.suite.leaky import REPORT_LABEL, WARNING, split_leaky_rows
 from rbc_dataset.markup import md_code, md_text
 
 if TYPE_CHECKING:
     from benchmarks.evaluation.report import RunRecord
 
-SHORTCUT_PREFIX = "shortcut-"
 _TABLE_METRICS = (("balanced_accuracy", "balanced acc."), ("accuracy", "accuracy"), ("roc_auc", "ROC-AUC"))
 
 
@@ -113,15 +114,63 @@ def _segmentation_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _shortcut_section(module1: list[dict], shortcuts: list[str], threshold: float) -> list[str]:
-    lines = ["## Shortcut baselines", ""]
-    if shortcuts:
-        lines += [f"- **{md_text(flag)}**" for flag in shortcuts]
-    elif any(row["model"].startswith(SHORTCUT_PREFIX) and row["head"] == "global" for row in module1):
-        lines.append(f"No shortcut baseline reaches balanced accuracy {threshold:.2f} on test.")
-    else:
-        lines.append("No shortcut baselines (models named `shortcut-*`) in these runs.")
+def _ablation_section(runs: list[RunRecord], rows: list[dict]) -> list[str]:
+    """Tier heads and ``3tier-*`` variants: apart from the leaderboard, in a fixed order, not ranked."""
+    lines = ["## Ablations: tier heads and 3-TierDCFNet variants (not ranked)", ""]
+    lines += [
+        "Split: **test**. A model's result is its `global` head, ranked above. The tier heads (`tier1`-`tier3`) "
+        "and the `3tier-*` variants are shown here for the ablation only, beside their reference (`3tier`, head "
+        "`global`), in a fixed order: **no head or variant is chosen on the test split**; picking the best of them "
+        "by these numbers would select on the test split. Cells as above.",
+        "",
+        *_markdown_table(rows, ranked=False),
+        "",
+    ]
+    return [*lines, "Sources:", "", *_sources(runs, rows), ""]
+
+
+def _difference(row: dict | None) -> str:
+    if row is None:
+        return "n/a"
+    low, high = row["ci_low"], row["ci_high"]
+    interval = f" [{low:+.3f}, {high:+.3f}]" if np.isfinite(low) and np.isfinite(high) else ""
+    return f"{row['difference']:+.3f}{interval}, {row['share_a_ahead']:.0%} / {row['share_b_ahead']:.0%}"
+
+
+def _comparison_section(comparisons: list[dict], not_compared: list[str]) -> list[str]:
+    """Each model against the best-ranked model scored on the same test samples (comparisons.csv has every pair)."""
+    lines = ["## Paired comparisons: Module I, test, global head", ""]
+    leaders: dict[str, tuple] = {}  # test samples -> the first (best-ranked) model A of its pairs
+    firsts: dict[tuple, dict[str, dict]] = {}
+    for row in comparisons:
+        a, b = (row["run_a"], row["model_a"]), (row["run_b"], row["model_b"])
+        if leaders.setdefault(row["test_samples"], a) == a:
+            firsts.setdefault((a, b), {})[row["metric"]] = row
+    lines += _comparison_table(firsts) if firsts else ["No two models were scored on the same test samples."]
+    if not_compared:
+        lines += ["", "Models scored on different test samples (or builds) are not compared:", ""]
+        lines += [f"- {md_text(sentence)}" for sentence in not_compared]
     return [*lines, ""]
+
+
+def _comparison_table(firsts: dict[tuple, dict[str, dict]]) -> list[str]:
+    lines = [
+        "Each model against the best-ranked model scored on the same test samples: the difference of their means "
+        "over seeds (leader - model), its 95 % paired group-bootstrap interval (the same resampled test parents for "
+        "both models and all their seeds), and the share of resamples in which the leader / the model is ahead "
+        "(ties count for neither). `comparisons.csv` holds every pair.",
+        "",
+        "| leader | model | balanced acc. difference [95 % CI], leader / model ahead | ROC-AUC difference [95 % CI], "
+        "leader / model ahead | test samples (parents) | run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (a, b), metrics in firsts.items():
+        any_row = next(iter(metrics.values()))
+        cells = [md_code(a[1]), md_code(b[1]), _difference(metrics.get("balanced_accuracy"))]
+        cells += [_difference(metrics.get("roc_auc")), f"{any_row['n_test']} ({any_row['n_test_parents']})"]
+        cells.append(md_text(a[0]) if a[0] == b[0] else f"{md_text(a[0])} / {md_text(b[0])}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _leaky_section(runs: list[RunRecord], module1: list[dict], module2: list[dict]) -> list[str]:
@@ -136,22 +185,26 @@ def render_markdown(
     runs: list[RunRecord],
     tables: dict[str, list[dict]],
     *,
-    shortcuts: list[str],
+    shortcuts: list[ShortcutCheck],
     threshold: float,
     command: str,
     warnings: list[str] = (),
     diagnostics: list[str] = (),
+    comparisons: list[dict] = (),
+    not_compared: list[str] = (),
 ) -> str:
     """The report as Markdown: caveats, Module-I leaderboard, shortcut baselines, Module-II and segmentation tables.
 
     Args:
         runs: the loaded runs.
-        tables: ``module1``, ``module2`` and ``segmentation`` rows.
-        shortcuts: sentences of ``find_shortcuts``.
-        threshold: the shortcut threshold, quoted when nothing is flagged.
+        tables: ``module1`` (ranked), ``ablations`` (optional), ``module2`` and ``segmentation`` rows.
+        shortcuts: ``shortcuts.shortcut_checks`` of the Module-I rows.
+        threshold: the point estimate from which a shortcut whose interval includes chance is a possible confound.
         command: the command that wrote the report.
         warnings: sentences of ``run_warnings`` (small test splits, rule-derived labels), shown first.
         diagnostics: Markdown lines of ``diagnostics.diagnostics_markdown``, shown after the shortcut baselines.
+        comparisons: rows of ``comparisons.paired_comparisons`` (Module I, global head).
+        not_compared: sentences of ``comparisons.not_compared``.
     """
     module1, module2, segmentation = tables["module1"], tables["module2"], tables["segmentation"]
     (module1, leaky1), (module2, leaky2) = split_leaky_rows(module1), split_leaky_rows(module2)  # never ranked
@@ -160,13 +213,18 @@ def render_markdown(
         lines += ["## Read this first", "", *(f"- **{md_text(sentence)}**" for sentence in warnings), ""]
     lines += ["## Module I: healthy (0) vs anaemic (1)", ""]
     lines += [
-        "Split: **test**. Head `global` (3-TierDCFNet also `tier1`-`tier3`). Each cell: mean ± std over seeds "
-        "[mean of the per-seed 95 % bootstrap bounds over `group_id`]. Sorted by balanced accuracy.",
+        "Split: **test**. Head `global` only (tier heads and `3tier-*` variants: the ablation table below). Each "
+        "cell: mean ± std over seeds [95 % group-bootstrap interval of the mean over seeds: each resample draws "
+        "the test parent groups once and averages every seed's score on it]. Sorted by balanced accuracy.",
         "",
     ]
     lines += (_markdown_table(module1) if module1 else ["No Module-I test results in these runs."]) + [""]
     lines += ["Sources:", "", *_sources(runs, module1), ""]
-    lines += _shortcut_section(module1, shortcuts, threshold)
+    if tables.get("ablations"):
+        lines += _ablation_section(runs, tables["ablations"])
+    if comparisons or not_compared:
+        lines += _comparison_section(list(comparisons), list(not_compared))
+    lines += shortcut_markdown(shortcuts, threshold)
     lines += list(diagnostics)
     if module2:
         lines += _module2_section(runs, module2)

@@ -1,9 +1,11 @@
 """`rbc-bench report RUN... --out DIR`: leaderboards, the shortcut check and figures from finished runs.
 
-Machine-readable first: ``report.json`` (schema version 1) and ``leaderboard.csv`` hold the rows that
-``leaderboard.md`` and the console table render. Every number comes from a run's metrics.csv (mean ± std over
-seeds, mean of the per-seed 95 % group-bootstrap bounds); the figures come from its predictions/. Calibration,
-Module-I recall per severity, per-parent errors and learning curves are ``diagnostics``'s.
+Machine-readable first: ``report.json`` (schema version 1), ``leaderboard.csv`` (each model's result head),
+``ablations.csv`` (tier heads, ``3tier-*`` variants), ``comparisons.csv`` (paired differences) and ``shortcuts.csv``
+(the confounding verdicts) hold the rows that ``leaderboard.md`` and the console tables render. Means and stds over
+seeds come from a run's metrics.csv; the 95 % intervals are those of the mean over seeds, from its predictions/
+(``comparisons``; the mean of the per-seed bounds where a run has no predictions). Calibration, Module-I recall per
+severity, per-parent errors and learning curves are ``diagnostics``'s.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.evaluation.ablations import split_ablations, variant_rows
 from benchmarks.evaluation.bootstrap import seed_summary
 from benchmarks.evaluation.caveats import (
     RULE_DERIVED,
@@ -24,13 +27,23 @@ from benchmarks.evaluation.caveats import (
     rule_label_warnings,
     sample_warnings,
 )
+from benchmarks.evaluation.comparisons import (
+    CI_METHOD_BOUNDS,
+    CI_METHOD_SEED_MEAN,
+    COMPARISON_COLUMNS,
+    SeedMeans,
+    not_compared,
+    paired_comparisons,
+    seed_mean_interval,
+    seed_means_of_runs,
+)
 from benchmarks.evaluation.diagnostics import (
     collect_diagnostics,
     diagnostics_json,
     diagnostics_markdown,
     write_diagnostics,
 )
-from benchmarks.evaluation.markdown import SHORTCUT_PREFIX, render_markdown, skipped_models
+from benchmarks.evaluation.markdown import render_markdown, skipped_models
 from benchmarks.evaluation.plots import (
     TIER_HEADS,
     plot_confusion_matrices,
@@ -39,19 +52,20 @@ from benchmarks.evaluation.plots import (
 )
 from benchmarks.evaluation.run_tables import CaseTable, read_test_tables, rows_by_model
 from benchmarks.evaluation.scoring import CI_COLUMNS, SAMPLE_COLUMNS, read_metrics
+from benchmarks.evaluation.shortcuts import (
+    SHORTCUT_COLUMNS,
+    SHORTCUT_THRESHOLD,
+    ShortcutCheck,
+    flagged_sentences,
+    shortcut_checks,
+)
 from benchmarks.suite.leaky import is_leaky_label, leaky_warnings, report_label
 from rbc_dataset.config_file import load_config_file
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, check_output_outside, write_json
 
 SCHEMA_VERSION = 1
-SHORTCUT_THRESHOLD = 0.7
-# What a shortcut baseline sees, by a word in its name; the report says the dataset is confounded by *this*.
-SHORTCUT_INPUTS: dict[str, str] = {
-    "background": "the background colour",
-    "mask": "the raw mask intensity",
-    "cbc": "the CBC values",
-}
+DEFAULT_RESAMPLES = 1000  # bootstrap resamples where a run's config.yaml does not record its own
 SUMMARY_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "roc_auc", "ece", "brier")
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "run",
@@ -60,6 +74,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "head",
     *(f"{metric}_{statistic}" for metric in SUMMARY_METRICS for statistic in ("mean", "std")),
     *CI_COLUMNS,
+    "ci_method",
     "n_seeds",
     "n_test",
     "n_test_parents",
@@ -92,6 +107,7 @@ class RunRecord:
     device: str  # the `device` of its env.json
     command: str  # the `command` of its env.json
     summary: dict | None  # its summary.json, when present
+    bootstrap_resamples: int = DEFAULT_RESAMPLES  # the resamples of its intervals (config.yaml's preset)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -128,6 +144,7 @@ def load_run(run_dir: Path) -> RunRecord:
         device=str(env.get("device", "unknown (no env.json)")),
         command=str(env.get("command", "unknown")),
         summary=_read_json(run_dir / "summary.json"),
+        bootstrap_resamples=int((config.get("preset") or {}).get("bootstrap_resamples") or DEFAULT_RESAMPLES),
     )
 
 
@@ -164,6 +181,7 @@ def _group_rows(run: RunRecord, table: pd.DataFrame, keys: list[str], metrics: t
             row[name] = int(count[column]) if pd.notna(count[column]) else -1  # -1: not recorded
         row["labels"] = labels_mark(count["n_rule_labels"], count["n"]) or _labels_from_summary(run, row)
         row["weights"] = _weights_from_summary(run, row["model"])
+        row["ci_method"] = CI_METHOD_BOUNDS
         rows.append({**row, "data": run.data, "device": run.device})
     return rows
 
@@ -193,27 +211,62 @@ def leaderboard_rows(
     task: str = "module1",
     heads: tuple[str, ...] | None = TIER_HEADS,
     split: str = "test",
+    seed_means: SeedMeans | None = None,
 ) -> list[dict]:
-    """One row per (run, model, head) of ``task`` on ``split``: mean ± std over seeds, mean CI bounds, sorted.
+    """One row per (run, model, head) of ``task`` on ``split``: mean ± std over seeds, 95 % interval, sorted.
+
+    On the test split the interval is that of the mean over seeds, from the runs' predictions (``comparisons``);
+    a model without usable predictions keeps the mean of its per-seed bounds. ``ci_method`` says which.
 
     Args:
         runs: run folders or loaded runs.
         task: ``module1`` or ``module2``.
         heads: heads to keep (None keeps every head of the task); by default the global and tier heads.
         split: the split to summarise; results are test-split numbers.
+        seed_means: ``seed_means_of(runs)`` when already computed; read from the runs' predictions when None.
 
     Returns:
         Rows with the columns of ``LEADERBOARD_COLUMNS``, best balanced accuracy first.
     """
+    runs = [_as_record(run) for run in runs]
+    if split == "test" and seed_means is None:
+        seed_means = seed_means_of(runs, tasks=(task,))
     rows = []
-    for run in map(_as_record, runs):
+    for run in runs:
         table = run.metrics[(run.metrics["split"] == split) & (run.metrics["task"] == task)]
         if heads is not None:
             table = table[table["head"].isin(heads)]
         if not table.empty:
             grouped = _group_rows(run, table, ["model", "task", "head"], SUMMARY_METRICS)
+            if split == "test":
+                grouped = [_with_seed_mean_interval(row, seed_means) for row in grouped]
             rows += [{column: row[column] for column in LEADERBOARD_COLUMNS} for row in grouped]
     return _sort_rows(rows)
+
+
+def seed_means_of(
+    runs: list[RunRecord | Path],
+    *,
+    tasks: tuple[str, ...] = ("module1", "module2"),
+    test_tables: dict[str, list[CaseTable]] | None = None,
+) -> SeedMeans:
+    """Every model's mean over seeds on each group resample of its test samples (``comparisons``).
+
+    The runs' largest recorded number of resamples is used for all, so that models of different runs on the same
+    test samples share their resamples; with a run's own count, a one-seed model's interval is its metrics.csv's.
+    """
+    runs = [_as_record(run) for run in runs]
+    tables = test_tables if test_tables is not None else {run.label: read_test_tables(run.path) for run in runs}
+    resamples = max([run.bootstrap_resamples for run in runs], default=DEFAULT_RESAMPLES)
+    data = {run.label: run.data for run in runs}
+    return seed_means_of_runs(tables, data=data, tasks=tasks, n_resamples=resamples)
+
+
+def _with_seed_mean_interval(row: dict, seed_means: SeedMeans) -> dict:
+    resampled = seed_means.models.get((row["run"], row["model"], row["task"], row["head"]))
+    if resampled is None:
+        return row
+    return {**row, **seed_mean_interval(resampled), "ci_method": CI_METHOD_SEED_MEAN}
 
 
 def segmentation_rows(runs: list[RunRecord | Path]) -> list[dict]:
@@ -227,24 +280,13 @@ def segmentation_rows(runs: list[RunRecord | Path]) -> list[dict]:
     return sorted(rows, key=lambda row: (np.isnan(row["dice_mean"]), -np.nan_to_num(row["dice_mean"]), row["model"]))
 
 
-def _shortcut_input(model: str) -> str:
-    for word, seen in SHORTCUT_INPUTS.items():
-        if word in model.lower():
-            return seen
-    return "its shortcut features"
-
-
 def find_shortcuts(rows: list[dict], threshold: float = SHORTCUT_THRESHOLD) -> list[str]:
-    """A sentence per shortcut baseline whose mean test balanced accuracy (global head) reaches ``threshold``."""
-    flags = []
-    for row in rows:
-        value = row["balanced_accuracy_mean"]
-        if row["model"].startswith(SHORTCUT_PREFIX) and row["head"] == "global" and value >= threshold:
-            flags.append(
-                f"the dataset is confounded: {row['model']} reaches balanced accuracy {value:.3f} "
-                f"from {_shortcut_input(row['model'])} alone (run {row['run']})"
-            )
-    return flags
+    """The sentences of the shortcut baselines that show the dataset confounded, then of the possible ones.
+
+    A verdict rests on each row's 95 % intervals (``shortcuts.check_shortcut``); ``threshold`` is the point
+    estimate from which a shortcut whose intervals include chance is reported as possible.
+    """
+    return flagged_sentences(shortcut_checks(rows, threshold))
 
 
 def run_warnings(runs: list[RunRecord | Path]) -> list[str]:
@@ -315,17 +357,57 @@ def _json_ready(value):
 
 
 def _write_tables(folder: Path, tables: dict[str, list[dict]], markdown: str) -> list[str]:
-    """leaderboard.csv/.md always, module2.csv and segmentation.csv when they have rows; returns the names."""
+    """leaderboard.csv/.md always; ablations, comparisons, shortcuts, module2 and segmentation CSVs when they have
+    rows; returns the names."""
     atomic_write_bytes(folder / "leaderboard.csv", _rows_csv(tables["module1"]))
     atomic_write_bytes(folder / "leaderboard.md", markdown.encode())
     names = ["leaderboard.csv", "leaderboard.md"]
-    if tables["module2"]:
-        atomic_write_bytes(folder / "module2.csv", _rows_csv(tables["module2"]))
-        names.append("module2.csv")
-    if tables["segmentation"]:
-        atomic_write_bytes(folder / "segmentation.csv", _rows_csv(tables["segmentation"], SEGMENTATION_COLUMNS))
-        names.append("segmentation.csv")
+    optional = (
+        ("ablations", LEADERBOARD_COLUMNS),
+        ("comparisons", COMPARISON_COLUMNS),
+        ("shortcuts", SHORTCUT_COLUMNS),
+        ("module2", LEADERBOARD_COLUMNS),
+        ("segmentation", SEGMENTATION_COLUMNS),
+    )
+    for name, columns in optional:
+        if tables[name]:
+            atomic_write_bytes(folder / f"{name}.csv", _rows_csv(tables[name], columns))
+            names.append(f"{name}.csv")
     return names
+
+
+@dataclass
+class _Tables:
+    """The report's tables, read before its folder is opened."""
+
+    rows: dict[str, list[dict]]  # module1 (ranked), ablations, module2, segmentation, comparisons, shortcuts
+    checks: list[ShortcutCheck]
+    not_compared: list[str]
+    interval_notes: list[str]
+
+
+def _comparison_order(ranked: list[dict], ablations: list[dict]) -> list[tuple[str, str, str, str]]:
+    """Module-I global heads to compare, best-ranked first, then the ablation variants."""
+    keys = [(row["run"], row["model"], "module1", "global") for row in ranked + ablations if row["head"] == "global"]
+    return list(dict.fromkeys(keys))
+
+
+def collect_tables(runs: list[RunRecord], test_tables: dict[str, list[CaseTable]], *, threshold: float) -> _Tables:
+    """Every table of the report: leaderboards with intervals of the mean over seeds, ablations, comparisons."""
+    seed_means = seed_means_of(runs, test_tables=test_tables)
+    module1 = leaderboard_rows(runs, task="module1", heads=TIER_HEADS, seed_means=seed_means)
+    ranked, ablations = split_ablations(module1)
+    order = _comparison_order(ranked, ablations)
+    checks = shortcut_checks(ranked, threshold)
+    rows = {
+        "module1": ranked,
+        "ablations": ablations,
+        "module2": leaderboard_rows(runs, task="module2", heads=None, seed_means=seed_means),
+        "segmentation": segmentation_rows(runs),
+        "comparisons": paired_comparisons(seed_means.models, order),
+        "shortcuts": [check.to_dict() for check in checks],
+    }
+    return _Tables(rows, checks, not_compared(seed_means.models, order), seed_means.notes)
 
 
 def write_report(
@@ -344,12 +426,16 @@ def write_report(
         run_dirs: run folders (``runs/<suite>/<timestamp>_<gitsha>/``).
         out: report folder; must not exist (or be empty) unless ``overwrite``, and must lie outside every run.
         overwrite: replace an existing report folder.
-        shortcut_threshold: balanced accuracy from which a ``shortcut-*`` baseline flags the dataset as confounded.
+        shortcut_threshold: the point estimate (balanced accuracy or ROC-AUC) from which a ``shortcut-*`` baseline
+            whose 95 % intervals include chance is reported as a possible confound (``shortcuts``: an interval
+            above chance shows the dataset confounded, whatever the threshold).
         command: the command line to print in the report (defaults to this process's).
 
     Returns:
-        ``out``; ``paths`` (every file written) and ``files`` (name -> path); ``leaderboard``, ``module2`` and
-        ``segmentation`` (rows); ``shortcuts`` and ``warnings`` (sentences); ``notes`` (figures not drawn);
+        ``out``; ``paths`` (every file written) and ``files`` (name -> path); ``leaderboard`` (each model's result
+        head, ranked), ``ablations``, ``module2``, ``segmentation`` and ``comparisons`` (rows); ``shortcut_checks``
+        (``ShortcutCheck`` of every shortcut baseline); ``shortcuts`` and ``warnings`` (sentences: the confounded
+        and possible verdicts, the caveats); ``notes`` (figures not drawn, intervals not computed from predictions);
         ``severity_recall`` (rows of Module-I recall per severity).
     """
     if not run_dirs:
@@ -358,27 +444,25 @@ def write_report(
     check_output_outside(out, [Path(run) for run in run_dirs], replaced=True)
     runs = [load_run(Path(run)) for run in run_dirs]
     command = command if command is not None else " ".join(sys.argv)
-    tables = {
-        "module1": leaderboard_rows(runs, task="module1", heads=TIER_HEADS),
-        "module2": leaderboard_rows(runs, task="module2", heads=None),
-        "segmentation": segmentation_rows(runs),
-    }
-    shortcuts = find_shortcuts(tables["module1"], shortcut_threshold)
-    warnings = run_warnings(runs)
     test_tables = {run.label: read_test_tables(run.path) for run in runs}
+    found = collect_tables(runs, test_tables, threshold=shortcut_threshold)
+    tables, shortcuts, warnings = found.rows, flagged_sentences(found.checks), run_warnings(runs)
     diagnostics = collect_diagnostics(runs, test_tables)
     markdown = render_markdown(
         runs,
         tables,
-        shortcuts=shortcuts,
+        shortcuts=found.checks,
         threshold=shortcut_threshold,
         command=command,
         warnings=warnings,
-        diagnostics=diagnostics_markdown(diagnostics, tables["module1"]),
+        diagnostics=diagnostics_markdown(diagnostics, tables["module1"] + variant_rows(tables["ablations"])),
+        comparisons=tables["comparisons"],
+        not_compared=found.not_compared,
     )
     with atomic_directory(out, overwrite=overwrite) as folder:
         names = _write_tables(folder, tables, markdown)
         plot_names, notes = _write_plots(runs, folder, test_tables)
+        notes += found.interval_notes
         plot_names += write_diagnostics(diagnostics, folder)
         payload = {
             "schema_version": SCHEMA_VERSION,
@@ -386,7 +470,8 @@ def write_report(
             "runs": [{"label": r.label, "path": str(r.path), "data": r.data, "device": r.device} for r in runs],
             **{name: _json_ready(rows) for name, rows in tables.items()},
             "shortcut_threshold": shortcut_threshold,
-            "shortcuts": shortcuts,
+            "shortcut_sentences": shortcuts,
+            "not_compared": found.not_compared,
             "warnings": warnings,
             "skipped": skipped_models(runs),
             "notes": notes,
@@ -400,8 +485,11 @@ def write_report(
         "paths": list(files.values()),
         "files": files,
         "leaderboard": tables["module1"],
+        "ablations": tables["ablations"],
         "module2": tables["module2"],
         "segmentation": tables["segmentation"],
+        "comparisons": tables["comparisons"],
+        "shortcut_checks": found.checks,
         "shortcuts": shortcuts,
         "warnings": warnings,
         "notes": notes,

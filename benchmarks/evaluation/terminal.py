@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchmarks.evaluation.caveats import is_rule_derived
+from benchmarks.evaluation.shortcuts import CONFOUNDED, POSSIBLE, ShortcutCheck
 
 
 def _mean_std(row: dict, metric: str) -> str:
@@ -39,10 +40,11 @@ def print_leaderboard(
 ) -> None:
     """Print leaderboard rows as a compact rich table (on ``console``, the terminal by default).
 
-    Narrow enough for 80 columns with the usual model names: balanced accuracy as mean±std over seeds with its
-    mean 95 % bootstrap interval, the other metrics as means (leaderboard.md has them all). The test samples and
-    parents go into the title when every row shares them, else into a column ``n (parents)``. Rows from several
-    runs carry a run number, named below the table.
+    Narrow enough for 80 columns with the usual model names: balanced accuracy as mean±std over seeds with the
+    95 % group-bootstrap interval of that mean (or the mean of per-seed bounds, see ``ci_method``), the other
+    metrics as means (leaderboard.md has them all). The test samples and parents go into the title when every row
+    shares them, else into a column ``n (parents)``. Rows from several runs carry a run number, named below the
+    table.
 
     Args:
         rows: rows of ``leaderboard_rows``.
@@ -80,6 +82,24 @@ def print_leaderboard(
     if several_runs:
         for run, number in run_numbers.items():
             console.print(f"run {number}: {run}", highlight=False, markup=False)
+
+
+ABLATION_TITLE = "Ablations (tier heads, 3tier-* variants), test split: not ranked, no head is chosen on test"
+
+
+def print_ablations(rows: list[dict], console: Console | None = None) -> None:
+    """The ablation rows (``ablations.split_ablations``) in their fixed order, under a title that says why."""
+    if rows:
+        print_leaderboard(rows, title=ABLATION_TITLE, console=console)
+
+
+def print_shortcut_checks(checks: list[ShortcutCheck], console: Console | None = None) -> None:
+    """The confounded verdicts (red), then the possible ones (yellow), each with its numbers (stderr by default)."""
+    console = console or Console(stderr=True)
+    for verdict, style in ((CONFOUNDED, "bold red"), (POSSIBLE, "bold yellow")):
+        for check in checks:
+            if check.verdict == verdict:
+                console.print(f"[{style}]shortcut:[/] {escape(check.sentence)}", highlight=False)
 
 
 def print_module2(rows: list[dict], console: Console | None = None) -> None:

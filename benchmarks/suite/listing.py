@@ -74,29 +74,31 @@ def rescore(run_dir: Path, resamples: int | None = None) -> bool:
 
 
 def print_run_leaderboard(run_dir: Path) -> None:
-    """The leaderboard of one finished run (test split, mean over seeds with bootstrap CIs), then its caveats."""
-    from benchmarks.evaluation.report import (
-        TIER_HEADS,
-        find_shortcuts,
-        leaderboard_rows,
-        load_run,
-        run_warnings,
-        segmentation_rows,
+    """The leaderboard of one finished run (test split, mean over seeds with the bootstrap interval of that mean),
+    the ablation table (tier heads, ``3tier-*`` variants, not ranked), the shortcut verdicts, then its caveats."""
+    from benchmarks.evaluation.ablations import split_ablations
+    from benchmarks.evaluation.report import TIER_HEADS, leaderboard_rows, load_run, run_warnings, segmentation_rows
+    from benchmarks.evaluation.shortcuts import shortcut_checks
+    from benchmarks.evaluation.terminal import (
+        print_ablations,
+        print_leaderboard,
+        print_module2,
+        print_shortcut_checks,
+        print_warnings,
     )
-    from benchmarks.evaluation.terminal import print_leaderboard, print_module2, print_warnings
 
     runs = [load_run(Path(run_dir))]
     segmentation = segmentation_rows(runs)
     if segmentation:
         _print_segmentation(segmentation)
         return
-    module1 = leaderboard_rows(runs, task="module1", heads=TIER_HEADS)
+    module1, ablations = split_ablations(leaderboard_rows(runs, task="module1", heads=TIER_HEADS))
     print_leaderboard(module1)
+    print_ablations(ablations)
     module2 = leaderboard_rows(runs, task="module2", heads=None)
     if module2:
         print_module2(module2)
-    for sentence in find_shortcuts(module1):
-        Console(stderr=True).print(f"[bold red]confounded:[/] {escape(sentence)}", highlight=False)
+    print_shortcut_checks(shortcut_checks(module1))
     print_warnings(run_warnings(runs))
 
 

@@ -32,6 +32,7 @@ def test_write_report_on_two_runs(two_runs, tmp_path):
     out = tmp_path / "report"
     result = write_report(list(two_runs), out, command="rbc-bench report A B --out report")
     expected = {"leaderboard.csv", "leaderboard.md", "module2.csv", "report.json", "severity_recall.csv"}
+    expected |= {"ablations.csv", "comparisons.csv", "shortcuts.csv"}
     expected |= {"confusion_matrices.png", "roc_curves.png", "tier_accuracy.png", "reliability.png"}
     errors = {f"parent_errors/3tier_{run.name}__{model}.csv" for run, model in _models_of(two_runs)}
     assert set(result["files"]) == expected | errors
@@ -40,9 +41,12 @@ def test_write_report_on_two_runs(two_runs, tmp_path):
     for name in ("confusion_matrices.png", "roc_curves.png", "tier_accuracy.png", "reliability.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
     leaderboard = pd.read_csv(out / "leaderboard.csv")
-    # 3tier has four heads; every other model one; the module2 heads are not in the Module-I leaderboard.
-    assert len(leaderboard) == 4 + 1 + 1 + 1 + 1
-    assert set(leaderboard.loc[leaderboard["model"] == "3tier", "head"]) == {"tier1", "tier2", "tier3", "global"}
+    # Only each model's result head is ranked; 3tier's tier heads go to the ablation table, beside its global head.
+    assert len(leaderboard) == 5 and set(leaderboard["head"]) == {"global"}
+    ablations = pd.read_csv(out / "ablations.csv")
+    assert list(zip(ablations["model"], ablations["head"], strict=True)) == [
+        ("3tier", h) for h in ("global", "tier1", "tier2", "tier3")
+    ]
     assert leaderboard["balanced_accuracy_mean"].is_monotonic_decreasing
     assert (leaderboard["n_seeds"] == 2).all() and (leaderboard["n_test"] == 24).all()
     assert set(leaderboard["device"]) == {"cpu (test)"}
@@ -58,10 +62,15 @@ def test_markdown_flags_the_confounding_shortcut_only(two_runs, tmp_path):
     result = write_report(list(two_runs), tmp_path / "report", command="rbc-bench report")
     markdown = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "## Shortcut baselines" in markdown
-    assert "the dataset is confounded: shortcut-background reaches balanced accuracy" in markdown
-    assert "from the background colour alone" in markdown
-    assert "shortcut-cbc reaches" not in markdown  # it stays below 0.7
+    assert "the dataset is confounded on these 8 test parents (the 95 % interval of ROC-AUC" in markdown
+    assert "shortcut-background separates the classes from the background colour alone" in markdown
+    assert "| `shortcut-cbc` | the CBC values |" in markdown and "| not flagged |" in markdown  # below 0.7, at chance
     assert len(result["shortcuts"]) == 1
+    verdicts = {check.model: check.verdict for check in result["shortcut_checks"]}
+    assert verdicts == {"shortcut-background": "confounded", "shortcut-cbc": "not flagged"}
+    assert pd.read_csv(tmp_path / "report" / "shortcuts.csv").set_index("model").loc["shortcut-cbc", "n_seeds"] == 2
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())["shortcuts"]
+    assert {row["model"]: row["verdict"] for row in saved} == verdicts
     for phrase in ("Split: **test**", "data `/data/20250101-000000_aaa1111`", "device `cpu (test)`", "## Module II"):
         assert phrase in markdown
     assert "command `rbc-bench run 3tier # 20250102-000000_bbb2222`" in markdown
@@ -77,9 +86,13 @@ def test_shortcut_threshold_is_configurable(make_run, tmp_path):
     run = make_run("20250102-000000_bbb2222", {"mobilenet_v2": 0.7, "shortcut-cbc": 0.2})
     quiet = write_report([run], tmp_path / "quiet")
     assert quiet["shortcuts"] == []
-    assert "No shortcut baseline reaches balanced accuracy 0.70" in (tmp_path / "quiet" / "leaderboard.md").read_text()
-    loud = write_report([run], tmp_path / "loud", shortcut_threshold=0.3)
-    assert "shortcut-cbc reaches" in loud["shortcuts"][0] and "from the CBC values alone" in loud["shortcuts"][0]
+    assert (
+        "No shortcut baseline's interval lies above chance, and none reaches 0.70"
+        in (tmp_path / "quiet" / "leaderboard.md").read_text()
+    )
+    loud = write_report([run], tmp_path / "loud", shortcut_threshold=0.3)  # the mean reaches 0.3, the interval not 0.5
+    assert loud["shortcuts"][0].startswith("the dataset may be confounded, not shown (the 95 % intervals include")
+    assert "shortcut-cbc reaches the 0.30 mark from the CBC values alone" in loud["shortcuts"][0]
 
 
 def test_find_shortcuts_ignores_other_models_and_heads():
