@@ -225,6 +225,55 @@ def explain(
     print_text(f"wrote {result.out / 'index.html'} and explain.json in {result.seconds:.1f} s")
 
 
+@app.command("external-test", rich_help_panel=MODEL_PANEL)
+@fail_cleanly
+def external_test_command(
+    run_dir: Annotated[
+        Path, typer.Argument(callback=existing_path, help="A finished run folder (runs/<suite>/<timestamp>_<sha>).")
+    ],
+    test_data: Annotated[
+        Path, typer.Option("--test-data", callback=existing_path, help="The build whose test split is scored.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", callback=expand_path, help="Output folder (default: SUITE/external/RUN_on_BUILD)."),
+    ] = None,
+    models: Annotated[str | None, typer.Option("--models", help="Torch models of the run (default: all).")] = None,
+    data_config: Annotated[
+        DataConfig | None, typer.Option("--data-config", help="Dataset config of the test build (default: the run's).")
+    ] = None,
+    fmt: Annotated[ShardFormat | None, typer.Option("--format", help="Shards to read (default: the run's).")] = None,
+    device: Annotated[Device, typer.Option("--device", help="Where the models run.")] = "cpu",
+    quiet: QuietOption = False,
+) -> None:
+    """Score a finished run's torch models on another build's test split; prints the shortcut reliance."""
+    import json
+
+    from benchmarks.suite.external import external_test
+
+    written = external_test(
+        run_dir,
+        test_data=test_data,
+        out=out,
+        data_config=data_config,
+        fmt=fmt,
+        models=tuple(csv_list(models, option="--models") or ()),
+        device=device,
+        show_progress=not quiet,
+    )
+    summary = json.loads((written / "summary.json").read_text(encoding="utf-8"))
+    for model, entry in summary["models"].items():
+        low, high = entry["external_ci"]
+        print_text(
+            f"{model}: balanced accuracy internal {entry['internal_balanced_accuracy']:.3f}, external "
+            f"{entry['external_balanced_accuracy']:.3f} [{low:.3f}, {high:.3f}]; "
+            f"shortcut reliance {entry['shortcut_reliance']:+.3f}"
+        )
+    for model, reason in summary["skipped"].items():
+        print_text(f"[skipped] {model}: {reason}")
+    print_text(f"external test folder: {written}")
+
+
 def _print_result(result) -> None:
     from benchmarks.suite.listing import print_run_leaderboard
 
