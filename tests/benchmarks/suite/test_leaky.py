@@ -160,3 +160,13 @@ def test_leaky_tiles_with_an_option_it_cannot_honour_is_refused(bench_build, tmp
     with pytest.raises(UsageError, match=refusal):
         run_benchmark("3tier", bench_build, out_dir=tmp_path, protocol="leaky-tiles", **(FAST | options))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_resume_keeps_the_protocol_the_run_started_with():
+    from benchmarks.suite.request import compare_configs
+
+    lines, fixes = compare_configs({"protocol": "leaky-tiles"}, {"protocol": "train / validation / test"})
+    assert lines == ["protocol was leaky-tiles, requested train / validation / test"]
+    assert fixes == ["--protocol leaky-tiles"]
+    _, fixes = compare_configs({"protocol": "train / validation / test"}, {"protocol": "leaky-tiles"})
+    assert fixes == ["no --cv and no --protocol leaky-tiles"]
