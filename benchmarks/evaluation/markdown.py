@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks.evaluation.cascade_tables import cascade_markdown, reliance_markdown
 from benchmarks.evaluation.caveats import RULE_DERIVED, is_rule_derived
 from benchmarks.evaluation.shortcuts import ShortcutCheck, shortcut_markdown
 from benchmarks.suite.leaky import REPORT_LABEL, WARNING, split_leaky_rows
@@ -228,6 +229,8 @@ def render_markdown(
     lines += list(diagnostics)
     if module2:
         lines += _module2_section(runs, module2)
+    lines += cascade_markdown(tables.get("cascade") or [])
+    lines += reliance_markdown(tables.get("reliance") or [])
     if segmentation:
         lines += ["## Segmentation: cell class (1) only, never background", ""]
         lines += ["Split: **test**. Each cell: mean ± std over seeds. Sorted by Dice.", ""]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmarks.evaluation.ablations import split_ablations, variant_rows
 from benchmarks.evaluation.bootstrap import seed_summary
+from benchmarks.evaluation.cascade_tables import CASCADE_COLUMNS, RELIANCE_COLUMNS, cascade_rows, reliance_rows
 from benchmarks.evaluation.caveats import (
     RULE_DERIVED,
     is_rule_derived,
@@ -367,6 +368,8 @@ def _write_tables(folder: Path, tables: dict[str, list[dict]], markdown: str) ->
         ("comparisons", COMPARISON_COLUMNS),
         ("shortcuts", SHORTCUT_COLUMNS),
         ("module2", LEADERBOARD_COLUMNS),
+        ("cascade", CASCADE_COLUMNS),
+        ("reliance", RELIANCE_COLUMNS),
         ("segmentation", SEGMENTATION_COLUMNS),
     )
     for name, columns in optional:
@@ -406,6 +409,8 @@ def collect_tables(runs: list[RunRecord], test_tables: dict[str, list[CaseTable]
         "segmentation": segmentation_rows(runs),
         "comparisons": paired_comparisons(seed_means.models, order),
         "shortcuts": [check.to_dict() for check in checks],
+        "cascade": cascade_rows(runs),
+        "reliance": reliance_rows(runs),
     }
     return _Tables(rows, checks, not_compared(seed_means.models, order), seed_means.notes)
 

@@ -61,7 +61,7 @@ def _hashes(folder: Path) -> dict[str, str]:
     }
 
 
-def test_a_finished_run_is_scored_on_the_clean_twin_and_left_untouched(shortcut_run, bench_build):
+def test_a_finished_run_is_scored_on_the_clean_twin_and_left_untouched(shortcut_run, bench_build, tmp_path):
     before = _hashes(shortcut_run)
     out = external_test(shortcut_run, test_data=bench_build, show_progress=False)
     assert _hashes(shortcut_run) == before  # the run folder is only read
@@ -88,6 +88,17 @@ def test_a_finished_run_is_scored_on_the_clean_twin_and_left_untouched(shortcut_
     )
     with pytest.raises(UsageError, match="already exists"):
         external_test(shortcut_run, test_data=bench_build, show_progress=False)
+    # The report puts the reliance next to the internal and external scores.
+    from benchmarks.evaluation.report import write_report
+
+    write_report([shortcut_run, out], tmp_path / "report")
+    reliance = pd.read_csv(tmp_path / "report" / "reliance.csv")
+    assert reliance["model"].tolist() == ["resnet18"]
+    row = reliance.iloc[0]
+    assert row["shortcut_reliance"] == pytest.approx(
+        row["internal_balanced_accuracy"] - row["external_balanced_accuracy"]
+    )
+    assert "## Shortcut reliance (external tests)" in (tmp_path / "report" / "leaderboard.md").read_text()
 
 
 def test_on_its_own_build_it_reproduces_the_runs_test_predictions(shortcut_run, shortcut_build, tmp_path):

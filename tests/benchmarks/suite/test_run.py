@@ -135,6 +135,11 @@ def test_report_writes_leaderboard_and_plots(spied_run, tmp_path):
     board = pd.read_csv(out / "leaderboard.csv")
     assert {"3tier", "resnet18", "shortcut-cbc"} <= set(board["model"])
     assert set(board["n_test_parents"]) == {2}
+    cascade = pd.read_csv(out / "cascade.csv")  # Module II on Module I's calls, next to the oracle Module II
+    assert set(cascade["head"]) == {"learned", "rule"} and set(cascade["model"]) == {"3tier"}
+    assert cascade["recall_chronic"].notna().all() and "oracle_module2_balanced_accuracy" in cascade
+    assert "## Module I then Module II: the cascade" in (out / "leaderboard.md").read_text()
+    assert not (out / "reliance.csv").exists()  # no external test among the runs
     assert "warning: Module I test split: 24 samples (12 healthy, 12 anaemic) from 2 parent images" in " ".join(
         result.output.split()
     )
