@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,16 +27,6 @@ SKIP_FEATURES = "a feature baseline: runs do not save fitted scikit-learn models
 MODULE2_NOTE = (
     "module2 and cascade rows only where the test build gives the severity; the severity rule is not re-applied"
 )
-
-
-@dataclass(frozen=True)
-class ExternalCase:
-    """One trained model of the run (model x seed [x fold]) and its checkpoint."""
-
-    model: str
-    seed: int
-    fold: int  # -1 without cross-validation
-    checkpoint: Path
 
 
 def external_test(
@@ -106,7 +95,7 @@ def _new_folder(final: Path) -> RunFolder:
     return RunFolder(partial, final)
 
 
-def _cases(run: RunInfo, *, models: tuple[str, ...]) -> tuple[list[ExternalCase], dict[str, str]]:
+def _cases(run: RunInfo, *, models: tuple[str, ...]) -> tuple[list[TorchCase], dict[str, str]]:
     """Every checkpoint of the chosen torch models; feature baselines are skipped (no fitted model is saved)."""
     from benchmarks.catalog import get_model
 
@@ -127,14 +116,16 @@ def _cases(run: RunInfo, *, models: tuple[str, ...]) -> tuple[list[ExternalCase]
     return [case for name in torch_models for case in _checkpoints(run, name)], skipped
 
 
-def _checkpoints(run: RunInfo, model: str) -> list[ExternalCase]:
+def _checkpoints(run: RunInfo, model: str) -> list[TorchCase]:
     folder = run.path / "checkpoints"
     found = []
     for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:
         match = CHECKPOINT.match(path.name)
         if match and match["model"] == model:
             fold = int(match["fold"]) if match["fold"] else -1
-            found.append(ExternalCase(model, int(match["seed"]), fold=fold, checkpoint=path))
+            seed, suffix = int(match["seed"]), f"_fold{fold}" if fold >= 0 else ""
+            predictions = run.path / "predictions" / model / f"seed{seed}{suffix}_test.csv"  # the run's own
+            found.append(TorchCase(model, seed, fold=fold, checkpoint=path, predictions=predictions))
     if not found:
         raise DataError(
             folder,
@@ -199,18 +190,13 @@ def _predict_cases(run: RunInfo, cases, *, test_view, folder: RunFolder, device:
     anaemic = anaemic_label(test_view.class_names)
     torch_device = pick_device(device)
     for case in cases:
-        explained = load_models(_torch_case(case), run=run, device=torch_device, random_seed=0)
+        explained = load_models(case, run=run, device=torch_device, random_seed=0)
         needs_mask = explained.spec.needs_mask
         ctx = TrainContext(torch_device, run.preset, seed=case.seed, with_mask=needs_mask, show_progress=show_progress)
         probs = predict(explained.trained, test.source(needs_mask, show_progress=show_progress), ctx=ctx)
         relative = folder.predictions_path(case.model, case.seed, fold=case.fold, split="test").relative_to(folder.path)
         folder.write_csv(str(relative), prediction_frame(test, probs, anaemic=anaemic))
         folder.log(f"{case_name(case.model, case.seed, fold=case.fold)}: {len(test)} test tiles predicted")
-
-
-def _torch_case(case: ExternalCase) -> TorchCase:
-    # load_models reads only the model name and checkpoint; the run's own predictions are not needed here.
-    return TorchCase(case.model, case.seed, fold=case.fold, checkpoint=case.checkpoint, predictions=Path())
 
 
 def _score(folder: RunFolder, run: RunInfo) -> pd.DataFrame:
