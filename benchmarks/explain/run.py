@@ -26,11 +26,11 @@ import numpy as np
 
 from benchmarks.explain.gallery import choose_examples, encode_jpeg, overlay, render_html
 from benchmarks.explain.models import ExplainedModel, load_models, open_test_split
-from benchmarks.explain.run_reader import TorchCase, decisions, read_run, torch_cases
+from benchmarks.explain.run_reader import RunInfo, TorchCase, decisions, read_run, torch_cases
 from benchmarks.explain.sanity import RANDOMISATION_THRESHOLD, abnormal_mass, model_randomisation
 from benchmarks.explain.truth import NORMAL_TYPE, TileTruth, tile_truth
 from benchmarks.training.distributed import pick_device
-from rbc_dataset.errors import UsageError
+from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.fileio import atomic_directory, atomic_write_bytes, path_inside, safe_name, write_json
 from rbc_dataset.progress import track
 
@@ -80,13 +80,15 @@ def explain_run(
         log: called with one line per model when it is done.
 
     Raises:
-        DataError: not a finished run, no checkpoint or predictions of a model, the build missing or changed.
+        DataError: not a finished run, a run of the leaky demonstration (``--protocol leaky-tiles``), no checkpoint
+            or predictions of a model, the build missing or changed.
         UsageError: unknown model or seed, bad counts, or an output that would land in the run's files or a build.
     """
     started = time.perf_counter()
     if examples < 1 or max_items < 2:
         raise UsageError(f"--examples must be >= 1 and --max-items >= 2, got {examples} and {max_items}")
     run = read_run(run_dir)
+    _refuse_leaky(run)
     cases = torch_cases(run, models=tuple(models), seed=seed)
     out = Path(out) if out is not None else run.path / DEFAULT_FOLDER
     _check_output(out, run_path=run.path)
@@ -106,6 +108,20 @@ def explain_run(
         write_json(tmp / "explain.json", summary, default=str)
         atomic_write_bytes(tmp / "index.html", render_html(summary).encode("utf-8"))
     return ExplainResult(out, summary, seconds=summary["seconds"])
+
+
+def _refuse_leaky(run: RunInfo) -> None:
+    """A leaky-tiles run's test tiles were drawn from every split of its build: explaining the build's test split
+    would show tiles the model trained on as if they were unseen, so such a run is refused."""
+    from benchmarks.suite.leaky import LEAKY
+
+    if run.config.get("protocol") == LEAKY:
+        raise DataError(
+            run.path / "config.yaml",
+            "a run of the honest protocol (split by parent), whose test tiles were never trained on",
+            f"a run of the leaky demonstration (protocol: {LEAKY}); tiles of its build's test split were in training",
+            "explain a run made without --protocol (the default, parents)",
+        )
 
 
 def _check_output(out: Path, *, run_path: Path) -> None:

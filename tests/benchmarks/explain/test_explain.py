@@ -7,6 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import benchmarks.explain.run as explain_module
@@ -141,6 +142,16 @@ def test_unfinished_runs_unknown_models_and_moved_builds(finished_run, tmp_path)
         explain_run(finished_run, out=tmp_path / "g", models=("vgg16",))
     with pytest.raises(DataError, match="pass --data DIR"):
         explain_run(finished_run, out=tmp_path / "g", data=tmp_path)
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_run_of_the_leaky_demonstration_is_refused(finished_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run, ignore=shutil.ignore_patterns("checkpoints", "predictions"))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump(config | {"protocol": "leaky-tiles"}))
+    with pytest.raises(DataError, match="leaky demonstration.*without --protocol"):
+        explain_run(run, out=tmp_path / "g")
     assert not (tmp_path / "g").exists()
 
 
