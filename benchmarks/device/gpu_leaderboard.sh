@@ -2,7 +2,8 @@
 # The GPU check as one device call: full-scale synthetic AneRBC-II (1000 parents, 12,000 tiles), the `gpu` preset
 # leaderboard (3tier + every CNN of the CPU leaderboard + baselines, 3 seeds, 300 px tiles as the paper, with the
 # augmentation, cosine schedule and early stopping of issue 15), loader-vs-memory training throughput, and the
-# Grad-CAM gallery with its two sanity numbers (rbc-bench explain), into $OUT.
+# Grad-CAM gallery with its two sanity numbers (rbc-bench explain), into $OUT. The 3tier ablations of issue 16
+# (3tier-outputs, 3tier-rgb, 3tier-end-to-end; seed 0) follow the leaderboard unless ABLATIONS=0.
 #
 # Prepared for a session that is lent a GPU machine (/work/.library/device/README.md); the device image lacks
 # `datasets` (the build writes a Hugging Face card), so carry its wheels. Once, here, in the repo root:
@@ -41,8 +42,13 @@ stamp "run 3tier, $PRESET preset, $EPOCHS epochs"
 rbc_bench run 3tier --data "$WORK/built" --preset "$PRESET" --epochs "$EPOCHS" --seeds 0,1,2 \
   --models 3tier,resnet18,mobilenet_v2,efficientnet_b0,densenet121,shufflenet_v2,morphometric,shortcut-background,shortcut-cbc \
   --patience 3 --out "$WORK/runs" -q
+if [ "${ABLATIONS:-1}" != 0 ]; then
+  stamp "run 3tier ablations, seed 0"
+  rbc_bench run 3tier --data "$WORK/built" --preset "$PRESET" --epochs "$EPOCHS" --seeds 0 \
+    --models 3tier-outputs,3tier-rgb,3tier-end-to-end --patience 3 --out "$WORK/ablations" -q
+fi
 stamp "report"
-rbc_bench report "$WORK"/runs/3tier/* --out "$WORK/report" --overwrite
+rbc_bench report $(ls -d "$WORK"/runs/3tier/* "$WORK"/ablations/3tier/* 2> /dev/null) --out "$WORK/report" --overwrite
 run=$(ls -d "$WORK"/runs/3tier/*/ | head -1)
 cp "$WORK/report/leaderboard.md" "$WORK/report/leaderboard.csv" "$run/summary.json" "$run/log.txt" "$run/env.json" "$OUT/"
 stamp "explain"
