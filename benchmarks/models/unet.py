@@ -5,7 +5,8 @@ resolution levels), two 3x3 conv + BatchNorm + ReLU blocks per level, bilinear u
 convolution, and skip connections concatenated at every level. About 0.45 M parameters at ``base_width=16``, so
 it trains on a CPU in the tests and in minutes on a GPU at 64-256 px.
 
-Input: float32 (B, 3, S, S), ImageNet-normalised RGB. Output: (B, 1, S, S) logits of the cell class (cell = 1).
+Input: float32 (B, 3, S, S), ImageNet-normalised RGB. Output: (B, 1, S, S) logits of the cell class (cell = 1), or
+(B, C, S, S) with ``out_channels=C`` (``annotation.learned`` adds a cell-centre map as a second channel).
 The three poolings need S (and any other side) divisible by 8; other sizes are reflect-padded up to the next
 multiple of 8 inside ``forward`` (edge-replicated when the image is smaller than the padding) and the logits
 cropped back, so any size works, at the cost of a border of under 8 px seen through a mirror.
@@ -52,16 +53,17 @@ class SmallUNet(nn.Module):
     Args:
         in_channels: input channels (3: RGB).
         base_width: channels at full resolution; doubled at each of the three lower levels.
+        out_channels: output maps (1: the cell class).
     """
 
-    def __init__(self, in_channels: int = 3, base_width: int = 16):
+    def __init__(self, in_channels: int = 3, base_width: int = 16, *, out_channels: int = 1):
         super().__init__()
         widths = [base_width * 2**level for level in range(4)]
         self.encoders = nn.ModuleList(
             [conv_block(in_channels, widths[0]), *(conv_block(widths[k - 1], widths[k]) for k in range(1, 4))]
         )
         self.decoders = nn.ModuleList([UpBlock(widths[k], widths[k - 1]) for k in range(3, 0, -1)])
-        self.head = nn.Conv2d(widths[0], 1, 1)
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]

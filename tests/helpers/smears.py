@@ -46,3 +46,29 @@ def drawn_smear(radius: int, scale: int = 1, seed: int = 0) -> tuple[np.ndarray,
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         truth = cv2.resize(truth, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     return image, truth.astype(bool)
+
+
+def drawn_instances(seed: int, *, size: int = 96, radius: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """A smear with an instance map: discs of random pallor on a lit background, some pairs touching.
+
+    Returns the RGB image and the uint16 instance map (later discs cover earlier ones where they overlap).
+    """
+    rng = np.random.default_rng(seed)
+    image = np.full((size, size, 3), (214, 210, 218), np.float32)
+    instances = np.zeros((size, size), np.uint16)
+    label = 0
+    for _ in range(size * size // (12 * radius * radius)):
+        cx, cy = (int(v) for v in rng.integers(radius, size - radius, 2))
+        pairs = [(cx, cy), (cx + int(1.8 * radius), cy)] if rng.uniform() < 0.3 else [(cx, cy)]
+        for x, y in pairs:
+            if instances[min(y, size - 1), min(x, size - 1)]:
+                continue
+            label += 1
+            pallor = rng.uniform(0.0, 0.6)  # 0: a well-stained cell, 0.6: a pale (hypochromic) one
+            colour = np.array((160, 148, 192)) * (1 - pallor) + np.array((214, 210, 218)) * pallor
+            disc = np.zeros((size, size), np.uint8)
+            cv2.circle(disc, (x, y), radius, 1, -1)
+            image[disc > 0] = colour
+            instances[disc > 0] = label
+    image += rng.normal(0, 3, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), instances

@@ -1,0 +1,270 @@
+"""Fit the cell model on a few annotated images: random native-resolution crops, validation on held-back images.
+
+``fit_cell_model`` is the one training loop; ``fit_folder`` (``rbc-dataset annotate fit``) feeds it a user's
+image/mask pairs and ``annotation.learned.pretrain`` synthetic smears with full instance truth.
+
+Training draws random crops at the images' own resolution (cells keep the size they have where the model will
+be used), flipped, turned by multiples of 90 degrees and colour-jittered (stain and white balance vary between
+labs). The loss is binary cross-entropy plus soft Dice on the cell map, and a cross-entropy on the centre map
+where it is known (``annotation.learned.targets``). After every epoch the held-back images are predicted whole
+and scored by cell-class Dice; the epoch with the best mean Dice is kept (with no held-back image, the last).
+A fit can start from an earlier model folder (``init``): the pretrained model, or the model a person's
+corrections should improve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from annotation.learned.infer import predict_maps
+from annotation.learned.model_folder import CellModel, build_network, describe, load_model, save_model
+from annotation.learned.targets import Targets, as_float
+from benchmarks.suite.segmentation import normalise, segmentation_loss
+from rbc_dataset.errors import UsageError
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How a cell model is fitted."""
+
+    crop_size: int = 192  # px of the random training crops, at native resolution
+    batch_size: int = 8
+    steps_per_epoch: int = 20
+    epochs: int = 20
+    lr: float = 1e-3  # AdamW, cosine-annealed to 0 over all steps
+    weight_decay: float = 1e-4
+    colour_jitter: float = 0.15  # brightness, contrast and saturation factors in [1 - j, 1 + j]; hue j / 8
+    centre_weight: float = 1.0  # weight of the centre-map loss next to the cell-map loss
+    validation_images: int = 1  # annotated images held back to choose the epoch (0: keep the last epoch)
+    base_width: int = 16  # of a new network; a continued fit keeps the width of the model it starts from
+    max_minutes: float = 0.0  # stop after the epoch that passes this wall time (0: no limit)
+    seed: int = 0
+
+    def __post_init__(self):
+        positive = ("crop_size", "batch_size", "steps_per_epoch", "epochs", "base_width")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "weight_decay", "colour_jitter", "centre_weight", "max_minutes", "validation_images"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.colour_jitter >= 1:
+            raise UsageError(f"colour_jitter must be below 1, got {self.colour_jitter}")
+
+
+@dataclass(frozen=True)
+class AnnotatedImage:
+    """One training image and its targets."""
+
+    name: str
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    targets: Targets
+
+
+@dataclass
+class FitResult:
+    """What ``fit_cell_model`` wrote and measured."""
+
+    out: Path
+    validation: dict  # validation.json
+    history: pd.DataFrame
+    seconds: float
+    model: CellModel | None = field(default=None, repr=False)
+
+
+def hold_back(images: list[AnnotatedImage], *, count: int, seed: int) -> tuple[list, list]:
+    """(training, validation): ``count`` images drawn at random (seeded) are held back; at least one trains."""
+    if len(images) == 0:
+        raise UsageError("no annotated images to fit on")
+    count = min(count, len(images) - 1)
+    order = np.random.default_rng(seed).permutation(len(images))
+    held = set(order[:count].tolist())
+    return [a for i, a in enumerate(images) if i not in held], [a for i, a in enumerate(images) if i in held]
+
+
+class CropSampler:
+    """Random augmented crops of the training images as (images uint8 (B, 3, S, S), targets float (B, 3, S, S))."""
+
+    def __init__(self, images: list[AnnotatedImage], *, settings: FitSettings):
+        from torchvision.transforms import v2
+
+        self.images, self.size = images, settings.crop_size
+        self.rng = np.random.default_rng(settings.seed)
+        j = settings.colour_jitter
+        self.jitter = v2.ColorJitter(brightness=j, contrast=j, saturation=j, hue=j / 8) if j > 0 else None
+        # Larger images are drawn more often: each pixel is about as likely to be in a crop.
+        areas = np.array([a.image.shape[0] * a.image.shape[1] for a in images], np.float64)
+        self.weights = areas / areas.sum()
+
+    def _crop(self, item: AnnotatedImage) -> tuple[np.ndarray, np.ndarray]:
+        image, stack = item.image, item.targets.packed
+        height, width = image.shape[:2]
+        pad_h, pad_w = max(0, self.size - height), max(0, self.size - width)
+        if pad_h or pad_w:  # an image smaller than a crop is mirrored out to the crop size
+            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+            stack = np.pad(stack, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
+            height, width = image.shape[:2]
+        top = int(self.rng.integers(0, height - self.size + 1))
+        left = int(self.rng.integers(0, width - self.size + 1))
+        image = image[top : top + self.size, left : left + self.size].transpose(2, 0, 1)
+        stack = stack[:, top : top + self.size, left : left + self.size]
+        turns, flip = int(self.rng.integers(0, 4)), bool(self.rng.integers(0, 2))
+        image, stack = np.rot90(image, turns, axes=(1, 2)), np.rot90(stack, turns, axes=(1, 2))
+        if flip:
+            image, stack = image[:, :, ::-1], stack[:, :, ::-1]
+        return np.ascontiguousarray(image), np.ascontiguousarray(stack)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        chosen = self.rng.choice(len(self.images), size=size, p=self.weights)
+        crops = [self._crop(self.images[i]) for i in chosen]
+        images = [torch.from_numpy(image) for image, _ in crops]
+        if self.jitter is not None:
+            images = [self.jitter(image) for image in images]
+        targets = as_float(np.stack([stack for _, stack in crops], axis=1))  # (3, B, S, S)
+        return torch.stack(images), torch.from_numpy(targets).transpose(0, 1).contiguous()
+
+
+def fit_loss(logits: torch.Tensor, targets: torch.Tensor, *, centre_weight: float) -> torch.Tensor:
+    """Cell map: BCE + soft Dice (``segmentation_loss``); centre map: BCE where its weight is 1."""
+    loss = segmentation_loss(logits[:, :1], targets[:, :1])
+    known = targets[:, 2:3]
+    if centre_weight > 0 and float(known.sum()) > 0:
+        per_pixel = F.binary_cross_entropy_with_logits(logits[:, 1:2], targets[:, 1:2], reduction="none")
+        loss = loss + centre_weight * (per_pixel * known).sum() / known.sum()
+    return loss
+
+
+def dice(pred: np.ndarray, true: np.ndarray) -> float:
+    """Cell-class Dice of two boolean maps; 1.0 when both are empty."""
+    total = int(pred.sum()) + int(true.sum())
+    return 2.0 * int((pred & true).sum()) / total if total else 1.0
+
+
+def validation_scores(model: CellModel, images: list[AnnotatedImage]) -> dict[str, float]:
+    """Cell-class Dice (cell probability > 0.5) of each held-back image, predicted whole."""
+    was_training = model.network.training
+    model.network.eval()
+    scores = {a.name: dice(predict_maps(model, a.image).mask(), a.targets.cell) for a in images}
+    model.network.train(was_training)
+    return scores
+
+
+def _start(init: str | Path | None, settings: FitSettings) -> tuple[torch.nn.Module, dict | None]:
+    """The network to train and what it continues from (None: a new network)."""
+    if init is None:
+        torch.manual_seed(settings.seed)
+        return build_network(base_width=settings.base_width), None
+    start = load_model(init)
+    weights = start.path / "weights.pt"
+    parent = {"path": str(start.path.resolve()), "weights_sha256": _sha256(weights), **start.description}
+    return start.network, parent
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fit_cell_model(
+    images: list[AnnotatedImage],
+    *,
+    out: str | Path,
+    init: str | Path | None = None,
+    settings: FitSettings | None = None,
+    source: dict | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Fit the cell model on ``images`` and write the model folder ``out`` (atomically).
+
+    Args:
+        images: annotated images; ``settings.validation_images`` of them are held back to choose the epoch.
+        out: the model folder to write (``annotation.learned.model_folder``).
+        init: a model folder to continue from (its width is kept), or None for a new network.
+        settings: crops, batches, epochs, learning rate, augmentation, hold-back.
+        source: what the images are (recorded in ``model.json``).
+        overwrite: replace an existing ``out`` (it may be ``init`` itself: that is read before anything is written).
+        log: called with one line per epoch.
+
+    Raises:
+        UsageError: no images, bad settings, or ``out`` exists without ``overwrite``.
+        DataError: ``init`` is not a model folder.
+    """
+    from rbc_dataset.fileio import atomic_directory, write_json
+
+    settings = settings or FitSettings()
+    started = time.perf_counter()
+    training, held = hold_back(images, count=settings.validation_images, seed=settings.seed)
+    network, parent = _start(init, settings)
+    base_width = int(parent["base_width"]) if parent else settings.base_width
+    model = CellModel(Path(out), network, description={})
+    history, best = _train(model, training, held, settings=settings, log=log or (lambda line: None))
+    network.load_state_dict(best["state"])
+    network.eval()
+    validation = {
+        "metric": "cell-class Dice, cell probability > 0.5, whole held-back images",
+        "epoch_kept": best["epoch"],
+        "kept_by": "best mean validation Dice" if held else "last epoch (no held-back image)",
+        "mean_dice": float(np.mean(list(best["scores"].values()))) if held else None,
+        "per_image": best["scores"],
+        "training_images": [a.name for a in training],
+    }
+    trained = {
+        "settings": asdict(settings) | {"base_width": base_width},
+        "source": source or {},
+        "continued_from": parent,
+        "epochs_run": int(len(history)),
+        "seconds": round(time.perf_counter() - started, 1),
+        "torch": torch.__version__,
+    }
+    description = describe(base_width=base_width, trained=trained)
+    with atomic_directory(Path(out), overwrite) as tmp:
+        save_model(tmp, network, description=description)
+        write_json(tmp / "validation.json", validation)
+        history.to_csv(tmp / "history.csv", index=False)
+    fitted = CellModel(Path(out), network, description)
+    return FitResult(Path(out), validation, history, time.perf_counter() - started, model=fitted)
+
+
+def _train(model: CellModel, training, held, *, settings: FitSettings, log) -> tuple[pd.DataFrame, dict]:
+    """Epochs of random crops; after each, the held-back images' Dice; the best epoch's weights are returned."""
+    network = model.network
+    sampler = CropSampler(training, settings=settings)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    total_steps = settings.epochs * settings.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    device = next(network.parameters()).device
+    started, rows, best = time.perf_counter(), [], None
+    for epoch in range(1, settings.epochs + 1):
+        network.train()
+        losses = []
+        for _ in range(settings.steps_per_epoch):
+            images, targets = sampler.batch(settings.batch_size)
+            logits = network(normalise(images, device))
+            loss = fit_loss(logits, targets.to(device), centre_weight=settings.centre_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+        scores = validation_scores(model, held) if held else {}
+        mean = float(np.mean(list(scores.values()))) if scores else float("nan")
+        elapsed = time.perf_counter() - started
+        rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_dice": mean, "seconds": elapsed})
+        log(f"epoch {epoch}/{settings.epochs}: loss {rows[-1]['train_loss']:.4f}, validation Dice {mean:.4f}")
+        if best is None or not held or mean > best["mean"]:
+            state = {name: value.detach().clone() for name, value in network.state_dict().items()}
+            best = {"epoch": epoch, "mean": mean, "scores": scores, "state": state}
+        if settings.max_minutes and elapsed > settings.max_minutes * 60:
+            log(f"stopped after epoch {epoch}: the {settings.max_minutes:g}-minute limit passed")
+            break
+    return pd.DataFrame(rows), best

@@ -1,0 +1,141 @@
+"""The learned cell model: its targets, instance decoding, fitting, the model folder and continuing a fit."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from annotation.learned.fit import AnnotatedImage, FitSettings, dice, fit_cell_model, hold_back
+from annotation.learned.infer import CellMaps, decode_instances, predict_maps
+from annotation.learned.model_folder import load_model, read_description
+from annotation.learned.targets import centre_map, targets_from_instances, targets_from_mask
+from annotation.metrics import instance_scores
+from rbc_dataset.errors import DataError, UsageError
+from tests.helpers.smears import drawn_instances
+
+TINY = FitSettings(crop_size=64, batch_size=4, steps_per_epoch=25, epochs=6, base_width=8, lr=3e-3)
+
+
+def touching_pair(size: int = 40, radius: int = 9) -> np.ndarray:
+    instances = np.zeros((size, size), np.uint16)
+    cv2.circle(instances, (11, 20), radius, 1, -1)
+    second = np.zeros_like(instances)
+    cv2.circle(second, (27, 20), radius, 1, -1)
+    instances[second > 0] = 2
+    return instances
+
+
+def test_the_centre_map_peaks_at_each_centre_and_is_zero_where_cells_touch():
+    instances = touching_pair()
+    centre = centre_map(instances)
+    assert centre[20, 11] == pytest.approx(1.0, abs=0.15) and centre[20, 27] == pytest.approx(1.0, abs=0.15)
+    touching = (instances == 2) & (np.roll(instances, 1, axis=1) == 1)
+    assert touching.any() and centre[touching].max() == 0
+    assert centre[instances == 0].max() == 0 and centre.max() <= 1
+
+
+def test_perfect_maps_decode_one_instance_per_touching_cell():
+    instances = touching_pair()
+    targets = targets_from_instances(instances)
+    labels = decode_instances(CellMaps(cell=targets.cell.astype(np.float32), centre=targets.centre))
+    assert labels.max() == 2
+    assert instance_scores(instances, labels)["ap@0.5"] == 1.0
+
+
+def test_a_plain_mask_gives_no_centre_truth():
+    mask = touching_pair() > 0
+    targets = targets_from_mask(mask)
+    assert not targets.has_centres and targets.cell.sum() == mask.sum()
+    with_platelet = mask.copy()
+    with_platelet[2:4, 2:4] = True  # a platelet: foreground for the annotators, no instance
+    mixed = targets_from_instances(touching_pair(), cell=with_platelet)
+    assert mixed.cell[2, 2] and mixed.centre[2, 2] == 0 and mixed.packed[2].min() == 1
+
+
+def test_hold_back_keeps_one_image_for_training():
+    images = [AnnotatedImage(str(i), np.zeros((4, 4, 3), np.uint8), targets_from_mask(np.zeros((4, 4)))) for i in "ab"]
+    training, held = hold_back(images, count=5, seed=0)
+    assert len(training) == 1 and len(held) == 1
+    with pytest.raises(UsageError, match="no annotated images"):
+        hold_back([], count=1, seed=0)
+
+
+def annotated(seeds) -> list[AnnotatedImage]:
+    return [
+        AnnotatedImage(f"s{seed}", image, targets_from_instances(instances))
+        for seed in seeds
+        for image, instances in [drawn_instances(seed)]
+    ]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A small model fitted from scratch on three drawn smears, one held back."""
+    out = tmp_path_factory.mktemp("models") / "model"
+    return fit_cell_model(annotated([1, 2, 3]), out=out, settings=TINY, source={"kind": "drawn smears"})
+
+
+def test_a_fit_learns_cells_and_their_instances_on_an_image_it_never_saw(fitted):
+    image, instances = drawn_instances(99)
+    maps = predict_maps(fitted.model, image)
+    assert dice(maps.mask(), instances > 0) > 0.9
+    labels = decode_instances(maps)
+    assert instance_scores(instances, labels)["ap@0.5"] > 0.6
+    washed_out = (0.25 * image + 0.75 * np.array((214, 210, 218))).astype(np.uint8)  # cells it has never seen
+    assert predict_maps(fitted.model, washed_out).uncertainty() > 1.5 * maps.uncertainty()
+
+
+def test_the_model_folder_holds_weights_config_validation_and_history(fitted):
+    names = {path.name for path in fitted.out.iterdir()}
+    assert names == {"weights.pt", "model.json", "validation.json", "history.csv"}
+    state = torch.load(fitted.out / "weights.pt", weights_only=True)
+    assert all(torch.is_tensor(value) for value in state.values())
+    description = read_description(fitted.out)
+    assert description["outputs"] == ["cell", "centre"] and description["trained"]["continued_from"] is None
+    validation = json.loads((fitted.out / "validation.json").read_text())
+    assert len(validation["per_image"]) == 1 and validation["epoch_kept"] in range(1, TINY.epochs + 1)
+    history = pd.read_csv(fitted.out / "history.csv")
+    assert list(history["epoch"]) == list(range(1, TINY.epochs + 1))
+    assert validation["mean_dice"] == pytest.approx(history["validation_dice"].max())
+    reloaded = load_model(fitted.out)
+    image, _ = drawn_instances(7)
+    assert np.allclose(predict_maps(reloaded, image).cell, predict_maps(fitted.model, image).cell, atol=1e-5)
+
+
+def test_a_fit_continues_from_an_earlier_model_and_records_it(fitted, tmp_path):
+    settings = FitSettings(**{**TINY.__dict__, "epochs": 1, "base_width": 32})
+    result = fit_cell_model(annotated([4, 5]), out=tmp_path / "next", init=fitted.out, settings=settings)
+    parent = read_description(result.out)["trained"]["continued_from"]
+    assert parent["path"] == str(fitted.out.resolve()) and len(parent["weights_sha256"]) == 64
+    assert read_description(result.out)["base_width"] == 8  # the width of the model it continued from
+
+
+def test_a_folder_that_is_not_a_model_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(DataError, match="no such folder.*annotate fit"):
+        load_model(tmp_path / "missing")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(DataError, match=r"no model.json, weights.pt \(holds: notes.txt\)"):
+        load_model(tmp_path / "other")
+    (tmp_path / "other" / "model.json").write_text(json.dumps({"format": "something else"}))
+    (tmp_path / "other" / "weights.pt").write_bytes(b"")
+    with pytest.raises(DataError, match="format 'something else'"):
+        load_model(tmp_path / "other")
+
+
+def test_nothing_is_left_when_a_fit_fails(tmp_path, monkeypatch):
+    import annotation.learned.fit as fit_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fit_module, "save_model", broken)
+    settings = FitSettings(**{**TINY.__dict__, "epochs": 1, "steps_per_epoch": 1})
+    with pytest.raises(RuntimeError, match="disk full"):
+        fit_cell_model(annotated([1, 2]), out=tmp_path / "model", settings=settings)
+    assert list(tmp_path.iterdir()) == []
