@@ -49,6 +49,44 @@ InstancesOption = Annotated[
 ]
 
 
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        callback=existing_path,
+        help="A model folder of `annotate fit` or `annotate pretrain` (default: the training-free method).",
+    ),
+]
+EpochsOption = Annotated[int | None, typer.Option("--epochs", help="Training epochs.")]
+StepsOption = Annotated[int | None, typer.Option("--steps-per-epoch", help="Training batches per epoch.")]
+CropOption = Annotated[int | None, typer.Option("--crop-size", help="Side of the random training crops (px).")]
+BatchOption = Annotated[int | None, typer.Option("--batch-size", help="Crops per training batch.")]
+MinutesOption = Annotated[
+    float | None, typer.Option("--max-minutes", help="Stop after the epoch that passes this wall time.")
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed (crops, hold-back, new weights).")]
+
+
+def _settings(base, **given):
+    """``base`` (a FitSettings) with the options given on the command line."""
+    from dataclasses import replace
+
+    return replace(base, **{name: value for name, value in given.items() if value is not None})
+
+
+def _fitted(result, *, what: str) -> str:
+    dice = result.validation["mean_dice"]
+    scored = (
+        f"validation Dice {dice:.4f} on {len(result.validation['per_image'])} held-back images"
+        if dice
+        else ("no held-back image (the last epoch kept)")
+    )
+    return (
+        f"{what} {result.out} in {result.seconds / 60:.1f} min: epoch {result.validation['epoch_kept']} of "
+        f"{len(result.history)} kept, {scored}"
+    )
+
+
 def _manifest_out(manifest: Path, out: Path) -> Path:
     """``--out`` for a manifest: a ``.parquet`` file as given, or a folder that gets the manifest's name."""
     return out if out.suffix.lower() == ".parquet" else out / manifest.name
@@ -59,18 +97,28 @@ def _manifest_out(manifest: Path, out: Path) -> Path:
 def propose(
     images: ImagesArgument,
     out: OutOption,
+    model: ModelOption = None,
     overwrite: OverwriteOption = False,
     workers: WorkersOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Propose cell masks (cell = 255) with no training: OUT/<stem>.png plus OUT/overlays/."""
+    """Propose cell masks (cell = 255): OUT/<stem>.png plus OUT/overlays/. With no --model, no training is
+    involved; with --model, the fitted model proposes and OUT also gets uncertainty/ maps and ranking.csv
+    (the least certain image first: correct those first)."""
     from annotation.propose import propose_folder
 
-    result = propose_folder(images, out, overwrite=overwrite, workers=workers, show_progress=not quiet)
-    radii = [p["radius_px"] for p in result.per_image]
+    result = propose_folder(images, out, model=model, overwrite=overwrite, workers=workers, show_progress=not quiet)
+    head = f"proposed {result.n_images} masks in {result.out} ({result.seconds:.1f} s); "
+    if model is None:
+        radii = [p["radius_px"] for p in result.per_image]
+        print_text(
+            f"{head}mean {result.mean_blobs:.0f} blobs per image, cell radius {min(radii):.1f}-{max(radii):.1f} px"
+        )
+        return
+    least = max(result.per_image, key=lambda p: p["uncertainty"])
     print_text(
-        f"proposed {result.n_images} masks in {result.out} ({result.seconds:.1f} s); "
-        f"mean {result.mean_blobs:.0f} blobs per image, cell radius {min(radii):.1f}-{max(radii):.1f} px"
+        f"{head}model {model}; least certain: {least['stem']} (uncertainty {least['uncertainty']:.3f}); "
+        f"order to correct them in: {result.out / 'ranking.csv'}"
     )
 
 
@@ -87,14 +135,18 @@ def instances(
             help="Folder of cell masks <stem>.png to split (default: propose masks).",
         ),
     ] = None,
+    model: ModelOption = None,
     overwrite: OverwriteOption = False,
     workers: WorkersOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Split cells into instances: OUT/<stem>.png (16-bit labels, 0 = background) plus OUT/overlays/."""
+    """Split cells into instances: OUT/<stem>.png (16-bit labels, 0 = background) plus OUT/overlays/. With
+    --model, the fitted model's cell centres separate touching cells (over its own mask, or over --masks)."""
     from annotation.instances import instances_folder
 
-    result = instances_folder(images, out, masks=masks, overwrite=overwrite, workers=workers, show_progress=not quiet)
+    result = instances_folder(
+        images, out, masks=masks, model=model, overwrite=overwrite, workers=workers, show_progress=not quiet
+    )
     print_text(
         f"wrote instances of {result.n_images} images to {result.out} ({result.seconds:.1f} s); "
         f"mean {result.mean_cells:.0f} cells per image"
@@ -390,3 +442,104 @@ def review_command(
     ):
         if names:
             console.print(f"  note: {len(names)} {label}", highlight=False)
+
+
+@app.command("fit")
+@fail_cleanly
+def fit(
+    images: ImagesArgument,
+    masks: Annotated[
+        Path,
+        typer.Argument(
+            callback=existing_path,
+            help="Folder of masks <stem>.png: canonical binary masks (cell = 255) or 16-bit instance maps.",
+        ),
+    ],
+    out: OutOption,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            "--init",
+            callback=existing_path,
+            help="Model folder to continue from (default: the packaged model pretrained on synthetic smears).",
+        ),
+    ] = None,
+    scratch: Annotated[bool, typer.Option("--scratch", help="Start from a new network, not a model.")] = False,
+    epochs: EpochsOption = None,
+    steps_per_epoch: StepsOption = None,
+    crop_size: CropOption = None,
+    batch_size: BatchOption = None,
+    colour_jitter: Annotated[
+        float | None, typer.Option("--colour-jitter", help="Colour augmentation (0: off).")
+    ] = None,
+    validation_images: Annotated[
+        int | None, typer.Option("--validation-images", help="Annotated images held back to choose the epoch.")
+    ] = None,
+    max_minutes: MinutesOption = None,
+    seed: SeedOption = None,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Fit the cell model on a few annotated images (masks from validate-masks --fix or corrected proposals):
+    a model folder for `annotate propose --model` and `annotate instances --model`."""
+    from annotation.learned.fit import FitSettings
+    from annotation.learned.folders import fit_folder
+    from annotation.learned.pretrain import default_init
+
+    if scratch and init is not None:
+        raise typer.BadParameter("--scratch starts from a new network: drop --init or --scratch")
+    settings = _settings(
+        FitSettings(),
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        crop_size=crop_size,
+        batch_size=batch_size,
+        colour_jitter=colour_jitter,
+        validation_images=validation_images,
+        max_minutes=max_minutes,
+        seed=seed,
+    )
+    start = None if scratch else (init or default_init())
+    result = fit_folder(
+        images, masks, out=out, init=start, settings=settings, overwrite=overwrite, log=None if quiet else print_text
+    )
+    print_text(_fitted(result, what="fitted"))
+
+
+@app.command("pretrain")
+@fail_cleanly
+def pretrain(
+    synthetic: Annotated[Path, typer.Argument(callback=existing_path, help="A folder written by `rbc-dataset synth`.")],
+    out: OutOption,
+    max_images: Annotated[int, typer.Option("--max-images", help="Smears to use, classes alternating (0: all).")] = 0,
+    epochs: EpochsOption = None,
+    steps_per_epoch: StepsOption = None,
+    crop_size: CropOption = None,
+    batch_size: BatchOption = None,
+    max_minutes: MinutesOption = None,
+    seed: SeedOption = None,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Pretrain the cell model on synthetic smears with full instance truth (the model `annotate fit` starts from)."""
+    from annotation.learned.pretrain import PRETRAIN_SETTINGS
+    from annotation.learned.pretrain import pretrain as pretrain_model
+
+    settings = _settings(
+        PRETRAIN_SETTINGS,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        crop_size=crop_size,
+        batch_size=batch_size,
+        max_minutes=max_minutes,
+        seed=seed,
+    )
+    result = pretrain_model(
+        synthetic,
+        out=out,
+        settings=settings,
+        max_images=max_images,
+        overwrite=overwrite,
+        log=None if quiet else print_text,
+    )
+    print_text(_fitted(result, what="pretrained"))

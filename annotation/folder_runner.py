@@ -22,11 +22,14 @@ def check_outside_inputs(out: Path, source: Path, *, items: list) -> None:
     check_output_outside(out, inputs, replaced=True)
 
 
-def run_per_image(worker, tasks, *, source, out, overwrite, workers, show_progress, description, sidecar) -> list:
+def run_per_image(
+    worker, tasks, *, source, out, overwrite, workers, show_progress, description, sidecar, finish=None
+) -> list:
     """Run ``worker((tmp, *task))`` for each task into a temporary folder that becomes ``out`` when all succeed.
 
     Tasks start with an ``ImageItem``. ``sidecar`` is ``(file name, dict)``: the dict, plus ``images`` (the
-    workers' summaries), is written as JSON into the folder before it is renamed.
+    workers' summaries), is written as JSON into the folder before it is renamed; so is whatever
+    ``finish(tmp, summaries)`` writes, when given.
     """
     from rbc_dataset.fileio import atomic_directory
     from rbc_dataset.parallel import bounded_map, worker_count
@@ -42,6 +45,8 @@ def run_per_image(worker, tasks, *, source, out, overwrite, workers, show_progre
         )
         name, payload = sidecar
         write_json(tmp / name, {**payload, "images": results}, sort_keys=True, default=str)
+        if finish is not None:
+            finish(tmp, results)
     return results
 
 

@@ -238,10 +238,12 @@ def _instances_one(task: tuple) -> dict:
     }
 
 
-def _check_masks_exist(masks: Path, items: list) -> None:
+def check_masks_exist(
+    masks: Path, items: list, *, fix: str = "run `annotate propose` on the same IMAGES, or drop --masks"
+) -> None:
     """Every image needs ``masks/<stem>.png``; report all missing ones at once."""
     if not masks.is_dir():
-        raise DataError(masks, "a folder of cell masks named <stem>.png", "no such folder", "check --masks")
+        raise DataError(masks, "a folder of cell masks named <stem>.png", "no such folder", "check the masks folder")
     missing = [item.stem for item in items if not (masks / f"{item.stem}.png").is_file()]
     if missing:
         shown = ", ".join(f"{stem}.png" for stem in missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -249,7 +251,7 @@ def _check_masks_exist(masks: Path, items: list) -> None:
             masks,
             "one mask <stem>.png per image (as `annotate propose` names them)",
             f"{len(missing)} of {len(items)} missing: {shown}",
-            "run `annotate propose` on the same IMAGES, or drop --masks",
+            fix,
         )
 
 
@@ -270,6 +272,7 @@ def instances_folder(
     *,
     masks: Path | None = None,
     config: InstanceConfig | None = None,
+    model: str | Path | None = None,
     overwrite: bool = False,
     workers: int | None = None,
     show_progress: bool = True,
@@ -281,6 +284,8 @@ def instances_folder(
         out: output folder (written atomically; also gets ``overlays/`` and ``instances_config.json``).
         masks: folder of cell masks named ``<stem>.png`` (as ``annotate propose`` writes) to split instead of
             proposing masks; every image needs one.
+        model: a model folder of ``annotate fit``: its centre map seeds one instance per cell and a watershed grows
+            them over its cell mask (or over ``masks``), instead of the training-free split.
 
     Raises:
         DataError: no images, an unreadable image, or a missing/mis-sized mask (nothing is written then).
@@ -293,11 +298,20 @@ def instances_folder(
     start = time.perf_counter()
     items = list_images(source)
     if masks is not None:
-        _check_masks_exist(Path(masks), items)
-    tasks = [(item, config, None if masks is None else Path(masks) / f"{item.stem}.png") for item in items]
-    sidecar = {"config": asdict(config), "masks": None if masks is None else str(masks)}
+        check_masks_exist(Path(masks), items)
+    mask_paths = [None if masks is None else Path(masks) / f"{item.stem}.png" for item in items]
+    if model is None:
+        worker, tasks = _instances_one, [(item, config, path) for item, path in zip(items, mask_paths, strict=True)]
+        sidecar = {"config": asdict(config), "masks": None if masks is None else str(masks)}
+    else:
+        from annotation.learned import apply
+
+        model = str(Path(model).resolve())
+        worker, workers = apply.instances_one, 1
+        tasks = [(item, model, path) for item, path in zip(items, mask_paths, strict=True)]
+        sidecar = {"model": apply.model_summary(model), "masks": None if masks is None else str(masks)}
     per_image = run_per_image(
-        _instances_one,
+        worker,
         tasks,
         source=Path(source),
         out=out,

@@ -1,0 +1,105 @@
+"""Pretraining the cell model on synthetic smears, whose truth has every cell's instance map.
+
+``rbc-dataset synth --out SYNTH ...`` writes smears and ``synthetic_truth/`` beside them; ``pretrain`` fits the
+cell model from scratch on the AneRBC-I images (both classes, in name order, the first ``max_images``) with cell
+and centre targets from the instance maps. The model that ``annotate fit`` starts from by default is the folder
+``PRETRAINED`` in this package, written by ``make pretrained`` (the recipe: one ``synth`` and one ``pretrain``
+command); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from annotation.learned.fit import AnnotatedImage, FitResult, FitSettings, fit_cell_model
+from annotation.learned.targets import targets_from_instances
+from rbc_dataset.errors import DataError
+
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the packaged model folder (make pretrained)
+PRETRAIN_SETTINGS = FitSettings(crop_size=192, batch_size=8, steps_per_epoch=40, epochs=15, validation_images=2)
+SYNTH_FIX = "pass a folder written by `rbc-dataset synth --out DIR` (it holds AneRBC_dataset/ and synthetic_truth/)"
+
+
+def default_init() -> Path:
+    """The packaged pretrained model folder that ``annotate fit`` starts from.
+
+    Raises:
+        DataError: it is not there (a checkout without it): with the command that makes it.
+    """
+    if not (PRETRAINED / "model.json").is_file():
+        fix = "run `make pretrained` (synthetic smears, then `annotate pretrain`), or pass --init or --scratch"
+        raise DataError(PRETRAINED, "the packaged pretrained cell model (model.json, weights.pt)", "no model", fix)
+    return PRETRAINED
+
+
+def synthetic_annotated(root: str | Path, *, max_images: int = 0) -> list[AnnotatedImage]:
+    """The AneRBC-I smears of a synthetic dataset with targets from their instance maps.
+
+    Args:
+        root: a folder written by ``rbc-dataset synth``.
+        max_images: at most this many, taken alternately from the two classes (0: all).
+
+    Raises:
+        DataError: naming the folder or file: no synthetic smears, or an instance map missing or of another size.
+    """
+    from annotation.images import load_rgb
+    from rbc_dataset.fileio import read_image
+    from rbc_dataset.layout import CLASS_FOLDERS, role_folder, truth_folder
+
+    root = Path(root)
+    per_class = [sorted(role_folder(root, "I", cls=cls, role="image").glob("*.png")) for cls in CLASS_FOLDERS]
+    if not any(per_class):
+        raise DataError(root, "synthetic AneRBC-I smears with synthetic_truth/", "no AneRBC-I images", SYNTH_FIX)
+    interleaved = [path for group in _alternate(per_class) for path in group]
+    chosen = interleaved[:max_images] if max_images else interleaved
+    annotated = []
+    for path in chosen:
+        cls = next(c for c, folder in CLASS_FOLDERS.items() if folder == path.parent.parent.name)
+        truth = truth_folder(root, "I", cls=cls, role="instances") / path.name
+        image = load_rgb(path)
+        if not truth.is_file():
+            raise DataError(truth, "the instance map of a synthetic smear", "no such file", SYNTH_FIX)
+        instances = read_image(truth)
+        if instances.shape != image.shape[:2]:
+            found = f"shape {instances.shape} for an image of {image.shape[:2]}"
+            raise DataError(truth, "an instance map of the image's size", found, SYNTH_FIX)
+        annotated.append(AnnotatedImage(f"{cls}/{path.stem}", image, targets_from_instances(instances)))
+    return annotated
+
+
+def _alternate(groups: list[list[Path]]) -> list[tuple[Path, ...]]:
+    """[a1, a2], [h1] -> [(a1, h1), (a2,)]: the classes take turns, so any prefix holds both."""
+    longest = max(len(group) for group in groups)
+    return [tuple(group[i] for group in groups if i < len(group)) for i in range(longest)]
+
+
+def pretrain(
+    synthetic: str | Path,
+    *,
+    out: str | Path,
+    settings: FitSettings | None = None,
+    max_images: int = 0,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Fit a new cell model on synthetic smears with full truth, into the model folder ``out``.
+
+    Args:
+        synthetic: a folder written by ``rbc-dataset synth``.
+        out: the model folder to write.
+        settings: see ``FitSettings`` (default ``PRETRAIN_SETTINGS``).
+        max_images: smears to use, the classes alternating (0: all).
+        overwrite: replace an existing ``out``.
+        log: called with one line per epoch.
+    """
+    from rbc_dataset.fileio import check_output_outside
+
+    check_output_outside(Path(out), [Path(synthetic)], replaced=overwrite)
+    settings = settings or PRETRAIN_SETTINGS
+    annotated = synthetic_annotated(synthetic, max_images=max_images)
+    cells = float(np.mean([a.targets.cell.mean() for a in annotated]))
+    source = {"synthetic": str(Path(synthetic).resolve()), "count": len(annotated), "cell_fraction": round(cells, 4)}
+    return fit_cell_model(annotated, out=out, settings=settings, source=source, overwrite=overwrite, log=log)
