@@ -152,9 +152,16 @@ def validation_scores(model: CellModel, images: list[AnnotatedImage]) -> dict[st
     """Cell-class Dice (cell probability > 0.5) of each held-back image, predicted whole."""
     was_training = model.network.training
     model.network.eval()
-    scores = {a.name: dice(predict_maps(model, a.image).mask(), a.targets.cell) for a in images}
+    scores = {a.name: dice(predict_maps(model, a.image, scale=1.0).mask(), a.targets.cell) for a in images}
     model.network.train(was_training)
     return scores
+
+
+def training_radius(images: list[AnnotatedImage]) -> float:
+    """Median cell radius (px) of the training images' cell maps: the scale the model learned cells at."""
+    from annotation.propose import estimate_cell_radius
+
+    return round(float(np.median([estimate_cell_radius(a.targets.cell) for a in images])), 2)
 
 
 def _start(init: str | Path | None, settings: FitSettings) -> tuple[torch.nn.Module, dict | None]:
@@ -226,7 +233,7 @@ def fit_cell_model(
         "seconds": round(time.perf_counter() - started, 1),
         "torch": torch.__version__,
     }
-    description = describe(base_width=base_width, trained=trained)
+    description = describe(base_width=base_width, trained=trained) | {"cell_radius_px": training_radius(training)}
     with atomic_directory(Path(out), overwrite) as tmp:
         save_model(tmp, network, description=description)
         write_json(tmp / "validation.json", validation)

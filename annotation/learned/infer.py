@@ -1,7 +1,8 @@
 """A fitted cell model applied to whole images: cell probability, cell centres, instances and uncertainty.
 
-The network is fully convolutional, so an image is predicted whole at its native resolution in one pass (no
-resizing: the model learned cells at the size they have in the user's images). Instances come from the centre
+The network is fully convolutional, so an image is predicted whole in one pass, at its native resolution when
+its cells have about the size the model learned them at (the user's own images), else resized so they do and the
+maps resized back (cellpose's cell-diameter idea; ``image_scale``). Instances come from the centre
 map: its high part gives one seed per cell, also inside a clump of touching cells, and a watershed of the
 inverted centre map grows each seed over the cell mask (``annotation.learned.targets`` says what the map is).
 """
@@ -19,6 +20,8 @@ from annotation.learned.model_folder import CellModel
 CELL_THRESHOLD = 0.5  # cell probability above which a pixel is a cell
 SEED_THRESHOLD = 0.5  # centre value above which a pixel belongs to a cell's seed
 MIN_SEED_PX = 4  # seeds smaller than this are noise, not cells
+SCALE_TOLERANCE = 0.25  # cells within 25 % of the model's training radius are predicted at native size
+MAX_SCALE = 8.0  # never resize by more than this (either way)
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,47 @@ def image_tensor(image_rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     return normalise(torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0), device)
 
 
+def image_scale(model: CellModel, image_rgb: np.ndarray) -> float:
+    """How much to resize ``image_rgb`` so that its cells have the radius the model was trained on (1.0: as is).
+
+    The radius is estimated without the model (granulometry of an Otsu map, refined from the colour feature
+    as ``annotate propose`` does when the quick estimate disagrees with the model's radius), so a model
+    fitted on AneRBC's ~9 px radii also reads BCCD's ~45 px cells. Within ``SCALE_TOLERANCE`` of the model's
+    radius, or for a model that records none, the image is used as it is.
+    """
+    from annotation.propose import estimate_cell_radius, otsu_cells, propose_mask_with_radius
+
+    trained = float(model.description.get("cell_radius_px") or 0)
+    if trained <= 0:
+        return 1.0
+    radius = estimate_cell_radius(otsu_cells(image_rgb[..., 1]))
+    if abs(np.log(radius / trained)) > np.log(1 + SCALE_TOLERANCE):
+        radius = propose_mask_with_radius(image_rgb)[1]  # pale cells make the quick estimate too small
+    factor = float(np.clip(trained / radius, 1 / MAX_SCALE, MAX_SCALE))
+    return 1.0 if abs(np.log(factor)) <= np.log(1 + SCALE_TOLERANCE) else factor
+
+
 @torch.inference_mode()
-def predict_maps(model: CellModel, image_rgb: np.ndarray) -> CellMaps:
-    """The cell and centre maps of one RGB image at its own resolution."""
+def predict_maps(model: CellModel, image_rgb: np.ndarray, *, scale: float | None = None) -> CellMaps:
+    """The cell and centre maps of one RGB image, at its own resolution.
+
+    Args:
+        model: a fitted cell model.
+        image_rgb: (H, W, 3) uint8.
+        scale: resize factor applied before the network and undone after (None: ``image_scale``; 1: none).
+    """
+    import cv2
+
+    scale = image_scale(model, image_rgb) if scale is None else float(scale)
+    height, width = image_rgb.shape[:2]
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     device = next(model.network.parameters()).device
     logits = model.network(image_tensor(image_rgb, device))[0]
     maps = torch.sigmoid(logits.float()).cpu().numpy()
+    if scale != 1.0:
+        maps = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in maps])
     return CellMaps(cell=maps[0], centre=maps[1])
 
 

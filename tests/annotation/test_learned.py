@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from annotation.learned.fit import AnnotatedImage, FitSettings, dice, fit_cell_model, hold_back
-from annotation.learned.infer import CellMaps, decode_instances, predict_maps
+from annotation.learned.infer import CellMaps, decode_instances, image_scale, predict_maps
 from annotation.learned.model_folder import load_model, read_description
 from annotation.learned.targets import centre_map, targets_from_instances, targets_from_mask
 from annotation.metrics import instance_scores
@@ -88,6 +88,19 @@ def test_a_fit_learns_cells_and_their_instances_on_an_image_it_never_saw(fitted)
     assert instance_scores(instances, labels)["ap@0.5"] > 0.6
     washed_out = (0.25 * image + 0.75 * np.array((214, 210, 218))).astype(np.uint8)  # cells it has never seen
     assert predict_maps(fitted.model, washed_out).uncertainty() > 1.5 * maps.uncertainty()
+
+
+def test_a_model_reads_cells_three_times_larger_by_resizing_them_to_its_training_scale(fitted):
+    image, instances = drawn_instances(99, size=288, radius=21)
+    assert read_description(fitted.out)["cell_radius_px"] == pytest.approx(7, abs=1.5)
+    assert image_scale(fitted.model, image) == pytest.approx(1 / 3, rel=0.2)
+    resized = predict_maps(fitted.model, image)
+    assert resized.cell.shape == instances.shape and dice(resized.mask(), instances > 0) > 0.85
+    as_is = predict_maps(fitted.model, image, scale=1.0)  # at 3x its training size the model splits every cell
+    learned_ap = instance_scores(instances, decode_instances(resized))["ap@0.5"]
+    assert learned_ap > 0.4 and learned_ap > 5 * instance_scores(instances, decode_instances(as_is))["ap@0.5"]
+    native, _ = drawn_instances(99)
+    assert image_scale(fitted.model, native) == 1.0
 
 
 def test_the_model_folder_holds_weights_config_validation_and_history(fitted):
