@@ -11,7 +11,7 @@ DEMO_IMAGES := $(DEMO)/synthetic/AneRBC_dataset/AneRBC-I/Anemic_individuals/Orig
 DEMO_TRUTH := $(DEMO)/synthetic/synthetic_truth/AneRBC-I/Anemic_individuals/instances
 REALDATA := ../shared/realdata/AneRBC-I
 
-.PHONY: install demo test lint docs bench clean browser-check
+.PHONY: install demo test lint docs bench clean browser-check pretrained
 
 install: $(STAMP)
 
@@ -49,6 +49,12 @@ browser-check: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The cell model `annotate fit` starts from: synthetic smears with full instance truth, then pretraining (CPU).
+PRETRAIN_SYNTH := .pretrain/synthetic
+pretrained: $(STAMP)
+	$(BIN)/rbc-dataset synth --out $(PRETRAIN_SYNTH) --n-images 20 --seed 1 --no-tiles --overwrite -q
+	$(BIN)/rbc-dataset annotate pretrain $(PRETRAIN_SYNTH) --out annotation/learned/pretrained --overwrite
+
 docs: $(STAMP)
 	$(BIN)/python -m rbc_dataset.cli_reference --apps cli:APPS --write docs/CLI.md
 
@@ -68,4 +74,4 @@ bench: $(STAMP)
 	$(BIN)/rbc-bench train-speed --data bench_out/builds/model_lz4 --steps 25 --repeats 3 --loader-workers 1 --torch-threads 1 --json bench_out/train_speed.json
 
 clean:
-	rm -rf $(VENV) $(DEMO) bench_out runs .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(DEMO) bench_out runs .pretrain .pytest_cache .ruff_cache *.egg-info

@@ -119,6 +119,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--steps-per-epoch": ("int", "training batches per epoch"),
     "--validation-images": ("int", "annotated images held back to choose the epoch"),
     "--max-minutes": ("float", "stop training after the epoch that passes this wall time"),
+    "--curve-folds": ("int", "held-out images a learning curve is measured on"),
     "--instances": ("path", "folder of 16-bit instance label maps <stem>.png"),
     "--um-per-px": ("float", "pixel size in micrometres"),
     "--cell-types": ("path", "folder of <stem>.csv cell types"),

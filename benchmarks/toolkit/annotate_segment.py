@@ -112,15 +112,39 @@ def bench_synthetic(items: list[tuple[Path, Path, Path]]) -> dict:
     return {"images": len(items), "propose_dice": float(np.mean(dices)), "ours": ours_mean, "plain": plain_mean}
 
 
-def bench_chula(realdata: Path) -> dict | None:
-    """Cell points inside exactly one instance, and the merge rate (ours vs plain), pooled over images.
+def training_free_instances(image: np.ndarray) -> dict[str, np.ndarray]:
+    """Instances of one image by the training-free path ("ours": ``split_cells``) and by the plain watershed,
+    both over the same proposed mask."""
+    cells = propose_mask(image)
+    return {"ours": split_cells(cells), "plain": plain_watershed(cells)}
 
-    The merge rate is ``annotation.metrics.point_scores``'s: instances holding two or more points over the
-    instances holding at least one.
+
+def _pool_points(totals: dict, name: str, labels: np.ndarray, points: list[tuple[int, int]]) -> None:
+    """Add one image's point scores of method ``name`` to ``totals``: points, alone, merged, instances with one."""
+    s = point_scores(labels, points)
+    t = totals.setdefault(name, [0, 0.0, 0, 0])
+    t[0] += s["points"]
+    t[1] += s["one_point_share"] * s["points"]
+    t[2] += s["merged_instances"]
+    t[3] += s["point_instances"]
+
+
+def _point_summary(totals: dict) -> dict:
+    return {
+        name: {"one_point_share": alone / max(points, 1), "merged_share": merged / max(holders, 1)}
+        for name, (points, alone, merged, holders) in totals.items()
+    }
+
+
+def bench_chula(realdata: Path, *, instances=training_free_instances) -> dict | None:
+    """Cell points inside exactly one instance, and the merge rate, per method, pooled over images.
+
+    ``instances(image)`` returns each method's instance labels. The merge rate is
+    ``annotation.metrics.point_scores``'s: instances holding two or more points over those holding at least one.
     """
     root = realdata / "Chula-RBC-12-Dataset"
-    totals = {"ours": [0, 0.0, 0, 0], "plain": [0, 0.0, 0, 0]}  # points, alone, merged, instances with a point
-    n_images = 0
+    totals: dict = {}
+    n_images = n_points = 0
     for image_path in sorted((root / "Dataset").glob("*.jpg")):
         label = root / "Label" / f"{image_path.stem}.txt"
         points = [(x, y) for x, y, _ in read_chula_points(label)] if label.is_file() else []
@@ -128,27 +152,20 @@ def bench_chula(realdata: Path) -> dict | None:
         if not points:
             continue
         n_images += 1
-        image = load_rgb(image_path)
-        cells = propose_mask(image)
-        for name, labels in (("ours", split_cells(cells)), ("plain", plain_watershed(cells))):
-            s = point_scores(labels, points)
-            t = totals[name]
-            t[0] += s["points"]
-            t[1] += s["one_point_share"] * s["points"]
-            t[2] += s["merged_instances"]
-            t[3] += s["point_instances"]
+        n_points += len(points)
+        for name, labels in instances(load_rgb(image_path)).items():
+            _pool_points(totals, name, labels, points)
     if not n_images:
         return None
-    summary = {"images": n_images, "points": totals["ours"][0]}
-    for name, (points, alone, merged, holders) in totals.items():
-        summary[name] = {"one_point_share": alone / points, "merged_share": merged / max(holders, 1)}
-    return summary
+    return {"images": n_images, "points": n_points, **_point_summary(totals)}
 
 
-def bench_bccd(realdata: Path) -> dict | None:
-    """Recall of the VOC RBC boxes by instance boxes at IoU 0.5 (ours vs plain), pooled over images."""
+def bench_bccd(realdata: Path, *, instances=training_free_instances) -> dict | None:
+    """Recall of the VOC RBC boxes by instance boxes at IoU 0.5, and the merge rate (instances holding two or
+    more box centres over those holding at least one), per method, pooled over images."""
     root = realdata / "BCCD_Dataset" / "BCCD"
-    matched = {"ours": 0, "plain": 0}
+    matched: dict[str, int] = {}
+    totals: dict = {}
     n_boxes = n_images = 0
     for image_path in sorted((root / "JPEGImages").glob("*.jpg")):
         xml = root / "Annotations" / f"{image_path.stem}.xml"
@@ -158,15 +175,20 @@ def bench_bccd(realdata: Path) -> dict | None:
         if not boxes:
             continue
         array = np.array([[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in boxes], float)
-        image = load_rgb(image_path)
-        cells = propose_mask(image)
-        for name, labels in (("ours", split_cells(cells)), ("plain", plain_watershed(cells))):
-            matched[name] += box_recall(labels, array)["matched"]
+        centres = [(int(round((x0 + x1) / 2)), int(round((y0 + y1) / 2))) for x0, y0, x1, y1 in array]
+        for name, labels in instances(load_rgb(image_path)).items():
+            matched[name] = matched.get(name, 0) + box_recall(labels, array)["matched"]
+            _pool_points(totals, name, labels, centres)
         n_boxes += len(boxes)
         n_images += 1
     if not n_images:
         return None
-    return {"images": n_images, "boxes": n_boxes, **{k: {"recall": v / n_boxes} for k, v in matched.items()}}
+    merges = _point_summary(totals)
+    return {
+        "images": n_images,
+        "boxes": n_boxes,
+        **{k: {"recall": v / n_boxes, "merged_share": merges[k]["merged_share"]} for k, v in matched.items()},
+    }
 
 
 def _segment_file(path: Path) -> int:

@@ -25,6 +25,7 @@ from rbc_dataset.cli_options import (
     existing_path,
     expand_path,
     fail_cleanly,
+    print_text,
 )
 
 PANEL = "Toolkit benchmarks"
@@ -167,6 +168,37 @@ def annotate_segment(
     from benchmarks.toolkit.annotate_segment import run_segment_bench
 
     run_segment_bench(realdata, json_out, n_synthetic=n_synthetic, workers=workers)
+
+
+def annotate_fit(
+    realdata: Annotated[
+        Path, typer.Option("--realdata", callback=existing_path, help="Folder with AneRBC-I (Chula, BCCD optional).")
+    ] = Path("../shared/realdata"),
+    *,
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", callback=existing_path, help="Model folder the fits start from (default: packaged)."),
+    ] = None,
+    scratch: Annotated[bool, typer.Option("--scratch", help="Fit new networks (no pretrained start).")] = False,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs of every fit.")] = None,
+    steps_per_epoch: Annotated[int | None, typer.Option("--steps-per-epoch", help="Batches per epoch.")] = None,
+    crop_size: Annotated[int | None, typer.Option("--crop-size", help="Side of the training crops (px).")] = None,
+    curve_folds: Annotated[int, typer.Option("--curve-folds", help="Held-out images of the learning curve.")] = 4,
+    json_out: JsonOption = Path("bench_out/annotate_fit.json"),
+    quiet: QuietOption = False,
+) -> None:
+    """Leave-one-image-out Dice of `annotate fit` next to Otsu + fill and `propose`, a learning curve, BCCD and
+    Chula instances from the fitted model, fit time and proposal speed."""
+    from dataclasses import replace
+
+    from annotation.learned.pretrain import default_init
+    from benchmarks.toolkit.annotate_fit import BENCH_SETTINGS, run_fit_bench
+
+    given = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "crop_size": crop_size}
+    settings = replace(BENCH_SETTINGS, **{k: v for k, v in given.items() if v is not None})
+    start = None if scratch else (init or default_init())
+    log = (lambda line: None) if quiet else print_text
+    run_fit_bench(realdata, json_out, init=start, settings=settings, curve_folds=curve_folds, log=log)
 
 
 def annotate_morph(
@@ -315,6 +347,7 @@ COMMANDS = (
     ("loader-speed", loader_speed),
     ("annotate-segment", annotate_segment),
     ("annotate-morph", annotate_morph),
+    ("annotate-fit", annotate_fit),
     ("realism", realism),
     ("train-speed", train_speed),
     ("transfer", transfer),

@@ -1,0 +1,70 @@
+"""benchmarks/toolkit/annotate_fit.py on a tiny stand-in for ../shared/realdata (drawn pairs, tiny fits)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from annotation.learned.fit import FitSettings, fit_cell_model
+from benchmarks.toolkit.annotate_fit import learned_instances, missed_share, real_pairs, run_fit_bench
+from rbc_dataset.errors import DataError
+from rbc_dataset.fileio import encode_png
+from tests.benchmarks.toolkit.test_annotate_segment import tiny_realdata
+from tests.helpers.smears import drawn_instances
+
+TINY = FitSettings(crop_size=64, batch_size=2, steps_per_epoch=3, epochs=1, base_width=8)
+
+
+def add_drawn_pairs(root: Path) -> None:
+    """Two more AneRBC-I pairs: drawn smears with release-style masks (dark cells on white)."""
+    for seed, cls in ((5, "Anemic_individuals"), (6, "Healthy_individuals")):
+        image, instances = drawn_instances(seed)
+        for folder, array in (("Original_images", image), ("Binary_segmented", np.where(instances > 0, 20, 255))):
+            (root / "AneRBC-I" / cls / folder).mkdir(parents=True, exist_ok=True)
+            (root / "AneRBC-I" / cls / folder / f"00{seed}.png").write_bytes(encode_png(array.astype(np.uint8)))
+
+
+@pytest.fixture(scope="module")
+def realdata(tmp_path_factory, synthetic_root):
+    root = tiny_realdata(tmp_path_factory.mktemp("real") / "realdata", synthetic_root)
+    add_drawn_pairs(root)
+    return root
+
+
+def test_every_number_is_measured_on_held_out_images_next_to_the_baselines(realdata, tmp_path):
+    out = tmp_path / "fit.json"
+    result = run_fit_bench(
+        realdata, out, init=None, settings=TINY, curve_sizes=(0, 1, 2), curve_folds=1, log=lambda _: None
+    )
+    saved = json.loads(out.read_text())
+    assert saved["benchmark"] == "annotation_fit" and "environment" in saved
+    loo = result["leave_one_out"]
+    assert loo["images"] == 3 and set(loo["mean_dice"]) == {"learned", "propose", "otsu_fill_speck"}
+    assert all(row["fit_images"] == 2 for row in loo["per_image"])  # each fold fits on the others only
+    assert loo["missed_share_anaemic"]["learned"] is not None
+    curve = result["learning_curve"]
+    assert set(curve["mean_dice"]) == {1, 2}  # no pretrained model: no point at 0 annotated images
+    first = loo["per_image"][0]
+    assert [r["dice"] for r in curve["per_fold"] if r["annotated"] == 2] == [first["dice_learned"]]
+    assert {"learned", "ours", "plain"} <= set(result["bccd"]) and "merged_share" in result["bccd"]["learned"]
+    assert {"learned", "ours"} <= set(result["chula"])
+    assert result["propose_speed"]["images"] == 3 and result["fit_all"]["images"] == 3
+
+
+def test_a_curve_starts_at_the_pretrained_model_alone(realdata, tmp_path):
+    init = fit_cell_model([real_pairs(realdata)[0]], out=tmp_path / "init", settings=TINY).out
+    result = run_fit_bench(
+        realdata, tmp_path / "f.json", init=init, settings=TINY, curve_sizes=(0,), curve_folds=1, log=lambda _: None
+    )
+    assert set(result["learning_curve"]["mean_dice"]) == {0}
+
+
+def test_missed_share_and_too_few_pairs(tmp_path):
+    true = np.array([[1, 1, 0, 0]], bool)
+    assert missed_share(np.array([[1, 0, 0, 1]], bool), true) == 0.5
+    with pytest.raises(DataError, match="at least two image/mask pairs"):
+        run_fit_bench(tmp_path, tmp_path / "x.json", init=None, settings=TINY)
+    assert callable(learned_instances(None))
