@@ -5,6 +5,11 @@
 annotation sources, ``OUT/agreement.csv`` / ``agreement.json`` (see ``annotation.agree``). Contours: side A only
 in azure, side B only in amber, where both sides draw the same boundary pixel in green; instance maps get one
 contour per instance, so splits and merges show. The whole folder is written to a temporary name then renamed.
+
+When a side is the output of ``annotate propose --model`` (it holds ``uncertainty/`` and ``ranking.csv``), each
+card also shows that image's uncertainty map as a heat map (``OUT/uncertainty/<stem>.png``: dark = sure, bright =
+unsure) beside the overlay, and with one side the cards follow ``ranking.csv``: least certain first, the order a
+person should correct them in.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class ReviewEntry:
     cells_b: int | None  # same for B
     agreement: ImageAgreement | None  # numbers when both sides annotate the image
     disagreement: float  # sort key: 1 - min(Dice, instance F1); 1 when only one side annotates the image
+    uncertainty_map: str | None = None  # heat-map PNG, relative to the output folder (propose --model sides)
+    uncertainty: float | None = None  # the image's score in ranking.csv
 
 
 @dataclass(frozen=True)
@@ -93,12 +100,51 @@ def overlay(image: np.ndarray, a: Annotation | None, *, b: Annotation | None, ma
     return canvas
 
 
+@dataclass(frozen=True)
+class Uncertainty:
+    """What an ``annotate propose --model`` folder says about its images' uncertainty."""
+
+    maps: Path  # the folder of 8-bit uncertainty maps <stem>.png
+    scores: dict[str, float]  # stem -> uncertainty score, from ranking.csv
+
+
+def uncertainty_of(folder: Path | None) -> Uncertainty | None:
+    """The uncertainty maps and scores of a side, when it is a ``propose --model`` output folder."""
+    import pandas as pd
+
+    if folder is None or not (Path(folder) / "uncertainty").is_dir() or not (Path(folder) / "ranking.csv").is_file():
+        return None
+    ranking = pd.read_csv(Path(folder) / "ranking.csv")
+    if not {"stem", "uncertainty"} <= set(ranking.columns):
+        raise DataError(
+            Path(folder) / "ranking.csv",
+            "the ranking `annotate propose --model` writes (stem, uncertainty, ...)",
+            f"columns {', '.join(map(str, ranking.columns))}",
+            "pass the folder propose --model wrote, unchanged",
+        )
+    scores = dict(zip(ranking["stem"].astype(str), ranking["uncertainty"].astype(float), strict=True))
+    return Uncertainty(Path(folder) / "uncertainty", scores)
+
+
+def heat_map(uncertainty_png: Path, *, size: tuple[int, int]) -> np.ndarray:
+    """An 8-bit uncertainty map as an RGB heat map (inferno: black = sure, yellow = p 0.5) of ``size`` (w, h)."""
+    import cv2
+
+    from rbc_dataset.fileio import read_image
+
+    gray = read_image(uncertainty_png)
+    gray = gray if gray.ndim == 2 else gray[..., 0]
+    if (gray.shape[1], gray.shape[0]) != size:
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+
+
 def _render(task: tuple) -> ReviewEntry:
     """Read one image and its annotations, write its overlay, return its card (runs in a worker)."""
     from annotation.images import load_rgb
     from rbc_dataset.fileio import write_png
 
-    stem, image_path, path_a, path_b, out_png, max_size, threshold, two_sides = task
+    stem, image_path, path_a, path_b, out_png, max_size, threshold, two_sides, uncertainty = task
     image = load_rgb(Path(image_path))
     anns = [read_annotation(p) if p is not None else None for p in (path_a, path_b)]
     for ann in anns:
@@ -111,7 +157,15 @@ def _render(task: tuple) -> ReviewEntry:
                 "pair masks with the images they were drawn on",
             )
     a, b = anns
-    write_png(Path(out_png), overlay(image, a, b=b, max_size=max_size))
+    drawn = overlay(image, a, b=b, max_size=max_size)
+    write_png(Path(out_png), drawn)
+    heat, score = None, None
+    if uncertainty is not None and (uncertainty.maps / f"{stem}.png").is_file():
+        heat = f"uncertainty/{Path(out_png).name}"
+        target = Path(out_png).parent.parent / heat
+        target.parent.mkdir(exist_ok=True)
+        write_png(target, heat_map(uncertainty.maps / f"{stem}.png", size=(drawn.shape[1], drawn.shape[0])))
+        score = uncertainty.scores.get(stem)
     agreement = compare(a, b, stem=stem, threshold=threshold) if a is not None and b is not None else None
     if agreement is not None:
         cells_a, cells_b = agreement.cells_a, agreement.cells_b
@@ -127,6 +181,8 @@ def _render(task: tuple) -> ReviewEntry:
         cells_b=cells_b,
         agreement=agreement,
         disagreement=disagreement,
+        uncertainty_map=heat,
+        uncertainty=score,
     )
 
 
@@ -171,6 +227,7 @@ def review(
     annotated = sorted((set(files_a) | set(files_b)) & set(items))
     if not annotated:
         raise DataError(a_dir, "masks named after the images (<image stem>.png)", "none matching", "check the folders")
+    uncertainty = uncertainty_of(a_dir) or uncertainty_of(b_dir)
     without = tuple(sorted(set(items) - set(files_a) - set(files_b)))
     orphans = tuple(sorted((set(files_a) | set(files_b)) - set(items)))
     with atomic_directory(Path(out), overwrite) as tmp:
@@ -185,6 +242,7 @@ def review(
                 max_size,
                 threshold,
                 b_dir is not None,
+                uncertainty,
             )
             for s in annotated
         ]
@@ -215,6 +273,8 @@ def _render_all(tasks: list[tuple], workers: int, show_progress: bool, two_sides
     )
     if two_sides:
         return sorted(entries, key=lambda e: (-e.disagreement, e.stem))
+    if any(e.uncertainty is not None for e in entries):  # ranking.csv's order: least certain first
+        return sorted(entries, key=lambda e: (-(e.uncertainty if e.uncertainty is not None else -1.0), e.stem))
     return sorted(entries, key=lambda e: e.stem)
 
 
@@ -257,6 +317,7 @@ figure img{width:100%;height:auto;display:block}
 figcaption{font-size:.9em;margin-top:.4em}
 .key{display:inline-block;width:1em;height:.6em;margin:0 .3em 0 .8em;border-radius:2px}
 .bad{color:#b00020;font-weight:600}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:.3em}
 """
 
 
@@ -273,6 +334,8 @@ def _caption(rank: int, entry: ReviewEntry, two_sides: bool) -> str:
         parts.append(f"instance F1 {_fmt(agreement.instance_f1)}</span>")
     elif two_sides:
         parts.append('<span class="bad">annotated by one side only</span>')
+    if entry.uncertainty is not None:
+        parts.append(f"uncertainty {_fmt(entry.uncertainty)}")
     counts = f"cells A {entry.cells_a if entry.cells_a is not None else '–'}"
     if two_sides:
         counts += f" · B {entry.cells_b if entry.cells_b is not None else '–'}"
@@ -292,6 +355,8 @@ def _header(result: ReviewResult, a_dir: Path, b_dir: Path | None) -> str:
     key = lambda side: f'<span class="key" style="background:rgb{COLOURS[side]}"></span>'  # noqa: E731
     legend = f"{key('a')}A: {html.escape(str(a_dir))}"
     order = "sorted by name"
+    if any(e.uncertainty_map for e in result.entries):
+        order = "least certain first (the model's expected share of wrong cell pixels); right: uncertainty map"
     if b_dir is not None:
         legend += f"{key('b')}B: {html.escape(str(b_dir))}{key('both')}both"
         order = "sorted by disagreement, worst first (1 − min(Dice, instance F1))"
@@ -302,14 +367,22 @@ def _header(result: ReviewResult, a_dir: Path, b_dir: Path | None) -> str:
     return f"<h1>Annotation review</h1>\n<p>{legend}</p>\n<p>{len(result.entries)} images, {order}.</p>\n"
 
 
+def _picture(relative: str, *, alt: str) -> str:
+    src = html.escape(quote(relative))
+    return f'<a href="{src}"><img src="{src}" loading="lazy" alt="{html.escape(alt)}"></a>'
+
+
 def render_html(result: ReviewResult, a_dir: Path, *, b_dir: Path | None) -> str:
     """The gallery page: a header with the legend, one card per image, then what was left out."""
     cards = []
     for rank, entry in enumerate(result.entries, start=1):
-        src = html.escape(quote(entry.overlay))
+        pictures = _picture(entry.overlay, alt=entry.stem)
+        if entry.uncertainty_map:
+            pictures = (
+                f'<div class="pair">{pictures}{_picture(entry.uncertainty_map, alt=entry.stem + " uncertainty")}</div>'
+            )
         cards.append(
-            f'<figure id="{html.escape(entry.stem)}"><a href="{src}"><img src="{src}" loading="lazy" '
-            f'alt="{html.escape(entry.stem)}"></a><figcaption>{_caption(rank, entry, b_dir is not None)}'
+            f'<figure id="{html.escape(entry.stem)}">{pictures}<figcaption>{_caption(rank, entry, b_dir is not None)}'
             "</figcaption></figure>"
         )
     tail = _listing("Images without any annotation", result.images_without_annotation)

@@ -175,3 +175,23 @@ def _drawn(seed: int, *, widen: int):
         return image, targets_from_instances(instances)
     wider = cv2.dilate((instances > 0).astype(np.uint8), np.ones((2 * widen + 1,) * 2, np.uint8)) > 0
     return image, targets_from_mask(wider)
+
+
+def test_the_review_gallery_shows_uncertainty_maps_least_certain_first(fitted_dir, tmp_path):
+    from annotation.review import review
+
+    images = tmp_path / "new"
+    images.mkdir()
+    image, _ = drawn_instances(12)
+    (images / "a_familiar.png").write_bytes(encode_png(image))
+    (images / "b_washed_out.png").write_bytes(encode_png((0.25 * image + 0.75 * 214).astype(np.uint8)))
+    propose_folder(images, tmp_path / "p", model=fitted_dir, show_progress=False)
+    result = review(images, tmp_path / "p", out=tmp_path / "gallery")
+    assert [e.stem for e in result.entries] == ["b_washed_out", "a_familiar"]  # ranking.csv's order, not by name
+    assert all((tmp_path / "gallery" / e.uncertainty_map).is_file() for e in result.entries)
+    heat = read_image(tmp_path / "gallery" / result.entries[0].uncertainty_map)
+    assert heat.shape == image.shape
+    page = (tmp_path / "gallery" / "index.html").read_text()
+    assert "least certain first" in page and 'src="uncertainty/b_washed_out.png"' in page
+    plain = review(images, tmp_path / "p", out=tmp_path / "g2", b_dir=tmp_path / "p")
+    assert plain.entries[0].uncertainty_map is not None  # both sides: order by disagreement, maps still shown
