@@ -76,10 +76,9 @@ def _settings(base, **given):
 
 def _fitted(result, *, what: str) -> str:
     dice = result.validation["mean_dice"]
+    held = len(result.validation["per_image"])
     scored = (
-        f"validation Dice {dice:.4f} on {len(result.validation['per_image'])} held-back images"
-        if dice
-        else ("no held-back image (the last epoch kept)")
+        f"validation Dice {dice:.4f} on {held} held-back images" if held else "no held-back image (last epoch kept)"
     )
     return (
         f"{what} {result.out} in {result.seconds / 60:.1f} min: epoch {result.validation['epoch_kept']} of "
