@@ -48,6 +48,12 @@ def overlaps(true: np.ndarray, pred: np.ndarray) -> Overlaps:
     )
 
 
+def cell_dice(pred: np.ndarray, true: np.ndarray) -> float:
+    """Cell-class Dice of two boolean maps (background agreement would inflate it); 1.0 when both are empty."""
+    total = int(pred.sum()) + int(true.sum())
+    return 2.0 * int((pred & true).sum()) / total if total else 1.0
+
+
 def average_precision(true: np.ndarray, pred: np.ndarray, *, thresholds=(0.5, 0.75)) -> dict:
     """``TP / (TP + FP + FN)`` at each IoU threshold (>= 0.5), with TP, FP and FN."""
     ov = overlaps(true, pred)

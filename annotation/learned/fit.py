@@ -27,8 +27,10 @@ import torch.nn.functional as F
 from annotation.learned.infer import predict_maps
 from annotation.learned.model_folder import CellModel, build_network, describe, load_model, save_model
 from annotation.learned.targets import Targets, as_float
+from annotation.metrics import cell_dice
 from benchmarks.suite.segmentation import normalise, segmentation_loss
 from rbc_dataset.errors import UsageError
+from rbc_dataset.fileio import sha256_file
 
 
 @dataclass(frozen=True)
@@ -172,17 +174,11 @@ def fit_loss(logits: torch.Tensor, targets: torch.Tensor, *, centre_weight: floa
     return loss
 
 
-def dice(pred: np.ndarray, true: np.ndarray) -> float:
-    """Cell-class Dice of two boolean maps; 1.0 when both are empty."""
-    total = int(pred.sum()) + int(true.sum())
-    return 2.0 * int((pred & true).sum()) / total if total else 1.0
-
-
 def validation_scores(model: CellModel, images: list[AnnotatedImage]) -> dict[str, float]:
     """Cell-class Dice (cell probability > 0.5) of each held-back image, predicted whole."""
     was_training = model.network.training
     model.network.eval()
-    scores = {a.name: dice(predict_maps(model, a.image, scale=1.0).mask(), a.targets.cell) for a in images}
+    scores = {a.name: cell_dice(predict_maps(model, a.image, scale=1.0).mask(), a.targets.cell) for a in images}
     model.network.train(was_training)
     return scores
 
@@ -201,14 +197,8 @@ def _start(init: str | Path | None, settings: FitSettings) -> tuple[torch.nn.Mod
         return build_network(base_width=settings.base_width), None
     start = load_model(init)
     weights = start.path / "weights.pt"
-    parent = {"path": str(start.path.resolve()), "weights_sha256": _sha256(weights), **start.description}
+    parent = {"path": str(start.path.resolve()), "weights_sha256": sha256_file(weights), **start.description}
     return start.network, parent
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fit_cell_model(

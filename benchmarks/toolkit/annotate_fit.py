@@ -31,12 +31,12 @@ from annotation.images import load_rgb
 from annotation.learned.fit import AnnotatedImage, FitSettings, fit_cell_model
 from annotation.learned.infer import decode_instances, predict_maps
 from annotation.learned.targets import targets_from_mask
+from annotation.metrics import cell_dice as dice
 from annotation.propose import propose_mask
 from benchmarks.toolkit.annotate_segment import (
     anerbc_pairs,
     bench_bccd,
     bench_chula,
-    dice,
     otsu_fill_speck,
     training_free_instances,
 )

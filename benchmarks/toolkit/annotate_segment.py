@@ -24,18 +24,13 @@ from annotation.external import CHULA_DEFAULT_POINT, read_chula_points, read_voc
 from annotation.images import load_rgb
 from annotation.instances import plain_watershed, segment_instances, split_cells
 from annotation.metrics import box_recall, instance_scores, point_scores
+from annotation.metrics import cell_dice as dice
 from annotation.propose import propose_mask
 from benchmarks.toolkit.results import report
 from rbc_dataset.fileio import read_image
 from rbc_dataset.masks import image_cell_map, to_gray
 
 BASELINE_SPECK_PX = 20  # the baseline's fixed speck size
-
-
-def dice(pred: np.ndarray, true: np.ndarray) -> float:
-    """Foreground (cell-class) Dice; 1.0 when both are empty."""
-    total = int(pred.sum()) + int(true.sum())
-    return 2.0 * int((pred & true).sum()) / total if total else 1.0
 
 
 def otsu_fill_speck(image: np.ndarray) -> np.ndarray:

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from annotation.learned.fit import AnnotatedImage, FitSettings, dice, fit_cell_model, hold_back
+from annotation.learned.fit import AnnotatedImage, FitSettings, fit_cell_model, hold_back
 from annotation.learned.infer import CellMaps, decode_instances, image_scale, predict_maps
 from annotation.learned.model_folder import load_model, read_description
 from annotation.learned.targets import centre_map, targets_from_instances, targets_from_mask
+from annotation.metrics import cell_dice as dice
 from annotation.metrics import instance_scores
 from rbc_dataset.errors import DataError, UsageError
 from tests.helpers.smears import drawn_instances

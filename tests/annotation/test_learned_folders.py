@@ -13,11 +13,12 @@ from typer.testing import CliRunner
 import annotation.learned.pretrain as pretrain_module
 from annotation.commands import app as annotate_app
 from annotation.instances import instances_folder
-from annotation.learned.fit import AnnotatedImage, FitSettings, dice, fit_cell_model
+from annotation.learned.fit import AnnotatedImage, FitSettings, fit_cell_model
 from annotation.learned.folders import read_annotated
 from annotation.learned.infer import predict_maps
 from annotation.learned.model_folder import load_model, read_description
 from annotation.learned.targets import targets_from_instances, targets_from_mask
+from annotation.metrics import cell_dice as dice
 from annotation.propose import propose_folder
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import encode_png, read_image
