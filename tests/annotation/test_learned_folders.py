@@ -196,3 +196,24 @@ def test_the_review_gallery_shows_uncertainty_maps_least_certain_first(fitted_di
     assert "least certain first" in page and 'src="uncertainty/b_washed_out.png"' in page
     plain = review(images, tmp_path / "p", out=tmp_path / "g2", b_dir=tmp_path / "p")
     assert plain.entries[0].uncertainty_map is not None  # both sides: order by disagreement, maps still shown
+
+
+@pytest.mark.realdata
+def test_real_release_masks_are_refused_and_their_canonical_masks_read(tmp_path):
+    from tests.helpers import REALDATA
+
+    folder = REALDATA / "AneRBC-I" / "Anemic_individuals"
+    if not folder.is_dir():
+        pytest.skip("../shared/realdata is absent")
+    with pytest.raises(DataError, match="raw release mask"):
+        read_annotated(folder / "Original_images", folder / "Binary_segmented")
+    image_path = sorted((folder / "Original_images").glob("*.png"))[0]
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "images" / image_path.name).write_bytes(image_path.read_bytes())
+    raw = read_image(folder / "Binary_segmented" / image_path.name)
+    gray = raw if raw.ndim == 2 else raw[..., 1]
+    canonical = np.where(gray < 128, 255, 0).astype(np.uint8)  # cells dark in the release: a canonical mask
+    (tmp_path / "masks" / image_path.name).write_bytes(encode_png(canonical))
+    [pair] = read_annotated(tmp_path / "images", tmp_path / "masks")
+    assert 0.2 < pair.targets.cell.mean() < 0.7 and not pair.targets.has_centres
