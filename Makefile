@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(BIN)/rbc-bench loader-speed --data bench_out/builds/build_gzip --fast-codec-dir bench_out/builds/build_lz4 --repeats 2 --json bench_out/loader_speed_tiles.json
 	$(BIN)/rbc-bench annotate-segment --json bench_out/annotate_segment.json
 	$(BIN)/rbc-bench annotate-morph --json bench_out/annotate_morph.json
+	$(BIN)/rbc-bench annotate-fit --json bench_out/annotate_fit.json
 	$(BIN)/rbc-dataset build bench_out/full_manifest.parquet --out bench_out/builds/model_lz4 --data-configs model --formats hdf5 --hdf5-codec blosc-lz4 --overwrite
 	$(BIN)/rbc-bench train-speed --data bench_out/builds/model_lz4 --steps 25 --repeats 3 --loader-workers 1 --torch-threads 1 --json bench_out/train_speed.json
 
