@@ -143,6 +143,19 @@ def test_fit_starts_from_the_packaged_model_and_says_how_to_make_it_when_missing
     assert both.exit_code == 2
 
 
+def test_fit_continues_from_the_packaged_pretrained_model_by_default(annotated_folders, tmp_path):
+    from annotation.learned.pretrain import PRETRAINED
+
+    assert (PRETRAINED / "model.json").is_file(), "the packaged model is missing: make pretrained"
+    args = ["fit", str(annotated_folders / "images"), str(annotated_folders / "masks"), "--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(
+        annotate_app, args + ["--epochs", "1", "--steps-per-epoch", "2", "--crop-size", "64", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    parent = read_description(tmp_path / "m")["trained"]["continued_from"]
+    assert parent["path"] == str(PRETRAINED) and parent["base_width"] == read_description(PRETRAINED)["base_width"]
+
+
 def test_pretrain_reads_a_synthetic_dataset(synthetic_root, tmp_path):
     settings = FitSettings(crop_size=64, batch_size=2, steps_per_epoch=2, epochs=1, base_width=8)
     result = pretrain_module.pretrain(synthetic_root, out=tmp_path / "pre", settings=settings, max_images=3)
