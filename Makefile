@@ -10,9 +10,6 @@ DEMO := demo
 DEMO_IMAGES := $(DEMO)/synthetic/AneRBC_dataset/AneRBC-I/Anemic_individuals/Original_images
 DEMO_TRUTH := $(DEMO)/synthetic/synthetic_truth/AneRBC-I/Anemic_individuals/instances
 DEMO_HEALTHY := $(DEMO)/synthetic/AneRBC_dataset/AneRBC-I/Healthy_individuals/Original_images
-# The demo's fit: on the anaemic smears and their instance truth, proposals on the healthy ones it never saw. From
-# the packaged pretrained model when the checkout has it (make pretrained), else a short fit from scratch.
-DEMO_FIT := $(if $(wildcard annotation/learned/pretrained/model.json),--epochs 4,--scratch --epochs 6)
 REALDATA := ../shared/realdata/AneRBC-I
 
 .PHONY: install demo test lint docs bench clean browser-check pretrained
@@ -36,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/rbc-dataset annotate propose $(DEMO_IMAGES) --out $(DEMO)/annotate/masks --overwrite
 	$(BIN)/rbc-dataset annotate instances $(DEMO_IMAGES) --out $(DEMO)/annotate/instances --overwrite
 	$(BIN)/rbc-dataset annotate review $(DEMO_IMAGES) --a $(DEMO_TRUTH) --b $(DEMO)/annotate/instances --out $(DEMO)/annotate/review --overwrite
-	$(BIN)/rbc-dataset annotate fit $(DEMO_IMAGES) $(DEMO_TRUTH) --out $(DEMO)/annotate/model $(DEMO_FIT) --overwrite
+	$(BIN)/rbc-dataset annotate fit $(DEMO_IMAGES) $(DEMO_TRUTH) --out $(DEMO)/annotate/model --epochs 4 --overwrite
 	$(BIN)/rbc-dataset annotate propose $(DEMO_HEALTHY) --model $(DEMO)/annotate/model --out $(DEMO)/annotate/fitted --overwrite
 	$(BIN)/rbc-dataset annotate review $(DEMO_HEALTHY) --a $(DEMO)/annotate/fitted --out $(DEMO)/annotate/review_fitted --overwrite
 	@if [ -d $(REALDATA) ]; then \

@@ -104,9 +104,13 @@ def propose(
     """Propose cell masks (cell = 255): OUT/<stem>.png plus OUT/overlays/. With no --model, no training is
     involved; with --model, the fitted model proposes and OUT also gets uncertainty/ maps and ranking.csv
     (the least certain image first: correct those first)."""
+    from annotation.learned.apply import propose_with_model
     from annotation.propose import propose_folder
 
-    result = propose_folder(images, out, model=model, overwrite=overwrite, workers=workers, show_progress=not quiet)
+    if model is None:
+        result = propose_folder(images, out, overwrite=overwrite, workers=workers, show_progress=not quiet)
+    else:
+        result = propose_with_model(images, out, model=model, overwrite=overwrite, show_progress=not quiet)
     head = f"proposed {result.n_images} masks in {result.out} ({result.seconds:.1f} s); "
     if model is None:
         radii = [p["radius_px"] for p in result.per_image]
@@ -143,9 +147,16 @@ def instances(
     --model, the fitted model's cell centres separate touching cells (over its own mask, or over --masks)."""
     from annotation.instances import instances_folder
 
-    result = instances_folder(
-        images, out, masks=masks, model=model, overwrite=overwrite, workers=workers, show_progress=not quiet
-    )
+    if model is None:
+        result = instances_folder(
+            images, out, masks=masks, overwrite=overwrite, workers=workers, show_progress=not quiet
+        )
+    else:
+        from annotation.learned.apply import instances_with_model
+
+        result = instances_with_model(
+            images, out, model=model, masks=masks, overwrite=overwrite, show_progress=not quiet
+        )
     print_text(
         f"wrote instances of {result.n_images} images to {result.out} ({result.seconds:.1f} s); "
         f"mean {result.mean_cells:.0f} cells per image"

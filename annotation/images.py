@@ -175,3 +175,27 @@ def load_rgb(item: ImageItem | Path) -> np.ndarray:
     elif array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     return np.ascontiguousarray(array)
+
+
+def read_cell_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A cell mask file as booleans (cell = the bright side, as ``annotate propose`` writes), checked against
+    the image shape.
+
+    Raises:
+        DataError: missing, unreadable or of another size than its image.
+    """
+    from rbc_dataset.fileio import read_image
+    from rbc_dataset.masks import to_gray
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "a cell mask for this image", "no such file", "propose masks first or fix --masks")
+    gray = to_gray(read_image(path))  # a refused file (empty, too many pixels ...) raises a DataError naming it
+    if gray.shape != tuple(shape):
+        raise DataError(
+            path,
+            f"a mask of the image's size {shape[1]}x{shape[0]}",
+            f"{gray.shape[1]}x{gray.shape[0]}",
+            "use the mask proposed for this image (same stem)",
+        )
+    return gray >= (1 if int(gray.max(initial=0)) <= 1 else 128)

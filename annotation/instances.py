@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.cluster.hierarchy import DisjointSet
 
+from annotation.images import read_cell_mask
 from annotation.propose import ProposeConfig, estimate_cell_radius, overlay_contours, propose_mask
 from rbc_dataset.errors import DataError, UsageError
 
@@ -196,30 +197,6 @@ def plain_watershed(cells: np.ndarray, min_distance: int = 5) -> np.ndarray:
     return watershed_from_peaks(cells, dist, min_distance=min_distance)
 
 
-def read_cell_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A cell mask file as booleans (cell = the bright side, as ``annotate propose`` writes), checked against
-    the image shape.
-
-    Raises:
-        DataError: missing, unreadable or of another size than its image.
-    """
-    from rbc_dataset.fileio import read_image
-    from rbc_dataset.masks import to_gray
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "a cell mask for this image", "no such file", "propose masks first or fix --masks")
-    gray = to_gray(read_image(path))  # a refused file (empty, too many pixels ...) raises a DataError naming it
-    if gray.shape != tuple(shape):
-        raise DataError(
-            path,
-            f"a mask of the image's size {shape[1]}x{shape[0]}",
-            f"{gray.shape[1]}x{gray.shape[0]}",
-            "use the mask proposed for this image (same stem)",
-        )
-    return gray >= (1 if int(gray.max(initial=0)) <= 1 else 128)
-
-
 def _instances_one(task: tuple) -> dict:
     """Worker: split one image into instances and write the 16-bit labels and an overlay."""
     from annotation.folder_runner import write_image_outputs
@@ -272,7 +249,6 @@ def instances_folder(
     *,
     masks: Path | None = None,
     config: InstanceConfig | None = None,
-    model: str | Path | None = None,
     overwrite: bool = False,
     workers: int | None = None,
     show_progress: bool = True,
@@ -284,8 +260,6 @@ def instances_folder(
         out: output folder (written atomically; also gets ``overlays/`` and ``instances_config.json``).
         masks: folder of cell masks named ``<stem>.png`` (as ``annotate propose`` writes) to split instead of
             proposing masks; every image needs one.
-        model: a model folder of ``annotate fit``: its centre map seeds one instance per cell and a watershed grows
-            them over its cell mask (or over ``masks``), instead of the training-free split.
 
     Raises:
         DataError: no images, an unreadable image, or a missing/mis-sized mask (nothing is written then).
@@ -299,19 +273,10 @@ def instances_folder(
     items = list_images(source)
     if masks is not None:
         check_masks_exist(Path(masks), items)
-    mask_paths = [None if masks is None else Path(masks) / f"{item.stem}.png" for item in items]
-    if model is None:
-        worker, tasks = _instances_one, [(item, config, path) for item, path in zip(items, mask_paths, strict=True)]
-        sidecar = {"config": asdict(config), "masks": None if masks is None else str(masks)}
-    else:
-        from annotation.learned import apply
-
-        model = str(Path(model).resolve())
-        worker, workers = apply.instances_one, 1
-        tasks = [(item, model, path) for item, path in zip(items, mask_paths, strict=True)]
-        sidecar = {"model": apply.model_summary(model), "masks": None if masks is None else str(masks)}
+    tasks = [(item, config, None if masks is None else Path(masks) / f"{item.stem}.png") for item in items]
+    sidecar = {"config": asdict(config), "masks": None if masks is None else str(masks)}
     per_image = run_per_image(
-        worker,
+        _instances_one,
         tasks,
         source=Path(source),
         out=out,

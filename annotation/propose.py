@@ -241,7 +241,6 @@ def propose_folder(
     out: Path,
     *,
     config: ProposeConfig | None = None,
-    model: str | Path | None = None,
     overwrite: bool = False,
     workers: int | None = None,
     show_progress: bool = True,
@@ -249,9 +248,7 @@ def propose_folder(
     """Propose a mask for every image of ``source`` (folder or manifest) into ``out``, atomically.
 
     Writes ``out/<stem>.png`` (cell = 255), ``out/overlays/<stem>.png`` (outlines on the image) and
-    ``out/propose_config.json`` (the resolved config and per-image summaries). With ``model`` (a folder of
-    ``annotate fit``), the fitted model proposes instead of the training-free method, one image after another in
-    this process, and ``out`` also gets ``uncertainty/<stem>.png`` and ``ranking.csv`` (least certain first).
+    ``out/propose_config.json`` (the resolved config and per-image summaries).
 
     Raises:
         DataError: no images, or an unreadable image (nothing is written then).
@@ -263,21 +260,9 @@ def propose_folder(
     config = config or ProposeConfig()
     start = time.perf_counter()
     items = list_images(source)
-    if model is None:
-        worker, tasks, finish = _propose_one, [(item, config) for item in items], None
-        sidecar = {"config": asdict(config)}
-    else:
-        from annotation.learned import apply
-
-        model = str(Path(model).resolve())
-        worker, tasks, workers = apply.propose_one, [(item, model) for item in items], 1
-        sidecar = {"model": apply.model_summary(model)}
-
-        def finish(tmp: Path, results: list) -> None:
-            apply.ranking(results).to_csv(tmp / "ranking.csv", index=False)
-
+    tasks = [(item, config) for item in items]
     per_image = run_per_image(
-        worker,
+        _propose_one,
         tasks,
         source=Path(source),
         out=out,
@@ -285,13 +270,13 @@ def propose_folder(
         workers=workers,
         show_progress=show_progress,
         description="proposing",
-        sidecar=("propose_config.json", sidecar),
-        finish=finish,
+        sidecar=("propose_config.json", {"config": asdict(config)}),
     )
+    blobs = [p["blobs"] for p in per_image]
     return ProposeResult(
         Path(out),
         len(items),
-        mean_blobs=float(np.mean([p["blobs"] for p in per_image])),
+        mean_blobs=float(np.mean(blobs)),
         seconds=time.perf_counter() - start,
         per_image=tuple(per_image),
     )

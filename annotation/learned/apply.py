@@ -1,9 +1,10 @@
-"""Per-image workers of ``annotate propose --model`` and ``annotate instances --model``.
+"""``annotate propose --model`` and ``annotate instances --model``: a fitted cell model over a folder of images.
 
-They run in this process, one image after another (torch uses the cores itself), through the same folder
-runner as the training-free path (``annotation.folder_runner``). Besides the mask or instance map and the overlay,
-``propose`` writes each image's uncertainty map (``uncertainty/<stem>.png``, 0 = sure, 255 = p 0.5) and its
-uncertainty score, from which the caller writes ``ranking.csv``: the images a person should correct first.
+The per-image workers run in this process, one image after another (torch uses the cores itself), through the same
+folder runner as the training-free path (``annotation.folder_runner``), and return the same result types. Besides
+the mask and the overlay, ``propose`` writes each image's uncertainty map (``uncertainty/<stem>.png``, 0 = sure,
+255 = p 0.5) and ``ranking.csv``: the images from the least certain, the order a person should correct them in.
+The training-free modules never import this one (``annotation.learned`` builds on ``annotation.propose``).
 """
 
 from __future__ import annotations
@@ -62,8 +63,7 @@ def propose_one(task: tuple) -> dict:
 def instances_one(task: tuple) -> dict:
     """Worker: instances from the model's centre map, grown over its cell mask (or over a given mask)."""
     from annotation.folder_runner import write_image_outputs
-    from annotation.images import load_rgb
-    from annotation.instances import read_cell_mask
+    from annotation.images import load_rgb, read_cell_mask
     from annotation.learned.infer import CellMaps
     from annotation.propose import overlay_contours
 
@@ -95,3 +95,86 @@ def model_summary(model_dir: str | Path) -> dict:
     model = cached_model(str(Path(model_dir).resolve()))
     trained = model.description.get("trained", {})
     return {"path": str(model.path), "format": model.description.get("format"), "source": trained.get("source")}
+
+
+def propose_with_model(
+    source: Path, out: Path, *, model: str | Path, overwrite: bool = False, show_progress: bool = True
+):
+    """``annotation.propose.propose_folder`` with a fitted model proposing: the same files, plus
+    ``uncertainty/<stem>.png`` and ``ranking.csv`` (least certain first).
+
+    Raises:
+        DataError: no images, an unreadable image, or ``model`` not a model folder (nothing is written then).
+        UsageError: ``out`` exists without ``overwrite``, or overlaps the input.
+    """
+    import time
+
+    from annotation.folder_runner import run_per_image
+    from annotation.images import list_images
+    from annotation.propose import ProposeResult
+
+    start, model = time.perf_counter(), str(Path(model).resolve())
+    items = list_images(source)
+    per_image = run_per_image(
+        propose_one,
+        [(item, model) for item in items],
+        source=Path(source),
+        out=out,
+        overwrite=overwrite,
+        workers=1,
+        show_progress=show_progress,
+        description="proposing",
+        sidecar=("propose_config.json", {"model": model_summary(model)}),
+        finish=lambda tmp, results: ranking(results).to_csv(tmp / "ranking.csv", index=False),
+    )
+    blobs = float(np.mean([p["blobs"] for p in per_image]))
+    return ProposeResult(
+        Path(out), len(items), mean_blobs=blobs, seconds=time.perf_counter() - start, per_image=tuple(per_image)
+    )
+
+
+def instances_with_model(
+    source: Path,
+    out: Path,
+    *,
+    model: str | Path,
+    masks: Path | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+):
+    """``annotation.instances.instances_folder`` with the model's centre map seeding one instance per cell and a
+    watershed growing them over its cell mask (or over ``masks``, a folder of ``<stem>.png``).
+
+    Raises:
+        DataError: no images, an unreadable image, a missing or mis-sized mask, ``model`` not a model folder.
+        UsageError: ``out`` exists without ``overwrite``, or overlaps the input.
+    """
+    import time
+
+    from annotation.folder_runner import run_per_image
+    from annotation.images import list_images
+    from annotation.instances import InstancesResult, check_masks_exist
+
+    start, model = time.perf_counter(), str(Path(model).resolve())
+    items = list_images(source)
+    if masks is not None:
+        check_masks_exist(Path(masks), items)
+    tasks = [(item, model, None if masks is None else Path(masks) / f"{item.stem}.png") for item in items]
+    per_image = run_per_image(
+        instances_one,
+        tasks,
+        source=Path(source),
+        out=out,
+        overwrite=overwrite,
+        workers=1,
+        show_progress=show_progress,
+        description="instances",
+        sidecar=(
+            "instances_config.json",
+            {"model": model_summary(model), "masks": None if masks is None else str(masks)},
+        ),
+    )
+    cells = float(np.mean([p["cells"] for p in per_image]))
+    return InstancesResult(
+        Path(out), len(items), mean_cells=cells, seconds=time.perf_counter() - start, per_image=tuple(per_image)
+    )

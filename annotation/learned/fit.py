@@ -28,7 +28,7 @@ from annotation.learned.infer import predict_maps
 from annotation.learned.model_folder import CellModel, build_network, describe, load_model, save_model
 from annotation.learned.targets import Targets, as_float
 from annotation.metrics import cell_dice
-from benchmarks.suite.segmentation import normalise, segmentation_loss
+from benchmarks.models.unet import normalise, segmentation_loss
 from rbc_dataset.errors import UsageError
 from rbc_dataset.fileio import sha256_file
 

@@ -49,7 +49,7 @@ class CellModel:
 
 def describe(*, base_width: int, trained: dict) -> dict:
     """The content of ``model.json`` for a network of ``base_width`` made as ``trained`` says."""
-    from benchmarks.suite.segmentation import IMAGENET_MEAN, IMAGENET_STD
+    from benchmarks.models.unet import IMAGENET_MEAN, IMAGENET_STD
 
     return {
         "format": FORMAT,

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 DOWNSAMPLING = 8  # 2 ** number of poolings: sides divisible by this need no padding
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -78,3 +80,19 @@ class SmallUNet(nn.Module):
         for decoder, skip in zip(self.decoders, reversed(skips[:-1]), strict=True):
             x = decoder(x, skip)
         return self.head(x)[..., :height, :width]
+
+
+def normalise(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, 3, H, W) to float32 ImageNet-normalised on ``device``."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return (images.to(device, non_blocking=True).float() / 255.0 - mean) / std
+
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice of the cell class over the whole batch (Dice keeps the small cell
+    class from being drowned by background pixels; BCE gives well-behaved gradients early on)."""
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    prob = torch.sigmoid(logits)
+    soft_dice = (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
+    return bce + 1 - soft_dice

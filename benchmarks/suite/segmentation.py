@@ -43,13 +43,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from benchmarks.evaluation.metrics import segmentation_metrics
+from benchmarks.models.unet import normalise, segmentation_loss
 from benchmarks.training.batches import resize_sample
 from benchmarks.training.data import SplitView
 from rbc_dataset.errors import DataError, UsageError, check_choice
 
 MODELS = ("unet", "propose")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 AP_THRESHOLDS = (0.5, 0.75)
 MASKS_FIX = "rebuild from masks: `rbc-dataset build ROOT --out DIR` with an input that has Binary_segmented masks"
 
@@ -152,22 +151,6 @@ def check_splits(views: Iterable[SplitView]) -> None:
                 "shards without masks",
                 MASKS_FIX,
             )
-
-
-def normalise(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B, 3, H, W) to float32 ImageNet-normalised on ``device``."""
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    return (images.to(device, non_blocking=True).float() / 255.0 - mean) / std
-
-
-def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy plus soft Dice of the cell class over the whole batch (Dice keeps the small cell
-    class from being drowned by background pixels; BCE gives well-behaved gradients early on)."""
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    prob = torch.sigmoid(logits)
-    soft_dice = (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
-    return bce + 1 - soft_dice
 
 
 def random_flips(images: torch.Tensor, masks: torch.Tensor, *, generator: torch.Generator):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import annotation.learned.pretrain as pretrain_module
 from annotation.commands import app as annotate_app
-from annotation.instances import instances_folder
+from annotation.learned.apply import instances_with_model, propose_with_model
 from annotation.learned.fit import AnnotatedImage, FitSettings, fit_cell_model
 from annotation.learned.folders import read_annotated
 from annotation.learned.infer import predict_maps
@@ -117,10 +117,10 @@ def test_without_a_model_propose_behaves_as_before(annotated_folders, tmp_path):
 
 
 def test_instances_with_a_model_are_16_bit_labels_over_its_mask_or_a_given_one(fitted_dir, annotated_folders, tmp_path):
-    result = instances_folder(annotated_folders / "images", tmp_path / "i", model=fitted_dir, show_progress=False)
+    result = instances_with_model(annotated_folders / "images", tmp_path / "i", model=fitted_dir, show_progress=False)
     labels = read_image(tmp_path / "i" / "s1.png")
     assert labels.dtype == np.uint16 and result.mean_cells > 5
-    given = instances_folder(
+    given = instances_with_model(
         annotated_folders / "images",
         tmp_path / "j",
         model=fitted_dir,
@@ -199,7 +199,7 @@ def test_the_review_gallery_shows_uncertainty_maps_least_certain_first(fitted_di
     image, _ = drawn_instances(12)
     (images / "a_familiar.png").write_bytes(encode_png(image))
     (images / "b_washed_out.png").write_bytes(encode_png((0.25 * image + 0.75 * 214).astype(np.uint8)))
-    propose_folder(images, tmp_path / "p", model=fitted_dir, show_progress=False)
+    propose_with_model(images, tmp_path / "p", model=fitted_dir, show_progress=False)
     result = review(images, tmp_path / "p", out=tmp_path / "gallery")
     assert [e.stem for e in result.entries] == ["b_washed_out", "a_familiar"]  # ranking.csv's order, not by name
     assert all((tmp_path / "gallery" / e.uncertainty_map).is_file() for e in result.entries)

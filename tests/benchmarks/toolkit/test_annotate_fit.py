@@ -12,8 +12,7 @@ from annotation.learned.fit import FitSettings, fit_cell_model
 from benchmarks.toolkit.annotate_fit import learned_instances, missed_share, real_pairs, run_fit_bench
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import encode_png
-from tests.benchmarks.toolkit.test_annotate_segment import tiny_realdata
-from tests.helpers.smears import drawn_instances
+from tests.helpers.smears import drawn_instances, tiny_realdata
 
 TINY = FitSettings(crop_size=64, batch_size=2, steps_per_epoch=3, epochs=1, base_width=8)
 
