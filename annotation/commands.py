@@ -485,6 +485,12 @@ def fit(
     validation_images: Annotated[
         int | None, typer.Option("--validation-images", help="Annotated images held back to choose the epoch.")
     ] = None,
+    rehearsal: Annotated[
+        float | None,
+        typer.Option(
+            "--rehearsal", help="Share of each batch cropped from 4 synthetic smears drawn for the fit (0: off)."
+        ),
+    ] = None,
     max_minutes: MinutesOption = None,
     seed: SeedOption = None,
     overwrite: OverwriteOption = False,
@@ -506,6 +512,7 @@ def fit(
         batch_size=batch_size,
         colour_jitter=colour_jitter,
         validation_images=validation_images,
+        rehearsal=rehearsal,
         max_minutes=max_minutes,
         seed=seed,
     )

@@ -118,6 +118,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--scratch": ("flag", "fit a new network instead of continuing from a model"),
     "--steps-per-epoch": ("int", "training batches per epoch"),
     "--validation-images": ("int", "annotated images held back to choose the epoch"),
+    "--rehearsal": ("float", "share of each training batch cropped from synthetic smears"),
     "--max-minutes": ("float", "stop training after the epoch that passes this wall time"),
     "--curve-folds": ("int", "held-out images a learning curve is measured on"),
     "--instances": ("path", "folder of 16-bit instance label maps <stem>.png"),

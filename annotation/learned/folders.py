@@ -84,6 +84,7 @@ def fit_folder(
     out: str | Path,
     init: str | Path | None = None,
     settings: FitSettings | None = None,
+    rehearse: list[AnnotatedImage] | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
@@ -96,6 +97,8 @@ def fit_folder(
         init: a model folder to continue from: the pretrained model, or the previous fit after a person
             corrected some masks (None: a new network; with few images, start from a pretrained model).
         settings: see ``FitSettings``.
+        rehearse: synthetic smears rehearsed in every batch (``settings.rehearsal`` of it); None: drawn here
+            (``rehearsal_smears``) when ``settings.rehearsal`` > 0.
         overwrite: replace an existing ``out`` (``out`` may be ``init``).
         log: called with one line per epoch.
 
@@ -107,5 +110,12 @@ def fit_folder(
 
     check_output_outside(Path(out), [Path(images), Path(masks)], replaced=overwrite)
     annotated = read_annotated(images, masks)
+    settings = settings or FitSettings()
+    if rehearse is None and settings.rehearsal_crops() > 0:
+        from annotation.learned.pretrain import rehearsal_smears
+
+        rehearse = rehearsal_smears()
     source = {"images": str(Path(images).resolve()), "masks": str(Path(masks).resolve()), "count": len(annotated)}
-    return fit_cell_model(annotated, out=out, init=init, settings=settings, source=source, overwrite=overwrite, log=log)
+    return fit_cell_model(
+        annotated, out=out, init=init, settings=settings, source=source, rehearse=rehearse, overwrite=overwrite, log=log
+    )

@@ -20,6 +20,8 @@ from rbc_dataset.errors import DataError
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the packaged model folder (make pretrained)
 PRETRAIN_SETTINGS = FitSettings(crop_size=192, batch_size=8, steps_per_epoch=40, epochs=15, validation_images=2)
+REHEARSAL_SMEARS = 4  # synthetic smears (half of each class) rehearsed in a continued fit; about 5 s to draw
+REHEARSAL_SEED = 2  # not the pretraining smears' seed (1): rehearsal shows the network smears it has not seen
 SYNTH_FIX = "pass a folder written by `rbc-dataset synth --out DIR` (it holds AneRBC_dataset/ and synthetic_truth/)"
 
 
@@ -74,6 +76,17 @@ def _alternate(groups: list[list[Path]]) -> list[tuple[Path, ...]]:
     """[a1, a2], [h1] -> [(a1, h1), (a2,)]: the classes take turns, so any prefix holds both."""
     longest = max(len(group) for group in groups)
     return [tuple(group[i] for group in groups if i < len(group)) for i in range(longest)]
+
+
+def rehearsal_smears(*, count: int = REHEARSAL_SMEARS, seed: int = REHEARSAL_SEED) -> list[AnnotatedImage]:
+    """``count`` synthetic smears with full truth, drawn into a temporary folder and read back (nothing kept)."""
+    import tempfile
+
+    from rbc_dataset.api import synthesize
+
+    with tempfile.TemporaryDirectory(prefix="rbc-rehearsal-") as tmp:
+        synthesize(Path(tmp) / "synthetic", n_images=max(1, (count + 1) // 2), seed=seed, with_tiles=False)
+        return synthetic_annotated(Path(tmp) / "synthetic", max_images=count)
 
 
 def pretrain(

@@ -14,15 +14,15 @@ Data: the real AneRBC-I image/mask pairs under ``REALDATA/AneRBC-I`` (masks bina
 - **speed**: wall time of the fit on all pairs, and full images proposed per second by the fitted model.
 
 Run: ``rbc-bench annotate-fit --realdata ../shared/realdata --json OUT.json``. Nothing is fitted to the test
-image of a fold; fits use ``FitSettings`` without a held-back image (the last epoch is kept), so no choice is
-made on any scored image.
+image of a fold. Fits use the ``FitSettings`` a user gets: one of the fold's own training images is held back to
+choose the epoch (the starting model, epoch 0, included), and half of every batch rehearses 4 synthetic smears
+(``rehearsal_smears``, drawn once per benchmark run); no choice is made on a scored image.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ from rbc_dataset.masks import to_gray
 
 METHODS = ("learned", "propose", "otsu_fill_speck")
 CURVE_SIZES = (0, 1, 2, 4, 7)
-BENCH_SETTINGS = FitSettings(validation_images=0)
+BENCH_SETTINGS = FitSettings()
 
 
 def real_pairs(realdata: Path) -> list[AnnotatedImage]:
@@ -75,22 +75,24 @@ def score_image(pred: dict[str, np.ndarray], item: AnnotatedImage) -> dict:
     return row
 
 
-def _fit(images: list[AnnotatedImage], *, init, settings: FitSettings, folder: Path):
+def _fit(images: list[AnnotatedImage], *, init, settings: FitSettings, folder: Path, rehearse=None):
     """A fit into a scratch folder, or the ``init`` model itself when there is no image to fit on."""
     from annotation.learned.model_folder import load_model
 
     if not images:
         return (load_model(init) if init is not None else None), 0.0
-    result = fit_cell_model(images, out=folder, init=init, settings=settings)
+    result = fit_cell_model(images, out=folder, init=init, settings=settings, rehearse=rehearse)
     return result.model, result.seconds
 
 
-def leave_one_out(pairs: list[AnnotatedImage], *, init, settings: FitSettings, work: Path, log) -> list[dict]:
+def leave_one_out(
+    pairs: list[AnnotatedImage], *, init, settings: FitSettings, work: Path, log, rehearse=None
+) -> list[dict]:
     """One fold per pair: fit on the others, score the learned mask and both baselines on the pair."""
     rows = []
     for k, held in enumerate(pairs):
         others = [item for j, item in enumerate(pairs) if j != k]
-        model, seconds = _fit(others, init=init, settings=settings, folder=work / f"loo{k}")
+        model, seconds = _fit(others, init=init, settings=settings, folder=work / f"loo{k}", rehearse=rehearse)
         masks = {
             "learned": predict_maps(model, held.image).mask(),
             "propose": propose_mask(held.image),
@@ -102,7 +104,16 @@ def leave_one_out(pairs: list[AnnotatedImage], *, init, settings: FitSettings, w
 
 
 def learning_curve(
-    pairs: list[AnnotatedImage], *, init, settings: FitSettings, work: Path, sizes, folds: int, loo: list[dict], log
+    pairs: list[AnnotatedImage],
+    *,
+    init,
+    settings: FitSettings,
+    work: Path,
+    sizes,
+    folds: int,
+    loo: list[dict],
+    log,
+    rehearse=None,
 ) -> list[dict]:
     """Dice on each of the first ``folds`` held-out images after fitting on ``size`` images drawn from the rest."""
     rows = []
@@ -114,7 +125,7 @@ def learning_curve(
                 rows.append({"image": held.name, "annotated": len(others), "dice": loo[k]["dice_learned"]})
                 continue
             chosen = [others[i] for i in sorted(rng.choice(len(others), size=min(size, len(others)), replace=False))]
-            model, _ = _fit(chosen, init=init, settings=settings, folder=work / f"curve{k}_{size}")
+            model, _ = _fit(chosen, init=init, settings=settings, folder=work / f"curve{k}_{size}", rehearse=rehearse)
             if model is None:  # no image and no init: an untrained network has no curve point
                 continue
             dice_value = dice(predict_maps(model, held.image).mask(), held.targets.cell)
@@ -213,22 +224,34 @@ def run_fit_bench(
     Raises:
         DataError: fewer than two AneRBC-I pairs under ``realdata``.
     """
-    realdata, settings = Path(realdata), replace(settings, validation_images=0)
+    from annotation.learned.pretrain import rehearsal_smears
+
+    realdata = Path(realdata)
     pairs = real_pairs(realdata)
     if len(pairs) < 2:
         raise DataError(realdata / "AneRBC-I", "at least two image/mask pairs", f"{len(pairs)}", "pass --realdata")
+    rehearse = rehearsal_smears() if settings.rehearsal_crops() > 0 else []
     with tempfile.TemporaryDirectory(prefix="rbc-fit-bench-") as tmp:
         work = Path(tmp)
-        loo = leave_one_out(pairs, init=init, settings=settings, work=work, log=log)
+        loo = leave_one_out(pairs, init=init, settings=settings, work=work, log=log, rehearse=rehearse)
         curve = learning_curve(
-            pairs, init=init, settings=settings, work=work, sizes=curve_sizes, folds=curve_folds, loo=loo, log=log
+            pairs,
+            init=init,
+            settings=settings,
+            work=work,
+            sizes=curve_sizes,
+            folds=curve_folds,
+            loo=loo,
+            log=log,
+            rehearse=rehearse,
         )
-        model, seconds = _fit(pairs, init=init, settings=settings, folder=work / "all")
+        model, seconds = _fit(pairs, init=init, settings=settings, folder=work / "all", rehearse=rehearse)
         result = {
             "benchmark": "annotation_fit",
             "realdata": str(realdata),
             "init": str(init),
             "settings": settings.__dict__,
+            "rehearsal_images": len(rehearse),
             "leave_one_out": summarise_loo(loo) | {"per_image": loo},
             "learning_curve": {"mean_dice": summarise_curve(curve), "per_fold": curve, "folds": curve_folds},
             "fit_all": {"images": len(pairs), "seconds": round(seconds, 1)},

@@ -183,6 +183,9 @@ def annotate_fit(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs of every fit.")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option("--steps-per-epoch", help="Batches per epoch.")] = None,
     crop_size: Annotated[int | None, typer.Option("--crop-size", help="Side of the training crops (px).")] = None,
+    rehearsal: Annotated[
+        float | None, typer.Option("--rehearsal", help="Share of each batch from synthetic smears (0: off).")
+    ] = None,
     curve_folds: Annotated[int, typer.Option("--curve-folds", help="Held-out images of the learning curve.")] = 4,
     json_out: JsonOption = Path("bench_out/annotate_fit.json"),
     quiet: QuietOption = False,
@@ -194,7 +197,7 @@ def annotate_fit(
     from annotation.learned.pretrain import default_init
     from benchmarks.toolkit.annotate_fit import BENCH_SETTINGS, run_fit_bench
 
-    given = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "crop_size": crop_size}
+    given = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "crop_size": crop_size, "rehearsal": rehearsal}
     settings = replace(BENCH_SETTINGS, **{k: v for k, v in given.items() if v is not None})
     start = None if scratch else (init or default_init())
     log = (lambda line: None) if quiet else print_text

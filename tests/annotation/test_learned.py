@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from annotation.learned.fit import AnnotatedImage, FitSettings, fit_cell_model, hold_back
+from annotation.learned.fit import AnnotatedImage, FitSettings, fit_cell_model, hold_back, training_batches
 from annotation.learned.infer import CellMaps, decode_instances, image_scale, predict_maps
 from annotation.learned.model_folder import load_model, read_description
 from annotation.learned.targets import centre_map, targets_from_instances, targets_from_mask
@@ -141,6 +141,36 @@ def test_a_fit_continues_from_an_earlier_model_and_records_it(fitted, tmp_path):
     parent = read_description(result.out)["trained"]["continued_from"]
     assert parent["path"] == str(fitted.out.resolve()) and len(parent["weights_sha256"]) == 64
     assert read_description(result.out)["base_width"] == 8  # the width of the model it continued from
+
+
+def test_a_continued_fit_keeps_its_starting_model_when_no_epoch_beats_it(fitted, tmp_path):
+    """Trained on masks with every cell erased, no epoch beats the start on the correctly annotated held-back image."""
+    images = annotated([4, 5, 6])
+    _, held = hold_back(images, count=1, seed=TINY.seed)
+    erased = targets_from_mask(np.zeros(images[0].targets.cell.shape, bool))
+    wrong = [a if a.name == held[0].name else AnnotatedImage(a.name, a.image, erased) for a in images]
+    settings = FitSettings(**{**TINY.__dict__, "epochs": 2, "steps_per_epoch": 10})
+    result = fit_cell_model(wrong, out=tmp_path / "next", init=fitted.out, settings=settings)
+    assert result.validation["epoch_kept"] == 0 and "starting model" in result.validation["kept_by"]
+    image, _ = drawn_instances(7)
+    assert np.allclose(predict_maps(result.model, image).cell, predict_maps(fitted.model, image).cell, atol=1e-5)
+    from_scratch = fit_cell_model(wrong, out=tmp_path / "new", settings=settings)  # no start to fall back on
+    assert from_scratch.validation["epoch_kept"] >= 1
+
+
+def test_rehearsal_crops_fill_their_share_of_every_batch():
+    own = AnnotatedImage("own", np.zeros((80, 80, 3), np.uint8), targets_from_mask(np.zeros((80, 80), bool)))
+    synthetic = AnnotatedImage(
+        "synthetic", np.full((80, 80, 3), 255, np.uint8), targets_from_mask(np.ones((80, 80), bool))
+    )
+    settings = FitSettings(crop_size=64, batch_size=8, rehearsal=0.25, colour_jitter=0)
+    images, targets = training_batches([own], [synthetic], settings)()
+    assert images.float().mean(dim=(1, 2, 3)).tolist() == [0] * 6 + [255] * 2
+    assert targets[:, 0].mean(dim=(1, 2)).tolist() == [0] * 6 + [1] * 2
+    assert training_batches([own], [], settings)()[0].float().max() == 0
+    assert FitSettings(batch_size=2, rehearsal=0.9).rehearsal_crops() == 1  # one crop always stays the user's
+    with pytest.raises(UsageError, match="rehearsal"):
+        FitSettings(rehearsal=1.0)
 
 
 def test_a_folder_that_is_not_a_model_is_refused_with_the_fix(tmp_path):

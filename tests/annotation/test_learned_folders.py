@@ -25,7 +25,7 @@ from rbc_dataset.fileio import encode_png, read_image
 from tests.helpers import squeezed
 from tests.helpers.smears import drawn_instances
 
-FAST = ["--epochs", "3", "--steps-per-epoch", "20", "--crop-size", "64", "--batch-size", "4"]
+FAST = ["--epochs", "3", "--steps-per-epoch", "20", "--crop-size", "64", "--batch-size", "4", "--rehearsal", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +152,10 @@ def test_fit_continues_from_the_packaged_pretrained_model_by_default(annotated_f
         annotate_app, args + ["--epochs", "1", "--steps-per-epoch", "2", "--crop-size", "64", "-q"]
     )
     assert result.exit_code == 0, result.output
-    parent = read_description(tmp_path / "m")["trained"]["continued_from"]
+    trained = read_description(tmp_path / "m")["trained"]
+    parent = trained["continued_from"]
     assert parent["path"] == str(PRETRAINED) and parent["base_width"] == read_description(PRETRAINED)["base_width"]
+    assert trained["rehearsal"] == {"images": 4, "crops_per_batch": 4}  # half of each batch: synthetic smears
 
 
 def test_pretrain_reads_a_synthetic_dataset(synthetic_root, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import encode_png
 from tests.helpers.smears import drawn_instances, tiny_realdata
 
-TINY = FitSettings(crop_size=64, batch_size=2, steps_per_epoch=3, epochs=1, base_width=8)
+TINY = FitSettings(crop_size=64, batch_size=2, steps_per_epoch=3, epochs=1, base_width=8, rehearsal=0)
 
 
 def add_drawn_pairs(root: Path) -> None:
@@ -35,9 +36,11 @@ def realdata(tmp_path_factory, synthetic_root):
 
 def test_every_number_is_measured_on_held_out_images_next_to_the_baselines(realdata, tmp_path):
     out = tmp_path / "fit.json"
+    settings = replace(TINY, rehearsal=0.5)  # the fits rehearse synthetic smears, as `annotate fit` does
     result = run_fit_bench(
-        realdata, out, init=None, settings=TINY, curve_sizes=(0, 1, 2), curve_folds=1, log=lambda _: None
+        realdata, out, init=None, settings=settings, curve_sizes=(0, 1, 2), curve_folds=1, log=lambda _: None
     )
+    assert result["rehearsal_images"] == 4
     saved = json.loads(out.read_text())
     assert saved["benchmark"] == "annotation_fit" and "environment" in saved
     loo = result["leave_one_out"]
