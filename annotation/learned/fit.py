@@ -291,7 +291,7 @@ def _kept_by(epoch: int, *, held: bool) -> str:
     return "the starting model: no epoch beat it on the held-back images" if epoch == 0 else "best mean validation Dice"
 
 
-def training_batches(training, rehearse, settings: FitSettings) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
+def training_batches(training, rehearse, *, settings: FitSettings) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
     """A function returning one training batch: the user's crops, then the rehearsal images' share."""
     own = CropSampler(training, settings=settings)
     if not rehearse:
@@ -318,7 +318,7 @@ def _train(
     A continued fit with held-back images starts from epoch 0, its starting model scored as it is.
     """
     network = model.network
-    next_batch = training_batches(training, rehearse, settings)
+    next_batch = training_batches(training, rehearse, settings=settings)
     optimizer = torch.optim.AdamW(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     total_steps = settings.epochs * settings.steps_per_epoch
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)

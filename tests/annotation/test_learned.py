@@ -164,10 +164,10 @@ def test_rehearsal_crops_fill_their_share_of_every_batch():
         "synthetic", np.full((80, 80, 3), 255, np.uint8), targets_from_mask(np.ones((80, 80), bool))
     )
     settings = FitSettings(crop_size=64, batch_size=8, rehearsal=0.25, colour_jitter=0)
-    images, targets = training_batches([own], [synthetic], settings)()
+    images, targets = training_batches([own], [synthetic], settings=settings)()
     assert images.float().mean(dim=(1, 2, 3)).tolist() == [0] * 6 + [255] * 2
     assert targets[:, 0].mean(dim=(1, 2)).tolist() == [0] * 6 + [1] * 2
-    assert training_batches([own], [], settings)()[0].float().max() == 0
+    assert training_batches([own], [], settings=settings)()[0].float().max() == 0
     assert FitSettings(batch_size=2, rehearsal=0.9).rehearsal_crops() == 1  # one crop always stays the user's
     with pytest.raises(UsageError, match="rehearsal"):
         FitSettings(rehearsal=1.0)
