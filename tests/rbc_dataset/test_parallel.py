@@ -49,7 +49,9 @@ def _worker_state(_: int) -> tuple:
 def test_a_failing_block_stops_the_pool_without_running_the_queued_tasks():
     with pytest.raises(DataError), process_pool(2) as pool:
         failing = pool.submit(_slow_or_fail, -1)
-        futures = [pool.submit(_slow_or_fail, 1) for _ in range(20)]  # 10 s of queued work on two workers
+        # 30 s of queued work on two workers: a margin for a loaded machine (with 10 s, a CI run next to a
+        # benchmark saw all 20 finish before the failure came back)
+        futures = [pool.submit(_slow_or_fail, 3) for _ in range(20)]
         failing.result()
     assert sum(f.cancelled() for f in futures) >= 10
 
