@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from annotation.learned.infer import predict_maps
-from annotation.learned.model_folder import CellModel, build_network, describe, load_model, save_model
+from annotation.learned.model_folder import CellModel, build_network, channels_last, describe, load_model, save_model
 from annotation.learned.targets import Targets, as_float
 from annotation.metrics import cell_dice
 from benchmarks.models.unet import normalise, segmentation_loss
@@ -203,12 +203,12 @@ def training_radius(images: list[AnnotatedImage]) -> float:
     return round(float(np.median([estimate_cell_radius(a.targets.cell) for a in images])), 2)
 
 
-def _start(init: str | Path | None, settings: FitSettings) -> tuple[torch.nn.Module, dict | None]:
-    """The network to train and what it continues from (None: a new network)."""
+def _start(init: str | Path | None, settings: FitSettings, device: str) -> tuple[torch.nn.Module, dict | None]:
+    """The network to train, on ``device``, and what it continues from (None: a new network)."""
     if init is None:
         torch.manual_seed(settings.seed)
-        return build_network(base_width=settings.base_width), None
-    start = load_model(init)
+        return build_network(base_width=settings.base_width).to(device), None
+    start = load_model(init, device=device)
     weights = start.path / "weights.pt"
     parent = {"path": str(start.path.resolve()), "weights_sha256": sha256_file(weights), **start.description}
     return start.network, parent
@@ -223,6 +223,7 @@ def fit_cell_model(
     source: dict | None = None,
     rehearse: list[AnnotatedImage] | None = None,
     overwrite: bool = False,
+    device: str = "cpu",
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit the cell model on ``images`` and write the model folder ``out`` (atomically).
@@ -236,6 +237,7 @@ def fit_cell_model(
         rehearse: images (synthetic smears) that ``settings.rehearsal`` of every batch is cropped from; never
             held back or scored. None or an empty list: every crop is from ``images``.
         overwrite: replace an existing ``out`` (it may be ``init`` itself: that is read before anything is written).
+        device: where the network trains ("cpu", "cuda"); crops are cut on the CPU. The model is saved for the CPU.
         log: called with one line per epoch.
 
     Raises:
@@ -247,7 +249,7 @@ def fit_cell_model(
     settings = settings or FitSettings()
     started = time.perf_counter()
     training, held = hold_back(images, count=settings.validation_images, seed=settings.seed)
-    network, parent = _start(init, settings)
+    network, parent = _start(init, settings, device)
     base_width = int(parent["base_width"]) if parent else settings.base_width
     model = CellModel(Path(out), network, description={})
     rehearse = list(rehearse or []) if settings.rehearsal_crops() > 0 else []
@@ -334,7 +336,7 @@ def _train(
         losses = []
         for _ in range(settings.steps_per_epoch):
             images, targets = next_batch()
-            logits = network(normalise(images, device))
+            logits = network(channels_last(normalise(images, device)))
             loss = fit_loss(logits, targets.to(device), centre_weight=settings.centre_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
