@@ -51,9 +51,8 @@ class CellMaps:
 
 def image_tensor(image_rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """(H, W, 3) uint8 to the network's (1, 3, H, W) ImageNet-normalised float input."""
-    from benchmarks.models.unet import normalise
-
     from annotation.learned.model_folder import channels_last
+    from benchmarks.models.unet import normalise
 
     rgb = np.ascontiguousarray(image_rgb[..., :3])
     return channels_last(normalise(torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0), device))
