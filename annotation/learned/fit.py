@@ -312,6 +312,23 @@ def _snapshot(network: torch.nn.Module) -> dict:
     return {name: value.detach().clone() for name, value in network.state_dict().items()}
 
 
+def _epoch(network, next_batch, optimizer, schedule, *, settings: FitSettings) -> float:
+    """One epoch of ``settings.steps_per_epoch`` training steps; the mean training loss."""
+    device = next(network.parameters()).device
+    network.train()
+    losses = []
+    for _ in range(settings.steps_per_epoch):
+        images, targets = next_batch()
+        logits = network(channels_last(normalise(images, device)))
+        loss = fit_loss(logits, targets.to(device), centre_weight=settings.centre_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
+
+
 def _train(
     model: CellModel, training, held, rehearse, *, settings: FitSettings, continued: bool, log
 ) -> tuple[pd.DataFrame, dict]:
@@ -324,32 +341,26 @@ def _train(
     optimizer = torch.optim.AdamW(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     total_steps = settings.epochs * settings.steps_per_epoch
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    device = next(network.parameters()).device
     started, rows, best = time.perf_counter(), [], None
-    if continued and held:
-        scores = validation_scores(model, held)
-        mean = float(np.mean(list(scores.values())))
-        log(f"epoch 0 (the starting model): validation Dice {mean:.4f}")
-        best = {"epoch": 0, "mean": mean, "scores": scores, "state": _snapshot(network)}
-    for epoch in range(1, settings.epochs + 1):
-        network.train()
-        losses = []
-        for _ in range(settings.steps_per_epoch):
-            images, targets = next_batch()
-            logits = network(channels_last(normalise(images, device)))
-            loss = fit_loss(logits, targets.to(device), centre_weight=settings.centre_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(float(loss.detach()))
+
+    def judged(epoch: int) -> dict:  # the held-back images' Dice of the network as it is now
         scores = validation_scores(model, held) if held else {}
-        mean = float(np.mean(list(scores.values()))) if scores else float("nan")
-        elapsed = time.perf_counter() - started
-        rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_dice": mean, "seconds": elapsed})
-        log(f"epoch {epoch}/{settings.epochs}: loss {rows[-1]['train_loss']:.4f}, validation Dice {mean:.4f}")
-        if best is None or not held or mean > best["mean"]:
-            best = {"epoch": epoch, "mean": mean, "scores": scores, "state": _snapshot(network)}
+        return {
+            "epoch": epoch,
+            "mean": float(np.mean(list(scores.values()))) if scores else float("nan"),
+            "scores": scores,
+        }
+
+    if continued and held:
+        best = judged(0) | {"state": _snapshot(network)}
+        log(f"epoch 0 (the starting model): validation Dice {best['mean']:.4f}")
+    for epoch in range(1, settings.epochs + 1):
+        loss = _epoch(network, next_batch, optimizer, schedule, settings=settings)
+        now, elapsed = judged(epoch), time.perf_counter() - started
+        rows.append({"epoch": epoch, "train_loss": loss, "validation_dice": now["mean"], "seconds": elapsed})
+        log(f"epoch {epoch}/{settings.epochs}: loss {rows[-1]['train_loss']:.4f}, validation Dice {now['mean']:.4f}")
+        if best is None or not held or now["mean"] > best["mean"]:
+            best = now | {"state": _snapshot(network)}
         if settings.max_minutes and elapsed > settings.max_minutes * 60:
             log(f"stopped after epoch {epoch}: the {settings.max_minutes:g}-minute limit passed")
             break

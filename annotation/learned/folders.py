@@ -111,10 +111,10 @@ def fit_folder(
     check_output_outside(Path(out), [Path(images), Path(masks)], replaced=overwrite)
     annotated = read_annotated(images, masks)
     settings = settings or FitSettings()
-    if rehearse is None and settings.rehearsal_crops() > 0:
-        from annotation.learned.pretrain import rehearsal_smears
+    if rehearse is None:
+        from annotation.learned.pretrain import rehearsal_for
 
-        rehearse = rehearsal_smears()
+        rehearse = rehearsal_for(settings)
     source = {"images": str(Path(images).resolve()), "masks": str(Path(masks).resolve()), "count": len(annotated)}
     return fit_cell_model(
         annotated, out=out, init=init, settings=settings, source=source, rehearse=rehearse, overwrite=overwrite, log=log

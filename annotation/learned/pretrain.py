@@ -89,6 +89,12 @@ def rehearsal_smears(*, count: int = REHEARSAL_SMEARS, seed: int = REHEARSAL_SEE
         return synthetic_annotated(Path(tmp) / "synthetic", max_images=count)
 
 
+def rehearsal_for(settings: FitSettings) -> list[AnnotatedImage]:
+    """The smears a fit with ``settings`` rehearses: ``rehearsal_smears()`` when it gives them a share of each
+    batch, else none (nothing is drawn)."""
+    return rehearsal_smears() if settings.rehearsal_crops() > 0 else []
+
+
 def pretrain(
     synthetic: str | Path,
     *,

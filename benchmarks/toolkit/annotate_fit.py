@@ -224,13 +224,13 @@ def run_fit_bench(
     Raises:
         DataError: fewer than two AneRBC-I pairs under ``realdata``.
     """
-    from annotation.learned.pretrain import rehearsal_smears
+    from annotation.learned.pretrain import rehearsal_for
 
     realdata = Path(realdata)
     pairs = real_pairs(realdata)
     if len(pairs) < 2:
         raise DataError(realdata / "AneRBC-I", "at least two image/mask pairs", f"{len(pairs)}", "pass --realdata")
-    rehearse = rehearsal_smears() if settings.rehearsal_crops() > 0 else []
+    rehearse = rehearsal_for(settings)
     with tempfile.TemporaryDirectory(prefix="rbc-fit-bench-") as tmp:
         work = Path(tmp)
         loo = leave_one_out(pairs, init=init, settings=settings, work=work, log=log, rehearse=rehearse)

@@ -106,3 +106,12 @@ def tiny_realdata(root: Path, synthetic_root: Path) -> Path:
     box = (xs.min() + 1, ys.min() + 1, xs.max() + 1, ys.max() + 1)
     (bccd / "Annotations" / "BloodImage_00001.xml").write_text(VOC.format(*box))
     return root
+
+
+def add_drawn_pairs(root: Path) -> None:
+    """Two more AneRBC-I pairs: drawn smears with release-style masks (dark cells on white)."""
+    for seed, cls in ((5, "Anemic_individuals"), (6, "Healthy_individuals")):
+        image, instances = drawn_instances(seed)
+        for folder, array in (("Original_images", image), ("Binary_segmented", np.where(instances > 0, 20, 255))):
+            (root / "AneRBC-I" / cls / folder).mkdir(parents=True, exist_ok=True)
+            (root / "AneRBC-I" / cls / folder / f"00{seed}.png").write_bytes(encode_png(array.astype(np.uint8)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +11,9 @@ import pytest
 from annotation.learned.fit import FitSettings, fit_cell_model
 from benchmarks.toolkit.annotate_fit import learned_instances, missed_share, real_pairs, run_fit_bench
 from rbc_dataset.errors import DataError
-from rbc_dataset.fileio import encode_png
-from tests.helpers.smears import drawn_instances, tiny_realdata
+from tests.helpers.smears import add_drawn_pairs, tiny_realdata
 
 TINY = FitSettings(crop_size=64, batch_size=2, steps_per_epoch=3, epochs=1, base_width=8, rehearsal=0)
-
-
-def add_drawn_pairs(root: Path) -> None:
-    """Two more AneRBC-I pairs: drawn smears with release-style masks (dark cells on white)."""
-    for seed, cls in ((5, "Anemic_individuals"), (6, "Healthy_individuals")):
-        image, instances = drawn_instances(seed)
-        for folder, array in (("Original_images", image), ("Binary_segmented", np.where(instances > 0, 20, 255))):
-            (root / "AneRBC-I" / cls / folder).mkdir(parents=True, exist_ok=True)
-            (root / "AneRBC-I" / cls / folder / f"00{seed}.png").write_bytes(encode_png(array.astype(np.uint8)))
 
 
 @pytest.fixture(scope="module")
