@@ -8,7 +8,7 @@ Exit codes: 0 ok, 1 data problem, 2 usage error. ``cli.py`` adds ``app`` to ``rb
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -493,6 +493,9 @@ def fit(
     ] = None,
     max_minutes: MinutesOption = None,
     seed: SeedOption = None,
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where the network trains (auto: a GPU if any).")
+    ] = "auto",
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -518,7 +521,14 @@ def fit(
     )
     start = None if scratch else (init or default_init())
     result = fit_folder(
-        images, masks, out=out, init=start, settings=settings, overwrite=overwrite, log=None if quiet else print_text
+        images,
+        masks,
+        out=out,
+        init=start,
+        settings=settings,
+        overwrite=overwrite,
+        device=device,
+        log=None if quiet else print_text,
     )
     print_text(_fitted(result, what="fitted"))
 
@@ -535,6 +545,9 @@ def pretrain(
     batch_size: BatchOption = None,
     max_minutes: MinutesOption = None,
     seed: SeedOption = None,
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where the network trains (auto: a GPU if any).")
+    ] = "auto",
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -557,6 +570,7 @@ def pretrain(
         settings=settings,
         max_images=max_images,
         overwrite=overwrite,
+        device=device,
         log=None if quiet else print_text,
     )
     print_text(_fitted(result, what="pretrained"))

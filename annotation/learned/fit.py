@@ -203,7 +203,7 @@ def training_radius(images: list[AnnotatedImage]) -> float:
     return round(float(np.median([estimate_cell_radius(a.targets.cell) for a in images])), 2)
 
 
-def _start(init: str | Path | None, settings: FitSettings, device: str) -> tuple[torch.nn.Module, dict | None]:
+def _start(init: str | Path | None, settings: FitSettings, device: torch.device) -> tuple[torch.nn.Module, dict | None]:
     """The network to train, on ``device``, and what it continues from (None: a new network)."""
     if init is None:
         torch.manual_seed(settings.seed)
@@ -237,19 +237,21 @@ def fit_cell_model(
         rehearse: images (synthetic smears) that ``settings.rehearsal`` of every batch is cropped from; never
             held back or scored. None or an empty list: every crop is from ``images``.
         overwrite: replace an existing ``out`` (it may be ``init`` itself: that is read before anything is written).
-        device: where the network trains ("cpu", "cuda"); crops are cut on the CPU. The model is saved for the CPU.
+        device: where the network trains: "cpu", "cuda" or "auto" (the GPU when there is one); crops are cut on
+            the CPU, and the model is saved for the CPU.
         log: called with one line per epoch.
 
     Raises:
         UsageError: no images, bad settings, or ``out`` exists without ``overwrite``.
         DataError: ``init`` is not a model folder.
     """
+    from benchmarks.training.distributed import pick_device
     from rbc_dataset.fileio import atomic_directory, write_json
 
     settings = settings or FitSettings()
     started = time.perf_counter()
     training, held = hold_back(images, count=settings.validation_images, seed=settings.seed)
-    network, parent = _start(init, settings, device)
+    network, parent = _start(init, settings, pick_device(device))
     base_width = int(parent["base_width"]) if parent else settings.base_width
     model = CellModel(Path(out), network, description={})
     rehearse = list(rehearse or []) if settings.rehearsal_crops() > 0 else []

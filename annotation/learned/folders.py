@@ -86,6 +86,7 @@ def fit_folder(
     settings: FitSettings | None = None,
     rehearse: list[AnnotatedImage] | None = None,
     overwrite: bool = False,
+    device: str = "cpu",
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit the cell model on the annotated images of ``images`` / ``masks`` into the model folder ``out``.
@@ -100,6 +101,7 @@ def fit_folder(
         rehearse: synthetic smears rehearsed in every batch (``settings.rehearsal`` of it); None: drawn here
             (``rehearsal_smears``) when ``settings.rehearsal`` > 0.
         overwrite: replace an existing ``out`` (``out`` may be ``init``).
+        device: where the network trains ("cpu", "cuda", "auto").
         log: called with one line per epoch.
 
     Raises:
@@ -117,5 +119,13 @@ def fit_folder(
         rehearse = rehearsal_for(settings)
     source = {"images": str(Path(images).resolve()), "masks": str(Path(masks).resolve()), "count": len(annotated)}
     return fit_cell_model(
-        annotated, out=out, init=init, settings=settings, source=source, rehearse=rehearse, overwrite=overwrite, log=log
+        annotated,
+        out=out,
+        init=init,
+        settings=settings,
+        source=source,
+        rehearse=rehearse,
+        overwrite=overwrite,
+        device=device,
+        log=log,
     )

@@ -102,6 +102,7 @@ def pretrain(
     settings: FitSettings | None = None,
     max_images: int = 0,
     overwrite: bool = False,
+    device: str = "cpu",
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit a new cell model on synthetic smears with full truth, into the model folder ``out``.
@@ -112,6 +113,7 @@ def pretrain(
         settings: see ``FitSettings`` (default ``PRETRAIN_SETTINGS``).
         max_images: smears to use, the classes alternating (0: all).
         overwrite: replace an existing ``out``.
+        device: where the network trains ("cpu", "cuda", "auto").
         log: called with one line per epoch.
     """
     from rbc_dataset.fileio import check_output_outside
@@ -121,4 +123,6 @@ def pretrain(
     annotated = synthetic_annotated(synthetic, max_images=max_images)
     cells = float(np.mean([a.targets.cell.mean() for a in annotated]))
     source = {"synthetic": str(Path(synthetic).resolve()), "count": len(annotated), "cell_fraction": round(cells, 4)}
-    return fit_cell_model(annotated, out=out, settings=settings, source=source, overwrite=overwrite, log=log)
+    return fit_cell_model(
+        annotated, out=out, settings=settings, source=source, overwrite=overwrite, device=device, log=log
+    )

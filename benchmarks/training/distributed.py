@@ -35,7 +35,8 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     has_cuda = torch.cuda.is_available()
     if requested == "cuda" and not has_cuda:
         raise UsageError(
-            "the preset asks for device cuda but no CUDA GPU is visible; use --device cpu or --preset cpu-smoke"
+            "device cuda was asked for (by --device or the preset) but no CUDA GPU is visible; "
+            "use --device cpu (or auto), or a CPU preset such as cpu-smoke"
         )
     if requested == "cuda" or (requested == "auto" and has_cuda):
         return torch.device("cuda", local_rank)

@@ -232,3 +232,13 @@ def test_real_release_masks_are_refused_and_their_canonical_masks_read(tmp_path)
     (tmp_path / "masks" / image_path.name).write_bytes(encode_png(canonical))
     [pair] = read_annotated(tmp_path / "images", tmp_path / "masks")
     assert 0.2 < pair.targets.cell.mean() < 0.7 and not pair.targets.has_centres
+
+
+def test_fit_on_cuda_without_a_gpu_is_refused_before_anything_is_written(annotated_folders, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["fit", str(annotated_folders / "images"), str(annotated_folders / "masks"), "--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(annotate_app, args + ["--scratch", "--device", "cuda"] + FAST)
+    assert result.exit_code != 0 and squeezed("no CUDA GPU is visible") in squeezed(result.output)
+    assert not (tmp_path / "m").exists()
