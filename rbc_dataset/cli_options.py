@@ -121,6 +121,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--rehearsal": ("float", "share of each training batch cropped from synthetic smears"),
     "--max-minutes": ("float", "stop training after the epoch that passes this wall time"),
     "--curve-folds": ("int", "held-out images a learning curve is measured on"),
+    "--skip-folds": ("flag", "no leave-one-out folds: only the fit on all pairs and what uses it"),
     "--instances": ("path", "folder of 16-bit instance label maps <stem>.png"),
     "--um-per-px": ("float", "pixel size in micrometres"),
     "--cell-types": ("path", "folder of <stem>.csv cell types"),

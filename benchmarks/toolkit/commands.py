@@ -187,6 +187,9 @@ def annotate_fit(
         float | None, typer.Option("--rehearsal", help="Share of each batch from synthetic smears (0: off).")
     ] = None,
     curve_folds: Annotated[int, typer.Option("--curve-folds", help="Held-out images of the learning curve.")] = 4,
+    skip_folds: Annotated[
+        bool, typer.Option("--skip-folds", help="No leave-one-out or curve folds: only the fit on all pairs.")
+    ] = False,
     json_out: JsonOption = Path("bench_out/annotate_fit.json"),
     quiet: QuietOption = False,
 ) -> None:
@@ -201,7 +204,9 @@ def annotate_fit(
     settings = replace(BENCH_SETTINGS, **{k: v for k, v in given.items() if v is not None})
     start = None if scratch else (init or default_init())
     log = (lambda line: None) if quiet else print_text
-    run_fit_bench(realdata, json_out, init=start, settings=settings, curve_folds=curve_folds, log=log)
+    run_fit_bench(
+        realdata, json_out, init=start, settings=settings, curve_folds=curve_folds, folds=not skip_folds, log=log
+    )
 
 
 def annotate_morph(

@@ -59,3 +59,10 @@ def test_missed_share_and_too_few_pairs(tmp_path):
     with pytest.raises(DataError, match="at least two image/mask pairs"):
         run_fit_bench(tmp_path, tmp_path / "x.json", init=None, settings=TINY)
     assert callable(learned_instances(None))
+
+
+def test_without_folds_only_the_fit_on_all_pairs_is_measured(realdata, tmp_path):
+    result = run_fit_bench(realdata, tmp_path / "f.json", init=None, settings=TINY, folds=False, log=lambda _: None)
+    assert result["leave_one_out"] is None and result["learning_curve"]["per_fold"] == []
+    assert result["fit_all"]["images"] == 3 and result["propose_speed"]["images"] == 3
+    assert json.loads((tmp_path / "f.json").read_text())["leave_one_out"] is None
