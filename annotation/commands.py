@@ -454,6 +454,11 @@ def review_command(
             console.print(f"  note: {len(names)} {label}", highlight=False)
 
 
+FitDeviceOption = Annotated[
+    Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where the network trains (auto: a GPU if any).")
+]
+
+
 @app.command("fit")
 @fail_cleanly
 def fit(
@@ -493,9 +498,7 @@ def fit(
     ] = None,
     max_minutes: MinutesOption = None,
     seed: SeedOption = None,
-    device: Annotated[
-        Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where the network trains (auto: a GPU if any).")
-    ] = "auto",
+    device: FitDeviceOption = "auto",
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -545,9 +548,7 @@ def pretrain(
     batch_size: BatchOption = None,
     max_minutes: MinutesOption = None,
     seed: SeedOption = None,
-    device: Annotated[
-        Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where the network trains (auto: a GPU if any).")
-    ] = "auto",
+    device: FitDeviceOption = "auto",
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
