@@ -25,6 +25,7 @@ WITHOUT_PROGRESS = {
     "rbc-bench list": "prints a table",
     "rbc-bench score": "re-scores saved predictions, a table",
     "rbc-bench report": "writes tables and plots from run folders",
+    "rbc-bench annotate-fit-recipes": "worker processes print one line per finished fit, no bar",
     "rbc-bench synth-speed": "times synth with its bars off",
     "rbc-bench ingest-speed": "times ingest with its bars off",
     "rbc-bench validate-quality": "runs validate-masks with its bars off",

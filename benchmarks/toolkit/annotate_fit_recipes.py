@@ -9,27 +9,29 @@ per job, minutes. Every job is one fit (a recipe, a held-out image, the images i
 - the mean Dice on the fit's own training images (in-sample: tells under-fitting from over-fitting).
 
 Folds: leave one image out over all pairs, then learning-curve fits on 1, 2 and 4 images drawn (seeded) from the
-others, for the recipes named in ``--curve-recipes``. Each finished job is appended to ``OUT.jsonl`` at once, so a
-run stopped at its time budget keeps what it measured; the summary table is printed from that file.
+others, for the recipes named in ``--curve-recipes``. Each finished job is appended at once to the rows file
+(``--json``'s name with ``.jsonl``), so a run stopped at its time budget keeps what it measured; the summary
+table is printed from that file.
 
-Run: ``python -m benchmarks.toolkit.annotate_fit_recipes --realdata ../shared/realdata --out runs/recipes
---device cuda --workers 8 --budget-s 420``. No recipe setting is chosen on a scored image: the numbers are
+Run: ``rbc-bench annotate-fit-recipes --realdata ../shared/realdata --json runs/recipes.json --device cuda
+--workers 8 --budget-s 420``. No recipe setting is chosen on a scored image: the numbers are
 held-out estimates of each recipe as written below, all of them reported.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 
 from annotation.learned.fit import FitSettings
+from rbc_dataset.errors import DataError, UsageError
 
 LONG = FitSettings(epochs=100, validation_images=0)  # 2,000 batches, the last epoch kept
 
@@ -115,8 +117,7 @@ def run_job(job: Job, *, pairs, rehearse, device: str, max_epochs: int = 0) -> d
             rehearse=rehearse,
             device=device,
         )
-    model = result.model
-    model.network.to(device).eval()
+    model = result.model  # on ``device``, in eval mode
     in_sample = [cell_dice(predict_maps(model, pairs[j].image).mask(), pairs[j].targets.cell) for j in job.training]
     return asdict(job) | {
         "image": held.name,
@@ -141,7 +142,7 @@ def _worker(queue, lock, *, realdata: str, device: str, out: str, deadline: floa
     while time.time() < deadline:
         try:
             job = queue.get_nowait()
-        except Exception:  # the queue is empty: every job is taken
+        except Empty:  # every job is taken
             return
         row = run_job(job, pairs=pairs, rehearse=rehearse, device=device, max_epochs=max_epochs)
         with lock, open(out, "a", encoding="utf-8") as handle:
@@ -171,34 +172,66 @@ def summarise(rows: list[dict]) -> dict:
     return summary
 
 
+def check_recipes(names: list[str]) -> None:
+    """Raises UsageError naming the known recipes when a name is not one of them."""
+    unknown = [name for name in names if name not in RECIPES]
+    if unknown:
+        raise UsageError(f"unknown recipe {', '.join(unknown)}: choose from {', '.join(RECIPES)}")
+
+
+def _rows(result: dict) -> list[tuple[str, str]]:
+    rows = []
+    for name, part in result["recipes"].items():
+        if part["loo_images"]:
+            value = (
+                f"{part['loo_dice']:.4f} ({part['loo_images']} images); dihedral {part['loo_dice_dihedral']:.4f}; "
+                f"in-sample {part['in_sample_dice']:.4f}"
+            )
+            rows.append((f"{name}: leave-one-out Dice", value))
+        if part["curve"]:
+            rows.append((f"{name}: curve", ", ".join(f"{k}: {v:.4f}" for k, v in part["curve"].items())))
+    rows.append(("jobs done / planned", f"{result['jobs_done']} / {result['jobs_planned']}"))
+    return rows
+
+
 def run_recipes(
     *,
     realdata: Path,
-    out: Path,
+    json_out: Path,
     recipes: list[str],
     curve_recipes: list[str],
-    device: str,
-    workers: int,
-    budget_s: float,
+    device: str = "cpu",
+    workers: int = 1,
+    budget_s: float = 3600.0,
     max_epochs: int = 0,
 ) -> dict:
-    """Run the jobs in ``workers`` processes until done or ``budget_s`` passes; write OUT.jsonl and OUT.json."""
-    from benchmarks.toolkit.annotate_fit import real_pairs
+    """Run the jobs in ``workers`` processes until done or ``budget_s`` passes; print the table, write
+    ``json_out`` (the summary) and the rows beside it (``json_out`` with suffix ``.jsonl``).
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lines = out.with_suffix(".jsonl")
+    Raises:
+        UsageError: an unknown recipe name.
+        DataError: fewer than two AneRBC-I pairs under ``realdata``.
+    """
+    from benchmarks.toolkit.annotate_segment import anerbc_pairs
+    from benchmarks.toolkit.results import report
+
+    check_recipes(recipes + curve_recipes)
+    n_pairs = len(anerbc_pairs(Path(realdata)))
+    if n_pairs < 2:
+        raise DataError(Path(realdata) / "AneRBC-I", "at least two image/mask pairs", f"{n_pairs}", "pass --realdata")
+    lines = Path(json_out).with_suffix(".jsonl")
+    lines.parent.mkdir(parents=True, exist_ok=True)
     lines.unlink(missing_ok=True)
-    jobs = plan_jobs(len(real_pairs(realdata)), recipes=recipes, curve_recipes=curve_recipes)
+    jobs = plan_jobs(n_pairs, recipes=recipes, curve_recipes=curve_recipes)
     context = multiprocessing.get_context("spawn")
     queue, lock = context.Queue(), context.Lock()
     for job in jobs:
         queue.put(job)
-    deadline = time.time() + budget_s
     options = {
         "realdata": str(realdata),
         "device": device,
         "out": str(lines),
-        "deadline": deadline,
+        "deadline": time.time() + budget_s,
         "max_epochs": max_epochs,
     }
     processes = [context.Process(target=_worker, args=(queue, lock), kwargs=options) for _ in range(workers)]
@@ -208,40 +241,14 @@ def run_recipes(
         process.join()
     rows = [json.loads(line) for line in lines.read_text(encoding="utf-8").splitlines()] if lines.exists() else []
     result = {
+        "benchmark": "annotation_fit_recipes",
+        "realdata": str(realdata),
         "device": device,
         "max_epochs": max_epochs,
         "jobs_planned": len(jobs),
         "jobs_done": len(rows),
+        "rows": str(lines),
         "recipes": summarise(rows),
     }
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    for name, part in result["recipes"].items():
-        print(name, json.dumps({k: v for k, v in part.items() if k not in ("settings", "why")}))
+    report("annotate fit: recipes on the same leave-one-out folds", _rows(result), result=result, json_out=json_out)
     return result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--realdata", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="OUT: OUT.jsonl (rows) and OUT.json (summary)")
-    parser.add_argument("--recipes", default=",".join(RECIPES))
-    parser.add_argument("--curve-recipes", default="long,scratch")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--budget-s", type=float, default=3600.0)
-    parser.add_argument("--max-epochs", type=int, default=0, help="cap every recipe's epochs (a quick try; 0: none)")
-    args = parser.parse_args()
-    run_recipes(
-        realdata=args.realdata,
-        out=args.out,
-        recipes=[r for r in args.recipes.split(",") if r],
-        curve_recipes=[r for r in args.curve_recipes.split(",") if r],
-        device=args.device,
-        workers=args.workers,
-        budget_s=args.budget_s,
-        max_epochs=args.max_epochs,
-    )
-
-
-if __name__ == "__main__":
-    main()

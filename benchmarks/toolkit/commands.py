@@ -209,6 +209,41 @@ def annotate_fit(
     )
 
 
+def annotate_fit_recipes(
+    realdata: Annotated[
+        Path, typer.Option("--realdata", callback=existing_path, help="Folder with AneRBC-I image/mask pairs.")
+    ] = Path("../shared/realdata"),
+    *,
+    recipes: Annotated[str, typer.Option("--recipes", help="Recipes, comma-separated, in the order they run.")] = (
+        "v2,long,scratch-real,scratch"
+    ),
+    curve_recipes: Annotated[
+        str, typer.Option("--curve-recipes", help="Recipes that also get learning-curve folds (1, 2, 4 images).")
+    ] = "",
+    device: Annotated[Literal["cpu", "cuda", "auto"], typer.Option("--device", help="Where the fits train.")] = "cpu",
+    workers: BenchWorkersOption = 2,
+    budget_s: Annotated[
+        float, typer.Option("--budget-s", help="Take no new fit after this many seconds (what finished is kept).")
+    ] = 3600.0,
+    max_epochs: Annotated[int, typer.Option("--max-epochs", help="Cap every recipe's epochs (0: none).")] = 0,
+    json_out: JsonOption = Path("bench_out/annotate_fit_recipes.json"),
+) -> None:
+    """Several `annotate fit` recipes on the same leave-one-image-out folds, in parallel processes (a GPU run):
+    held-out Dice, with the dihedral test-time average, and in-sample Dice of every recipe."""
+    from benchmarks.toolkit.annotate_fit_recipes import run_recipes
+
+    run_recipes(
+        realdata=realdata,
+        json_out=json_out,
+        recipes=list(csv_list(recipes)),
+        curve_recipes=list(csv_list(curve_recipes)),
+        device=device,
+        workers=workers,
+        budget_s=budget_s,
+        max_epochs=max_epochs,
+    )
+
+
 def annotate_morph(
     n_images: Annotated[int, typer.Option("--n-images", help="Synthetic images per class for cell types.")] = 10,
     *,
@@ -356,6 +391,7 @@ COMMANDS = (
     ("annotate-segment", annotate_segment),
     ("annotate-morph", annotate_morph),
     ("annotate-fit", annotate_fit),
+    ("annotate-fit-recipes", annotate_fit_recipes),
     ("realism", realism),
     ("train-speed", train_speed),
     ("transfer", transfer),

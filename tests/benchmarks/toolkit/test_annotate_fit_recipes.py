@@ -63,3 +63,14 @@ def test_one_job_scores_the_held_out_image_and_the_training_images(pairs):
     summary = summarise([row, row | {"kind": "curve", "annotated": 1, "dice": 0.5}])
     assert summary["v2"]["loo_images"] == 1 and summary["v2"]["curve"] == {1: 0.5}
     assert summary["v2"]["why"] == RECIPES["v2"].why
+
+
+def test_unknown_recipes_and_missing_pairs_are_refused_before_any_fit(tmp_path):
+    from benchmarks.toolkit.annotate_fit_recipes import run_recipes
+    from rbc_dataset.errors import DataError, UsageError
+
+    with pytest.raises(UsageError, match="unknown recipe fast: choose from v2"):
+        run_recipes(realdata=tmp_path, json_out=tmp_path / "r.json", recipes=["fast"], curve_recipes=[])
+    with pytest.raises(DataError, match="at least two image/mask pairs"):
+        run_recipes(realdata=tmp_path, json_out=tmp_path / "r.json", recipes=["v2"], curve_recipes=[])
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.jsonl").exists()
