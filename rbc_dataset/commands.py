@@ -77,6 +77,10 @@ def synth(
     cbc_reuse: Annotated[
         float | None, typer.Option("--cbc-reuse", help="Share of CBC reports copied from another image.")
     ] = None,
+    cell_overlap: Annotated[
+        float | None,
+        typer.Option("--cell-overlap", help="Let cells lie deeper on each other, a share of r1 + r2 (default 0)."),
+    ] = None,
     no_tiles: Annotated[bool, typer.Option("--no-tiles", help="Skip AneRBC-II.")] = False,
     workers: WorkersOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
@@ -97,6 +101,7 @@ def synth(
         "shortcuts": tuple(s.value for s in shortcut) if shortcut else None,
         "tile_order": tile_order,
         "cbc_reuse": cbc_reuse,
+        "cell_overlap": cell_overlap,
         "with_tiles": False if no_tiles else None,
         "workers": workers,
     }

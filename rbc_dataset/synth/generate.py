@@ -105,7 +105,7 @@ def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) ->
     lab, cells_rng, acquisition_rng = config.lab, streams["cells"], streams["acquisition"]
     condition = sample_condition(cls, cells_rng, lab=lab)
     acquisition = sample_acquisition(_regime(cls, config, acquisition_rng), acquisition_rng, lab=lab)
-    smear = render_smear(condition, acquisition, rng=cells_rng)
+    smear = render_smear(condition, acquisition, rng=cells_rng, overlap=config.cell_overlap)
     mask, rgb, darkness = _masks(smear, config, cls, streams["mask"])
     reports_rng = streams["reports"]
     report_cells, report_condition = truth.report_patient(smear.cells, condition, rng=reports_rng)

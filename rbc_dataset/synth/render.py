@@ -131,19 +131,20 @@ def render_smear(
     width: int = 1224,
     height: int = 960,
     rates: DistractorRates = DEFAULT_RATES,
+    overlap: float = 0.0,
 ) -> Smear:
     """Draw a full smear image with its instance map, platelet map, dark-object map and cell table.
 
     ``rates`` sets how often white cells, precipitate, debris, platelet clumps and the plasma film appear
-    (``distractors.NO_DISTRACTORS`` for none). Distractors draw from child generators of ``rng``, so they do
-    not move the cells' draws.
+    (``distractors.NO_DISTRACTORS`` for none); ``overlap`` lets cells overlap deeper (``place_cells``).
+    Distractors draw from child generators of ``rng``, so they do not move the cells' draws.
     """
     # One child per kind, spawned before any draw: switching one kind off leaves the others as they were.
     kids = dict(zip(("white", "specks", "debris", "clumps", "film"), rng.spawn(5), strict=True))
     mean_area = np.pi * (condition.normal_diameter / 2) ** 2
     wanted = int(np.clip(acquisition["foreground_target"] * width * height / mean_area * 1.1, 1000, 1600))
     population = sample_population(condition, wanted, rng=rng)
-    centres, kept = place_cells(population.radius, width, height=height, rng=rng)
+    centres, kept = place_cells(population.radius, width, height=height, rng=rng, overlap=overlap)
     population = _subset(population, kept)
     pad = 2 * (int(np.ceil(population.outline.max())) + 3)  # canvas margin: centres may lie outside the image
     shape = (height + 2 * pad, width + 2 * pad)
@@ -214,23 +215,33 @@ def _density_field(width: int, height: int, rng: np.random.Generator) -> np.ndar
 
 
 def place_cells(
-    radius: np.ndarray, width: int, *, height: int, rng: np.random.Generator, clump: float = 0.12
+    radius: np.ndarray,
+    width: int,
+    *,
+    height: int,
+    rng: np.random.Generator,
+    clump: float = 0.12,
+    overlap: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random sequential placement allowing touching and partial overlap.
 
     Returns the (n, 2) centres (x, y) of the cells that found a place and the indices of those cells.
     A share ``clump`` of attempts starts next to an already placed cell, so cells touch and form
-    small clusters as in a real smear.
+    small clusters as in a real smear. ``overlap`` (a share of r1 + r2) lets two cells' centres come that much
+    closer than AneRBC's near-touching cells do, as in thick smears (BCCD) where cells lie on each other; the
+    draws are the same in number, so ``overlap=0`` gives the same smears as before it existed.
     """
     field = _density_field(width, height, rng)
-    tolerance = rng.uniform(0.95, 1.08, len(radius))  # how close two cells may come, as a share of r1 + r2
+    tolerance = rng.uniform(0.95 - overlap, 1.08, len(radius))  # how close two cells may come, share of r1 + r2
     cell = 2.0 * float(radius.max())
     grid: dict[tuple[int, int], list[int]] = {}
     centres = np.zeros((len(radius), 2))
     placed: list[int] = []
     for i in range(len(radius)):
         for _attempt in range(30):
-            x, y = _candidate(placed, centres, radius=radius, i=i, width=width, height=height, rng=rng, clump=clump)
+            x, y = _candidate(
+                placed, centres, radius=radius, i=i, width=width, height=height, rng=rng, clump=clump, overlap=overlap
+            )
             if not (-radius[i] < x < width + radius[i] and -radius[i] < y < height + radius[i]):
                 continue
             if rng.uniform() > field[min(max(int(y), 0), height - 1) // 16, min(max(int(x), 0), width - 1) // 16]:
@@ -244,11 +255,11 @@ def place_cells(
     return centres[kept], kept
 
 
-def _candidate(placed, centres, *, radius, i, width, height, rng, clump):
-    """A random position, or one touching a random placed cell."""
+def _candidate(placed, centres, *, radius, i, width, height, rng, clump, overlap):
+    """A random position, or one touching (or, with ``overlap``, lying on) a random placed cell."""
     if placed and rng.uniform() < clump:
         j = placed[int(rng.integers(len(placed)))]
-        distance = (radius[i] + radius[j]) * rng.uniform(0.92, 1.05)
+        distance = (radius[i] + radius[j]) * rng.uniform(0.92 - overlap, 1.05)
         theta = rng.uniform(0.0, 2 * np.pi)
         return centres[j, 0] + distance * np.cos(theta), centres[j, 1] + distance * np.sin(theta)
     margin = radius[i] * 0.6  # centres may lie just outside: cells are cut by the image border

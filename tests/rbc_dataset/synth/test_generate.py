@@ -172,8 +172,43 @@ def test_failed_run_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypat
         ({"defect_rate": 2.0}, r"\[0, 1\]"),
         ({"shortcuts": ("size",)}, "colour, mask"),
         ({"tile_order": "diagonal"}, "row-major"),
+        ({"cell_overlap": 0.9}, r"--cell-overlap must lie in \[0, 0.6\]"),
+        ({"cell_overlap": -0.1}, r"--cell-overlap"),
     ],
 )
 def test_bad_config_is_a_usage_error(kwargs: dict, phrase: str) -> None:
     with pytest.raises(UsageError, match=phrase):
         SynthConfig(**kwargs)
+
+
+def _closest_pairs(overlap: float) -> np.ndarray:
+    """For each of 600 placed cells of radius 10 on a 600 x 400 field, the nearest centre over r1 + r2."""
+    from scipy.spatial import cKDTree
+
+    from rbc_dataset.synth.render import place_cells
+
+    radius = np.full(600, 10.0)
+    centres, _ = place_cells(radius, 600, height=400, rng=np.random.default_rng(4), overlap=overlap)
+    distance, _ = cKDTree(centres).query(centres, k=2)
+    return distance[:, 1] / 20.0
+
+
+def test_cell_overlap_lets_cells_lie_on_each_other() -> None:
+    release, thick = _closest_pairs(0.0), _closest_pairs(0.35)
+    assert release.min() >= 0.95 - 1e-9  # as AneRBC draws them: 5 % overlap at most
+    assert thick.min() < 0.7 and np.mean(thick < 0.9) > 0.1  # many cells lie deep on a neighbour
+    assert thick.min() >= 0.6 - 1e-9
+
+
+def _overlapping_pairs(root: Path) -> int:
+    cells = pd.read_csv(root / "synthetic_truth/AneRBC-I/Healthy_individuals/cells/001_h.csv", keep_default_na=False)
+    return sum(len([o for o in str(row.overlaps).split(";") if o]) for row in cells.itertuples()) // 2
+
+
+def test_synth_cell_overlap_reaches_the_smears(tmp_path: Path) -> None:
+    base = {"n_images": 1, "seed": 8, "with_tiles": False, "workers": 1}
+    synthesize(SynthConfig(**base), tmp_path / "release", show_progress=False)
+    synthesize(SynthConfig(cell_overlap=0.35, **base), tmp_path / "thick", show_progress=False)
+    assert _overlapping_pairs(tmp_path / "thick") > 1.5 * _overlapping_pairs(tmp_path / "release")
+    saved = yaml.safe_load((tmp_path / "thick/synthetic_truth/synth_config.yaml").read_text())
+    assert saved["cell_overlap"] == 0.35
