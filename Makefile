@@ -54,9 +54,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 # The cell model `annotate fit` starts from: synthetic smears with full instance truth, then pretraining (CPU).
+# --cell-overlap is annotation/learned/pretrain.py's PRETRAIN_CELL_OVERLAP (rehearsal draws its smears alike).
 PRETRAIN_SYNTH := .pretrain/synthetic
 pretrained: $(STAMP)
-	$(BIN)/rbc-dataset synth --out $(PRETRAIN_SYNTH) --n-images 20 --seed 1 --no-tiles --overwrite -q
+	$(BIN)/rbc-dataset synth --out $(PRETRAIN_SYNTH) --n-images 20 --seed 1 --no-tiles --cell-overlap 0.35 --overwrite -q
 	$(BIN)/rbc-dataset annotate pretrain $(PRETRAIN_SYNTH) --out annotation/learned/pretrained --overwrite
 
 docs: $(STAMP)

@@ -22,6 +22,10 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the packaged mode
 PRETRAIN_SETTINGS = FitSettings(crop_size=192, batch_size=8, steps_per_epoch=40, epochs=15, validation_images=2)
 REHEARSAL_SMEARS = 4  # synthetic smears (half of each class) rehearsed in a continued fit; about 5 s to draw
 REHEARSAL_SEED = 2  # not the pretraining smears' seed (1): rehearsal shows the network smears it has not seen
+# The packaged model's smears let cells lie up to 0.35 of r1 + r2 deeper on each other (synth --cell-overlap, the
+# Makefile's `pretrained`): overlapping cells teach the centre head to seed cells that lie on each other (BCCD's
+# thick smears), and rehearsal draws its smears the same way, so a fit does not unlearn it.
+PRETRAIN_CELL_OVERLAP = 0.35
 SYNTH_FIX = "pass a folder written by `rbc-dataset synth --out DIR` (it holds AneRBC_dataset/ and synthetic_truth/)"
 
 
@@ -72,6 +76,20 @@ def synthetic_annotated(root: str | Path, *, max_images: int = 0) -> list[Annota
     return annotated
 
 
+def synth_settings(root: str | Path) -> dict:
+    """The options that drew a synthetic folder (its ``synthetic_truth/synth_config.yaml``), as a pretrained model
+    records them: seed, images per class and cell overlap ({} for a folder without the file)."""
+    import yaml
+
+    from rbc_dataset.layout import TRUTH_FOLDER
+
+    path = Path(root) / TRUTH_FOLDER / "synth_config.yaml"
+    if not path.is_file():
+        return {}
+    saved = yaml.safe_load(path.read_text()) or {}
+    return {key: saved.get(key, 0.0 if key == "cell_overlap" else None) for key in ("seed", "n_images", "cell_overlap")}
+
+
 def _alternate(groups: list[list[Path]]) -> list[tuple[Path, ...]]:
     """[a1, a2], [h1] -> [(a1, h1), (a2,)]: the classes take turns, so any prefix holds both."""
     longest = max(len(group) for group in groups)
@@ -85,7 +103,13 @@ def rehearsal_smears(*, count: int = REHEARSAL_SMEARS, seed: int = REHEARSAL_SEE
     from rbc_dataset.api import synthesize
 
     with tempfile.TemporaryDirectory(prefix="rbc-rehearsal-") as tmp:
-        synthesize(Path(tmp) / "synthetic", n_images=max(1, (count + 1) // 2), seed=seed, with_tiles=False)
+        synthesize(
+            Path(tmp) / "synthetic",
+            n_images=max(1, (count + 1) // 2),
+            seed=seed,
+            with_tiles=False,
+            cell_overlap=PRETRAIN_CELL_OVERLAP,
+        )
         return synthetic_annotated(Path(tmp) / "synthetic", max_images=count)
 
 
@@ -122,7 +146,12 @@ def pretrain(
     settings = settings or PRETRAIN_SETTINGS
     annotated = synthetic_annotated(synthetic, max_images=max_images)
     cells = float(np.mean([a.targets.cell.mean() for a in annotated]))
-    source = {"synthetic": str(Path(synthetic).resolve()), "count": len(annotated), "cell_fraction": round(cells, 4)}
+    source = {
+        "synthetic": str(Path(synthetic).resolve()),
+        "count": len(annotated),
+        "cell_fraction": round(cells, 4),
+        "synth": synth_settings(synthetic),
+    }
     return fit_cell_model(
         annotated, out=out, settings=settings, source=source, overwrite=overwrite, device=device, log=log
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -242,3 +243,24 @@ def test_fit_on_cuda_without_a_gpu_is_refused_before_anything_is_written(annotat
     result = CliRunner().invoke(annotate_app, args + ["--scratch", "--device", "cuda"] + FAST)
     assert result.exit_code != 0 and squeezed("no CUDA GPU is visible") in squeezed(result.output)
     assert not (tmp_path / "m").exists()
+
+
+def test_the_packaged_model_was_pretrained_on_overlapping_cells_as_rehearsal_draws_them():
+    """The Makefile's recipe, the packaged model's record and the rehearsal smears agree on the cell overlap."""
+    import re
+
+    from annotation.learned.pretrain import PRETRAIN_CELL_OVERLAP, PRETRAINED
+
+    recipe = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert float(re.search(r"--cell-overlap ([0-9.]+)", recipe).group(1)) == PRETRAIN_CELL_OVERLAP
+    source = read_description(PRETRAINED)["trained"]["source"]
+    assert source["synth"] == {"seed": 1, "n_images": 20, "cell_overlap": PRETRAIN_CELL_OVERLAP}
+
+
+def test_pretraining_records_how_its_smears_were_drawn(tmp_path):
+    from annotation.learned.pretrain import synth_settings
+    from rbc_dataset.api import synthesize
+
+    synthesize(tmp_path / "s", n_images=1, seed=3, with_tiles=False, cell_overlap=0.2)
+    assert synth_settings(tmp_path / "s") == {"seed": 3, "n_images": 1, "cell_overlap": 0.2}
+    assert synth_settings(tmp_path) == {}
