@@ -244,6 +244,34 @@ def annotate_fit_recipes(
     )
 
 
+def annotate_pretrain(
+    realdata: Annotated[
+        Path, typer.Option("--realdata", callback=existing_path, help="Folder with AneRBC-I, BCCD and/or Chula.")
+    ] = Path("../shared/realdata"),
+    *,
+    overlaps: Annotated[
+        str,
+        typer.Option("--overlaps", help="Cell overlaps of the pretraining smears, comma-separated (first: the base)."),
+    ] = "0,0.35",
+    seeds: Annotated[
+        str, typer.Option("--synth-seeds", help="Seeds of the synthetic smears, comma-separated.")
+    ] = "1,3,5",
+    json_out: JsonOption = Path("bench_out/annotate_pretrain.json"),
+    quiet: QuietOption = False,
+) -> None:
+    """Pretrain a new cell model per cell overlap and synthetic seed (as `make pretrained` does) and score each
+    model alone on real images: AneRBC-I Dice, BCCD boxes, Chula points; paired differences between overlaps."""
+    from benchmarks.toolkit.annotate_pretrain import run_pretrain_bench
+
+    run_pretrain_bench(
+        realdata=realdata,
+        json_out=json_out,
+        overlaps=list(csv_list(overlaps, cast=float, option="--overlaps")),
+        seeds=list(csv_list(seeds, cast=int, option="--synth-seeds")),
+        log=(lambda line: None) if quiet else print_text,
+    )
+
+
 def annotate_morph(
     n_images: Annotated[int, typer.Option("--n-images", help="Synthetic images per class for cell types.")] = 10,
     *,
@@ -392,6 +420,7 @@ COMMANDS = (
     ("annotate-morph", annotate_morph),
     ("annotate-fit", annotate_fit),
     ("annotate-fit-recipes", annotate_fit_recipes),
+    ("annotate-pretrain", annotate_pretrain),
     ("realism", realism),
     ("train-speed", train_speed),
     ("transfer", transfer),

@@ -1,0 +1,48 @@
+"""benchmarks/toolkit/annotate_pretrain.py on a tiny stand-in for ../shared/realdata (tiny pretraining runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import benchmarks.toolkit.annotate_pretrain as bench
+from annotation.learned.fit import FitSettings
+from rbc_dataset.errors import DataError, UsageError
+from tests.helpers.smears import tiny_realdata
+
+TINY = FitSettings(crop_size=64, batch_size=2, steps_per_epoch=2, epochs=1, base_width=8, validation_images=1)
+
+
+@pytest.fixture(scope="module")
+def realdata(tmp_path_factory, synthetic_root):
+    return tiny_realdata(tmp_path_factory.mktemp("real") / "realdata", synthetic_root)
+
+
+def test_every_overlap_and_seed_is_pretrained_and_scored_on_the_real_images(realdata, tmp_path):
+    out = tmp_path / "pretrain.json"
+    result = bench.run_pretrain_bench(
+        realdata=realdata, json_out=out, overlaps=[0.0, 0.3], seeds=[1, 2], settings=TINY, n_images=1, log=print
+    )
+    rows = result["rows"]
+    assert [(r["overlap"], r["seed"]) for r in rows] == [(0.0, 1), (0.3, 1), (0.0, 2), (0.3, 2)]
+    for row in rows:
+        assert list(row["anerbc_dice_per_image"]) == ["Anemic_individuals/001_a.png"]
+        assert 0 <= row["bccd_recall"] <= 1 and 0 <= row["chula_one_point"] <= 1
+    paired = result["summary"]["paired"][0.3]["bccd_recall"]
+    assert paired["seeds"] == 2 and 0 <= paired["seeds_up"] <= 2
+    expected = sum(r["bccd_recall"] for r in rows if r["overlap"] == 0.3) / 2
+    assert result["summary"]["per_overlap"][0.3]["bccd_recall"]["mean"] == pytest.approx(expected)
+    saved = json.loads(out.read_text())
+    assert saved["benchmark"] == "annotation_pretrain" and len(saved["rows"]) == 4
+
+
+def test_bad_requests_are_refused_before_any_pretraining(realdata, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "pretrain_and_score", lambda **_: pytest.fail("a job ran"))
+    with pytest.raises(UsageError, match="--cell-overlap must lie in"):
+        bench.run_pretrain_bench(realdata=realdata, json_out=tmp_path / "x.json", overlaps=[0.0, 0.9], seeds=[1])
+    with pytest.raises(UsageError, match="--synth-seeds"):
+        bench.run_pretrain_bench(realdata=realdata, json_out=tmp_path / "x.json", overlaps=[0.0], seeds=[])
+    with pytest.raises(DataError, match="none of them"):
+        bench.run_pretrain_bench(realdata=tmp_path, json_out=tmp_path / "x.json", overlaps=[0.0], seeds=[1])
+    assert not (tmp_path / "x.json").exists()
