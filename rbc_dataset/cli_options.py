@@ -123,7 +123,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--max-minutes": ("float", "stop training after the epoch that passes this wall time"),
     "--curve-folds": ("int", "held-out images a learning curve is measured on"),
     "--recipes": ("text", "fit recipes, comma-separated (benchmarks/toolkit/annotate_fit_recipes.py)"),
-    "--overlaps": ("text", "cell overlaps of synthetic pretraining smears, comma-separated (synth --cell-overlap)"),
+    "--arms": ("text", "pretraining recipes OVERLAP/HUE (cell overlap, hue turn), comma-separated"),
     "--synth-seeds": ("text", "seeds of synthetic smears, comma-separated"),
     "--curve-recipes": ("text", "fit recipes that also get learning-curve folds"),
     "--budget-s": ("float", "seconds after which a benchmark starts no new job (finished ones are kept)"),

@@ -49,7 +49,8 @@ class FitSettings:
     epochs: int = 20
     lr: float = 1e-3  # AdamW, cosine-annealed to 0 over all steps
     weight_decay: float = 1e-4
-    colour_jitter: float = 0.15  # brightness, contrast and saturation factors in [1 - j, 1 + j]; hue j / 8
+    colour_jitter: float = 0.15  # brightness, contrast and saturation factors in [1 - j, 1 + j]
+    hue_turn: float | None = None  # largest hue turn, a share of the colour circle (None: j / 8; 0.5: any hue)
     centre_weight: float = 1.0  # weight of the centre-map loss next to the cell-map loss
     validation_images: int = 1  # annotated images held back to choose the epoch (0: keep the last epoch)
     base_width: int = 12  # of a new network (12: a full image in under a second); a continued fit keeps its start's
@@ -67,6 +68,8 @@ class FitSettings:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.colour_jitter >= 1:
             raise UsageError(f"colour_jitter must be below 1, got {self.colour_jitter}")
+        if self.hue_turn is not None and not 0 <= self.hue_turn <= 0.5:
+            raise UsageError(f"hue_turn must be in [0, 0.5] (a share of the colour circle), got {self.hue_turn}")
         if not 0 <= self.rehearsal < 1:
             raise UsageError(f"rehearsal must be in [0, 1) (a share of each batch), got {self.rehearsal}")
 
@@ -110,6 +113,7 @@ class CropSampler:
 
     def __init__(self, images: list[AnnotatedImage], *, settings: FitSettings):
         self.images, self.size, self.jitter = images, settings.crop_size, settings.colour_jitter
+        self.hue = settings.colour_jitter / 8 if settings.hue_turn is None else settings.hue_turn
         self.rng = np.random.default_rng(settings.seed)
         # Larger images are drawn more often: each pixel is about as likely to be in a crop.
         areas = np.array([a.image.shape[0] * a.image.shape[1] for a in images], np.float64)
@@ -137,8 +141,8 @@ class CropSampler:
         chosen = self.rng.choice(len(self.images), size=size, p=self.weights)
         crops = [self._crop(self.images[i]) for i in chosen]
         images = torch.from_numpy(np.stack([image for image, _ in crops]))
-        if self.jitter > 0:
-            images = colour_jitter(images, strength=self.jitter, rng=self.rng)
+        if self.jitter > 0 or self.hue > 0:
+            images = colour_jitter(images, strength=self.jitter, rng=self.rng, hue_turn=self.hue)
         targets = as_float(np.stack([stack for _, stack in crops], axis=1))  # (3, B, S, S)
         return images, torch.from_numpy(targets).transpose(0, 1).contiguous()
 
@@ -157,18 +161,24 @@ def colour_matrix(*, brightness: float, saturation: float, hue: float) -> np.nda
     return brightness * saturate @ rotation
 
 
-def colour_jitter(images: torch.Tensor, *, strength: float, rng: np.random.Generator) -> torch.Tensor:
-    """Random brightness, contrast and saturation factors in [1 - s, 1 + s] and a hue turn of up to s / 8 of
-    the colour circle, per image: float (B, 3, H, W) in 0-255.
+def colour_jitter(
+    images: torch.Tensor, *, strength: float, rng: np.random.Generator, hue_turn: float | None = None
+) -> torch.Tensor:
+    """Random brightness, contrast and saturation factors in [1 - s, 1 + s] and a hue turn of up to ``hue_turn``
+    of the colour circle (None: s / 8), per image: float (B, 3, H, W) in 0-255.
+
+    A turn of up to 0.5 (any hue) makes the network read cells by shape and contrast, not by their stain's
+    colour (the pretraining recipe, ``annotation.learned.pretrain.PRETRAIN_SETTINGS``).
 
     One 3x3 colour matrix and one contrast step per image: torchvision's ColorJitter converts every pixel to
     HSV for the hue and took 0.47 s per 192 px crop here, more than the network's training step.
     """
-    out = images.float()
+    out = images.to(torch.float32, copy=True)  # float input is not changed in place
+    hue_turn = strength / 8 if hue_turn is None else hue_turn
     for k in range(out.shape[0]):
         low, high = 1 - strength, 1 + strength
         matrix = colour_matrix(
-            brightness=rng.uniform(low, high), saturation=rng.uniform(low, high), hue=rng.uniform(-1, 1) * strength / 8
+            brightness=rng.uniform(low, high), saturation=rng.uniform(low, high), hue=rng.uniform(-1, 1) * hue_turn
         )
         pixels = torch.from_numpy(matrix.astype(np.float32)) @ out[k].reshape(3, -1)
         mean = float(pixels.mean())

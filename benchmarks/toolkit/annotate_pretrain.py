@@ -1,15 +1,16 @@
-"""``rbc-bench annotate-pretrain``: how the synthetic pretraining set changes the packaged cell model on real images.
+"""``rbc-bench annotate-pretrain``: how the pretraining recipe changes the packaged cell model on real images.
 
-For every cell overlap (``synth --cell-overlap``) and every synthetic seed: draw the pretraining smears as
-``make pretrained`` does, pretrain a new cell model on them, and score that model alone (no fit on real images)
-on real data it never saw:
+An arm is a pretraining recipe: the smears' cell overlap (``synth --cell-overlap``) and the largest hue turn of the
+colour jitter (``FitSettings.hue_turn``; None: the fit's default, 0.5: any hue). For every arm and every synthetic
+seed: draw the pretraining smears as ``make pretrained`` does, pretrain a new cell model on them with
+``PRETRAIN_SETTINGS``, and score that model alone (no fit on real images) on real data it never saw:
 
 - AneRBC-I: cell-class Dice of each shared pair (truth: the release mask at grey < 128);
 - BCCD: RBC box recall at IoU 0.5 and the merge rate of its instances;
 - Chula: cell points alone in one instance, and the merge rate.
 
-The same seed draws the same cells at both overlaps up to where placement differs, so the overlaps are compared
-pair by pair. Several seeds, because a model pretrained on one draw of smears reads BCCD and Chula, stains and
+The same seed draws the same smears' colours and cell shapes in every arm, so the arms are compared pair by pair
+against the first. Several seeds, because a model pretrained on one draw of smears reads BCCD and Chula, stains and
 scales it never saw, very differently from a model pretrained on another draw: one seed per setting cannot tell
 a setting's effect from that spread.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,27 @@ from benchmarks.toolkit.results import report
 from rbc_dataset.errors import DataError, UsageError
 
 PRETRAIN_IMAGES = 20  # smears per class, as `make pretrained` draws them
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One pretraining recipe: the smears' cell overlap and the colour jitter's largest hue turn."""
+
+    overlap: float
+    hue_turn: float | None = None  # None: the fit's default (colour_jitter / 8)
+
+    @property
+    def label(self) -> str:
+        return f"overlap {self.overlap}, hue {'default' if self.hue_turn is None else self.hue_turn}"
+
+    @classmethod
+    def parse(cls, text: str) -> Arm:
+        """``OVERLAP/HUE``: ``0.35/0.5``, ``0/default`` (or just ``0``)."""
+        overlap, _, hue = text.strip().partition("/")
+        try:
+            return cls(float(overlap), None if hue in ("", "default") else float(hue))
+        except ValueError:
+            raise UsageError(f"--arms: expected OVERLAP/HUE such as 0.35/0.5 or 0/default, got {text!r}") from None
 
 
 def score_model(model, realdata: Path) -> dict:
@@ -52,71 +75,65 @@ def score_model(model, realdata: Path) -> dict:
 
 
 def pretrain_and_score(
-    *, overlap: float, seed: int, realdata: Path, work: Path, settings: FitSettings | None, n_images: int
+    *, arm: Arm, seed: int, realdata: Path, work: Path, settings: FitSettings, n_images: int
 ) -> dict:
-    """One job: synthetic smears at ``overlap`` and ``seed``, a new model pretrained on them, its scores."""
+    """One job: synthetic smears at the arm's overlap and ``seed``, a new model pretrained on them, its scores."""
     from annotation.learned.pretrain import pretrain
-    from rbc_dataset.api import synthesize
 
-    folder = work / f"overlap{overlap}_seed{seed}"
-    synthesize(folder / "synthetic", n_images=n_images, seed=seed, with_tiles=False, cell_overlap=overlap)
+    folder = work / f"overlap{arm.overlap}_hue{arm.hue_turn}_seed{seed}"
+    synthetic = _smears(work, overlap=arm.overlap, seed=seed, n_images=n_images)
     start = time.perf_counter()
-    result = pretrain(folder / "synthetic", out=folder / "model", settings=settings)
-    row = {"overlap": overlap, "seed": seed, "pretrain_seconds": round(time.perf_counter() - start, 1)}
+    result = pretrain(synthetic, out=folder / "model", settings=replace(settings, hue_turn=arm.hue_turn))
+    row = {"arm": arm.label, "overlap": arm.overlap, "hue_turn": arm.hue_turn, "seed": seed}
+    row["pretrain_seconds"] = round(time.perf_counter() - start, 1)
     row["synthetic_validation_dice"] = result.validation.get("mean_dice")  # the 2 held-back synthetic smears
     return row | score_model(result.model, realdata)
+
+
+def _smears(work: Path, *, overlap: float, seed: int, n_images: int) -> Path:
+    """The pretraining smears of one overlap and seed, drawn once and shared by the arms that differ only in hue."""
+    from rbc_dataset.api import synthesize
+
+    folder = work / f"smears_overlap{overlap}_seed{seed}"
+    if not folder.is_dir():
+        synthesize(folder, n_images=n_images, seed=seed, with_tiles=False, cell_overlap=overlap)
+    return folder
 
 
 METRICS = ("anerbc_dice", "bccd_recall", "chula_one_point")
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Per overlap: the mean and range of each score over seeds; per overlap against the first, the paired
-    differences (same seed) and in how many seeds the score rose."""
-    overlaps = sorted({r["overlap"] for r in rows})
-    by = {(r["overlap"], r["seed"]): r for r in rows}
-    out: dict = {"per_overlap": {}, "paired_against": overlaps[0], "paired": {}}
-    for overlap in overlaps:
-        mine = [r for r in rows if r["overlap"] == overlap]
-        out["per_overlap"][overlap] = {
-            m: {
-                "mean": _mean([r[m] for r in mine]),
-                "min": _min([r[m] for r in mine]),
-                "max": _max([r[m] for r in mine]),
-            }
-            for m in METRICS
-        } | {"seeds": sorted(r["seed"] for r in mine)}
-        if overlap == overlaps[0]:
-            continue
-        pairs = [
-            (by[(overlap, s)], by[(overlaps[0], s)])
-            for s in sorted({r["seed"] for r in mine})
-            if (overlaps[0], s) in by
-        ]
-        out["paired"][overlap] = {
-            m: {
-                "mean_difference": _mean([a[m] - b[m] for a, b in pairs if a[m] is not None and b[m] is not None]),
-                "seeds_up": sum(a[m] > b[m] for a, b in pairs if a[m] is not None and b[m] is not None),
-                "seeds": len(pairs),
-            }
-            for m in METRICS
+    """Per arm: the mean and range of each score over seeds; per arm against the first (same seed): the mean
+    difference and in how many seeds the score rose."""
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    by = {(r["arm"], r["seed"]): r for r in rows}
+    out: dict = {"per_arm": {}, "paired_against": arms[0], "paired": {}}
+    for arm in arms:
+        mine = [r for r in rows if r["arm"] == arm]
+        out["per_arm"][arm] = {m: _spread([r[m] for r in mine]) for m in METRICS} | {
+            "seeds": sorted(r["seed"] for r in mine)
         }
+        if arm != arms[0]:
+            pairs = [(r, by[(arms[0], r["seed"])]) for r in mine if (arms[0], r["seed"]) in by]
+            out["paired"][arm] = {m: _paired(pairs, m) for m in METRICS}
     return out
 
 
-def _mean(values):
+def _spread(values: list) -> dict:
     values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
+    if not values:
+        return {"mean": None, "min": None, "max": None}
+    return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
 
 
-def _min(values):
-    values = [v for v in values if v is not None]
-    return float(min(values)) if values else None
-
-
-def _max(values):
-    values = [v for v in values if v is not None]
-    return float(max(values)) if values else None
+def _paired(pairs: list[tuple[dict, dict]], metric: str) -> dict:
+    differences = [a[metric] - b[metric] for a, b in pairs if a[metric] is not None and b[metric] is not None]
+    return {
+        "mean_difference": float(np.mean(differences)) if differences else None,
+        "seeds_up": sum(d > 0 for d in differences),
+        "seeds": len(differences),
+    }
 
 
 def _fmt(value) -> str:
@@ -126,29 +143,20 @@ def _fmt(value) -> str:
 def _rows(rows: list[dict], summary: dict) -> list[tuple[str, str]]:
     table = [
         (
-            f"overlap {r['overlap']}, seed {r['seed']}",
+            f"{r['arm']}, seed {r['seed']}",
             f"AneRBC Dice {_fmt(r['anerbc_dice'])} | BCCD {_fmt(r['bccd_recall'])} (merged {_fmt(r['bccd_merged'])}) | "
             f"Chula {_fmt(r['chula_one_point'])} (merged {_fmt(r['chula_merged'])})",
         )
         for r in rows
     ]
-    for overlap, scores in summary["per_overlap"].items():
-        table.append(
-            (
-                f"overlap {overlap}, mean of {len(scores['seeds'])} seeds",
-                " | ".join(f"{m} {_fmt(scores[m]['mean'])}" for m in METRICS),
-            )
+    for arm, scores in summary["per_arm"].items():
+        means = " | ".join(f"{m} {_fmt(scores[m]['mean'])}" for m in METRICS)
+        table.append((f"{arm}: mean of {len(scores['seeds'])} seeds", means))
+    for arm, paired in summary["paired"].items():
+        ups = " | ".join(
+            f"{m} {_fmt(p['mean_difference'])} (up in {p['seeds_up']} of {p['seeds']})" for m, p in paired.items()
         )
-    for overlap, paired in summary["paired"].items():
-        table.append(
-            (
-                f"overlap {overlap} - {summary['paired_against']}, same seed",
-                " | ".join(
-                    f"{m} {_fmt(p['mean_difference'])} (up in {p['seeds_up']} of {p['seeds']})"
-                    for m, p in paired.items()
-                ),
-            )
-        )
+        table.append((f"{arm} minus {summary['paired_against']}, same seed", ups))
     return table
 
 
@@ -156,24 +164,27 @@ def run_pretrain_bench(
     *,
     realdata: Path,
     json_out: Path,
-    overlaps: list[float],
+    arms: list[Arm],
     seeds: list[int],
     settings: FitSettings | None = None,
     n_images: int = PRETRAIN_IMAGES,
     log=print,
 ) -> dict:
-    """Every overlap x seed job in turn (each uses the cores itself); print the table and write ``json_out``.
+    """Every arm x seed job in turn (each uses the cores itself); print the table and write ``json_out``.
 
     Raises:
-        UsageError: no overlap or no seed.
+        UsageError: no arm, no seed, or an arm's overlap or hue out of range (before any job runs).
         DataError: ``realdata`` holds none of AneRBC-I, BCCD, Chula (nothing to score on).
     """
+    from annotation.learned.pretrain import PRETRAIN_SETTINGS
     from rbc_dataset.synth.config import SynthConfig
 
-    if not overlaps or not seeds:
-        raise UsageError("give at least one --overlaps value and one --synth-seeds value")
-    for overlap in overlaps:  # refused before the first job, not after an hour of them
-        SynthConfig(cell_overlap=overlap)
+    if not arms or not seeds:
+        raise UsageError("give at least one --arms value and one --synth-seeds value")
+    settings = settings or PRETRAIN_SETTINGS
+    for arm in arms:  # refused before the first job, not after an hour of them
+        SynthConfig(cell_overlap=arm.overlap)
+        replace(settings, hue_turn=arm.hue_turn)
     realdata = Path(realdata)
     if not any((realdata / name).is_dir() for name in ("AneRBC-I", "BCCD_Dataset", "Chula-RBC-12-Dataset")):
         raise DataError(
@@ -182,21 +193,19 @@ def run_pretrain_bench(
     rows = []
     with tempfile.TemporaryDirectory(prefix="rbc-pretrain-bench-") as tmp:
         for seed in seeds:
-            for overlap in overlaps:
-                row = pretrain_and_score(
-                    overlap=overlap, seed=seed, realdata=realdata, work=Path(tmp), settings=settings, n_images=n_images
-                )
-                log(f"overlap {overlap} seed {seed}: {row}")
-                rows.append(row)
+            for arm in arms:
+                job = {"arm": arm, "seed": seed, "realdata": realdata, "work": Path(tmp), "settings": settings}
+                rows.append(pretrain_and_score(**job, n_images=n_images))
+                log(f"{arm.label}, seed {seed}: {rows[-1]}")
     summary = summarise(rows)
     result = {
         "benchmark": "annotation_pretrain",
         "realdata": str(realdata),
         "synthetic_images_per_class": n_images,
-        "settings": (settings.__dict__ if settings else "PRETRAIN_SETTINGS"),
+        "settings": settings.__dict__,
         "rows": rows,
         "summary": summary,
     }
-    title = "annotate pretrain: the pretraining set against real images (the model alone)"
+    title = "annotate pretrain: pretraining recipes against real images (each model alone)"
     report(title, _rows(rows, summary), result=result, json_out=json_out)
     return result

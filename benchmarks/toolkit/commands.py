@@ -249,24 +249,25 @@ def annotate_pretrain(
         Path, typer.Option("--realdata", callback=existing_path, help="Folder with AneRBC-I, BCCD and/or Chula.")
     ] = Path("../shared/realdata"),
     *,
-    overlaps: Annotated[
+    arms: Annotated[
         str,
-        typer.Option("--overlaps", help="Cell overlaps of the pretraining smears, comma-separated (first: the base)."),
-    ] = "0,0.35",
+        typer.Option("--arms", help="Pretraining recipes OVERLAP/HUE, comma-separated (first: the base of the pairs)."),
+    ] = "0/default,0.35/default,0.35/0.5",
     seeds: Annotated[
         str, typer.Option("--synth-seeds", help="Seeds of the synthetic smears, comma-separated.")
     ] = "1,3,5",
     json_out: JsonOption = Path("bench_out/annotate_pretrain.json"),
     quiet: QuietOption = False,
 ) -> None:
-    """Pretrain a new cell model per cell overlap and synthetic seed (as `make pretrained` does) and score each
-    model alone on real images: AneRBC-I Dice, BCCD boxes, Chula points; paired differences between overlaps."""
-    from benchmarks.toolkit.annotate_pretrain import run_pretrain_bench
+    """Pretrain a new cell model per recipe (cell overlap of the smears, hue turn of the colour jitter) and synthetic
+    seed, as `make pretrained` does, and score each model alone on real images: AneRBC-I Dice, BCCD boxes, Chula
+    points; paired differences against the first recipe."""
+    from benchmarks.toolkit.annotate_pretrain import Arm, run_pretrain_bench
 
     run_pretrain_bench(
         realdata=realdata,
         json_out=json_out,
-        overlaps=list(csv_list(overlaps, cast=float, option="--overlaps")),
+        arms=[Arm.parse(text) for text in csv_list(arms)],
         seeds=list(csv_list(seeds, cast=int, option="--synth-seeds")),
         log=(lambda line: None) if quiet else print_text,
     )

@@ -71,6 +71,23 @@ def test_colour_jitter_keeps_grey_grey_and_moves_colours_within_its_strength():
     assert float(means.min()) > 0.8 and float(means.max()) < 1.2 and float(means.std()) > 0.01
 
 
+def test_a_hue_turn_of_half_the_circle_gives_crops_of_any_hue_and_small_turns_keep_the_stain():
+    from annotation.learned.fit import colour_jitter
+
+    lavender = torch.tensor([150.0, 130.0, 200.0]).reshape(1, 3, 1, 1).repeat(200, 1, 4, 4)
+
+    def hue_angles(turn):
+        out = colour_jitter(lavender, strength=0.0, rng=np.random.default_rng(1), hue_turn=turn)[:, :, 0, 0].numpy()
+        r, g, b = out.T
+        return np.degrees(np.arctan2(np.sqrt(3) * (g - b), 2 * r - g - b))
+
+    spread_any, spread_small = np.ptp(hue_angles(0.5)), np.ptp(hue_angles(None))
+    assert spread_any > 300 and spread_small == 0  # strength 0: the default turn (strength / 8) is none
+    assert np.ptp(hue_angles(0.05)) < 40
+    with pytest.raises(UsageError, match="hue_turn must be in"):
+        FitSettings(hue_turn=0.6)
+
+
 def test_hold_back_keeps_one_image_for_training():
     images = [AnnotatedImage(str(i), np.zeros((4, 4, 3), np.uint8), targets_from_mask(np.zeros((4, 4)))) for i in "ab"]
     training, held = hold_back(images, count=5, seed=0)

@@ -21,28 +21,48 @@ def realdata(tmp_path_factory, synthetic_root):
 
 def test_every_overlap_and_seed_is_pretrained_and_scored_on_the_real_images(realdata, tmp_path):
     out = tmp_path / "pretrain.json"
+    arms = [bench.Arm(0.0), bench.Arm(0.3), bench.Arm(0.3, 0.5)]
     result = bench.run_pretrain_bench(
-        realdata=realdata, json_out=out, overlaps=[0.0, 0.3], seeds=[1, 2], settings=TINY, n_images=1, log=print
+        realdata=realdata, json_out=out, arms=arms, seeds=[1, 2], settings=TINY, n_images=1, log=print
     )
     rows = result["rows"]
-    assert [(r["overlap"], r["seed"]) for r in rows] == [(0.0, 1), (0.3, 1), (0.0, 2), (0.3, 2)]
+    assert [(r["overlap"], r["hue_turn"], r["seed"]) for r in rows] == [
+        (0.0, None, 1),
+        (0.3, None, 1),
+        (0.3, 0.5, 1),
+        (0.0, None, 2),
+        (0.3, None, 2),
+        (0.3, 0.5, 2),
+    ]
     for row in rows:
         assert list(row["anerbc_dice_per_image"]) == ["Anemic_individuals/001_a.png"]
         assert 0 <= row["bccd_recall"] <= 1 and 0 <= row["chula_one_point"] <= 1
-    paired = result["summary"]["paired"][0.3]["bccd_recall"]
+    summary = result["summary"]
+    assert summary["paired_against"] == "overlap 0.0, hue default"
+    paired = summary["paired"]["overlap 0.3, hue 0.5"]["bccd_recall"]
     assert paired["seeds"] == 2 and 0 <= paired["seeds_up"] <= 2
-    expected = sum(r["bccd_recall"] for r in rows if r["overlap"] == 0.3) / 2
-    assert result["summary"]["per_overlap"][0.3]["bccd_recall"]["mean"] == pytest.approx(expected)
+    expected = sum(r["bccd_recall"] for r in rows if r["hue_turn"] == 0.5) / 2
+    assert summary["per_arm"]["overlap 0.3, hue 0.5"]["bccd_recall"]["mean"] == pytest.approx(expected)
     saved = json.loads(out.read_text())
-    assert saved["benchmark"] == "annotation_pretrain" and len(saved["rows"]) == 4
+    assert saved["benchmark"] == "annotation_pretrain" and len(saved["rows"]) == 6
+
+
+def test_arms_are_read_as_overlap_and_hue():
+    assert bench.Arm.parse("0.35/0.5") == bench.Arm(0.35, 0.5)
+    assert bench.Arm.parse("0/default") == bench.Arm.parse("0") == bench.Arm(0.0, None)
+    with pytest.raises(UsageError, match="OVERLAP/HUE"):
+        bench.Arm.parse("thick/any")
 
 
 def test_bad_requests_are_refused_before_any_pretraining(realdata, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "pretrain_and_score", lambda **_: pytest.fail("a job ran"))
+    run = {"json_out": tmp_path / "x.json", "seeds": [1]}
     with pytest.raises(UsageError, match="--cell-overlap must lie in"):
-        bench.run_pretrain_bench(realdata=realdata, json_out=tmp_path / "x.json", overlaps=[0.0, 0.9], seeds=[1])
+        bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0), bench.Arm(0.9)], **run)
+    with pytest.raises(UsageError, match="hue_turn must be in"):
+        bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0, 0.7)], **run)
     with pytest.raises(UsageError, match="--synth-seeds"):
-        bench.run_pretrain_bench(realdata=realdata, json_out=tmp_path / "x.json", overlaps=[0.0], seeds=[])
+        bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0)], json_out=tmp_path / "x.json", seeds=[])
     with pytest.raises(DataError, match="none of them"):
-        bench.run_pretrain_bench(realdata=tmp_path, json_out=tmp_path / "x.json", overlaps=[0.0], seeds=[1])
+        bench.run_pretrain_bench(realdata=tmp_path, arms=[bench.Arm(0.0)], **run)
     assert not (tmp_path / "x.json").exists()
