@@ -224,6 +224,18 @@ def _start(init: str | Path | None, settings: FitSettings, device: torch.device)
     return start.network, parent
 
 
+def inherit_hue_turn(settings: FitSettings, parent: dict | None) -> FitSettings:
+    """A continued fit turns hues as far as its starting model learned to, unless ``settings`` say how far.
+
+    A model pretrained at any hue reads stains it never saw; fitted on a few images of one stain with the small
+    default turn, it forgets that (BCCD box recall 0.79 before such a fit, 0.49 after, docs/BENCHMARKS.md).
+    """
+    if settings.hue_turn is not None or not parent:
+        return settings
+    turn = parent.get("trained", {}).get("settings", {}).get("hue_turn")
+    return settings if turn is None else replace(settings, hue_turn=float(turn))
+
+
 def fit_cell_model(
     images: list[AnnotatedImage],
     *,
@@ -262,6 +274,7 @@ def fit_cell_model(
     started = time.perf_counter()
     training, held = hold_back(images, count=settings.validation_images, seed=settings.seed)
     network, parent = _start(init, settings, pick_device(device))
+    settings = inherit_hue_turn(settings, parent)
     base_width = int(parent["base_width"]) if parent else settings.base_width
     model = CellModel(Path(out), network, description={})
     rehearse = list(rehearse or []) if settings.rehearsal_crops() > 0 else []

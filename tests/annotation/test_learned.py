@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -158,6 +159,18 @@ def test_a_fit_continues_from_an_earlier_model_and_records_it(fitted, tmp_path):
     parent = read_description(result.out)["trained"]["continued_from"]
     assert parent["path"] == str(fitted.out.resolve()) and len(parent["weights_sha256"]) == 64
     assert read_description(result.out)["base_width"] == 8  # the width of the model it continued from
+
+
+def test_a_continued_fit_turns_hues_as_far_as_its_starting_model_learned_to(fitted, tmp_path):
+    quick = FitSettings(**{**TINY.__dict__, "epochs": 1, "steps_per_epoch": 1, "validation_images": 0})
+    any_hue = fit_cell_model(
+        annotated([4, 5]), out=tmp_path / "any", init=fitted.out, settings=replace(quick, hue_turn=0.5)
+    )
+    hue_of = lambda result: read_description(result.out)["trained"]["settings"]["hue_turn"]  # noqa: E731
+    assert hue_of(fit_cell_model(annotated([4, 5]), out=tmp_path / "a", init=fitted.out, settings=quick)) is None
+    assert hue_of(fit_cell_model(annotated([4, 5]), out=tmp_path / "b", init=any_hue.out, settings=quick)) == 0.5
+    told = replace(quick, hue_turn=0.1)  # what a fit is told wins over what it inherits
+    assert hue_of(fit_cell_model(annotated([4, 5]), out=tmp_path / "c", init=any_hue.out, settings=told)) == 0.1
 
 
 def test_a_continued_fit_keeps_its_starting_model_when_no_epoch_beats_it(fitted, tmp_path):
