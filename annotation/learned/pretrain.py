@@ -21,7 +21,7 @@ from rbc_dataset.errors import DataError
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the packaged model folder (make pretrained)
 # Any hue (hue_turn 0.5): the network learns cells by shape and contrast, not by the synthetic stain's lavender, and
 # reads pink smears it never saw (BCCD, Chula) far better and far more steadily between pretraining draws
-# (docs/BENCHMARKS.md, `rbc-bench annotate-pretrain`). Fits on a user's own images keep the small default turn.
+# (docs/BENCHMARKS.md, `rbc-bench annotate-pretrain`). A fit continued from this model inherits it (inherit_hue_turn).
 PRETRAIN_SETTINGS = FitSettings(
     crop_size=192, batch_size=8, steps_per_epoch=40, epochs=15, validation_images=2, hue_turn=0.5
 )
