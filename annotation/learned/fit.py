@@ -113,7 +113,7 @@ class CropSampler:
 
     def __init__(self, images: list[AnnotatedImage], *, settings: FitSettings):
         self.images, self.size, self.jitter = images, settings.crop_size, settings.colour_jitter
-        self.hue = settings.colour_jitter / 8 if settings.hue_turn is None else settings.hue_turn
+        self.hue_turn = settings.hue_turn
         self.rng = np.random.default_rng(settings.seed)
         # Larger images are drawn more often: each pixel is about as likely to be in a crop.
         areas = np.array([a.image.shape[0] * a.image.shape[1] for a in images], np.float64)
@@ -141,8 +141,8 @@ class CropSampler:
         chosen = self.rng.choice(len(self.images), size=size, p=self.weights)
         crops = [self._crop(self.images[i]) for i in chosen]
         images = torch.from_numpy(np.stack([image for image, _ in crops]))
-        if self.jitter > 0 or self.hue > 0:
-            images = colour_jitter(images, strength=self.jitter, rng=self.rng, hue_turn=self.hue)
+        if self.jitter > 0 or self.hue_turn:  # None: colour_jitter's default turn, none without jitter
+            images = colour_jitter(images, strength=self.jitter, rng=self.rng, hue_turn=self.hue_turn)
         targets = as_float(np.stack([stack for _, stack in crops], axis=1))  # (3, B, S, S)
         return images, torch.from_numpy(targets).transpose(0, 1).contiguous()
 
