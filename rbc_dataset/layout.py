@@ -34,6 +34,7 @@ REPORT_ROLES = ("cbc", "morphology")
 
 # Sidecar written by the synthetic generator next to AneRBC_dataset (the real release has none of it).
 TRUTH_FOLDER = "synthetic_truth"
+SYNTH_CONFIG_FILE = "synth_config.yaml"  # in TRUTH_FOLDER: the SynthConfig that drew the folder
 TRUTH_ROLE_FOLDERS = {"instances": "instances", "cells": "cells", "meta": "meta"}
 TRUTH_EXTENSIONS = {"instances": ".png", "cells": ".csv", "meta": ".json"}
 

@@ -86,9 +86,9 @@ def synth_settings(root: str | Path) -> dict:
     records them: seed, images per class and cell overlap ({} for a folder without the file)."""
     import yaml
 
-    from rbc_dataset.layout import TRUTH_FOLDER
+    from rbc_dataset.layout import SYNTH_CONFIG_FILE, TRUTH_FOLDER
 
-    path = Path(root) / TRUTH_FOLDER / "synth_config.yaml"
+    path = Path(root) / TRUTH_FOLDER / SYNTH_CONFIG_FILE
     if not path.is_file():
         return {}
     saved = yaml.safe_load(path.read_text()) or {}

@@ -20,6 +20,7 @@ from rbc_dataset.fileio import atomic_directory, write_json, write_png
 from rbc_dataset.layout import (
     CLASS_LABEL,
     ROLE_FOLDERS,
+    SYNTH_CONFIG_FILE,
     TRUTH_FOLDER,
     TRUTH_ROLE_FOLDERS,
     image_stem,
@@ -241,7 +242,7 @@ def synthesize(config: SynthConfig, out: Path, *, overwrite: bool = False, show_
         rows = _run_jobs(root, config, show_progress)
         reused = defects.reuse_cbc_reports(root, config)
         planted = defects.inject_defects(root, config)
-        (root / TRUTH_FOLDER / "synth_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=True))
+        (root / TRUTH_FOLDER / SYNTH_CONFIG_FILE).write_text(yaml.safe_dump(config.to_dict(), sort_keys=True))
         stats = pd.DataFrame(rows).sort_values("sample_id", ignore_index=True)
         stats.to_csv(root / TRUTH_FOLDER / "images.csv", index=False)
         reused.to_csv(root / TRUTH_FOLDER / "cbc_reuse.csv", index=False)
