@@ -163,11 +163,13 @@ def propose_speed(model, images: list[np.ndarray]) -> dict:
     return {"images": len(images), "seconds": round(seconds, 2), "images_per_s": len(images) / seconds}
 
 
-def learned_instances(model):
-    """``instances(image)`` for ``bench_chula`` / ``bench_bccd``: the learned model's next to the training-free."""
+def learned_instances(model, *, baselines: bool = True):
+    """``instances(image)`` for ``bench_chula`` / ``bench_bccd``: the learned model's, next to the training-free
+    ones unless ``baselines`` is False (they do not depend on the model)."""
 
     def instances(image: np.ndarray) -> dict[str, np.ndarray]:
-        return {"learned": decode_instances(predict_maps(model, image)), **training_free_instances(image)}
+        learned = {"learned": decode_instances(predict_maps(model, image))}
+        return learned | training_free_instances(image) if baselines else learned
 
     return instances
 

@@ -54,14 +54,12 @@ class Arm:
 
 def score_model(model, realdata: Path) -> dict:
     """A cell model alone on the real images: AneRBC-I Dice per pair, BCCD boxes and Chula points."""
-    from annotation.learned.infer import decode_instances, predict_maps
+    from annotation.learned.infer import predict_maps
     from annotation.metrics import cell_dice
-    from benchmarks.toolkit.annotate_fit import real_pairs
+    from benchmarks.toolkit.annotate_fit import learned_instances, real_pairs
     from benchmarks.toolkit.annotate_segment import bench_bccd, bench_chula
 
-    def instances(image: np.ndarray) -> dict[str, np.ndarray]:
-        return {"learned": decode_instances(predict_maps(model, image))}
-
+    instances = learned_instances(model, baselines=False)  # the training-free ones are the same for every model
     dice = {p.name: cell_dice(predict_maps(model, p.image).mask(), p.targets.cell) for p in real_pairs(realdata)}
     bccd, chula = bench_bccd(realdata, instances=instances), bench_chula(realdata, instances=instances)
     return {
