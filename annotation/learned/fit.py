@@ -51,6 +51,7 @@ class FitSettings:
     weight_decay: float = 1e-4
     colour_jitter: float = 0.15  # brightness, contrast and saturation factors in [1 - j, 1 + j]
     hue_turn: float | None = None  # largest hue turn, a share of the colour circle (None: j / 8; 0.5: any hue)
+    zoom: float = 0.0  # crops resized by a factor in [1 / (1 + z), 1 + z], log-uniform (0: native size only)
     centre_weight: float = 1.0  # weight of the centre-map loss next to the cell-map loss
     validation_images: int = 1  # annotated images held back to choose the epoch (0: keep the last epoch)
     base_width: int = 12  # of a new network (12: a full image in under a second); a continued fit keeps its start's
@@ -63,13 +64,23 @@ class FitSettings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay", "colour_jitter", "centre_weight", "max_minutes", "validation_images"):
+        for name in (
+            "lr",
+            "weight_decay",
+            "colour_jitter",
+            "zoom",
+            "centre_weight",
+            "max_minutes",
+            "validation_images",
+        ):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.colour_jitter >= 1:
             raise UsageError(f"colour_jitter must be below 1, got {self.colour_jitter}")
         if self.hue_turn is not None and not 0 <= self.hue_turn <= 0.5:
             raise UsageError(f"hue_turn must be in [0, 0.5] (a share of the colour circle), got {self.hue_turn}")
+        if self.zoom > 1:
+            raise UsageError(f"zoom must be in [0, 1] (cells resized by up to 1 + zoom either way), got {self.zoom}")
         if not 0 <= self.rehearsal < 1:
             raise UsageError(f"rehearsal must be in [0, 1) (a share of each batch), got {self.rehearsal}")
 
@@ -113,24 +124,37 @@ class CropSampler:
 
     def __init__(self, images: list[AnnotatedImage], *, settings: FitSettings):
         self.images, self.size, self.jitter = images, settings.crop_size, settings.colour_jitter
-        self.hue_turn = settings.hue_turn
+        self.hue_turn, self.zoom = settings.hue_turn, settings.zoom
         self.rng = np.random.default_rng(settings.seed)
         # Larger images are drawn more often: each pixel is about as likely to be in a crop.
         areas = np.array([a.image.shape[0] * a.image.shape[1] for a in images], np.float64)
         self.weights = areas / areas.sum()
 
+    def _side(self) -> int:
+        """Side of the source square a crop is cut from: the crop size, or more or less when zooming.
+
+        No random draw without zoom, so a fit without it draws the crops it drew before zoom existed.
+        """
+        if self.zoom <= 0:
+            return self.size
+        factor = float(np.exp(self.rng.uniform(-1, 1) * np.log1p(self.zoom)))
+        return max(8, round(self.size / factor))
+
     def _crop(self, item: AnnotatedImage) -> tuple[np.ndarray, np.ndarray]:
         image, stack = item.image, item.targets.packed
+        side = self._side()
         height, width = image.shape[:2]
-        pad_h, pad_w = max(0, self.size - height), max(0, self.size - width)
+        pad_h, pad_w = max(0, side - height), max(0, side - width)
         if pad_h or pad_w:  # an image smaller than a crop is mirrored out to the crop size
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
             stack = np.pad(stack, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
             height, width = image.shape[:2]
-        top = int(self.rng.integers(0, height - self.size + 1))
-        left = int(self.rng.integers(0, width - self.size + 1))
-        image = image[top : top + self.size, left : left + self.size].transpose(2, 0, 1)
-        stack = stack[:, top : top + self.size, left : left + self.size]
+        top = int(self.rng.integers(0, height - side + 1))
+        left = int(self.rng.integers(0, width - side + 1))
+        image, stack = image[top : top + side, left : left + side], stack[:, top : top + side, left : left + side]
+        if side != self.size:
+            image, stack = resized_crop(image, stack, self.size)
+        image = image.transpose(2, 0, 1)
         turns, flip = int(self.rng.integers(0, 4)), bool(self.rng.integers(0, 2))
         image, stack = np.rot90(image, turns, axes=(1, 2)), np.rot90(stack, turns, axes=(1, 2))
         if flip:
@@ -145,6 +169,24 @@ class CropSampler:
             images = colour_jitter(images, strength=self.jitter, rng=self.rng, hue_turn=self.hue_turn)
         targets = as_float(np.stack([stack for _, stack in crops], axis=1))  # (3, B, S, S)
         return images, torch.from_numpy(targets).transpose(0, 1).contiguous()
+
+
+def resized_crop(image: np.ndarray, packed: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """An (S, S, 3) image and its packed (3, S, S) targets resized to ``size`` (the cell map and centre weight stay
+    0/1). The centre map is each cell's distance to its edge over its own largest one: its values need no rescaling."""
+    import cv2
+
+    shrink = packed.shape[-1] > size
+    smooth = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    image = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=smooth)
+    # The 0/1 maps are resized smoothly and cut at one half: cv2's nearest neighbour samples half a pixel off
+    # where the smooth resize of the image samples, which would shift every edge against the image.
+    cell, centre, weight = (
+        cv2.resize(channel.astype(np.float32), (size, size), interpolation=smooth) for channel in packed
+    )
+    cell, weight = (cell >= 0.5).astype(np.uint8), (weight >= 0.5).astype(np.uint8)
+    centre = np.round(centre * cell).astype(np.uint8)  # no centre off the cells
+    return image, np.stack([cell, centre, weight])
 
 
 LUMA = np.array([0.299, 0.587, 0.114])

@@ -1,7 +1,8 @@
 """``rbc-bench annotate-pretrain``: how the pretraining recipe changes the packaged cell model on real images.
 
-An arm is a pretraining recipe: the smears' cell overlap (``synth --cell-overlap``) and the largest hue turn of the
-colour jitter (``FitSettings.hue_turn``; None: the fit's default, 0.5: any hue). For every arm and every synthetic
+An arm is a pretraining recipe: the smears' cell overlap (``synth --cell-overlap``), the largest hue turn of the
+colour jitter (``FitSettings.hue_turn``; None: the fit's default, 0.5: any hue) and the crops' zoom
+(``FitSettings.zoom``; 0: native size only). For every arm and every synthetic
 seed: draw the pretraining smears as ``make pretrained`` does, pretrain a new cell model on them with
 ``PRETRAIN_SETTINGS``, and score that model alone (no fit on real images) on real data it never saw:
 
@@ -33,23 +34,35 @@ PRETRAIN_IMAGES = 20  # smears per class, as `make pretrained` draws them
 
 @dataclass(frozen=True)
 class Arm:
-    """One pretraining recipe: the smears' cell overlap and the colour jitter's largest hue turn."""
+    """One pretraining recipe: the smears' cell overlap, the colour jitter's largest hue turn, the crops' zoom."""
 
     overlap: float
     hue_turn: float | None = None  # None: the fit's default (colour_jitter / 8)
+    zoom: float = 0.0
 
     @property
     def label(self) -> str:
-        return f"overlap {self.overlap}, hue {'default' if self.hue_turn is None else self.hue_turn}"
+        hue = "default" if self.hue_turn is None else self.hue_turn
+        return f"overlap {self.overlap}, hue {hue}" + (f", zoom {self.zoom}" if self.zoom else "")
+
+    @property
+    def folder_name(self) -> str:
+        return f"overlap{self.overlap}_hue{self.hue_turn}_zoom{self.zoom}"
+
+    def settings(self, base: FitSettings) -> FitSettings:
+        """``base`` with this arm's hue turn and zoom (refuses values out of range)."""
+        return replace(base, hue_turn=self.hue_turn, zoom=self.zoom)
 
     @classmethod
     def parse(cls, text: str) -> Arm:
-        """``OVERLAP/HUE``: ``0.35/0.5``, ``0/default`` (or just ``0``)."""
-        overlap, _, hue = text.strip().partition("/")
+        """``OVERLAP/HUE[/ZOOM]``: ``0.35/0.5``, ``0.35/0.5/0.25``, ``0/default`` (or just ``0``)."""
+        overlap, _, rest = text.strip().partition("/")
+        hue, _, zoom = rest.partition("/")
         try:
-            return cls(float(overlap), None if hue in ("", "default") else float(hue))
+            return cls(float(overlap), None if hue in ("", "default") else float(hue), float(zoom or 0))
         except ValueError:
-            raise UsageError(f"--arms: expected OVERLAP/HUE such as 0.35/0.5 or 0/default, got {text!r}") from None
+            expected = "OVERLAP/HUE[/ZOOM] such as 0.35/0.5, 0.35/0.5/0.25 or 0/default"
+            raise UsageError(f"--arms: expected {expected}, got {text!r}") from None
 
 
 def score_model(model, realdata: Path) -> dict:
@@ -78,11 +91,11 @@ def pretrain_and_score(
     """One job: synthetic smears at the arm's overlap and ``seed``, a new model pretrained on them, its scores."""
     from annotation.learned.pretrain import pretrain
 
-    folder = work / f"overlap{arm.overlap}_hue{arm.hue_turn}_seed{seed}"
+    folder = work / f"{arm.folder_name}_seed{seed}"
     synthetic = _smears(work, overlap=arm.overlap, seed=seed, n_images=n_images)
     start = time.perf_counter()
-    result = pretrain(synthetic, out=folder / "model", settings=replace(settings, hue_turn=arm.hue_turn))
-    row = {"arm": arm.label, "overlap": arm.overlap, "hue_turn": arm.hue_turn, "seed": seed}
+    result = pretrain(synthetic, out=folder / "model", settings=arm.settings(settings))
+    row = {"arm": arm.label, "overlap": arm.overlap, "hue_turn": arm.hue_turn, "zoom": arm.zoom, "seed": seed}
     row["pretrain_seconds"] = round(time.perf_counter() - start, 1)
     row["synthetic_validation_dice"] = result.validation.get("mean_dice")  # the 2 held-back synthetic smears
     return row | score_model(result.model, realdata)
@@ -182,7 +195,7 @@ def run_pretrain_bench(
     settings = settings or PRETRAIN_SETTINGS
     for arm in arms:  # refused before the first job, not after an hour of them
         SynthConfig(cell_overlap=arm.overlap)
-        replace(settings, hue_turn=arm.hue_turn)
+        arm.settings(settings)
     realdata = Path(realdata)
     if not any((realdata / name).is_dir() for name in ("AneRBC-I", "BCCD_Dataset", "Chula-RBC-12-Dataset")):
         raise DataError(

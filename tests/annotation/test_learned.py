@@ -10,8 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.ndimage import label as ndi_label
 
-from annotation.learned.fit import AnnotatedImage, FitSettings, fit_cell_model, hold_back, training_batches
+from annotation.learned.fit import (
+    AnnotatedImage,
+    CropSampler,
+    FitSettings,
+    fit_cell_model,
+    hold_back,
+    training_batches,
+)
 from annotation.learned.infer import CellMaps, decode_instances, image_scale, predict_maps
 from annotation.learned.model_folder import load_model, read_description
 from annotation.learned.targets import centre_map, targets_from_instances, targets_from_mask
@@ -201,6 +209,46 @@ def test_rehearsal_crops_fill_their_share_of_every_batch():
     assert FitSettings(batch_size=2, rehearsal=0.9).rehearsal_crops() == 1  # one crop always stays the user's
     with pytest.raises(UsageError, match="rehearsal"):
         FitSettings(rehearsal=1.0)
+
+
+def disc_grid(*, size: int = 240, radius: int = 8, spacing: int = 30) -> AnnotatedImage:
+    """Dark discs on a lit background on a regular grid, with full instance truth."""
+    instances = np.zeros((size, size), np.uint16)
+    for k, (y, x) in enumerate((y, x) for y in range(15, size, spacing) for x in range(15, size, spacing)):
+        cv2.circle(instances, (x, y), radius, k + 1, -1)
+    image = np.where(instances[..., None] > 0, 90, 220).astype(np.uint8).repeat(3, axis=2)
+    return AnnotatedImage("grid", image, targets_from_instances(instances))
+
+
+def whole_disc_areas(cell: np.ndarray) -> list[int]:
+    labels, n = ndi_label(cell)
+    on_border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
+    return [int((labels == k).sum()) for k in range(1, n + 1) if k not in on_border]
+
+
+def test_zoomed_crops_resize_cells_and_keep_image_and_targets_aligned():
+    grid = disc_grid()
+    native = CropSampler([grid], settings=FitSettings(crop_size=96, colour_jitter=0))
+    zoomed = CropSampler([grid], settings=FitSettings(crop_size=96, colour_jitter=0, zoom=0.5))
+    native_areas = {a for _ in range(4) for cell in native.batch(4)[1][:, 0].numpy() for a in whole_disc_areas(cell)}
+    assert len(native_areas) == 1  # without zoom, every whole disc keeps its area (one drawn disc)
+    area = native_areas.pop()
+    zoomed_areas = []
+    for _ in range(6):
+        images, targets = zoomed.batch(4)
+        assert images.shape == (4, 3, 96, 96) and targets.shape == (4, 3, 96, 96)
+        cell, centre, weight = targets[:, 0].numpy(), targets[:, 1].numpy(), targets[:, 2].numpy()
+        assert set(np.unique(cell)) <= {0.0, 1.0} and set(np.unique(weight)) == {1.0}  # still 0/1 after resizing
+        assert centre.max() > 0.9 and centre[cell == 0].max() == 0
+        dark = images.float().mean(dim=1).numpy() < 155
+        assert (dark == (cell > 0)).mean() > 0.99  # the image and its targets were resized together, in step
+        zoomed_areas += [a for c in cell for a in whole_disc_areas(c)]
+    assert min(zoomed_areas) < 0.7 * area and max(zoomed_areas) > 1.4 * area  # factors up to 1.5 either way
+    assert max(zoomed_areas) < 1.5**2 * area * 1.15
+    with pytest.raises(UsageError, match="zoom"):
+        FitSettings(zoom=1.5)
+    with pytest.raises(UsageError, match="zoom"):
+        FitSettings(zoom=-0.1)
 
 
 def test_a_folder_that_is_not_a_model_is_refused_with_the_fix(tmp_path):

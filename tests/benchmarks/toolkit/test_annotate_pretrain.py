@@ -47,9 +47,12 @@ def test_every_overlap_and_seed_is_pretrained_and_scored_on_the_real_images(real
     assert saved["benchmark"] == "annotation_pretrain" and len(saved["rows"]) == 6
 
 
-def test_arms_are_read_as_overlap_and_hue():
+def test_arms_are_read_as_overlap_hue_and_zoom():
     assert bench.Arm.parse("0.35/0.5") == bench.Arm(0.35, 0.5)
     assert bench.Arm.parse("0/default") == bench.Arm.parse("0") == bench.Arm(0.0, None)
+    zoomed = bench.Arm.parse("0.35/0.5/0.25")
+    assert zoomed == bench.Arm(0.35, 0.5, 0.25) and zoomed.label == "overlap 0.35, hue 0.5, zoom 0.25"
+    assert zoomed.settings(FitSettings()).zoom == 0.25 and bench.Arm(0.35, 0.5).label == "overlap 0.35, hue 0.5"
     with pytest.raises(UsageError, match="OVERLAP/HUE"):
         bench.Arm.parse("thick/any")
 
@@ -61,6 +64,8 @@ def test_bad_requests_are_refused_before_any_pretraining(realdata, tmp_path, mon
         bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0), bench.Arm(0.9)], **run)
     with pytest.raises(UsageError, match="hue_turn must be in"):
         bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0, 0.7)], **run)
+    with pytest.raises(UsageError, match="zoom must be in"):
+        bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0, 0.5, 2.0)], **run)
     with pytest.raises(UsageError, match="--synth-seeds"):
         bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0)], json_out=tmp_path / "x.json", seeds=[])
     with pytest.raises(DataError, match="none of them"):
