@@ -60,6 +60,9 @@ ModelOption = Annotated[
 EpochsOption = Annotated[int | None, typer.Option("--epochs", help="Training epochs.")]
 StepsOption = Annotated[int | None, typer.Option("--steps-per-epoch", help="Training batches per epoch.")]
 CropOption = Annotated[int | None, typer.Option("--crop-size", help="Side of the random training crops (px).")]
+ZoomOption = Annotated[
+    float | None, typer.Option("--zoom", help="Resize training crops by up to 1 + ZOOM either way (0: native size).")
+]
 BatchOption = Annotated[int | None, typer.Option("--batch-size", help="Crops per training batch.")]
 MinutesOption = Annotated[
     float | None, typer.Option("--max-minutes", help="Stop after the epoch that passes this wall time.")
@@ -484,6 +487,7 @@ def fit(
     steps_per_epoch: StepsOption = None,
     crop_size: CropOption = None,
     batch_size: BatchOption = None,
+    zoom: ZoomOption = None,
     colour_jitter: Annotated[
         float | None, typer.Option("--colour-jitter", help="Colour augmentation (0: off).")
     ] = None,
@@ -516,6 +520,7 @@ def fit(
         steps_per_epoch=steps_per_epoch,
         crop_size=crop_size,
         batch_size=batch_size,
+        zoom=zoom,
         colour_jitter=colour_jitter,
         validation_images=validation_images,
         rehearsal=rehearsal,
@@ -546,6 +551,7 @@ def pretrain(
     steps_per_epoch: StepsOption = None,
     crop_size: CropOption = None,
     batch_size: BatchOption = None,
+    zoom: ZoomOption = None,
     max_minutes: MinutesOption = None,
     seed: SeedOption = None,
     device: FitDeviceOption = "auto",
@@ -562,6 +568,7 @@ def pretrain(
         steps_per_epoch=steps_per_epoch,
         crop_size=crop_size,
         batch_size=batch_size,
+        zoom=zoom,
         max_minutes=max_minutes,
         seed=seed,
     )

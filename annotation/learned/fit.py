@@ -153,7 +153,7 @@ class CropSampler:
         left = int(self.rng.integers(0, width - side + 1))
         image, stack = image[top : top + side, left : left + side], stack[:, top : top + side, left : left + side]
         if side != self.size:
-            image, stack = resized_crop(image, stack, self.size)
+            image, stack = resized_crop(image, stack, size=self.size)
         image = image.transpose(2, 0, 1)
         turns, flip = int(self.rng.integers(0, 4)), bool(self.rng.integers(0, 2))
         image, stack = np.rot90(image, turns, axes=(1, 2)), np.rot90(stack, turns, axes=(1, 2))
@@ -171,7 +171,7 @@ class CropSampler:
         return images, torch.from_numpy(targets).transpose(0, 1).contiguous()
 
 
-def resized_crop(image: np.ndarray, packed: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def resized_crop(image: np.ndarray, packed: np.ndarray, *, size: int) -> tuple[np.ndarray, np.ndarray]:
     """An (S, S, 3) image and its packed (3, S, S) targets resized to ``size`` (the cell map and centre weight stay
     0/1). The centre map is each cell's distance to its edge over its own largest one: its values need no rescaling."""
     import cv2

@@ -55,13 +55,13 @@ class Arm:
 
     @classmethod
     def parse(cls, text: str) -> Arm:
-        """``OVERLAP/HUE[/ZOOM]``: ``0.35/0.5``, ``0.35/0.5/0.25``, ``0/default`` (or just ``0``)."""
+        """``OVERLAP/HUE`` or ``OVERLAP/HUE/ZOOM``: ``0.35/0.5``, ``0.35/0.5/0.25``, ``0/default`` (or just ``0``)."""
         overlap, _, rest = text.strip().partition("/")
         hue, _, zoom = rest.partition("/")
         try:
             return cls(float(overlap), None if hue in ("", "default") else float(hue), float(zoom or 0))
         except ValueError:
-            expected = "OVERLAP/HUE[/ZOOM] such as 0.35/0.5, 0.35/0.5/0.25 or 0/default"
+            expected = "OVERLAP/HUE or OVERLAP/HUE/ZOOM such as 0.35/0.5, 0.35/0.5/0.25 or 0/default"
             raise UsageError(f"--arms: expected {expected}, got {text!r}") from None
 
 

@@ -251,7 +251,9 @@ def annotate_pretrain(
     *,
     arms: Annotated[
         str,
-        typer.Option("--arms", help="Recipes OVERLAP/HUE[/ZOOM], comma-separated (first: the base of the pairs)."),
+        typer.Option(
+            "--arms", help="Recipes OVERLAP/HUE or OVERLAP/HUE/ZOOM, comma-separated (first: the base of the pairs)."
+        ),
     ] = "0/default,0.35/default,0.35/0.5",
     seeds: Annotated[
         str, typer.Option("--synth-seeds", help="Seeds of the synthetic smears, comma-separated.")

@@ -150,10 +150,11 @@ def test_fit_continues_from_the_packaged_pretrained_model_by_default(annotated_f
     assert (PRETRAINED / "model.json").is_file(), "the packaged model is missing: make pretrained"
     args = ["fit", str(annotated_folders / "images"), str(annotated_folders / "masks"), "--out", str(tmp_path / "m")]
     result = CliRunner().invoke(
-        annotate_app, args + ["--epochs", "1", "--steps-per-epoch", "2", "--crop-size", "64", "-q"]
+        annotate_app, args + ["--epochs", "1", "--steps-per-epoch", "2", "--crop-size", "64", "--zoom", "0.2", "-q"]
     )
     assert result.exit_code == 0, result.output
     trained = read_description(tmp_path / "m")["trained"]
+    assert trained["settings"]["zoom"] == 0.2
     parent = trained["continued_from"]
     assert parent["path"] == str(PRETRAINED) and parent["base_width"] == read_description(PRETRAINED)["base_width"]
     assert trained["rehearsal"] == {"images": 4, "crops_per_batch": 4}  # half of each batch: synthetic smears
