@@ -64,22 +64,14 @@ class FitSettings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in (
-            "lr",
-            "weight_decay",
-            "colour_jitter",
-            "zoom",
-            "centre_weight",
-            "max_minutes",
-            "validation_images",
-        ):
+        for name in ("lr", "weight_decay", "colour_jitter", "centre_weight", "max_minutes", "validation_images"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.colour_jitter >= 1:
             raise UsageError(f"colour_jitter must be below 1, got {self.colour_jitter}")
         if self.hue_turn is not None and not 0 <= self.hue_turn <= 0.5:
             raise UsageError(f"hue_turn must be in [0, 0.5] (a share of the colour circle), got {self.hue_turn}")
-        if self.zoom > 1:
+        if not 0 <= self.zoom <= 1:
             raise UsageError(f"zoom must be in [0, 1] (cells resized by up to 1 + zoom either way), got {self.zoom}")
         if not 0 <= self.rehearsal < 1:
             raise UsageError(f"rehearsal must be in [0, 1) (a share of each batch), got {self.rehearsal}")
@@ -174,16 +166,12 @@ class CropSampler:
 def resized_crop(image: np.ndarray, packed: np.ndarray, *, size: int) -> tuple[np.ndarray, np.ndarray]:
     """An (S, S, 3) image and its packed (3, S, S) targets resized to ``size`` (the cell map and centre weight stay
     0/1). The centre map is each cell's distance to its edge over its own largest one: its values need no rescaling."""
-    import cv2
+    from annotation.learned.infer import resize_smooth
 
-    shrink = packed.shape[-1] > size
-    smooth = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    image = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=smooth)
-    # The 0/1 maps are resized smoothly and cut at one half: cv2's nearest neighbour samples half a pixel off
-    # where the smooth resize of the image samples, which would shift every edge against the image.
-    cell, centre, weight = (
-        cv2.resize(channel.astype(np.float32), (size, size), interpolation=smooth) for channel in packed
-    )
+    image = resize_smooth(np.ascontiguousarray(image), (size, size))
+    # The 0/1 maps are resized like the image and cut at one half: cv2's nearest neighbour samples half a pixel
+    # off where the image's resize samples, which would shift every edge against the image.
+    cell, centre, weight = (resize_smooth(channel.astype(np.float32), (size, size)) for channel in packed)
     cell, weight = (cell >= 0.5).astype(np.uint8), (weight >= 0.5).astype(np.uint8)
     centre = np.round(centre * cell).astype(np.uint8)  # no centre off the cells
     return image, np.stack([cell, centre, weight])

@@ -78,6 +78,15 @@ def image_scale(model: CellModel, image_rgb: np.ndarray) -> float:
     return 1.0 if abs(np.log(factor)) <= np.log(1 + SCALE_TOLERANCE) else factor
 
 
+def resize_smooth(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``array`` resized to ``size`` (width, height): by area averaging when it shrinks (no aliasing of thin
+    edges), bilinearly when it grows."""
+    import cv2
+
+    shrinks = size[0] < array.shape[1]
+    return cv2.resize(array, size, interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR)
+
+
 @torch.inference_mode()
 def predict_maps(model: CellModel, image_rgb: np.ndarray, *, scale: float | None = None) -> CellMaps:
     """The cell and centre maps of one RGB image, at its own resolution.
@@ -92,8 +101,7 @@ def predict_maps(model: CellModel, image_rgb: np.ndarray, *, scale: float | None
     scale = image_scale(model, image_rgb) if scale is None else float(scale)
     height, width = image_rgb.shape[:2]
     if scale != 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        image_rgb = resize_smooth(image_rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
     device = next(model.network.parameters()).device
     logits = model.network(image_tensor(image_rgb, device))[0]
     maps = torch.sigmoid(logits.float()).cpu().numpy()

@@ -102,7 +102,8 @@ def pretrain_and_score(
 
 
 def _smears(work: Path, *, overlap: float, seed: int, n_images: int) -> Path:
-    """The pretraining smears of one overlap and seed, drawn once and shared by the arms that differ only in hue."""
+    """The pretraining smears of one overlap and seed, drawn once and shared by the arms that differ only in hue
+    or zoom."""
     from rbc_dataset.api import synthesize
 
     folder = work / f"smears_overlap{overlap}_seed{seed}"
@@ -184,7 +185,7 @@ def run_pretrain_bench(
     """Every arm x seed job in turn (each uses the cores itself); print the table and write ``json_out``.
 
     Raises:
-        UsageError: no arm, no seed, or an arm's overlap or hue out of range (before any job runs).
+        UsageError: no arm, no seed, or an arm's overlap, hue or zoom out of range (before any job runs).
         DataError: ``realdata`` holds none of AneRBC-I, BCCD, Chula (nothing to score on).
     """
     from annotation.learned.pretrain import PRETRAIN_SETTINGS
