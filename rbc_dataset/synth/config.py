@@ -33,6 +33,7 @@ LAB_OPTIONAL_KEYS: dict[str, tuple[float, float]] = {
 }
 SHORTCUTS = ("colour", "mask")
 MAX_CELL_OVERLAP = 0.6  # beyond this, one cell hides most of another: no longer a smear anyone annotates
+MAX_DEFOCUS = 1.5  # beyond this the halo outshines the background: a contour drawing, not a photograph
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class SynthConfig:
     tile_order: str = "row-major"  # order of AneRBC-II tiles 01..12 in the parent grid
     cbc_reuse: float = 0.0  # share of images whose CBC report is a verbatim copy of another image's (as in AneRBC)
     cell_overlap: float = 0.0  # extra depth two cells may overlap, share of r1 + r2 (0: 5 % at most, as AneRBC's)
+    defocus: float = 0.0  # largest defocus halo strength an image may draw (render.sample_defocus; 0: in focus)
     with_tiles: bool = True  # also write AneRBC-II
     lab: dict[str, float] | None = None  # a lab's measured look (LAB_KEYS, LAB_OPTIONAL_KEYS; `calibrate`); None: broad
     workers: int = field(default=0, compare=False)  # processes; 0 = all cores (does not change the output)
@@ -62,6 +64,8 @@ class SynthConfig:
             raise UsageError(f"--cbc-reuse must be a rate in [0, 1], got {self.cbc_reuse}")
         if not 0.0 <= self.cell_overlap <= MAX_CELL_OVERLAP:
             raise UsageError(f"--cell-overlap must lie in [0, {MAX_CELL_OVERLAP}], got {self.cell_overlap}")
+        if not 0.0 <= self.defocus <= MAX_DEFOCUS:
+            raise UsageError(f"--defocus must lie in [0, {MAX_DEFOCUS}], got {self.defocus}")
         if self.n_images > 999:
             raise UsageError(f"--n-images is at most 999 per class (3-digit AneRBC names), got {self.n_images}")
         check_seed("--seed", self.seed)

@@ -36,7 +36,7 @@ from rbc_dataset.report_writer import format_cbc_report, format_morphology_repor
 from rbc_dataset.synth import defects, truth
 from rbc_dataset.synth.cells import CELL_TYPES, sample_condition
 from rbc_dataset.synth.config import SynthConfig
-from rbc_dataset.synth.render import Smear, render_smear, sample_acquisition
+from rbc_dataset.synth.render import Smear, render_smear, sample_acquisition, sample_defocus
 
 CLASSES = ("anemic", "healthy")
 CBC_QUIRK_RATE = 0.03  # share of reports with a lost decimal point or a column shift, as in the release
@@ -106,6 +106,8 @@ def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) ->
     lab, cells_rng, acquisition_rng = config.lab, streams["cells"], streams["acquisition"]
     condition = sample_condition(cls, cells_rng, lab=lab)
     acquisition = sample_acquisition(_regime(cls, config, acquisition_rng), acquisition_rng, lab=lab)
+    if config.defocus:  # a child generator: the draws above and every other stream stay as they were
+        acquisition |= sample_defocus(acquisition_rng.spawn(1)[0], largest=config.defocus)
     smear = render_smear(condition, acquisition, rng=cells_rng, overlap=config.cell_overlap)
     mask, rgb, darkness = _masks(smear, config, cls, streams["mask"])
     reports_rng = streams["reports"]

@@ -47,14 +47,19 @@ def test_every_overlap_and_seed_is_pretrained_and_scored_on_the_real_images(real
     assert saved["benchmark"] == "annotation_pretrain" and len(saved["rows"]) == 6
 
 
-def test_arms_are_read_as_overlap_hue_and_zoom():
+def test_arms_are_read_as_overlap_hue_zoom_and_defocus():
     assert bench.Arm.parse("0.35/0.5") == bench.Arm(0.35, 0.5)
     assert bench.Arm.parse("0/default") == bench.Arm.parse("0") == bench.Arm(0.0, None)
     zoomed = bench.Arm.parse("0.35/0.5/0.25")
     assert zoomed == bench.Arm(0.35, 0.5, 0.25) and zoomed.label == "overlap 0.35, hue 0.5, zoom 0.25"
     assert zoomed.settings(FitSettings()).zoom == 0.25 and bench.Arm(0.35, 0.5).label == "overlap 0.35, hue 0.5"
-    with pytest.raises(UsageError, match="OVERLAP/HUE"):
-        bench.Arm.parse("thick/any")
+    defocused = bench.Arm.parse("0.35/0.5/0/0.8")
+    assert defocused == bench.Arm(0.35, 0.5, 0.0, 0.8) and defocused.label == "overlap 0.35, hue 0.5, defocus 0.8"
+    assert defocused.synth_config().defocus == 0.8 and defocused.synth_config().cell_overlap == 0.35
+    assert defocused.folder_name != bench.Arm(0.35, 0.5).folder_name
+    for text in ("thick/any", "0.35/0.5/0/0.8/1"):
+        with pytest.raises(UsageError, match="OVERLAP/HUE"):
+            bench.Arm.parse(text)
 
 
 def test_bad_requests_are_refused_before_any_pretraining(realdata, tmp_path, monkeypatch):
@@ -66,8 +71,22 @@ def test_bad_requests_are_refused_before_any_pretraining(realdata, tmp_path, mon
         bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0, 0.7)], **run)
     with pytest.raises(UsageError, match="zoom must be in"):
         bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0, 0.5, 2.0)], **run)
+    with pytest.raises(UsageError, match="--defocus must lie in"):
+        bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0, 0.5, 0.0, 3.0)], **run)
     with pytest.raises(UsageError, match="--synth-seeds"):
         bench.run_pretrain_bench(realdata=realdata, arms=[bench.Arm(0.0)], json_out=tmp_path / "x.json", seeds=[])
     with pytest.raises(DataError, match="none of them"):
         bench.run_pretrain_bench(realdata=tmp_path, arms=[bench.Arm(0.0)], **run)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_an_arms_smears_are_drawn_with_its_overlap_and_defocus(tmp_path):
+    import yaml
+
+    from rbc_dataset.layout import SYNTH_CONFIG_FILE, TRUTH_FOLDER
+
+    arm = bench.Arm(0.3, 0.5, 0.0, 0.5)
+    folder = bench._smears(tmp_path, arm=arm, seed=2, n_images=1)
+    drawn = yaml.safe_load((folder / TRUTH_FOLDER / SYNTH_CONFIG_FILE).read_text())
+    assert (drawn["cell_overlap"], drawn["defocus"], drawn["seed"], drawn["with_tiles"]) == (0.3, 0.5, 2, False)
+    assert bench._smears(tmp_path, arm=bench.Arm(0.3, None, 0.25, 0.5), seed=2, n_images=1) == folder  # shared

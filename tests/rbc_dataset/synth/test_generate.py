@@ -174,6 +174,8 @@ def test_failed_run_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypat
         ({"tile_order": "diagonal"}, "row-major"),
         ({"cell_overlap": 0.9}, r"--cell-overlap must lie in \[0, 0.6\]"),
         ({"cell_overlap": -0.1}, r"--cell-overlap"),
+        ({"defocus": 2.0}, r"--defocus must lie in \[0, 1.5\]"),
+        ({"defocus": -0.1}, r"--defocus"),
     ],
 )
 def test_bad_config_is_a_usage_error(kwargs: dict, phrase: str) -> None:
@@ -212,3 +214,43 @@ def test_synth_cell_overlap_reaches_the_smears(tmp_path: Path) -> None:
     assert _overlapping_pairs(tmp_path / "thick") > 1.5 * _overlapping_pairs(tmp_path / "release")
     saved = yaml.safe_load((tmp_path / "thick/synthetic_truth/synth_config.yaml").read_text())
     assert saved["cell_overlap"] == 0.35
+
+
+def test_defocus_halo_is_bright_outside_an_edge_and_dark_inside() -> None:
+    from rbc_dataset.synth.render import defocus_light
+
+    yy, xx = np.mgrid[0:80, 0:80]
+    distance = np.hypot(xx - 40, yy - 40)
+    disc = (distance < 20).astype(np.float32)  # a cell of optical density 1
+    light = defocus_light(disc, halo=0.6, width=1.5)
+    ring = lambda lo, hi: light[(distance >= lo) & (distance < hi)].mean()  # noqa: E731
+    assert ring(21, 23) > 1.08 and ring(17, 19) < 0.92  # the halo's two bands, about 0.6 x 0.24 either side
+    assert ring(30, 40) == pytest.approx(1.0, abs=1e-3) and ring(0, 10) == pytest.approx(1.0, abs=1e-3)
+    assert np.allclose(defocus_light(disc, halo=0.0, width=1.5), 1.0)
+
+
+def test_defocus_changes_the_photograph_and_nothing_it_shows(tmp_path: Path) -> None:
+    """Same seed with and without --defocus: the same cells (instance map and cell table), and a bright band in
+    the background next to every cell; in-focus images record no defocus."""
+    from scipy import ndimage as ndi
+
+    from rbc_dataset.synth.render import sample_defocus
+
+    roots = {}
+    for defocus in (0.0, 1.0):
+        config = SynthConfig(n_images=1, seed=5, with_tiles=False, defocus=defocus, workers=1)
+        roots[defocus] = synthesize(config, tmp_path / f"d{defocus}", show_progress=False).out
+    truth = "synthetic_truth/AneRBC-I/Anemic_individuals"
+    for part in ("instances/001_a.png", "cells/001_a.csv"):
+        assert (roots[0.0] / truth / part).read_bytes() == (roots[1.0] / truth / part).read_bytes(), part
+    sharp, halo = (read_image(roots[d] / I_ANEMIC / "Original_images/001_a.png").astype(float) for d in roots)
+    cells = read_image(roots[0.0] / truth / "instances/001_a.png") > 0
+    next_to_cells = ndi.binary_dilation(cells, iterations=2) & ~cells
+    far = ~ndi.binary_dilation(cells, iterations=8)
+    gain_near = halo[next_to_cells].mean() - sharp[next_to_cells].mean()
+    gain_far = halo[far].mean() - sharp[far].mean()
+    assert gain_near > gain_far + 2.0, (gain_near, gain_far)  # grey levels
+    meta = {d: json.loads((roots[d] / truth / "meta/001_a.json").read_text())["acquisition"] for d in roots}
+    assert 0 <= meta[1.0]["defocus_halo"] < 1.0 and 1.0 <= meta[1.0]["defocus_width_px"] <= 2.5
+    assert "defocus_halo" not in meta[0.0]
+    assert sample_defocus(np.random.default_rng(0), largest=0.5)["defocus_halo"] < 0.5
