@@ -72,6 +72,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--tile-order": ("choice", "AneRBC-II tile numbering: row-major or column-major (auto: as detected)"),
     "--cbc-reuse": ("float", "share of synthetic CBC reports copied from another image"),
     "--cell-overlap": ("float", "extra depth synthetic cells may overlap, share of r1 + r2 (thick smears)"),
+    "--rounded-edge": ("float", "outer share of a synthetic cell's radius over which it thins to nothing"),
     "--defocus": ("float", "largest defocus halo strength a synthetic image may draw (0: in focus)"),
     "--no-tiles": ("flag", "skip AneRBC-II"),
     "--layout": ("choice", "how the input folder is organised"),

@@ -81,6 +81,10 @@ def synth(
         float | None,
         typer.Option("--cell-overlap", help="Let cells lie deeper on each other, a share of r1 + r2 (default 0)."),
     ] = None,
+    rounded_edge: Annotated[
+        float | None,
+        typer.Option("--rounded-edge", help="Outer share of each cell's radius over which it thins (default 0)."),
+    ] = None,
     defocus: Annotated[
         float | None,
         typer.Option("--defocus", help="Largest defocus halo an image may draw, 0 to 1.5 (default 0: in focus)."),
@@ -106,6 +110,7 @@ def synth(
         "tile_order": tile_order,
         "cbc_reuse": cbc_reuse,
         "cell_overlap": cell_overlap,
+        "rounded_edge": rounded_edge,
         "defocus": defocus,
         "with_tiles": False if no_tiles else None,
         "workers": workers,

@@ -1,11 +1,11 @@
 """``rbc-bench annotate-pretrain``: how the pretraining recipe changes the packaged cell model on real images.
 
-An arm is a pretraining recipe: the smears' cell overlap (``synth --cell-overlap``), the largest hue turn of the
-colour jitter (``FitSettings.hue_turn``; None: the fit's default, 0.5: any hue), the crops' zoom
-(``FitSettings.zoom``; 0: native size only) and the smears' largest defocus halo (``synth --defocus``; 0: in
-focus). For every arm and every synthetic
-seed: draw the pretraining smears as ``make pretrained`` does, pretrain a new cell model on them with
-``PRETRAIN_SETTINGS``, and score that model alone (no fit on real images) on real data it never saw:
+An arm is a pretraining recipe: how the smears are drawn (cell overlap ``synth --cell-overlap``, largest defocus
+halo ``--defocus``, rounded cell edges ``--rounded-edge``; 0: as AneRBC, in focus, flat to the outline) and how the
+crops are augmented (the colour jitter's largest hue turn ``FitSettings.hue_turn``, None: the fit's default, 0.5:
+any hue; the zoom ``FitSettings.zoom``, 0: native size only). For every arm and every synthetic seed: draw the
+pretraining smears as ``make pretrained`` does, pretrain a new cell model on them with ``PRETRAIN_SETTINGS``, and
+score that model alone (no fit on real images) on real data it never saw:
 
 - AneRBC-I: cell-class Dice of each shared pair (truth: the release mask at grey < 128);
 - BCCD: RBC box recall at IoU 0.5 and the merge rate of its instances;
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,29 +35,35 @@ PRETRAIN_IMAGES = 20  # smears per class, as `make pretrained` draws them
 
 @dataclass(frozen=True)
 class Arm:
-    """One pretraining recipe: the smears' cell overlap and defocus, the colour jitter's largest hue turn, the
-    crops' zoom."""
+    """One pretraining recipe: how the smears are drawn (cell overlap, defocus, rounded cell edges) and how the
+    crops are augmented (the colour jitter's largest hue turn, the zoom)."""
 
     overlap: float
     hue_turn: float | None = None  # None: the fit's default (colour_jitter / 8)
     zoom: float = 0.0
     defocus: float = 0.0
+    rounded_edge: float = 0.0
 
     @property
     def label(self) -> str:
         hue = "default" if self.hue_turn is None else self.hue_turn
-        extras = (f", zoom {self.zoom}" if self.zoom else "") + (f", defocus {self.defocus}" if self.defocus else "")
-        return f"overlap {self.overlap}, hue {hue}" + extras
+        extras = {"zoom": self.zoom, "defocus": self.defocus, "rounded edge": self.rounded_edge}
+        return f"overlap {self.overlap}, hue {hue}" + "".join(f", {k} {v}" for k, v in extras.items() if v)
+
+    @property
+    def smears_name(self) -> str:
+        """What tells this arm's smears apart (arms that differ only in hue or zoom share them)."""
+        return f"overlap{self.overlap}_defocus{self.defocus}_edge{self.rounded_edge}"
 
     @property
     def folder_name(self) -> str:
-        return f"overlap{self.overlap}_hue{self.hue_turn}_zoom{self.zoom}_defocus{self.defocus}"
+        return f"{self.smears_name}_hue{self.hue_turn}_zoom{self.zoom}"
 
     def synth_config(self):
         """The ``SynthConfig`` fields this arm sets (refuses values out of range)."""
         from rbc_dataset.synth.config import SynthConfig
 
-        return SynthConfig(cell_overlap=self.overlap, defocus=self.defocus)
+        return SynthConfig(cell_overlap=self.overlap, defocus=self.defocus, rounded_edge=self.rounded_edge)
 
     def settings(self, base: FitSettings) -> FitSettings:
         """``base`` with this arm's hue turn and zoom (refuses values out of range)."""
@@ -65,15 +71,16 @@ class Arm:
 
     @classmethod
     def parse(cls, text: str) -> Arm:
-        """``OVERLAP/HUE[/ZOOM[/DEFOCUS]]``: ``0.35/0.5``, ``0.35/0.5/0.25``, ``0.35/0.5/0/0.8``, ``0/default``
-        (or just ``0``)."""
+        """``OVERLAP/HUE[/ZOOM[/DEFOCUS[/EDGE]]]``: ``0.35/0.5``, ``0.35/0.5/0.25``, ``0.35/0.5/0/0.8``,
+        ``0.35/0.5/0/0/0.12``, ``0/default`` (or just ``0``)."""
         parts = text.strip().split("/")
-        overlap, hue, zoom, defocus = (parts + [""] * 3)[:4] if len(parts) <= 4 else ("too many parts",) * 4
+        fields = (parts + [""] * 4)[:5] if len(parts) <= 5 else ["too many parts"] * 5
+        overlap, hue, *rest = fields
         try:
             hue_turn = None if hue in ("", "default") else float(hue)
-            return cls(float(overlap), hue_turn, float(zoom or 0), float(defocus or 0))
+            return cls(float(overlap), hue_turn, *(float(value or 0) for value in rest))
         except ValueError:
-            expected = "OVERLAP/HUE[/ZOOM[/DEFOCUS]] such as 0.35/0.5, 0.35/0.5/0.25, 0.35/0.5/0/0.8 or 0/default"
+            expected = "OVERLAP/HUE[/ZOOM[/DEFOCUS[/EDGE]]] such as 0.35/0.5, 0.35/0.5/0.25 or 0/default"
             raise UsageError(f"--arms: expected {expected}, got {text!r}") from None
 
 
@@ -100,27 +107,25 @@ def score_model(model, realdata: Path) -> dict:
 def pretrain_and_score(
     *, arm: Arm, seed: int, realdata: Path, work: Path, settings: FitSettings, n_images: int
 ) -> dict:
-    """One job: synthetic smears at the arm's overlap, defocus and ``seed``, a new model pretrained on them, its
-    scores."""
+    """One job: synthetic smears drawn as the arm says with ``seed``, a new model pretrained on them, its scores."""
     from annotation.learned.pretrain import pretrain
 
     folder = work / f"{arm.folder_name}_seed{seed}"
     synthetic = _smears(work, arm=arm, seed=seed, n_images=n_images)
     start = time.perf_counter()
     result = pretrain(synthetic, out=folder / "model", settings=arm.settings(settings))
-    row = {"arm": arm.label, "overlap": arm.overlap, "hue_turn": arm.hue_turn, "zoom": arm.zoom}
-    row |= {"defocus": arm.defocus, "seed": seed}
+    row = {"arm": arm.label, **asdict(arm), "seed": seed}
     row["pretrain_seconds"] = round(time.perf_counter() - start, 1)
     row["synthetic_validation_dice"] = result.validation.get("mean_dice")  # the 2 held-back synthetic smears
     return row | score_model(result.model, realdata)
 
 
 def _smears(work: Path, *, arm: Arm, seed: int, n_images: int) -> Path:
-    """The pretraining smears of one overlap, defocus and seed, drawn once and shared by the arms that differ only
-    in hue or zoom."""
+    """The pretraining smears of one way of drawing them and one seed, drawn once and shared by the arms that
+    differ only in hue or zoom."""
     from rbc_dataset.api import synthesize
 
-    folder = work / f"smears_overlap{arm.overlap}_defocus{arm.defocus}_seed{seed}"
+    folder = work / f"smears_{arm.smears_name}_seed{seed}"
     if not folder.is_dir():
         config = replace(arm.synth_config(), n_images=n_images, seed=seed, with_tiles=False)
         synthesize(folder, config=config)
@@ -200,7 +205,7 @@ def run_pretrain_bench(
     """Every arm x seed job in turn (each uses the cores itself); print the table and write ``json_out``.
 
     Raises:
-        UsageError: no arm, no seed, or an arm's overlap, hue, zoom or defocus out of range (before any job runs).
+        UsageError: no arm, no seed, or any of an arm's values out of range (before any job runs).
         DataError: ``realdata`` holds none of AneRBC-I, BCCD, Chula (nothing to score on).
     """
     from annotation.learned.pretrain import PRETRAIN_SETTINGS

@@ -253,7 +253,7 @@ def annotate_pretrain(
         str,
         typer.Option(
             "--arms",
-            help="Recipes OVERLAP/HUE, optionally /ZOOM and /DEFOCUS, comma-separated (first: base of the pairs).",
+            help="Recipes OVERLAP/HUE, optionally /ZOOM/DEFOCUS/EDGE, comma-separated (first: base of the pairs).",
         ),
     ] = "0/default,0.35/default,0.35/0.5",
     seeds: Annotated[
@@ -262,7 +262,7 @@ def annotate_pretrain(
     json_out: JsonOption = Path("bench_out/annotate_pretrain.json"),
     quiet: QuietOption = False,
 ) -> None:
-    """Pretrain a new cell model per recipe (cell overlap and defocus of the smears, hue turn and zoom of the crops)
+    """Pretrain a new cell model per recipe (overlap, defocus and cell edges of the smears, hue turn and zoom of crops)
     and synthetic seed, as `make pretrained` does, and score each model alone on real images: AneRBC-I Dice, BCCD
     boxes, Chula points; paired differences against the first recipe."""
     from benchmarks.toolkit.annotate_pretrain import Arm, run_pretrain_bench

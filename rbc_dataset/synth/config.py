@@ -33,6 +33,7 @@ LAB_OPTIONAL_KEYS: dict[str, tuple[float, float]] = {
 }
 SHORTCUTS = ("colour", "mask")
 MAX_CELL_OVERLAP = 0.6  # beyond this, one cell hides most of another: no longer a smear anyone annotates
+MAX_ROUNDED_EDGE = 0.5  # a cell thinning over more than its outer half is no longer a biconcave disc
 MAX_DEFOCUS = 1.5  # beyond this the halo outshines the background: a contour drawing, not a photograph
 
 
@@ -50,6 +51,7 @@ class SynthConfig:
     tile_order: str = "row-major"  # order of AneRBC-II tiles 01..12 in the parent grid
     cbc_reuse: float = 0.0  # share of images whose CBC report is a verbatim copy of another image's (as in AneRBC)
     cell_overlap: float = 0.0  # extra depth two cells may overlap, share of r1 + r2 (0: 5 % at most, as AneRBC's)
+    rounded_edge: float = 0.0  # outer share of each cell's radius over which it thins to nothing (0: flat to the edge)
     defocus: float = 0.0  # largest defocus halo strength an image may draw (render.sample_defocus; 0: in focus)
     with_tiles: bool = True  # also write AneRBC-II
     lab: dict[str, float] | None = None  # a lab's measured look (LAB_KEYS, LAB_OPTIONAL_KEYS; `calibrate`); None: broad
@@ -64,6 +66,8 @@ class SynthConfig:
             raise UsageError(f"--cbc-reuse must be a rate in [0, 1], got {self.cbc_reuse}")
         if not 0.0 <= self.cell_overlap <= MAX_CELL_OVERLAP:
             raise UsageError(f"--cell-overlap must lie in [0, {MAX_CELL_OVERLAP}], got {self.cell_overlap}")
+        if not 0.0 <= self.rounded_edge <= MAX_ROUNDED_EDGE:
+            raise UsageError(f"--rounded-edge must lie in [0, {MAX_ROUNDED_EDGE}], got {self.rounded_edge}")
         if not 0.0 <= self.defocus <= MAX_DEFOCUS:
             raise UsageError(f"--defocus must lie in [0, {MAX_DEFOCUS}], got {self.defocus}")
         if self.n_images > 999:

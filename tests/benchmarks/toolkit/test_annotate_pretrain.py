@@ -47,7 +47,7 @@ def test_every_overlap_and_seed_is_pretrained_and_scored_on_the_real_images(real
     assert saved["benchmark"] == "annotation_pretrain" and len(saved["rows"]) == 6
 
 
-def test_arms_are_read_as_overlap_hue_zoom_and_defocus():
+def test_arms_are_read_as_overlap_hue_zoom_defocus_and_edge():
     assert bench.Arm.parse("0.35/0.5") == bench.Arm(0.35, 0.5)
     assert bench.Arm.parse("0/default") == bench.Arm.parse("0") == bench.Arm(0.0, None)
     zoomed = bench.Arm.parse("0.35/0.5/0.25")
@@ -57,7 +57,12 @@ def test_arms_are_read_as_overlap_hue_zoom_and_defocus():
     assert defocused == bench.Arm(0.35, 0.5, 0.0, 0.8) and defocused.label == "overlap 0.35, hue 0.5, defocus 0.8"
     assert defocused.synth_config().defocus == 0.8 and defocused.synth_config().cell_overlap == 0.35
     assert defocused.folder_name != bench.Arm(0.35, 0.5).folder_name
-    for text in ("thick/any", "0.35/0.5/0/0.8/1"):
+    rounded = bench.Arm.parse("0.35/0.5/0/0/0.2")
+    assert (
+        rounded == bench.Arm(0.35, 0.5, rounded_edge=0.2) and rounded.label == "overlap 0.35, hue 0.5, rounded edge 0.2"
+    )
+    assert rounded.synth_config().rounded_edge == 0.2 and rounded.smears_name != defocused.smears_name
+    for text in ("thick/any", "0.35/0.5/0/0.8/0.2/1"):
         with pytest.raises(UsageError, match="OVERLAP/HUE"):
             bench.Arm.parse(text)
 
@@ -80,13 +85,14 @@ def test_bad_requests_are_refused_before_any_pretraining(realdata, tmp_path, mon
     assert not (tmp_path / "x.json").exists()
 
 
-def test_an_arms_smears_are_drawn_with_its_overlap_and_defocus(tmp_path):
+def test_an_arms_smears_are_drawn_as_it_says_and_shared_by_arms_that_differ_in_crops_only(tmp_path):
     import yaml
 
     from rbc_dataset.layout import SYNTH_CONFIG_FILE, TRUTH_FOLDER
 
-    arm = bench.Arm(0.3, 0.5, 0.0, 0.5)
+    arm = bench.Arm(0.3, 0.5, 0.0, 0.5, 0.2)
     folder = bench._smears(tmp_path, arm=arm, seed=2, n_images=1)
     drawn = yaml.safe_load((folder / TRUTH_FOLDER / SYNTH_CONFIG_FILE).read_text())
-    assert (drawn["cell_overlap"], drawn["defocus"], drawn["seed"], drawn["with_tiles"]) == (0.3, 0.5, 2, False)
-    assert bench._smears(tmp_path, arm=bench.Arm(0.3, None, 0.25, 0.5), seed=2, n_images=1) == folder  # shared
+    assert (drawn["cell_overlap"], drawn["defocus"], drawn["rounded_edge"]) == (0.3, 0.5, 0.2)
+    assert (drawn["seed"], drawn["with_tiles"]) == (2, False)
+    assert bench._smears(tmp_path, arm=bench.Arm(0.3, None, 0.25, 0.5, 0.2), seed=2, n_images=1) == folder

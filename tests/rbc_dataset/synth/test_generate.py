@@ -176,6 +176,7 @@ def test_failed_run_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypat
         ({"cell_overlap": -0.1}, r"--cell-overlap"),
         ({"defocus": 2.0}, r"--defocus must lie in \[0, 1.5\]"),
         ({"defocus": -0.1}, r"--defocus"),
+        ({"rounded_edge": 0.6}, r"--rounded-edge must lie in \[0, 0.5\]"),
     ],
 )
 def test_bad_config_is_a_usage_error(kwargs: dict, phrase: str) -> None:
@@ -254,3 +255,22 @@ def test_defocus_changes_the_photograph_and_nothing_it_shows(tmp_path: Path) -> 
     assert 0 <= meta[1.0]["defocus_halo"] < 1.0 and 1.0 <= meta[1.0]["defocus_width_px"] <= 2.5
     assert "defocus_halo" not in meta[0.0]
     assert sample_defocus(np.random.default_rng(0), largest=0.5)["defocus_halo"] < 0.5
+
+
+def test_a_rounded_edge_thins_the_cell_towards_its_outline_only() -> None:
+    """One round cell of radius 12 px: with rounded_edge 0.2 it keeps its density inside 0.8 of its radius and
+    thins towards the outline (to about half at 0.95, Evans and Fung's rim); its outline and area are unchanged."""
+    from rbc_dataset.synth.cells import N_ANGLES, CellPopulation
+    from rbc_dataset.synth.render import _cell_patches
+
+    one = {"types": [0], "radius": [12.0], "aspect": [1.0], "angle": [0.0], "pallor_radius": [0.37]}
+    one |= {"pallor_depth": [0.6], "target_spot": [False], "density": [1.0], "rim": [0.2]}
+    cell = CellPopulation(**{k: np.asarray(v) for k, v in one.items()}, outline=np.full((1, N_ANGLES), 12.0))
+    centre = np.array([[20.0, 20.0]])
+    flat, inside, area, _ = _cell_patches(cell, centre, 41)
+    rounded, inside_rounded, area_rounded, _ = _cell_patches(cell, centre, 41, rounded_edge=0.2)
+    assert np.array_equal(inside, inside_rounded) and area == pytest.approx(area_rounded)
+    radius = np.hypot(*(np.mgrid[0:41, 0:41] + 0.5 - 20)) / 12.0  # at pixel centres, as _cell_patches samples
+    core, rim = radius < 0.75, (radius > 0.92) & (radius < 0.97)
+    assert np.allclose(flat[0][core], rounded[0][core], rtol=0.02)
+    assert 0.35 < (rounded[0][rim] / flat[0][rim]).mean() < 0.65
