@@ -83,7 +83,8 @@ def synthetic_annotated(root: str | Path, *, max_images: int = 0) -> list[Annota
 
 def synth_settings(root: str | Path) -> dict:
     """The options that drew a synthetic folder (its ``synthetic_truth/synth_config.yaml``), as a pretrained model
-    records them: seed, images per class and cell overlap ({} for a folder without the file)."""
+    records them: seed, images per class and cell overlap, and defocus and rounded edge when the folder drew them
+    ({} for a folder without the file)."""
     import yaml
 
     from rbc_dataset.layout import SYNTH_CONFIG_FILE, TRUTH_FOLDER
@@ -92,7 +93,10 @@ def synth_settings(root: str | Path) -> dict:
     if not path.is_file():
         return {}
     saved = yaml.safe_load(path.read_text()) or {}
-    return {key: saved.get(key, 0.0 if key == "cell_overlap" else None) for key in ("seed", "n_images", "cell_overlap")}
+    drawn = {
+        key: saved.get(key, 0.0 if key == "cell_overlap" else None) for key in ("seed", "n_images", "cell_overlap")
+    }
+    return drawn | {key: saved[key] for key in ("defocus", "rounded_edge") if saved.get(key)}
 
 
 def _alternate(groups: list[list[Path]]) -> list[tuple[Path, ...]]:

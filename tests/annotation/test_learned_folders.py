@@ -265,3 +265,11 @@ def test_pretraining_records_how_its_smears_were_drawn(tmp_path):
     synthesize(tmp_path / "s", n_images=1, seed=3, with_tiles=False, cell_overlap=0.2)
     assert synth_settings(tmp_path / "s") == {"seed": 3, "n_images": 1, "cell_overlap": 0.2}
     assert synth_settings(tmp_path) == {}
+    synthesize(tmp_path / "d", n_images=1, seed=3, with_tiles=False, defocus=0.5, rounded_edge=0.2)
+    assert synth_settings(tmp_path / "d") == {
+        "seed": 3,
+        "n_images": 1,
+        "cell_overlap": 0.0,
+        "defocus": 0.5,
+        "rounded_edge": 0.2,
+    }
