@@ -108,8 +108,9 @@ def generate_image(root: Path, config: SynthConfig, *, cls: str, number: int) ->
     acquisition = sample_acquisition(_regime(cls, config, acquisition_rng), acquisition_rng, lab=lab)
     if config.defocus:  # a child generator: the draws above and every other stream stay as they were
         acquisition |= sample_defocus(acquisition_rng.spawn(1)[0], largest=config.defocus)
-    shape = {"overlap": config.cell_overlap, "rounded_edge": config.rounded_edge}
-    smear = render_smear(condition, acquisition, rng=cells_rng, **shape)
+    smear = render_smear(
+        condition, acquisition, rng=cells_rng, overlap=config.cell_overlap, rounded_edge=config.rounded_edge
+    )
     mask, rgb, darkness = _masks(smear, config, cls, streams["mask"])
     reports_rng = streams["reports"]
     report_cells, report_condition = truth.report_patient(smear.cells, condition, rng=reports_rng)
