@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from annotation.learned.infer import predict_maps
+from annotation.learned.infer import predict_maps, resize_smooth
 from annotation.learned.model_folder import CellModel, build_network, channels_last, describe, load_model, save_model
 from annotation.learned.targets import Targets, as_float
 from annotation.metrics import cell_dice
@@ -166,8 +166,6 @@ class CropSampler:
 def resized_crop(image: np.ndarray, packed: np.ndarray, *, size: int) -> tuple[np.ndarray, np.ndarray]:
     """An (S, S, 3) image and its packed (3, S, S) targets resized to ``size`` (the cell map and centre weight stay
     0/1). The centre map is each cell's distance to its edge over its own largest one: its values need no rescaling."""
-    from annotation.learned.infer import resize_smooth
-
     image = resize_smooth(np.ascontiguousarray(image), (size, size))
     # The 0/1 maps are resized like the image and cut at one half: cv2's nearest neighbour samples half a pixel
     # off where the image's resize samples, which would shift every edge against the image.

@@ -74,14 +74,15 @@ class Arm:
         """``OVERLAP/HUE[/ZOOM[/DEFOCUS[/EDGE]]]``: ``0.35/0.5``, ``0.35/0.5/0.25``, ``0.35/0.5/0/0.8``,
         ``0.35/0.5/0/0/0.12``, ``0/default`` (or just ``0``)."""
         parts = text.strip().split("/")
-        fields = (parts + [""] * 4)[:5] if len(parts) <= 5 else ["too many parts"] * 5
-        overlap, hue, *rest = fields
-        try:
-            hue_turn = None if hue in ("", "default") else float(hue)
-            return cls(float(overlap), hue_turn, *(float(value or 0) for value in rest))
-        except ValueError:
-            expected = "OVERLAP/HUE[/ZOOM[/DEFOCUS[/EDGE]]] such as 0.35/0.5, 0.35/0.5/0.25 or 0/default"
-            raise UsageError(f"--arms: expected {expected}, got {text!r}") from None
+        if len(parts) <= 5:
+            overlap, hue, *rest = parts + [""] * (5 - len(parts))
+            try:
+                hue_turn = None if hue in ("", "default") else float(hue)
+                return cls(float(overlap), hue_turn, *(float(value or 0) for value in rest))
+            except ValueError:
+                pass
+        expected = "OVERLAP/HUE[/ZOOM[/DEFOCUS[/EDGE]]] such as 0.35/0.5, 0.35/0.5/0.25 or 0/default"
+        raise UsageError(f"--arms: expected {expected}, got {text!r}")
 
 
 def score_model(model, realdata: Path) -> dict:

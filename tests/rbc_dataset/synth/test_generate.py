@@ -224,7 +224,10 @@ def test_defocus_halo_is_bright_outside_an_edge_and_dark_inside() -> None:
     distance = np.hypot(xx - 40, yy - 40)
     disc = (distance < 20).astype(np.float32)  # a cell of optical density 1
     light = defocus_light(disc, halo=0.6, width=1.5)
-    ring = lambda lo, hi: light[(distance >= lo) & (distance < hi)].mean()  # noqa: E731
+
+    def ring(lo: float, hi: float) -> float:
+        return float(light[(distance >= lo) & (distance < hi)].mean())
+
     assert ring(21, 23) > 1.08 and ring(17, 19) < 0.92  # the halo's two bands, about 0.6 x 0.24 either side
     assert ring(30, 40) == pytest.approx(1.0, abs=1e-3) and ring(0, 10) == pytest.approx(1.0, abs=1e-3)
     assert np.allclose(defocus_light(disc, halo=0.0, width=1.5), 1.0)
