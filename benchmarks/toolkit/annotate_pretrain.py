@@ -7,7 +7,8 @@ any hue; the zoom ``FitSettings.zoom``, 0: native size only). For every arm and 
 pretraining smears as ``make pretrained`` does, pretrain a new cell model on them with ``PRETRAIN_SETTINGS``, and
 score that model alone (no fit on real images) on real data it never saw:
 
-- AneRBC-I: cell-class Dice of each shared pair (truth: the release mask at grey < 128);
+- AneRBC-I: cell-class Dice of each shared pair (truth: the release mask at grey < 128), and the predicted cell
+  area over the masks' (whether the model draws cells wider or narrower than the annotators);
 - BCCD: RBC box recall at IoU 0.5 and the merge rate of its instances;
 - Chula: cell points alone in one instance, and the merge rate.
 
@@ -93,11 +94,17 @@ def score_model(model, realdata: Path) -> dict:
     from benchmarks.toolkit.annotate_segment import bench_bccd, bench_chula
 
     instances = learned_instances(model, baselines=False)  # the training-free ones are the same for every model
-    dice = {p.name: cell_dice(predict_maps(model, p.image).mask(), p.targets.cell) for p in real_pairs(realdata)}
+    dice, area_ratio = {}, {}
+    for pair in real_pairs(realdata):
+        mask = predict_maps(model, pair.image).mask()
+        dice[pair.name] = cell_dice(mask, pair.targets.cell)
+        area_ratio[pair.name] = float(mask.sum() / max(int(pair.targets.cell.sum()), 1))
     bccd, chula = bench_bccd(realdata, instances=instances), bench_chula(realdata, instances=instances)
     return {
         "anerbc_dice": float(np.mean(list(dice.values()))) if dice else None,
         "anerbc_dice_per_image": dice,
+        # above 1: the model draws more cell than the masks (wider cells, or filled gaps), below 1: less
+        "anerbc_area_ratio": float(np.mean(list(area_ratio.values()))) if area_ratio else None,
         "bccd_recall": bccd["learned"]["recall"] if bccd else None,
         "bccd_merged": bccd["learned"]["merged_share"] if bccd else None,
         "chula_one_point": chula["learned"]["one_point_share"] if chula else None,

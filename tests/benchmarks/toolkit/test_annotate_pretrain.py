@@ -37,6 +37,7 @@ def test_every_overlap_and_seed_is_pretrained_and_scored_on_the_real_images(real
     for row in rows:
         assert list(row["anerbc_dice_per_image"]) == ["Anemic_individuals/001_a.png"]
         assert 0 <= row["bccd_recall"] <= 1 and 0 <= row["chula_one_point"] <= 1
+        assert row["anerbc_area_ratio"] >= 0
     summary = result["summary"]
     assert summary["paired_against"] == "overlap 0.0, hue default"
     paired = summary["paired"]["overlap 0.3, hue 0.5"]["bccd_recall"]
