@@ -47,8 +47,7 @@ def default_init() -> Path:
 
 
 def synthetic_annotated(root: str | Path, *, max_images: int = 0) -> list[AnnotatedImage]:
-    """The AneRBC-I smears of a synthetic dataset with targets from their instance maps (the cell map on the
-    visible cell when the folder drew rounded cell edges, ``targets_from_instances``).
+    """The AneRBC-I smears of a synthetic dataset with targets from their instance maps.
 
     Args:
         root: a folder written by ``rbc-dataset synth``.
@@ -62,7 +61,6 @@ def synthetic_annotated(root: str | Path, *, max_images: int = 0) -> list[Annota
     from rbc_dataset.layout import CLASS_FOLDERS, role_folder, truth_folder
 
     root = Path(root)
-    rounded_edge = float(synth_settings(root).get("rounded_edge") or 0.0)
     per_class = [sorted(role_folder(root, "I", cls=cls, role="image").glob("*.png")) for cls in CLASS_FOLDERS]
     if not any(per_class):
         raise DataError(root, "synthetic AneRBC-I smears with synthetic_truth/", "no AneRBC-I images", SYNTH_FIX)
@@ -79,9 +77,7 @@ def synthetic_annotated(root: str | Path, *, max_images: int = 0) -> list[Annota
         if instances.shape != image.shape[:2]:
             found = f"shape {instances.shape} for an image of {image.shape[:2]}"
             raise DataError(truth, "an instance map of the image's size", found, SYNTH_FIX)
-        annotated.append(
-            AnnotatedImage(f"{cls}/{path.stem}", image, targets_from_instances(instances, rounded_edge=rounded_edge))
-        )
+        annotated.append(AnnotatedImage(f"{cls}/{path.stem}", image, targets_from_instances(instances)))
     return annotated
 
 

@@ -23,7 +23,6 @@ import numpy as np
 from scipy import ndimage as ndi
 
 CENTRE_LEVELS = 255  # the centre map is stored in 8 bits: 1/255 steps are far finer than a pixel of a cell
-VISIBLE_THICKNESS = 0.5  # a rounded rim counts as cell where it is at least this share of the body's thickness
 
 
 @dataclass(frozen=True)
@@ -85,35 +84,11 @@ def centre_map(instances: np.ndarray) -> np.ndarray:
     return (distance / scale[instances.astype(np.int64)]).astype(np.float32)
 
 
-def targets_from_instances(
-    instances: np.ndarray, *, cell: np.ndarray | None = None, rounded_edge: float = 0.0
-) -> Targets:
+def targets_from_instances(instances: np.ndarray, *, cell: np.ndarray | None = None) -> Targets:
     """Targets from an instance map (0 = background); ``cell`` replaces the foreground when the annotators'
-    convention differs from the instances (AneRBC masks also cover platelets, which have no instance).
-
-    ``rounded_edge``: the share of each cell's radius over which the smear drew it thinning to nothing
-    (``synth --rounded-edge``); the cell map is then the visible cell (``visible_cells``), the centre map still
-    the full instances."""
-    centre = centre_map(instances)
-    if cell is not None:
-        foreground = np.asarray(cell, bool)
-    elif rounded_edge > 0:
-        foreground = visible_cells(instances, rounded_edge=rounded_edge, centre=centre)
-    else:
-        foreground = instances > 0
-    return Targets.from_maps(foreground, centre=centre, weight=np.ones(instances.shape, bool))
-
-
-def visible_cells(instances: np.ndarray, *, rounded_edge: float, centre: np.ndarray | None = None) -> np.ndarray:
-    """The part of each instance at least half as thick as its flat body, for cells drawn thinning to nothing over
-    the outer ``rounded_edge`` share of their radius (thickness ``sqrt((1 - r) / rounded_edge)``).
-
-    Real masks are thresholds of the image, which cut a rounded rim about where it is half as dark as the body: a
-    network taught the full outline draws cells wider than such masks (docs/BENCHMARKS.md, issue 17). Half
-    thickness is at ``1 - r = rounded_edge / 4``, and ``1 - r`` is the centre map for a round cell.
-    """
-    centre = centre_map(instances) if centre is None else centre
-    return (np.asarray(instances) > 0) & (centre >= rounded_edge * VISIBLE_THICKNESS**2)
+    convention differs from the instances (AneRBC masks also cover platelets, which have no instance)."""
+    foreground = (instances > 0) if cell is None else np.asarray(cell, bool)
+    return Targets.from_maps(foreground, centre=centre_map(instances), weight=np.ones(instances.shape, bool))
 
 
 def targets_from_mask(mask: np.ndarray) -> Targets:

@@ -22,7 +22,7 @@ from annotation.learned.fit import (
 )
 from annotation.learned.infer import CellMaps, decode_instances, image_scale, predict_maps
 from annotation.learned.model_folder import load_model, read_description
-from annotation.learned.targets import centre_map, targets_from_instances, targets_from_mask, visible_cells
+from annotation.learned.targets import centre_map, targets_from_instances, targets_from_mask
 from annotation.metrics import cell_dice as dice
 from annotation.metrics import instance_scores
 from rbc_dataset.errors import DataError, UsageError
@@ -55,20 +55,6 @@ def test_perfect_maps_decode_one_instance_per_touching_cell():
     labels = decode_instances(CellMaps(cell=targets.cell.astype(np.float32), centre=targets.centre))
     assert labels.max() == 2
     assert instance_scores(instances, labels)["ap@0.5"] == 1.0
-
-
-def test_cells_drawn_with_a_rounded_edge_are_taught_without_their_faint_rim():
-    instances = np.zeros((40, 72), np.uint16)
-    cv2.circle(instances, (20, 20), 14, 1, -1)
-    cv2.circle(instances, (48, 20), 14, 2, -1)  # touches the first at x = 34
-    flat, rounded = targets_from_instances(instances), targets_from_instances(instances, rounded_edge=0.2)
-    assert np.array_equal(flat.cell, instances > 0) and np.array_equal(rounded.centre, flat.centre)
-    assert np.array_equal(rounded.cell, visible_cells(instances, rounded_edge=0.2))
-    one_cell = int(rounded.cell[instances == 1].sum())
-    assert np.pi * 12.5**2 < one_cell < np.pi * 13.5**2  # about a pixel thinner all round (half thickness)
-    assert not rounded.cell[instances == 0].any() and cv2.connectedComponents(rounded.cell.astype(np.uint8))[0] == 3
-    wider_rim = visible_cells(instances, rounded_edge=0.5)
-    assert wider_rim.sum() < rounded.cell.sum()
 
 
 def test_a_plain_mask_gives_no_centre_truth():

@@ -259,7 +259,7 @@ def test_the_packaged_model_was_pretrained_on_overlapping_cells_as_rehearsal_dra
 
 
 def test_pretraining_records_how_its_smears_were_drawn(tmp_path):
-    from annotation.learned.pretrain import synth_settings, synthetic_annotated
+    from annotation.learned.pretrain import synth_settings
     from rbc_dataset.api import synthesize
 
     synthesize(tmp_path / "s", n_images=1, seed=3, with_tiles=False, cell_overlap=0.2)
@@ -273,7 +273,3 @@ def test_pretraining_records_how_its_smears_were_drawn(tmp_path):
         "defocus": 0.5,
         "rounded_edge": 0.2,
     }
-    # the cell map of rounded cells leaves out their faint rim (visible_cells); flat ones are taught to the outline
-    flat, rounded = (synthetic_annotated(tmp_path / name, max_images=1)[0].targets for name in ("s", "d"))
-    assert (flat.cell & (flat.centre == 0)).any()
-    assert not (rounded.cell & (rounded.centre == 0)).any() and rounded.cell.sum() > 0.7 * (rounded.centre > 0).sum()
