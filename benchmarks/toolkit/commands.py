@@ -259,6 +259,9 @@ def annotate_pretrain(
     seeds: Annotated[
         str, typer.Option("--synth-seeds", help="Seeds of the synthetic smears, comma-separated.")
     ] = "1,3,5",
+    n_images: Annotated[
+        int, typer.Option("--n-images", min=1, help="Synthetic smears per class for each pretraining.")
+    ] = 20,  # annotate_pretrain.PRETRAIN_IMAGES, as make pretrained draws them (not imported: it loads torch)
     json_out: JsonOption = Path("bench_out/annotate_pretrain.json"),
     quiet: QuietOption = False,
 ) -> None:
@@ -272,6 +275,7 @@ def annotate_pretrain(
         json_out=json_out,
         arms=[Arm.parse(text) for text in csv_list(arms)],
         seeds=list(csv_list(seeds, cast=int, option="--synth-seeds")),
+        n_images=n_images,
         log=(lambda line: None) if quiet else print_text,
     )
 

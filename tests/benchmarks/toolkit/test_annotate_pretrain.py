@@ -97,3 +97,18 @@ def test_an_arms_smears_are_drawn_as_it_says_and_shared_by_arms_that_differ_in_c
     assert (drawn["cell_overlap"], drawn["defocus"], drawn["rounded_edge"]) == (0.3, 0.5, 0.2)
     assert (drawn["seed"], drawn["with_tiles"]) == (2, False)
     assert bench._smears(tmp_path, arm=bench.Arm(0.3, None, 0.25, 0.5, 0.2), seed=2, n_images=1) == folder
+
+
+def test_the_command_draws_as_many_smears_as_asked_and_as_make_pretrained_by_default(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import bench_app
+
+    calls = []
+    monkeypatch.setattr(bench, "run_pretrain_bench", lambda **kwargs: calls.append(kwargs))
+    command = ["annotate-pretrain", "--realdata", str(tmp_path), "--arms", "0.35/0.5", "--synth-seeds", "1"]
+    for extra in ([], ["--n-images", "60"]):
+        result = CliRunner().invoke(bench_app, [*command, *extra])
+        assert result.exit_code == 0, result.output
+    assert [call["n_images"] for call in calls] == [bench.PRETRAIN_IMAGES, 60]
+    assert calls[0]["arms"] == [bench.Arm(0.35, 0.5)] and calls[0]["seeds"] == [1]
