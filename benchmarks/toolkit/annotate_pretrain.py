@@ -4,8 +4,8 @@ An arm is a pretraining recipe: how the smears are drawn (cell overlap ``synth -
 halo ``--defocus``, rounded cell edges ``--rounded-edge``; 0: as AneRBC, in focus, flat to the outline) and how the
 crops are augmented (the colour jitter's largest hue turn ``FitSettings.hue_turn``, None: the fit's default, 0.5:
 any hue; the zoom ``FitSettings.zoom``, 0: native size only). For every arm and every synthetic seed: draw the
-pretraining smears as ``make pretrained`` does, pretrain a new cell model on them with ``PRETRAIN_SETTINGS``, and
-score that model alone (no fit on real images) on real data it never saw:
+pretraining smears as ``make pretrained`` does (20 per class, or ``n_images``), pretrain a new cell model on them
+with ``PRETRAIN_SETTINGS``, and score that model alone (no fit on real images) on real data it never saw:
 
 - AneRBC-I: cell-class Dice of each shared pair (truth: the release mask at grey < 128), and the predicted cell
   area over the masks' (whether the model draws cells wider or narrower than the annotators);
