@@ -208,9 +208,12 @@ def run_pretrain_bench(
     seeds: list[int],
     settings: FitSettings | None = None,
     n_images: int = PRETRAIN_IMAGES,
+    epochs: int | None = None,
     log=print,
 ) -> dict:
     """Every arm x seed job in turn (each uses the cores itself); print the table and write ``json_out``.
+
+    ``epochs`` overrides the settings' epochs (None: theirs, ``PRETRAIN_SETTINGS`` as ``make pretrained``).
 
     Raises:
         UsageError: no arm, no seed, or any of an arm's values out of range (before any job runs).
@@ -221,6 +224,7 @@ def run_pretrain_bench(
     if not arms or not seeds:
         raise UsageError("give at least one --arms value and one --synth-seeds value")
     settings = settings or PRETRAIN_SETTINGS
+    settings = settings if epochs is None else replace(settings, epochs=epochs)
     for arm in arms:  # refused before the first job, not after an hour of them
         arm.synth_config()
         arm.settings(settings)

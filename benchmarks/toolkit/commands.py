@@ -262,6 +262,9 @@ def annotate_pretrain(
     n_images: Annotated[
         int, typer.Option("--n-images", min=1, help="Synthetic smears per class for each pretraining.")
     ] = 20,  # annotate_pretrain.PRETRAIN_IMAGES, as make pretrained draws them (not imported: it loads torch)
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Epochs of each pretraining (default: as make pretrained).")
+    ] = None,
     json_out: JsonOption = Path("bench_out/annotate_pretrain.json"),
     quiet: QuietOption = False,
 ) -> None:
@@ -276,6 +279,7 @@ def annotate_pretrain(
         arms=[Arm.parse(text) for text in csv_list(arms)],
         seeds=list(csv_list(seeds, cast=int, option="--synth-seeds")),
         n_images=n_images,
+        epochs=epochs,
         log=(lambda line: None) if quiet else print_text,
     )
 

@@ -107,8 +107,27 @@ def test_the_command_draws_as_many_smears_as_asked_and_as_make_pretrained_by_def
     calls = []
     monkeypatch.setattr(bench, "run_pretrain_bench", lambda **kwargs: calls.append(kwargs))
     command = ["annotate-pretrain", "--realdata", str(tmp_path), "--arms", "0.35/0.5", "--synth-seeds", "1"]
-    for extra in ([], ["--n-images", "60"]):
+    for extra in ([], ["--n-images", "60", "--epochs", "30"]):
         result = CliRunner().invoke(bench_app, [*command, *extra])
         assert result.exit_code == 0, result.output
     assert [call["n_images"] for call in calls] == [bench.PRETRAIN_IMAGES, 60]
+    assert [call["epochs"] for call in calls] == [None, 30]  # None: PRETRAIN_SETTINGS' epochs
     assert calls[0]["arms"] == [bench.Arm(0.35, 0.5)] and calls[0]["seeds"] == [1]
+
+
+def test_epochs_override_the_pretraining_settings_of_every_job(realdata, tmp_path, monkeypatch):
+    jobs = []
+
+    def job(**kwargs):
+        jobs.append(kwargs)
+        scores = dict.fromkeys([*bench.METRICS, "bccd_merged", "chula_merged"], 0.5)
+        return {"arm": kwargs["arm"].label, "seed": kwargs["seed"]} | scores
+
+    monkeypatch.setattr(bench, "pretrain_and_score", job)
+    run = {"realdata": realdata, "json_out": tmp_path / "x.json", "arms": [bench.Arm(0.35, 0.5)], "seeds": [1, 3]}
+    result = bench.run_pretrain_bench(settings=TINY, epochs=30, **run)
+    assert [j["settings"].epochs for j in jobs] == [30, 30] and result["settings"]["epochs"] == 30
+    assert all(j["settings"].crop_size == TINY.crop_size for j in jobs)  # only the epochs change
+    jobs.clear()
+    bench.run_pretrain_bench(settings=TINY, **run)
+    assert [j["settings"].epochs for j in jobs] == [TINY.epochs] * 2
