@@ -100,3 +100,28 @@ def percentile_interval(values: np.ndarray, *, level: float = 0.95, min_defined:
     tail = round(50.0 * (1.0 - level), 12)  # 0.95 gives the 2.5th percentile exactly, not 2.5000000000000022
     low, high = np.percentile(defined, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def pooled_share_interval(
+    hits, totals, *, n_resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of ``sum(hits) / sum(totals)`` when whole images are resampled with replacement.
+
+    One entry per image: boxes matched and boxes of a BCCD image, or a Dice and 1 for a mean Dice. The cells of
+    one image share its stain, focus and crowding, so resampling cells would make 12 images look like 164
+    independent samples; the image is the unit. ``hits`` may be a paired difference (one method's matched boxes
+    minus another's on the same images): the interval is then that of the difference of the two shares.
+
+    Raises:
+        DataError: the two have different lengths, or no image (nothing to resample).
+    """
+    hits = np.asarray(hits, dtype=np.float64).ravel()
+    totals = np.asarray(totals, dtype=np.float64).ravel()
+    if hits.size != totals.size or hits.size == 0:
+        expected = "one hit count and one total per image, at least one image"
+        raise DataError(None, expected, f"{hits.size} hits, {totals.size} totals", "pass both per image")
+    values = []
+    for weights in group_resamples(np.arange(hits.size), n_resamples, seed=seed):
+        denominator = weights @ totals
+        values.append(np.where(denominator > 0, weights @ hits / np.where(denominator > 0, denominator, 1), np.nan))
+    return percentile_interval(np.concatenate(values), level=level, min_defined=0.5)

@@ -37,6 +37,7 @@ from benchmarks.toolkit.annotate_segment import (
     anerbc_pairs,
     bench_bccd,
     bench_chula,
+    format_interval,
     otsu_fill_speck,
     training_free_instances,
 )
@@ -200,8 +201,11 @@ def _rows(result: dict) -> list[tuple[str, str]]:
             key = "recall" if name == "bccd" else "one_point_share"
             rows.append(
                 (
-                    f"{name} {key} / merged share",
-                    " | ".join(f"{k} {part[k][key]:.4f} / {part[k]['merged_share']:.4f}" for k in ("learned", "ours")),
+                    f"{name} {key} [95 % image-bootstrap interval] / merged share",
+                    " | ".join(
+                        f"{k} {m[key]:.4f} {format_interval(m[f'{key}_ci95'])} / {m['merged_share']:.4f}"
+                        for k, m in ((k, part[k]) for k in ("learned", "ours"))
+                    ),
                 )
             )
     fit_all = result["fit_all"]

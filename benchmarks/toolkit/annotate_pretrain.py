@@ -30,6 +30,7 @@ import numpy as np
 from annotation.learned.fit import FitSettings
 from benchmarks.toolkit.results import report
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.stats import pooled_share_interval
 
 PRETRAIN_IMAGES = 20  # smears per class, as `make pretrained` draws them
 
@@ -100,15 +101,21 @@ def score_model(model, realdata: Path) -> dict:
         dice[pair.name] = cell_dice(mask, pair.targets.cell)
         area_ratio[pair.name] = float(mask.sum() / max(int(pair.targets.cell.sum()), 1))
     bccd, chula = bench_bccd(realdata, instances=instances), bench_chula(realdata, instances=instances)
+    bccd, chula = (part["learned"] if part else {} for part in (bccd, chula))
     return {
         "anerbc_dice": float(np.mean(list(dice.values()))) if dice else None,
+        "anerbc_dice_ci95": pooled_share_interval(list(dice.values()), [1] * len(dice)) if dice else None,
         "anerbc_dice_per_image": dice,
         # above 1: the model draws more cell than the masks (wider cells, or filled gaps), below 1: less
         "anerbc_area_ratio": float(np.mean(list(area_ratio.values()))) if area_ratio else None,
-        "bccd_recall": bccd["learned"]["recall"] if bccd else None,
-        "bccd_merged": bccd["learned"]["merged_share"] if bccd else None,
-        "chula_one_point": chula["learned"]["one_point_share"] if chula else None,
-        "chula_merged": chula["learned"]["merged_share"] if chula else None,
+        "bccd_recall": bccd.get("recall"),
+        "bccd_recall_ci95": bccd.get("recall_ci95"),
+        "bccd_merged": bccd.get("merged_share"),
+        "bccd_per_image": bccd.get("per_image"),  # {image: [boxes matched, boxes]}
+        "chula_one_point": chula.get("one_point_share"),
+        "chula_one_point_ci95": chula.get("one_point_share_ci95"),
+        "chula_merged": chula.get("merged_share"),
+        "chula_per_image": chula.get("per_image"),  # {image: [points alone in one instance, points]}
     }
 
 
@@ -167,25 +174,64 @@ def _spread(values: list) -> dict:
     return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
 
 
+# Each score's per-image counts in a row: {image: [hits, total]} or {image: Dice} (a total of 1)
+PER_IMAGE = {
+    "anerbc_dice": "anerbc_dice_per_image",
+    "bccd_recall": "bccd_per_image",
+    "chula_one_point": "chula_per_image",
+}
+
+
 def _paired(pairs: list[tuple[dict, dict]], metric: str) -> dict:
     differences = [a[metric] - b[metric] for a, b in pairs if a[metric] is not None and b[metric] is not None]
     return {
         "mean_difference": float(np.mean(differences)) if differences else None,
         "seeds_up": sum(d > 0 for d in differences),
         "seeds": len(differences),
+        "ci95": _paired_interval(pairs, metric),
     }
+
+
+def _paired_interval(pairs: list[tuple[dict, dict]], metric: str) -> tuple[float, float] | None:
+    """95 % image-bootstrap interval of the mean difference over seeds (the same images resampled in every seed):
+    how far the difference could move on other images like these, not between retrains. None where a row lacks
+    per-image counts (runs saved before they were kept)."""
+    key = PER_IMAGE[metric]
+    tables = [(a.get(key), b.get(key)) for a, b in pairs]
+    if not tables or any(not a or not b or a.keys() != b.keys() for a, b in tables):
+        return None
+    images = sorted(tables[0][0])
+    if any(sorted(a) != images for a, _ in tables):
+        return None
+
+    def counts(table: dict, image: str) -> tuple[float, float]:
+        value = table[image]
+        return (value, 1.0) if np.isscalar(value) else (value[0], value[1])
+
+    hits = [np.mean([counts(a, i)[0] - counts(b, i)[0] for a, b in tables]) for i in images]
+    totals = [counts(tables[0][0], i)[1] for i in images]
+    return pooled_share_interval(hits, totals)
 
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _fmt_ci(interval) -> str:
+    """`` [low, high]`` of a 95 % interval, or nothing where a run has none."""
+    from benchmarks.toolkit.annotate_segment import format_interval
+
+    return f" {format_interval(interval)}" if interval else ""
+
+
 def _rows(rows: list[dict], summary: dict) -> list[tuple[str, str]]:
     table = [
         (
             f"{r['arm']}, seed {r['seed']}",
-            f"AneRBC Dice {_fmt(r['anerbc_dice'])} | BCCD {_fmt(r['bccd_recall'])} (merged {_fmt(r['bccd_merged'])}) | "
-            f"Chula {_fmt(r['chula_one_point'])} (merged {_fmt(r['chula_merged'])})",
+            f"AneRBC Dice {_fmt(r['anerbc_dice'])}{_fmt_ci(r.get('anerbc_dice_ci95'))} | "
+            f"BCCD {_fmt(r['bccd_recall'])}{_fmt_ci(r.get('bccd_recall_ci95'))} (merged {_fmt(r['bccd_merged'])}) | "
+            f"Chula {_fmt(r['chula_one_point'])}{_fmt_ci(r.get('chula_one_point_ci95'))} "
+            f"(merged {_fmt(r['chula_merged'])})",
         )
         for r in rows
     ]
@@ -194,7 +240,8 @@ def _rows(rows: list[dict], summary: dict) -> list[tuple[str, str]]:
         table.append((f"{arm}: mean of {len(scores['seeds'])} seeds", means))
     for arm, paired in summary["paired"].items():
         ups = " | ".join(
-            f"{m} {_fmt(p['mean_difference'])} (up in {p['seeds_up']} of {p['seeds']})" for m, p in paired.items()
+            f"{m} {_fmt(p['mean_difference'])}{_fmt_ci(p.get('ci95'))} (up in {p['seeds_up']} of {p['seeds']})"
+            for m, p in paired.items()
         )
         table.append((f"{arm} minus {summary['paired_against']}, same seed", ups))
     return table

@@ -29,6 +29,7 @@ from annotation.propose import propose_mask
 from benchmarks.toolkit.results import report
 from rbc_dataset.fileio import read_image
 from rbc_dataset.masks import image_cell_map, to_gray
+from rbc_dataset.stats import pooled_share_interval
 
 BASELINE_SPECK_PX = 20  # the baseline's fixed speck size
 
@@ -114,14 +115,17 @@ def training_free_instances(image: np.ndarray) -> dict[str, np.ndarray]:
     return {"ours": split_cells(cells), "plain": plain_watershed(cells)}
 
 
-def _pool_points(totals: dict, name: str, labels: np.ndarray, points: list[tuple[int, int]]) -> None:
-    """Add one image's point scores of method ``name`` to ``totals``: points, alone, merged, instances with one."""
+def _pool_points(totals: dict, name: str, labels: np.ndarray, points: list[tuple[int, int]]) -> list[int]:
+    """Add one image's point scores of method ``name`` to ``totals`` (points, alone, merged, instances with one);
+    return its points alone in one instance and its points inside the image."""
     s = point_scores(labels, points)
-    t = totals.setdefault(name, [0, 0.0, 0, 0])
+    alone = int(round(s["one_point_share"] * s["points"])) if s["points"] else 0
+    t = totals.setdefault(name, [0, 0, 0, 0])
     t[0] += s["points"]
-    t[1] += s["one_point_share"] * s["points"]
+    t[1] += alone
     t[2] += s["merged_instances"]
     t[3] += s["point_instances"]
+    return [alone, s["points"]]
 
 
 def _point_summary(totals: dict) -> dict:
@@ -129,6 +133,15 @@ def _point_summary(totals: dict) -> dict:
         name: {"one_point_share": alone / max(points, 1), "merged_share": merged / max(holders, 1)}
         for name, (points, alone, merged, holders) in totals.items()
     }
+
+
+def _with_intervals(summary: dict, per_image: dict[str, dict[str, list[int]]], share: str) -> dict:
+    """Each method's ``share`` with its 95 % image-bootstrap interval (``share``_ci95) and the per-image counts
+    behind it ({image: [hits, total]}), so runs on the same images can be compared pair by pair."""
+    for name, counts in per_image.items():
+        hits, totals = zip(*counts.values(), strict=True)
+        summary[name] |= {f"{share}_ci95": pooled_share_interval(hits, totals), "per_image": counts}
+    return summary
 
 
 def bench_chula(realdata: Path, *, instances=training_free_instances) -> dict | None:
@@ -139,6 +152,7 @@ def bench_chula(realdata: Path, *, instances=training_free_instances) -> dict | 
     """
     root = realdata / "Chula-RBC-12-Dataset"
     totals: dict = {}
+    per_image: dict[str, dict[str, list[int]]] = {}
     n_images = n_points = 0
     for image_path in sorted((root / "Dataset").glob("*.jpg")):
         label = root / "Label" / f"{image_path.stem}.txt"
@@ -149,17 +163,21 @@ def bench_chula(realdata: Path, *, instances=training_free_instances) -> dict | 
         n_images += 1
         n_points += len(points)
         for name, labels in instances(load_rgb(image_path)).items():
-            _pool_points(totals, name, labels, points)
+            per_image.setdefault(name, {})[image_path.stem] = _pool_points(totals, name, labels, points)
     if not n_images:
         return None
-    return {"images": n_images, "points": n_points, **_point_summary(totals)}
+    return {
+        "images": n_images,
+        "points": n_points,
+        **_with_intervals(_point_summary(totals), per_image, "one_point_share"),
+    }
 
 
 def bench_bccd(realdata: Path, *, instances=training_free_instances) -> dict | None:
     """Recall of the VOC RBC boxes by instance boxes at IoU 0.5, and the merge rate (instances holding two or
     more box centres over those holding at least one), per method, pooled over images."""
     root = realdata / "BCCD_Dataset" / "BCCD"
-    matched: dict[str, int] = {}
+    per_image: dict[str, dict[str, list[int]]] = {}
     totals: dict = {}
     n_boxes = n_images = 0
     for image_path in sorted((root / "JPEGImages").glob("*.jpg")):
@@ -172,18 +190,26 @@ def bench_bccd(realdata: Path, *, instances=training_free_instances) -> dict | N
         array = np.array([[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in boxes], float)
         centres = [(int(round((x0 + x1) / 2)), int(round((y0 + y1) / 2))) for x0, y0, x1, y1 in array]
         for name, labels in instances(load_rgb(image_path)).items():
-            matched[name] = matched.get(name, 0) + box_recall(labels, array)["matched"]
+            per_image.setdefault(name, {})[image_path.stem] = [box_recall(labels, array)["matched"], len(boxes)]
             _pool_points(totals, name, labels, centres)
         n_boxes += len(boxes)
         n_images += 1
     if not n_images:
         return None
     merges = _point_summary(totals)
-    return {
-        "images": n_images,
-        "boxes": n_boxes,
-        **{k: {"recall": v / n_boxes, "merged_share": merges[k]["merged_share"]} for k, v in matched.items()},
+    recalls = {
+        name: {
+            "recall": sum(hits for hits, _ in counts.values()) / n_boxes,
+            "merged_share": merges[name]["merged_share"],
+        }
+        for name, counts in per_image.items()
     }
+    return {"images": n_images, "boxes": n_boxes, **_with_intervals(recalls, per_image, "recall")}
+
+
+def format_interval(bounds) -> str:
+    """``[low, high]`` of a 95 % interval, to three places."""
+    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
 
 
 def _segment_file(path: Path) -> int:
@@ -230,16 +256,25 @@ def _rows(result: dict) -> list[tuple[str, str]]:
     rows.append(("synthetic propose Dice", f"{s['propose_dice']:.4f}"))
     c = result["chula"]
     if c:
-        for key in ("one_point_share", "merged_share"):
-            rows.append(
-                (f"Chula {key} ({c['points']} points)", f"ours {c['ours'][key]:.4f} | plain {c['plain'][key]:.4f}")
+        share = " | ".join(
+            f"{k} {c[k]['one_point_share']:.4f} {format_interval(c[k]['one_point_share_ci95'])}"
+            for k in ("ours", "plain")
+        )
+        rows.append((f"Chula one_point_share ({c['points']} points; 95 % image-bootstrap interval)", share))
+        rows.append(
+            (
+                f"Chula merged_share ({c['points']} points)",
+                " | ".join(f"{k} {c[k]['merged_share']:.4f}" for k in ("ours", "plain")),
             )
+        )
     b = result["bccd"]
     if b:
         rows.append(
             (
-                f"BCCD RBC box recall@0.5 ({b['boxes']} boxes)",
-                f"ours {b['ours']['recall']:.4f} | plain {b['plain']['recall']:.4f}",
+                f"BCCD RBC box recall@0.5 ({b['boxes']} boxes, {b['images']} images; 95 % image-bootstrap interval)",
+                " | ".join(
+                    f"{k} {b[k]['recall']:.4f} {format_interval(b[k]['recall_ci95'])}" for k in ("ours", "plain")
+                ),
             )
         )
     t = result["throughput"]

@@ -69,3 +69,22 @@ def test_audit_probes_and_rbc_bench_use_one_definition_and_give_identical_interv
     ]
     assert probe_ci == bench_ci
     assert probes._macro_auc(y, np.c_[1 - score, score], np.array([0, 1]), None)[0] == metrics.fast_roc_auc(y, score)
+
+
+def test_a_pooled_share_resamples_whole_images():
+    from rbc_dataset.stats import pooled_share_interval
+
+    # Two images, one all hits and one all misses: resampled shares are 0, 1/2 or 1 (a quarter, half, a quarter).
+    assert pooled_share_interval([1, 0], [1, 1], n_resamples=4000) == (0.0, 1.0)
+    assert pooled_share_interval([3, 6, 9], [4, 8, 12]) == pytest.approx((0.75, 0.75))  # every image at 3/4
+    low, high = pooled_share_interval([10, 2, 9, 5], [12, 10, 10, 8], n_resamples=500, seed=3)
+    assert low < 26 / 40 < high and (low, high) == pooled_share_interval(
+        [10, 2, 9, 5], [12, 10, 10, 8], seed=3, n_resamples=500
+    )
+    # A paired difference (one method's hits minus another's on the same images) can be negative.
+    low, high = pooled_share_interval([-2, -1, 0], [10, 10, 10])
+    assert -0.2 <= low < high <= 0
+    with pytest.raises(DataError, match="one hit count and one total per image"):
+        pooled_share_interval([1, 2], [3])
+    with pytest.raises(DataError, match="at least one image"):
+        pooled_share_interval([], [])

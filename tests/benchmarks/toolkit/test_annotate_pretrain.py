@@ -42,6 +42,11 @@ def test_every_overlap_and_seed_is_pretrained_and_scored_on_the_real_images(real
     assert summary["paired_against"] == "overlap 0.0, hue default"
     paired = summary["paired"]["overlap 0.3, hue 0.5"]["bccd_recall"]
     assert paired["seeds"] == 2 and 0 <= paired["seeds_up"] <= 2
+    for row in rows:  # per-image counts and intervals (one image here: the interval is the value itself)
+        assert row["bccd_recall_ci95"] == pytest.approx((row["bccd_recall"],) * 2)
+        assert row["anerbc_dice_ci95"] == pytest.approx((row["anerbc_dice"],) * 2)
+        assert sum(total for _, total in row["chula_per_image"].values()) == 1
+    assert paired["ci95"] == pytest.approx((paired["mean_difference"],) * 2)
     expected = sum(r["bccd_recall"] for r in rows if r["hue_turn"] == 0.5) / 2
     assert summary["per_arm"]["overlap 0.3, hue 0.5"]["bccd_recall"]["mean"] == pytest.approx(expected)
     saved = json.loads(out.read_text())
@@ -131,3 +136,28 @@ def test_epochs_override_the_pretraining_settings_of_every_job(realdata, tmp_pat
     jobs.clear()
     bench.run_pretrain_bench(settings=TINY, **run)
     assert [j["settings"].epochs for j in jobs] == [TINY.epochs] * 2
+
+
+def test_paired_intervals_resample_images_and_average_the_seeds():
+    def row(arm, seed, matched):
+        dice = {f"i{k}": 0.9 for k in range(4)}
+        per_image = {f"i{k}": [m, 10] for k, m in enumerate(matched)}
+        return {"arm": arm, "seed": seed, "anerbc_dice": 0.9, "anerbc_dice_per_image": dice}, per_image
+
+    rows = []
+    for arm, seed, matched in [
+        ("a", 1, [5, 5, 5, 5]),
+        ("b", 1, [7, 5, 6, 5]),
+        ("a", 2, [5, 5, 5, 5]),
+        ("b", 2, [7, 7, 6, 5]),
+    ]:
+        r, per_image = row(arm, seed, matched)
+        recall = sum(matched) / 40
+        rows.append(r | {"bccd_recall": recall, "bccd_per_image": per_image, "chula_one_point": None})
+    paired = bench.summarise(rows)["paired"]["b"]
+    # Per image, the mean difference over seeds is 2, 1, 1, 0 of 10 boxes: every resample lies in [0, 0.2].
+    assert paired["bccd_recall"]["mean_difference"] == pytest.approx(0.1)
+    low, high = paired["bccd_recall"]["ci95"]
+    assert 0 <= low < 0.1 < high <= 0.2
+    assert paired["anerbc_dice"]["ci95"] == pytest.approx((0.0, 0.0))
+    assert paired["chula_one_point"]["ci95"] is None  # rows saved without per-image counts

@@ -24,6 +24,11 @@ def test_bench_reports_every_number_next_to_its_baseline(tmp_path: Path, synthet
     assert chula["points"] == 1 and chula["ours"]["one_point_share"] == 1.0  # (128, 128) ignored
     bccd = result["bccd"]
     assert bccd["boxes"] == 1 and 0 <= bccd["plain"]["recall"] <= 1  # the zero-area box is dropped
+    # Per image: [hits, total] behind each pooled share, and its image-bootstrap interval (one image: no spread).
+    assert list(chula["ours"]["per_image"].values()) == [[1, 1]] and chula["ours"]["one_point_share_ci95"] == (1, 1)
+    for method in ("ours", "plain"):
+        [(matched, boxes)] = bccd[method]["per_image"].values()
+        assert boxes == 1 and matched == bccd[method]["recall"] and bccd[method]["recall_ci95"] == (matched, matched)
     assert result["throughput"]["images_per_s"] > 0 and result["throughput"]["image_hw"] == [960, 1224]
 
 
