@@ -117,6 +117,7 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "--synthetic": ("path", "synthetic dataset folder"),
     "--masks": ("path", "folder of cell masks <stem>.png"),
     "--model": ("path", "a cell-model folder of `annotate fit` or `annotate pretrain`"),
+    "--cell-model": ("path (repeatable)", "a cell-model folder to score; repeat it to compare models"),
     "--init": ("path", "a cell-model folder a fit continues from"),
     "--scratch": ("flag", "fit a new network instead of continuing from a model"),
     "--steps-per-epoch": ("int", "training batches per epoch"),

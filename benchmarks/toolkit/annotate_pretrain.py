@@ -119,6 +119,37 @@ def score_model(model, realdata: Path) -> dict:
     }
 
 
+def run_score_bench(*, realdata: Path, models: list[Path], json_out: Path, log=print) -> dict:
+    """Cell-model folders alone on the real images (no fit, no pretraining), each against the first on the same
+    images: the scores of ``score_model`` with image-bootstrap intervals, and paired differences with theirs.
+
+    Raises:
+        UsageError: no model.
+        DataError: a folder that is not a cell model, or ``realdata`` holding none of the three data sets.
+    """
+    from annotation.learned.model_folder import load_model
+
+    if not models:
+        raise UsageError("give at least one --model folder")
+    _check_realdata(Path(realdata))
+    loaded = [load_model(folder) for folder in models]  # every folder checked before the first is scored
+    rows = []
+    for folder, model in zip(models, loaded, strict=True):
+        rows.append({"arm": str(folder), "seed": 0} | score_model(model, Path(realdata)))
+        log(f"{folder}: {rows[-1]['bccd_recall']} BCCD, {rows[-1]['chula_one_point']} Chula")
+    summary = summarise(rows)
+    result = {"benchmark": "annotation_models", "realdata": str(realdata), "rows": rows, "summary": summary}
+    report("cell models alone on real images", _rows(rows, summary), result=result, json_out=json_out)
+    return result
+
+
+def _check_realdata(realdata: Path) -> None:
+    if not any((realdata / name).is_dir() for name in ("AneRBC-I", "BCCD_Dataset", "Chula-RBC-12-Dataset")):
+        raise DataError(
+            realdata, "AneRBC-I/, BCCD_Dataset/ or Chula-RBC-12-Dataset/", "none of them", "pass --realdata"
+        )
+
+
 def pretrain_and_score(
     *, arm: Arm, seed: int, realdata: Path, work: Path, settings: FitSettings, n_images: int
 ) -> dict:
@@ -276,10 +307,7 @@ def run_pretrain_bench(
         arm.synth_config()
         arm.settings(settings)
     realdata = Path(realdata)
-    if not any((realdata / name).is_dir() for name in ("AneRBC-I", "BCCD_Dataset", "Chula-RBC-12-Dataset")):
-        raise DataError(
-            realdata, "AneRBC-I/, BCCD_Dataset/ or Chula-RBC-12-Dataset/", "none of them", "pass --realdata"
-        )
+    _check_realdata(realdata)
     rows = []
     with tempfile.TemporaryDirectory(prefix="rbc-pretrain-bench-") as tmp:
         for seed in seeds:

@@ -284,6 +284,35 @@ def annotate_pretrain(
     )
 
 
+def annotate_score(
+    realdata: Annotated[
+        Path, typer.Option("--realdata", callback=existing_path, help="Folder with AneRBC-I, BCCD and/or Chula.")
+    ] = Path("../shared/realdata"),
+    *,
+    models: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--cell-model",
+            callback=existing_path,
+            help="A cell-model folder; repeat it to compare (first: base of the pairs). Default: the packaged model.",
+        ),
+    ] = None,
+    json_out: JsonOption = Path("bench_out/annotate_score.json"),
+    quiet: QuietOption = False,
+) -> None:
+    """Score cell-model folders alone on real images (AneRBC-I Dice, BCCD boxes, Chula points) with 95 %
+    image-bootstrap intervals, and each against the first, image by image."""
+    from annotation.learned.pretrain import PRETRAINED
+    from benchmarks.toolkit.annotate_pretrain import run_score_bench
+
+    run_score_bench(
+        realdata=realdata,
+        models=models or [PRETRAINED],
+        json_out=json_out,
+        log=(lambda line: None) if quiet else print_text,
+    )
+
+
 def annotate_morph(
     n_images: Annotated[int, typer.Option("--n-images", help="Synthetic images per class for cell types.")] = 10,
     *,
@@ -433,6 +462,7 @@ COMMANDS = (
     ("annotate-fit", annotate_fit),
     ("annotate-fit-recipes", annotate_fit_recipes),
     ("annotate-pretrain", annotate_pretrain),
+    ("annotate-score", annotate_score),
     ("realism", realism),
     ("train-speed", train_speed),
     ("transfer", transfer),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,42 @@ def test_paired_intervals_resample_images_and_average_the_seeds():
     assert 0 <= low < 0.1 < high <= 0.2
     assert paired["anerbc_dice"]["ci95"] == pytest.approx((0.0, 0.0))
     assert paired["chula_one_point"]["ci95"] is None  # rows saved without per-image counts
+
+
+def test_model_folders_are_scored_alone_and_against_the_first_image_by_image(realdata, synthetic_root, tmp_path):
+    import shutil
+
+    from annotation.learned.pretrain import pretrain
+
+    model = pretrain(synthetic_root, out=tmp_path / "model", settings=TINY, max_images=2).out
+    copy = Path(shutil.copytree(model, tmp_path / "copy"))
+    result = bench.run_score_bench(realdata=realdata, models=[model, copy], json_out=tmp_path / "s.json", log=print)
+    first, second = result["rows"]
+    assert first["bccd_per_image"] == second["bccd_per_image"] and first["arm"] == str(model)
+    for metric, paired in result["summary"]["paired"][str(copy)].items():  # the same weights: no difference
+        assert paired["mean_difference"] == 0 and paired["ci95"] == (0, 0), metric
+    assert json.loads((tmp_path / "s.json").read_text())["benchmark"] == "annotation_models"
+    with pytest.raises(DataError, match="model.json"):
+        bench.run_score_bench(realdata=realdata, models=[model, tmp_path], json_out=tmp_path / "x.json")
+    with pytest.raises(UsageError, match="--model"):
+        bench.run_score_bench(realdata=realdata, models=[], json_out=tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_the_score_command_scores_the_packaged_model_unless_given_folders(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from annotation.learned.pretrain import PRETRAINED
+    from cli import bench_app
+
+    calls = []
+    monkeypatch.setattr(bench, "run_score_bench", lambda **kwargs: calls.append(kwargs))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    command = ["annotate-score", "--realdata", str(tmp_path)]
+    for extra in ([], ["--cell-model", str(tmp_path / "a"), "--cell-model", str(tmp_path / "b")]):
+        result = CliRunner().invoke(bench_app, [*command, *extra])
+        assert result.exit_code == 0, result.output
+    assert [call["models"] for call in calls] == [[PRETRAINED], [tmp_path / "a", tmp_path / "b"]]
+    result = CliRunner().invoke(bench_app, [*command, "--cell-model", str(tmp_path / "absent")])
+    assert result.exit_code == 2 and "no such file or folder" in result.output
