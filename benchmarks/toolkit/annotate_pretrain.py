@@ -139,7 +139,7 @@ def run_score_bench(*, realdata: Path, models: list[Path], json_out: Path, log=p
         log(f"{folder}: {rows[-1]['bccd_recall']} BCCD, {rows[-1]['chula_one_point']} Chula")
     summary = summarise(rows)
     result = {"benchmark": "annotation_models", "realdata": str(realdata), "rows": rows, "summary": summary}
-    report("cell models alone on real images", _rows(rows, summary), result=result, json_out=json_out)
+    report("cell models alone on real images", _model_rows(rows, summary), result=result, json_out=json_out)
     return result
 
 
@@ -255,26 +255,38 @@ def _fmt_ci(interval) -> str:
     return f" {format_interval(interval)}" if interval else ""
 
 
+def _scores(r: dict) -> str:
+    """One row's scores with their 95 % image-bootstrap intervals."""
+    return (
+        f"AneRBC Dice {_fmt(r['anerbc_dice'])}{_fmt_ci(r.get('anerbc_dice_ci95'))} | "
+        f"BCCD {_fmt(r['bccd_recall'])}{_fmt_ci(r.get('bccd_recall_ci95'))} (merged {_fmt(r['bccd_merged'])}) | "
+        f"Chula {_fmt(r['chula_one_point'])}{_fmt_ci(r.get('chula_one_point_ci95'))} (merged {_fmt(r['chula_merged'])})"
+    )
+
+
+def _differences(paired: dict, *, seeds: bool) -> str:
+    """Paired mean differences with their image-bootstrap intervals (and in how many seeds the score rose)."""
+    return " | ".join(
+        f"{m} {_fmt(p['mean_difference'])}{_fmt_ci(p.get('ci95'))}"
+        + (f" (up in {p['seeds_up']} of {p['seeds']})" if seeds else "")
+        for m, p in paired.items()
+    )
+
+
 def _rows(rows: list[dict], summary: dict) -> list[tuple[str, str]]:
-    table = [
-        (
-            f"{r['arm']}, seed {r['seed']}",
-            f"AneRBC Dice {_fmt(r['anerbc_dice'])}{_fmt_ci(r.get('anerbc_dice_ci95'))} | "
-            f"BCCD {_fmt(r['bccd_recall'])}{_fmt_ci(r.get('bccd_recall_ci95'))} (merged {_fmt(r['bccd_merged'])}) | "
-            f"Chula {_fmt(r['chula_one_point'])}{_fmt_ci(r.get('chula_one_point_ci95'))} "
-            f"(merged {_fmt(r['chula_merged'])})",
-        )
-        for r in rows
-    ]
+    table = [(f"{r['arm']}, seed {r['seed']}", _scores(r)) for r in rows]
     for arm, scores in summary["per_arm"].items():
         means = " | ".join(f"{m} {_fmt(scores[m]['mean'])}" for m in METRICS)
         table.append((f"{arm}: mean of {len(scores['seeds'])} seeds", means))
     for arm, paired in summary["paired"].items():
-        ups = " | ".join(
-            f"{m} {_fmt(p['mean_difference'])}{_fmt_ci(p.get('ci95'))} (up in {p['seeds_up']} of {p['seeds']})"
-            for m, p in paired.items()
-        )
-        table.append((f"{arm} minus {summary['paired_against']}, same seed", ups))
+        table.append((f"{arm} minus {summary['paired_against']}, same seed", _differences(paired, seeds=True)))
+    return table
+
+
+def _model_rows(rows: list[dict], summary: dict) -> list[tuple[str, str]]:
+    table = [(r["arm"], _scores(r)) for r in rows]
+    for model, paired in summary["paired"].items():
+        table.append((f"{model} minus {summary['paired_against']}", _differences(paired, seeds=False)))
     return table
 
 
