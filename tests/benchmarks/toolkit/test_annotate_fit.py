@@ -36,6 +36,11 @@ def test_every_number_is_measured_on_held_out_images_next_to_the_baselines(reald
     assert loo["images"] == 3 and set(loo["mean_dice"]) == {"learned", "propose", "otsu_fill_speck"}
     assert all(row["fit_images"] == 2 for row in loo["per_image"])  # each fold fits on the others only
     assert loo["missed_share_anaemic"]["learned"] is not None
+    for method, (low, high) in loo["mean_dice_ci95"].items():  # 3 images resampled: around the mean
+        assert low <= loo["mean_dice"][method] <= high
+    gain = loo["learned_minus_otsu_fill"]
+    expected = loo["mean_dice"]["learned"] - loo["mean_dice"]["otsu_fill_speck"]
+    assert gain["mean"] == pytest.approx(expected) and gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]
     curve = result["learning_curve"]
     assert set(curve["mean_dice"]) == {1, 2}  # no pretrained model: no point at 0 annotated images
     first = loo["per_image"][0]
