@@ -20,6 +20,7 @@ a setting's effect from that spread.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
@@ -141,6 +142,32 @@ def run_score_bench(*, realdata: Path, models: list[Path], json_out: Path, log=p
     result = {"benchmark": "annotation_models", "realdata": str(realdata), "rows": rows, "summary": summary}
     report("cell models alone on real images", _model_rows(rows, summary), result=result, json_out=json_out)
     return result
+
+
+def compare_runs(*, base: Path, other: Path) -> dict:
+    """Two saved ``annotate-pretrain`` runs on the same images, each arm of ``other`` against the same arm and seed
+    of ``base`` (a recipe change that is not an arm: smears per class, epochs): ``summarise``'s paired differences,
+    with image-bootstrap intervals where both runs kept per-image counts. Arms are named ``<file stem>: <arm>``.
+
+    Raises:
+        DataError: a file that is not an ``annotate-pretrain`` result, or no arm and seed the two runs share.
+    """
+    runs = {}
+    for path in (Path(base), Path(other)):
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+        if saved.get("benchmark") != "annotation_pretrain":
+            raise DataError(path, "the JSON of `rbc-bench annotate-pretrain`", "something else", "pass its --json file")
+        runs[path] = [r | {"arm": f"{path.stem}: {r['arm']}", "recipe": r["arm"]} for r in saved["rows"]]
+    base_rows, other_rows = runs.values()
+    shared = {(r["recipe"], r["seed"]) for r in base_rows} & {(r["recipe"], r["seed"]) for r in other_rows}
+    if not shared:
+        raise DataError(other, f"an arm and seed also in {base}", "none", "compare runs of the same arms and seeds")
+    summaries = {}
+    for recipe in dict.fromkeys(r["recipe"] for r in other_rows):
+        rows = [r for r in base_rows + other_rows if r["recipe"] == recipe and (recipe, r["seed"]) in shared]
+        if rows:
+            summaries[recipe] = summarise(rows)
+    return summaries
 
 
 def _check_realdata(realdata: Path) -> None:

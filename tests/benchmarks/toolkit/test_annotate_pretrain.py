@@ -201,3 +201,35 @@ def test_the_score_command_scores_the_packaged_model_unless_given_folders(monkey
     assert [call["models"] for call in calls] == [[PRETRAINED], [tmp_path / "a", tmp_path / "b"]]
     result = CliRunner().invoke(bench_app, [*command, "--cell-model", str(tmp_path / "absent")])
     assert result.exit_code == 2 and "no such file or folder" in result.output
+
+
+def test_two_saved_runs_are_compared_arm_by_arm_and_seed_by_seed(tmp_path):
+    def saved(name, matched_by_seed):
+        rows = []
+        for seed, matched in matched_by_seed.items():
+            per_image = {f"i{k}": [m, 10] for k, m in enumerate(matched)}
+            rows.append(
+                {
+                    "arm": "overlap 0.35, hue 0.5",
+                    "seed": seed,
+                    "bccd_recall": sum(matched) / 30,
+                    "bccd_per_image": per_image,
+                }
+                | {"anerbc_dice": None, "chula_one_point": None}
+            )
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"benchmark": "annotation_pretrain", "rows": rows}))
+        return path
+
+    base = saved("base", {1: [5, 5, 5], 3: [6, 6, 6]})
+    other = saved("more", {1: [7, 6, 5], 3: [6, 6, 6], 5: [9, 9, 9]})  # seed 5 has no base: left out
+    [summary] = bench.compare_runs(base=base, other=other).values()
+    assert summary["paired_against"] == "base: overlap 0.35, hue 0.5"
+    paired = summary["paired"]["more: overlap 0.35, hue 0.5"]["bccd_recall"]
+    assert paired["seeds"] == 2 and paired["seeds_up"] == 1 and paired["mean_difference"] == pytest.approx(0.05)
+    assert 0 <= paired["ci95"][0] < 0.05 < paired["ci95"][1] <= 0.1
+    (tmp_path / "other.json").write_text(json.dumps({"benchmark": "annotation_fit"}))
+    with pytest.raises(DataError, match="annotate-pretrain"):
+        bench.compare_runs(base=base, other=tmp_path / "other.json")
+    with pytest.raises(DataError, match="an arm and seed"):
+        bench.compare_runs(base=base, other=saved("far", {7: [1, 1, 1]}))
