@@ -12,6 +12,10 @@ with ``PRETRAIN_SETTINGS``, and score that model alone (no fit on real images) o
 - BCCD: RBC box recall at IoU 0.5 and the merge rate of its instances;
 - Chula: cell points alone in one instance, and the merge rate.
 
+Every score comes with a 95 % interval that resamples whole images, and each row keeps the per-image counts behind
+it, so two runs on the same images are compared image by image (``compare_runs``). ``run_score_bench``
+(``rbc-bench annotate-score``) scores existing model folders the same way, without pretraining.
+
 The same seed draws the same smears' colours and cell shapes in every arm, so the arms are compared pair by pair
 against the first. Several seeds, because a model pretrained on one draw of smears reads BCCD and Chula, stains and
 scales it never saw, very differently from a model pretrained on another draw: one seed per setting cannot tell
@@ -131,7 +135,9 @@ def run_score_bench(*, realdata: Path, models: list[Path], json_out: Path, log=p
     from annotation.learned.model_folder import load_model
 
     if not models:
-        raise UsageError("give at least one --model folder")
+        raise UsageError("give at least one --cell-model folder")
+    if len({Path(folder).resolve() for folder in models}) < len(models):
+        raise UsageError("--cell-model: each folder once (a model against itself differs by nothing)")
     _check_realdata(Path(realdata))
     loaded = [load_model(folder) for folder in models]  # every folder checked before the first is scored
     rows = []

@@ -179,8 +179,10 @@ def test_model_folders_are_scored_alone_and_against_the_first_image_by_image(rea
     assert json.loads((tmp_path / "s.json").read_text())["benchmark"] == "annotation_models"
     with pytest.raises(DataError, match="model.json"):
         bench.run_score_bench(realdata=realdata, models=[model, tmp_path], json_out=tmp_path / "x.json")
-    with pytest.raises(UsageError, match="--model"):
+    with pytest.raises(UsageError, match="--cell-model"):
         bench.run_score_bench(realdata=realdata, models=[], json_out=tmp_path / "x.json")
+    with pytest.raises(UsageError, match="each folder once"):
+        bench.run_score_bench(realdata=realdata, models=[model, copy, model], json_out=tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()
 
 
