@@ -213,8 +213,9 @@ def _rows(result: dict) -> list[tuple[str, str]]:
                 (
                     f"{name} {key} [95 % image-bootstrap interval] / merged share",
                     " | ".join(
-                        f"{k} {m[key]:.4f} {format_interval(m[f'{key}_ci95'])} / {m['merged_share']:.4f}"
-                        for k, m in ((k, part[k]) for k in ("learned", "ours"))
+                        f"{k} {part[k][key]:.4f} {format_interval(part[k][key + '_ci95'])} / "
+                        f"{part[k]['merged_share']:.4f}"
+                        for k in ("learned", "ours")
                     ),
                 )
             )
