@@ -71,3 +71,19 @@ def test_without_folds_only_the_fit_on_all_pairs_is_measured(realdata, tmp_path)
     assert result["leave_one_out"] is None and result["learning_curve"]["per_fold"] == []
     assert result["fit_all"]["images"] == 3 and result["propose_speed"]["images"] == 3
     assert json.loads((tmp_path / "f.json").read_text())["leave_one_out"] is None
+
+
+def test_curve_points_are_paired_with_the_starting_model_on_the_same_held_out_image():
+    from benchmarks.toolkit.annotate_fit import curve_against_start
+
+    rows = [
+        {"image": "a", "annotated": 0, "dice": 0.90},
+        {"image": "b", "annotated": 0, "dice": 0.80},
+        {"image": "a", "annotated": 2, "dice": 0.92},
+        {"image": "b", "annotated": 2, "dice": 0.81},
+        {"image": "c", "annotated": 2, "dice": 0.10},  # no point 0 for c: left out, not paired with another image
+    ]
+    [(size, gain)] = curve_against_start(rows).items()
+    assert size == 2 and gain["mean"] == pytest.approx(0.015)
+    assert gain["ci95"][0] == pytest.approx(0.01) and gain["ci95"][1] == pytest.approx(0.02)
+    assert curve_against_start([r for r in rows if r["annotated"] == 2]) == {}
