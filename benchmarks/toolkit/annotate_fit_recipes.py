@@ -31,7 +31,9 @@ from queue import Empty
 import numpy as np
 
 from annotation.learned.fit import FitSettings
+from benchmarks.toolkit.annotate_segment import format_interval
 from rbc_dataset.errors import DataError, UsageError
+from rbc_dataset.stats import pooled_share_interval
 
 LONG = FitSettings(epochs=100, validation_images=0)  # 2,000 batches, the last epoch kept
 
@@ -162,6 +164,8 @@ def summarise(rows: list[dict]) -> dict:
             "init": RECIPES[name].init,
             "loo_images": len(loo),
             "loo_dice": float(np.mean([r["dice"] for r in loo])) if loo else None,
+            # 95 % interval resampling the held-out images (rbc_dataset.stats.pooled_share_interval)
+            "loo_dice_ci95": pooled_share_interval([r["dice"] for r in loo], [1] * len(loo)) if loo else None,
             "loo_dice_dihedral": float(np.mean([r["dice_dihedral"] for r in loo])) if loo else None,
             "in_sample_dice": float(np.mean([r["in_sample_dice"] for r in loo])) if loo else None,
             "curve": {
@@ -184,7 +188,8 @@ def _rows(result: dict) -> list[tuple[str, str]]:
     for name, part in result["recipes"].items():
         if part["loo_images"]:
             value = (
-                f"{part['loo_dice']:.4f} ({part['loo_images']} images); dihedral {part['loo_dice_dihedral']:.4f}; "
+                f"{part['loo_dice']:.4f} {format_interval(part['loo_dice_ci95'])} ({part['loo_images']} images); "
+                f"dihedral {part['loo_dice_dihedral']:.4f}; "
                 f"in-sample {part['in_sample_dice']:.4f}"
             )
             rows.append((f"{name}: leave-one-out Dice", value))

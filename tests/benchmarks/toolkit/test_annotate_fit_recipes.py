@@ -8,7 +8,7 @@ import torch
 
 from annotation.learned.model_folder import CellModel
 from benchmarks.toolkit.annotate_fit import real_pairs
-from benchmarks.toolkit.annotate_fit_recipes import RECIPES, Job, dihedral_maps, plan_jobs, run_job, summarise
+from benchmarks.toolkit.annotate_fit_recipes import RECIPES, Job, _rows, dihedral_maps, plan_jobs, run_job, summarise
 from tests.helpers.smears import add_drawn_pairs, tiny_realdata
 
 
@@ -62,6 +62,9 @@ def test_one_job_scores_the_held_out_image_and_the_training_images(pairs):
         assert 0.0 <= row[key] <= 1.0
     summary = summarise([row, row | {"kind": "curve", "annotated": 1, "dice": 0.5}])
     assert summary["v2"]["loo_images"] == 1 and summary["v2"]["curve"] == {1: 0.5}
+    assert summary["v2"]["loo_dice_ci95"] == pytest.approx((row["dice"], row["dice"]))  # one image: no spread
+    table = dict(_rows({"recipes": summary, "jobs_done": 2, "jobs_planned": 2}))
+    assert table["v2: leave-one-out Dice"].startswith(f"{row['dice']:.4f} [{row['dice']:.3f}, {row['dice']:.3f}]")
     assert summary["v2"]["why"] == RECIPES["v2"].why
 
 
