@@ -53,7 +53,19 @@ def test_a_failing_block_stops_the_pool_without_running_the_queued_tasks():
         # benchmark saw all 20 finish before the failure came back)
         futures = [pool.submit(_slow_or_fail, 3) for _ in range(20)]
         failing.result()
-    assert sum(f.cancelled() for f in futures) >= 10
+    assert sum(not _ran(f) for f in futures) >= 10
+
+
+def _ran(future) -> bool:
+    """Whether a task of a stopped pool ran to its result. A queued one is cancelled, or, when the pool's manager
+    thread sees the terminated workers before it handles the cancellation, failed with BrokenProcessPool
+    (CPython decides which in that thread; a CI run saw all 20 end broken, none cancelled)."""
+    from concurrent.futures import CancelledError
+
+    try:
+        return future.exception(timeout=30) is None
+    except CancelledError:
+        return False
 
 
 def test_workers_leave_ctrl_c_to_the_main_process():
