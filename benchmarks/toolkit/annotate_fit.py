@@ -37,11 +37,10 @@ from benchmarks.toolkit.annotate_segment import (
     anerbc_pairs,
     bench_bccd,
     bench_chula,
-    format_interval,
     otsu_fill_speck,
     training_free_instances,
 )
-from benchmarks.toolkit.results import report
+from benchmarks.toolkit.results import format_interval, report
 from rbc_dataset.errors import DataError
 from rbc_dataset.fileio import read_image
 from rbc_dataset.masks import to_gray

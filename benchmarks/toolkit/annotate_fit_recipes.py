@@ -31,7 +31,7 @@ from queue import Empty
 import numpy as np
 
 from annotation.learned.fit import FitSettings
-from benchmarks.toolkit.annotate_segment import format_interval
+from benchmarks.toolkit.results import format_interval
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.stats import pooled_share_interval
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from annotation.learned.fit import FitSettings
-from benchmarks.toolkit.results import report
+from benchmarks.toolkit.results import format_interval, report
 from rbc_dataset.errors import DataError, UsageError
 from rbc_dataset.stats import pooled_share_interval
 
@@ -283,8 +283,6 @@ def _fmt(value) -> str:
 
 def _fmt_ci(interval) -> str:
     """`` [low, high]`` of a 95 % interval, or nothing where a run has none."""
-    from benchmarks.toolkit.annotate_segment import format_interval
-
     return f" {format_interval(interval)}" if interval else ""
 
 

@@ -26,7 +26,7 @@ from annotation.instances import plain_watershed, segment_instances, split_cells
 from annotation.metrics import box_recall, instance_scores, point_scores
 from annotation.metrics import cell_dice as dice
 from annotation.propose import propose_mask
-from benchmarks.toolkit.results import report
+from benchmarks.toolkit.results import format_interval, report
 from rbc_dataset.fileio import read_image
 from rbc_dataset.masks import image_cell_map, to_gray
 from rbc_dataset.stats import pooled_share_interval
@@ -205,11 +205,6 @@ def bench_bccd(realdata: Path, *, instances=training_free_instances) -> dict | N
         for name, counts in per_image.items()
     }
     return {"images": n_images, "boxes": n_boxes, **_with_intervals(recalls, per_image, "recall")}
-
-
-def format_interval(bounds) -> str:
-    """``[low, high]`` of a 95 % interval, to three places."""
-    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
 
 
 def _segment_file(path: Path) -> int:

@@ -11,6 +11,11 @@ from benchmarks.environment import environment
 from rbc_dataset.fileio import write_json
 
 
+def format_interval(bounds) -> str:
+    """``[low, high]`` of a 95 % interval, to three places."""
+    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
+
+
 def report(title: str, rows: list[tuple[str, str]], *, result: dict, json_out: Path) -> None:
     """Print ``rows`` as a two-column table and write ``result`` (plus the environment) to ``json_out``."""
     table = Table(title=title)
